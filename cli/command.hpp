@@ -1,0 +1,34 @@
+#pragma once
+// How subcommands plug into `socklab`: each cmd_*.cpp defines one register_*() that adds its
+// subcommand to the root app and sets `run` when that subcommand is chosen.
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace socklab::cli {
+
+// Exit codes fixed by DESIGN.md.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitNothing = 1;  // found nothing / refused
+inline constexpr int kExitUsage = 2;
+
+using Runner = std::function<int()>;
+
+void register_list(CLI::App& root, Runner& run);
+void register_who(CLI::App& root, Runner& run);
+void register_why(CLI::App& root, Runner& run);
+void register_free(CLI::App& root, Runner& run);
+void register_trace(CLI::App& root, Runner& run);
+void register_lab(CLI::App& root, Runner& run);
+
+// Validators that turn bad input into one clear line (CLI11 prints it; exit 2).
+// A TCP/UDP port: a whole number from 1 to 65535.
+const CLI::Validator& port_validator();
+// A state name as `ss` prints it, with '_' or '-': LISTEN, TIME_WAIT, time-wait, UNCONN, ...
+const CLI::Validator& state_validator();
+
+// Add the EXAMPLES block that ends every help text.
+void set_examples(CLI::App& app, const std::string& examples);
+
+}  // namespace socklab::cli

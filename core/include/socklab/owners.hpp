@@ -1,0 +1,53 @@
+#pragma once
+// Owners: which processes hold a socket, found by walking /proc/<pid>/fd and matching the
+// "socket:[inode]" links. TIME_WAIT and orphaned FIN_WAIT2 mini-sockets (inode 0) have no owner.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace socklab {
+
+struct ProcessRef {
+    int pid = 0;
+    int fd = -1;
+    std::uint32_t uid = 0;
+    std::string command;  // /proc/<pid>/comm
+    std::string user;     // name for uid, or the number when it has none
+};
+
+struct OwnerScanStats {
+    std::size_t processes = 0;    // processes looked at
+    std::size_t descriptors = 0;  // fd links read
+    std::size_t unreadable = 0;   // processes skipped: gone, or no permission
+    std::chrono::nanoseconds cost{};
+};
+
+class OwnerIndex {
+public:
+    explicit OwnerIndex(std::filesystem::path proc_root = "/proc");
+    ~OwnerIndex();
+    OwnerIndex(OwnerIndex&&) noexcept;
+    OwnerIndex& operator=(OwnerIndex&&) noexcept;
+
+    // Map every socket inode of every readable process. Repeated calls are incremental:
+    // processes whose descriptor table did not change are not read again.
+    void refresh_all();
+    // Only the given inodes are wanted (what `who` needs): everything else is skipped as
+    // early as possible and not stored.
+    void refresh_for(std::span<const std::uint64_t> inodes);
+
+    // Owners of one socket inode; empty when nobody (or nobody readable) holds it.
+    [[nodiscard]] std::span<const ProcessRef> owners_of(std::uint64_t inode) const;
+    [[nodiscard]] const OwnerScanStats& stats() const noexcept;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace socklab

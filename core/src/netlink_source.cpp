@@ -1,0 +1,222 @@
+// NETLINK_SOCK_DIAG source: one SOCK_DIAG_BY_FAMILY dump per (protocol, family), built and
+// walked with libmnl. A port filter is compiled to inet_diag bytecode so the kernel skips
+// everything else.
+#include <libmnl/libmnl.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "socklab/error.hpp"
+#include "socklab/source.hpp"
+
+namespace socklab {
+namespace {
+
+// Large enough for the biggest skb a dump hands out (the kernel caps it near 32 KiB).
+constexpr std::size_t kRecvBufferSize = 64 * 1024;
+
+void fill_record(const inet_diag_msg& m, Proto proto, SocketRecord& r) {
+    r = SocketRecord{};
+    r.proto = proto;
+    r.family = m.idiag_family;
+    r.state = m.idiag_state;
+    if (m.idiag_family == AF_INET) {
+        r.local_addr = IpAddr::v4(&m.id.idiag_src[0]);
+        r.remote_addr = IpAddr::v4(&m.id.idiag_dst[0]);
+    } else {
+        r.local_addr = IpAddr::v6(&m.id.idiag_src[0]);
+        r.remote_addr = IpAddr::v6(&m.id.idiag_dst[0]);
+    }
+    r.local_port = ntohs(m.id.idiag_sport);
+    r.remote_port = ntohs(m.id.idiag_dport);
+    r.recv_q = m.idiag_rqueue;
+    r.send_q = m.idiag_wqueue;
+    r.timer = m.idiag_timer <= 4 ? static_cast<TimerKind>(m.idiag_timer) : TimerKind::none;
+    r.timer_ms = r.timer == TimerKind::none ? 0 : m.idiag_expires;
+    r.retransmits = m.idiag_retrans;
+    r.uid = m.idiag_uid;
+    r.inode = m.idiag_inode;
+    r.ifindex = m.id.idiag_if;
+    r.cookie = static_cast<std::uint64_t>(m.id.idiag_cookie[0]) |
+               (static_cast<std::uint64_t>(m.id.idiag_cookie[1]) << 32);
+}
+
+void read_tcp_info(const nlattr* attr, SocketRecord& r) {
+    // Older kernels send a shorter struct; copy what is there and leave the rest zero.
+    tcp_info info{};
+    const auto len = mnl_attr_get_payload_len(attr);
+    std::memcpy(&info, mnl_attr_get_payload(attr), std::min<std::size_t>(len, sizeof info));
+    TcpInfoLite lite;
+    lite.state = info.tcpi_state;
+    lite.retransmits = info.tcpi_retransmits;
+    lite.rtt_us = info.tcpi_rtt;
+    lite.rttvar_us = info.tcpi_rttvar;
+    lite.snd_cwnd = info.tcpi_snd_cwnd;
+    lite.unacked = info.tcpi_unacked;
+    lite.total_retrans = info.tcpi_total_retrans;
+    r.tcp_info = lite;
+}
+
+// Port filter "sport == P || dport == P" in inet_diag bytecode. A jump to exactly the end
+// accepts, a jump past it (len + 4) rejects, and every "no" target must be reachable along
+// the "yes" chain (inet_diag_bc_audit), hence the JMP between the two comparisons:
+//   [S_EQ yes->JMP no->D_EQ][P] [JMP ->end] [D_EQ yes->end no->reject][P]
+std::array<inet_diag_bc_op, 5> port_filter(std::uint16_t port) {
+    return {{
+        {INET_DIAG_BC_S_EQ, 8, 12},
+        {0, 0, port},
+        {INET_DIAG_BC_JMP, 4, 12},
+        {INET_DIAG_BC_D_EQ, 8, 12},
+        {0, 0, port},
+    }};
+}
+
+class NetlinkSource final : public Source {
+public:
+    NetlinkSource() : nl_(mnl_socket_open(NETLINK_SOCK_DIAG)), buf_(kRecvBufferSize) {
+        if (nl_ == nullptr)
+            throw sys_error("open a NETLINK_SOCK_DIAG socket (is CONFIG_INET_DIAG enabled?)",
+                            errno);
+        if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
+            const int err = errno;
+            mnl_socket_close(nl_);
+            throw sys_error("bind the NETLINK_SOCK_DIAG socket", err);
+        }
+    }
+    ~NetlinkSource() override { mnl_socket_close(nl_); }
+    NetlinkSource(const NetlinkSource&) = delete;
+    NetlinkSource& operator=(const NetlinkSource&) = delete;
+
+    std::string_view name() const noexcept override { return "netlink"; }
+
+    Snapshot snapshot(const Query& q) override {
+        Snapshot s;
+        snapshot_into(q, s);
+        return s;
+    }
+
+    void snapshot_into(const Query& q, Snapshot& out) override {
+        const auto start = std::chrono::steady_clock::now();
+        out.sockets.clear();
+        out.taken_ns = monotonic_ns();
+        out.source = "netlink";
+        const std::array<std::uint8_t, 2> families{AF_INET, AF_INET6};
+        for (Proto proto : {Proto::tcp, Proto::udp}) {
+            if ((proto == Proto::tcp && !q.tcp) || (proto == Proto::udp && !q.udp)) continue;
+            for (std::uint8_t family : families) {
+                if ((family == AF_INET && !q.ipv4) || (family == AF_INET6 && !q.ipv6)) continue;
+                dump(q, proto, family, out.sockets);
+            }
+        }
+        out.cost = std::chrono::steady_clock::now() - start;
+    }
+
+private:
+    void dump(const Query& q, Proto proto, std::uint8_t family, std::vector<SocketRecord>& out) {
+        std::array<char, 512> req_buf{};
+        nlmsghdr* nlh = mnl_nlmsg_put_header(req_buf.data());
+        nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+        nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+        nlh->nlmsg_seq = ++seq_;
+        auto* req = static_cast<inet_diag_req_v2*>(
+            mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req_v2)));
+        req->sdiag_family = family;
+        req->sdiag_protocol = proto == Proto::tcp ? IPPROTO_TCP : IPPROTO_UDP;
+        req->idiag_states = q.states;
+        if (q.tcp_info && proto == Proto::tcp) req->idiag_ext |= 1u << (INET_DIAG_INFO - 1);
+        if (q.port) {
+            const auto ops = port_filter(*q.port);
+            mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof ops, ops.data());
+        }
+        if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0)
+            throw sys_error("send the sock_diag dump request", errno);
+
+        const std::size_t first = out.size();
+        for (;;) {
+            const ssize_t n = mnl_socket_recvfrom(nl_, buf_.data(), buf_.size());
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                throw sys_error("read the sock_diag dump", errno);
+            }
+            if (n == 0) break;
+            const auto bytes = std::span<const std::byte>(
+                reinterpret_cast<const std::byte*>(buf_.data()), static_cast<std::size_t>(n));
+            if (parse::netlink_dump(bytes, proto, out)) break;
+        }
+        // The kernel's bytecode did the port; the state mask is applied by the kernel too,
+        // except that request sockets arrive with LISTEN-independent states: keep the mask exact.
+        std::erase_if(out, [&, i = std::size_t{0}](const SocketRecord& r) mutable {
+            return i++ >= first && (state_bit(r.state) & q.states) == 0;
+        });
+    }
+
+    mnl_socket* nl_;
+    std::vector<char> buf_;
+    std::uint32_t seq_ = 0;
+};
+
+}  // namespace
+
+namespace parse {
+
+bool netlink_dump(std::span<const std::byte> bytes, Proto proto, std::vector<SocketRecord>& out) {
+    const auto* p = reinterpret_cast<const char*>(bytes.data());
+    int left = static_cast<int>(bytes.size());
+    const auto* nlh = reinterpret_cast<const nlmsghdr*>(p);
+    while (left > 0) {
+        if (!mnl_nlmsg_ok(nlh, left))
+            throw ParseError("failed to parse a sock_diag message: truncated netlink header (" +
+                             std::to_string(left) + " bytes left)");
+        if (nlh->nlmsg_type == NLMSG_DONE) return true;
+        if (nlh->nlmsg_type == NLMSG_ERROR) {
+            if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr)))
+                throw ParseError("failed to parse a sock_diag message: truncated NLMSG_ERROR");
+            const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+            if (e->error == 0) return true;
+            throw sys_error("dump sockets through sock_diag", -e->error);
+        }
+        if (nlh->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+            if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
+                throw ParseError("failed to parse a sock_diag message: " +
+                                 std::to_string(nlh->nlmsg_len) +
+                                 " bytes is shorter than inet_diag_msg");
+            const auto* m = static_cast<const inet_diag_msg*>(mnl_nlmsg_get_payload(nlh));
+            if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6)
+                throw ParseError("failed to parse a sock_diag message: unknown family " +
+                                 std::to_string(m->idiag_family));
+            SocketRecord& r = out.emplace_back();
+            fill_record(*m, proto, r);
+            // Attributes follow the fixed header; walk them with bounds checks.
+            const auto* attr_start = reinterpret_cast<const char*>(m) + NLMSG_ALIGN(sizeof *m);
+            int attr_left = static_cast<int>(reinterpret_cast<const char*>(nlh) + nlh->nlmsg_len -
+                                             attr_start);
+            const auto* attr = reinterpret_cast<const nlattr*>(attr_start);
+            while (attr_left >= static_cast<int>(sizeof(nlattr))) {
+                if (attr->nla_len < sizeof(nlattr) || attr->nla_len > attr_left)
+                    throw ParseError("failed to parse a sock_diag message: attribute length " +
+                                     std::to_string(attr->nla_len) + " overruns the message");
+                if (mnl_attr_get_type(attr) == INET_DIAG_INFO && proto == Proto::tcp)
+                    read_tcp_info(attr, r);
+                const int step = static_cast<int>(MNL_ALIGN(attr->nla_len));
+                attr_left -= step;
+                attr = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(attr) + step);
+            }
+        }
+        nlh = mnl_nlmsg_next(nlh, &left);
+    }
+    return false;
+}
+
+}  // namespace parse
+
+std::unique_ptr<Source> make_netlink_source() { return std::make_unique<NetlinkSource>(); }
+
+}  // namespace socklab

@@ -1,0 +1,181 @@
+// /proc/net/{tcp,tcp6,udp,udp6} source: the fallback when sock_diag is unavailable, and the
+// one tests point at a fixture tree. Same records as netlink, minus cookie and TCP_INFO.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "socklab/error.hpp"
+#include "socklab/source.hpp"
+
+namespace socklab {
+namespace {
+
+class Fields {
+public:
+    explicit Fields(std::string_view line) : rest_(line) {}
+    std::string_view next() {
+        const auto start = rest_.find_first_not_of(" \t");
+        if (start == std::string_view::npos) {
+            rest_ = {};
+            return {};
+        }
+        rest_.remove_prefix(start);
+        const auto end = rest_.find_first_of(" \t");
+        const auto f = rest_.substr(0, end);
+        rest_.remove_prefix(end == std::string_view::npos ? rest_.size() : end);
+        return f;
+    }
+
+private:
+    std::string_view rest_;
+};
+
+[[noreturn]] void bad(std::string_view line, std::string_view why) {
+    throw ParseError("failed to parse /proc/net line \"" + std::string(line.substr(0, 120)) +
+                     "\": " + std::string(why));
+}
+
+template <typename T>
+T hex(std::string_view line, std::string_view f, std::string_view what) {
+    T v{};
+    const auto [p, ec] = std::from_chars(f.data(), f.data() + f.size(), v, 16);
+    if (ec != std::errc{} || p != f.data() + f.size() || f.empty())
+        bad(line, std::string("bad ") + std::string(what) + " '" + std::string(f) + "'");
+    return v;
+}
+
+template <typename T>
+T dec(std::string_view line, std::string_view f, std::string_view what) {
+    T v{};
+    const auto [p, ec] = std::from_chars(f.data(), f.data() + f.size(), v, 10);
+    if (ec != std::errc{} || p != f.data() + f.size() || f.empty())
+        bad(line, std::string("bad ") + std::string(what) + " '" + std::string(f) + "'");
+    return v;
+}
+
+// "0100007F:1F90": the address words are printed as host-order integers of network-order
+// memory, so copying each parsed word back into memory restores network order.
+void endpoint(std::string_view line, std::string_view f, std::uint8_t family, IpAddr& addr,
+              std::uint16_t& port) {
+    const auto colon = f.find(':');
+    if (colon == std::string_view::npos) bad(line, "address without ':'");
+    const auto a = f.substr(0, colon);
+    const std::size_t words = family == AF_INET ? 1 : 4;
+    if (a.size() != words * 8) bad(line, "address of the wrong length for its family");
+    std::array<std::uint8_t, 16> bytes{};
+    for (std::size_t w = 0; w < words; ++w) {
+        const auto word = hex<std::uint32_t>(line, a.substr(w * 8, 8), "address");
+        std::memcpy(bytes.data() + w * 4, &word, 4);
+    }
+    addr = family == AF_INET ? IpAddr::v4(bytes.data()) : IpAddr::v6(bytes.data());
+    const auto pf = f.substr(colon + 1);
+    if (pf.size() != 4) bad(line, "port of the wrong length");
+    port = hex<std::uint16_t>(line, pf, "port");
+}
+
+}  // namespace
+
+namespace parse {
+
+std::optional<SocketRecord> proc_net_line(std::string_view line, Proto proto, std::uint8_t family) {
+    if (family != AF_INET && family != AF_INET6) bad(line, "unknown address family");
+    Fields f(line);
+    const auto sl = f.next();
+    if (sl.empty()) bad(line, "empty line");
+    if (sl == "sl") return std::nullopt;  // header
+    if (sl.back() != ':') bad(line, "no slot number");
+    SocketRecord r;
+    r.proto = proto;
+    r.family = family;
+    endpoint(line, f.next(), family, r.local_addr, r.local_port);
+    endpoint(line, f.next(), family, r.remote_addr, r.remote_port);
+    const auto st = hex<unsigned>(line, f.next(), "state");
+    if (st == 0 || st > kMaxKernelState) bad(line, "state out of range");
+    r.state = static_cast<std::uint8_t>(st);
+    const auto queues = f.next();
+    const auto qc = queues.find(':');
+    if (qc == std::string_view::npos) bad(line, "queues without ':'");
+    r.send_q = hex<std::uint32_t>(line, queues.substr(0, qc), "tx_queue");
+    r.recv_q = hex<std::uint32_t>(line, queues.substr(qc + 1), "rx_queue");
+    const auto timer = f.next();
+    const auto tc = timer.find(':');
+    if (tc == std::string_view::npos) bad(line, "timer without ':'");
+    const auto tr = hex<unsigned>(line, timer.substr(0, tc), "timer kind");
+    const auto when = hex<std::uint64_t>(line, timer.substr(tc + 1), "timer");
+    r.timer = tr <= 4 ? static_cast<TimerKind>(tr) : TimerKind::none;
+    static const long ticks = ::sysconf(_SC_CLK_TCK) > 0 ? ::sysconf(_SC_CLK_TCK) : 100;
+    r.timer_ms = r.timer == TimerKind::none
+                     ? 0
+                     : static_cast<std::uint32_t>(when * 1000 / static_cast<std::uint64_t>(ticks));
+    r.retransmits = static_cast<std::uint8_t>(hex<unsigned>(line, f.next(), "retransmits"));
+    r.uid = dec<std::uint32_t>(line, f.next(), "uid");
+    (void)f.next();  // timeout (probes)
+    r.inode = dec<std::uint64_t>(line, f.next(), "inode");
+    return r;
+}
+
+}  // namespace parse
+
+namespace {
+
+class ProcSource final : public Source {
+public:
+    explicit ProcSource(std::filesystem::path root) : root_(std::move(root)) {}
+    std::string_view name() const noexcept override { return "proc"; }
+    Snapshot snapshot(const Query& q) override {
+        Snapshot s;
+        snapshot_into(q, s);
+        return s;
+    }
+    void snapshot_into(const Query& q, Snapshot& out) override {
+        const auto start = std::chrono::steady_clock::now();
+        out.sockets.clear();
+        out.taken_ns = monotonic_ns();
+        out.source = "proc";
+        struct File {
+            const char* name;
+            Proto proto;
+            std::uint8_t family;
+        };
+        constexpr File files[] = {{"tcp", Proto::tcp, AF_INET},
+                                  {"tcp6", Proto::tcp, AF_INET6},
+                                  {"udp", Proto::udp, AF_INET},
+                                  {"udp6", Proto::udp, AF_INET6}};
+        std::size_t opened = 0;
+        for (const auto& file : files) {
+            if ((file.proto == Proto::tcp && !q.tcp) || (file.proto == Proto::udp && !q.udp))
+                continue;
+            if ((file.family == AF_INET && !q.ipv4) || (file.family == AF_INET6 && !q.ipv6))
+                continue;
+            std::ifstream in(root_ / "net" / file.name);
+            if (!in) continue;  // e.g. no IPv6 in this kernel
+            ++opened;
+            std::string line;
+            while (std::getline(in, line)) {
+                if (line.find_first_not_of(" \t") == std::string::npos) continue;
+                auto r = parse::proc_net_line(line, file.proto, file.family);
+                if (r && matches(q, *r)) out.sockets.push_back(*r);
+            }
+        }
+        if (opened == 0)
+            throw Error("failed to read " + (root_ / "net").string() +
+                        "/{tcp,tcp6,udp,udp6}: none could be opened (is /proc mounted?)");
+        out.cost = std::chrono::steady_clock::now() - start;
+    }
+
+private:
+    std::filesystem::path root_;
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_proc_source(std::filesystem::path proc_root) {
+    return std::make_unique<ProcSource>(std::move(proc_root));
+}
+
+}  // namespace socklab
