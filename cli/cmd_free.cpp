@@ -1,16 +1,130 @@
-// Placeholder until the 'free' subcommand lands: says so and exits 1.
+// `socklab free PORT [--yes] [--signal TERM|KILL] [--destroy]`: act on the diagnosis, guarded.
+// Shows exactly what it will do, asks on a terminal (does nothing off a terminal without
+// --yes), re-checks right before acting, and exits 0 only if a real bind() works afterwards.
+#include <unistd.h>
+
 #include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
 
 #include "command.hpp"
+#include "socklab/doctor.hpp"
 
 namespace socklab::cli {
 
+std::string diagnosis_text(const Diagnosis& d, bool explain);  // cmd_why.cpp
+
+namespace {
+
+bool confirm(const std::string& question) {
+    std::fprintf(stderr, "%s [y/N] ", question.c_str());
+    std::fflush(stderr);
+    std::string answer;
+    if (!std::getline(std::cin, answer)) return false;
+    return answer == "y" || answer == "Y" || answer == "yes" || answer == "YES";
+}
+
+}  // namespace
+
 void register_free(CLI::App& root, Runner& run) {
-    auto* sub = root.add_subcommand("free", "(not built yet)");
-    sub->allow_extras();
-    sub->callback([&run] {
-        run = [] {
-            std::fputs("socklab: 'free' is not built yet\n", stderr);
+    struct Opts {
+        std::uint16_t port = 0;
+        bool yes = false;
+        std::string signal = "TERM";
+        bool destroy = false;
+        double grace_s = 3.0;
+    };
+    auto opts = std::make_shared<Opts>();
+    auto* sub = root.add_subcommand(
+        "free", "Free PORT: signal the processes holding it, or destroy its sockets (asks first)");
+    sub->add_option("PORT", opts->port, "TCP port to free (1-65535)")
+        ->required()
+        ->check(port_validator());
+    sub->add_flag("-y,--yes", opts->yes, "act without asking (needed when not on a terminal)");
+    auto* sig = sub->add_option("--signal", opts->signal,
+                                "TERM (default): ask the owners to exit; KILL: SIGTERM first, "
+                                "then SIGKILL whatever still runs after the grace period")
+                    ->check(CLI::IsMember({"TERM", "KILL"}, CLI::ignore_case));
+    sub->add_flag("--destroy", opts->destroy,
+                  "destroy the sockets with SOCK_DESTROY (like ss -K) instead of signalling: "
+                  "clears CLOSE_WAIT and TIME_WAIT without killing anything (root)")
+        ->excludes(sig);
+    sub->add_option("--grace", opts->grace_s, "seconds to wait for an exit after SIGTERM")
+        ->check(CLI::Range(0.0, 600.0));
+    set_examples(*sub,
+                 "  socklab free 8080                  ask the listener on 8080 to exit (SIGTERM)\n"
+                 "  socklab free 8080 --signal KILL    SIGTERM, then SIGKILL after the grace period\n"
+                 "  socklab free 8080 --destroy        clear CLOSE_WAIT/TIME_WAIT sockets (root)\n"
+                 "  socklab free 8080 --yes            in a script: act without asking\n"
+                 "\nExit status: 0 the port can be bound afterwards (checked by a real bind()),\n"
+                 "1 it cannot, or nothing was done; 2 bad input.\n");
+    sub->callback([&run, opts] {
+        run = [opts] {
+            const std::string port = std::to_string(opts->port);
+            const Diagnosis d = diagnose(opts->port);
+            if (d.bindable()) {
+                std::printf("Port %s/tcp can be bound already: nothing to do.\n", port.c_str());
+                return kExitOk;
+            }
+            PlanOptions po;
+            po.mode = opts->destroy ? ActionMode::destroy : ActionMode::signal;
+            po.kill = opts->signal == "KILL" || opts->signal == "kill";
+            po.grace = std::chrono::milliseconds(static_cast<long>(opts->grace_s * 1000));
+            const Plan plan = make_plan(d, po);
+
+            std::fputs(diagnosis_text(d, false).c_str(), stdout);
+            std::printf("Plan:\n");
+            int n = 0;
+            for (const auto& a : plan.actions) {
+                ++n;
+                if (a.refused.empty())
+                    std::printf("  %d. %s\n", n, a.description.c_str());
+                else
+                    std::printf("  %d. (refused) %s — %s\n", n, a.description.c_str(),
+                                a.refused.c_str());
+            }
+            if (plan.actions.empty()) std::printf("  (no action)\n");
+            for (const auto& note : plan.notes) std::printf("  note: %s\n", note.c_str());
+            std::fflush(stdout);
+
+            if (plan.runnable() == 0) {
+                std::fprintf(stderr, "socklab: nothing socklab can do to free port %s%s\n",
+                             port.c_str(),
+                             plan.mode == ActionMode::signal
+                                 ? " by signalling (see the notes; --destroy may help)"
+                                 : " by destroying sockets (see the notes)");
+                return kExitNothing;
+            }
+            if (!opts->yes) {
+                if (::isatty(STDIN_FILENO) == 0) {
+                    std::fprintf(stderr,
+                                 "socklab: not on a terminal and no --yes: nothing done. Add "
+                                 "--yes to act without asking.\n");
+                    return kExitNothing;
+                }
+                if (!confirm("Do this?")) {
+                    std::fprintf(stderr, "socklab: nothing done.\n");
+                    return kExitNothing;
+                }
+            }
+
+            const FreeResult r = execute(plan);
+            std::printf("\nResult:\n");
+            for (const auto& res : r.results)
+                std::printf("  [%s] %s\n", std::string(outcome_name(res.outcome)).c_str(),
+                            res.message.c_str());
+            for (const auto& res : r.results)
+                if (res.outcome == Outcome::no_permission)
+                    std::fprintf(stderr, "socklab: %s\n", res.message.c_str());
+            if (r.bindable()) {
+                std::printf("\nPort %s/tcp can be bound now (checked with a real bind()).\n",
+                            port.c_str());
+                return kExitOk;
+            }
+            std::printf("\nPort %s/tcp still cannot be bound:\n", port.c_str());
+            for (const auto& f : r.after.findings)
+                if (f.blocks) std::printf("  - %s\n", f.summary.c_str());
             return kExitNothing;
         };
     });

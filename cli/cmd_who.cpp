@@ -1,19 +1,188 @@
-// Placeholder until the 'who' subcommand lands: says so and exits 1.
-#include <cstdio>
+// `socklab who PORT`: every process holding a local port, in any state, on any address.
+//
+// The kernel filters the dump by port (inet_diag bytecode), so only a handful of records come
+// back; their inodes are the only ones the /proc walk records (OwnerIndex::refresh_for).
+// TIME_WAIT and orphaned sockets have inode 0: no process holds them, the kernel does, and
+// we say so instead of looking for a pid.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "command.hpp"
+#include "listing.hpp"
+#include "socklab/json.hpp"
+#include "socklab/owners.hpp"
+#include "socklab/source.hpp"
 
 namespace socklab::cli {
+namespace {
+
+struct WhoOptions {
+    int port = 0;
+    bool udp = false;
+    bool json = false;
+};
+
+struct Holder {
+    const ProcessRef* proc;
+    const SocketRecord* sock;
+};
+
+std::string plural(std::size_t n, std::string_view one, std::string_view many) {
+    return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+int run_who(const WhoOptions& o) {
+    const auto port = static_cast<std::uint16_t>(o.port);
+    const Proto proto = o.udp ? Proto::udp : Proto::tcp;
+    Query q;
+    q.tcp = !o.udp;
+    q.udp = o.udp;
+    // A socket that is bound but neither listening nor connected holds the port too.
+    q.states = kAllStates | state_bit(TcpState::bound_inactive);
+    q.port = port;
+    auto source = make_default_source();
+    Snapshot snap = source->snapshot(q);
+    // The kernel's filter is "local or remote port"; holding a port means the local one.
+    std::erase_if(snap.sockets, [port](const SocketRecord& r) { return r.local_port != port; });
+
+    std::vector<std::uint64_t> inodes;
+    for (const auto& r : snap.sockets)
+        if (r.inode != 0) inodes.push_back(r.inode);
+    OwnerIndex owners;
+    owners.refresh_for(inodes);
+
+    std::vector<Holder> holders;
+    std::map<std::string, std::size_t> kernel_only;  // state -> count, inode 0
+    std::size_t unseen = 0;                          // has an inode, no visible process
+    for (const auto& r : snap.sockets) {
+        if (r.inode == 0) {
+            ++kernel_only[std::string(r.state_name())];
+            continue;
+        }
+        const auto procs = owners.owners_of(r.inode);
+        if (procs.empty()) ++unseen;
+        for (const auto& p : procs) holders.push_back({&p, &r});
+    }
+    std::sort(holders.begin(), holders.end(), [](const Holder& a, const Holder& b) {
+        if (a.proc->pid != b.proc->pid) return a.proc->pid < b.proc->pid;
+        return a.proc->fd < b.proc->fd;
+    });
+    std::size_t pids = 0;
+    for (std::size_t i = 0; i < holders.size(); ++i)
+        if (i == 0 || holders[i].proc->pid != holders[i - 1].proc->pid) ++pids;
+    const bool held = !holders.empty() || unseen > 0;
+    const bool root = ::geteuid() == 0;
+
+    if (o.json) {
+        nlohmann::json j{{"port", port}, {"proto", proto_name(proto)}, {"held", held}};
+        auto procs = nlohmann::json::array();
+        for (const auto& h : holders) {
+            const auto& r = *h.sock;
+            procs.push_back({{"pid", h.proc->pid},
+                             {"command", h.proc->command},
+                             {"user", h.proc->user},
+                             {"uid", h.proc->uid},
+                             {"fd", h.proc->fd},
+                             {"state", r.state_name()},
+                             {"family", family_name(r.family)},
+                             {"local_addr", r.local_addr.to_string()},
+                             {"local_port", r.local_port},
+                             {"remote_addr", r.remote_addr.to_string()},
+                             {"remote_port", r.remote_port},
+                             {"inode", r.inode}});
+        }
+        j["processes"] = std::move(procs);
+        j["kernel_only"] = kernel_only;
+        j["unseen"] = unseen;
+        auto socks = nlohmann::json::array();
+        for (const auto& r : snap.sockets) socks.push_back(to_json(r, owners.owners_of(r.inode)));
+        j["sockets"] = std::move(socks);
+        write_all(j.dump() + "\n");
+        return held ? kExitOk : kExitNothing;
+    }
+
+    std::string out;
+    const auto name = fmt::format("{}/{}", port, proto_name(proto));
+    if (!holders.empty()) {
+        fmt::format_to(std::back_inserter(out), "Port {} is held by {}:\n", name,
+                       plural(pids, "process", "processes"));
+        // Cells first, then widths, so each header starts where its values start.
+        std::vector<std::array<std::string, 7>> cells;
+        cells.push_back({"PID", "COMMAND", "USER", "FD", "STATE", "Local Address:Port",
+                         "Peer Address:Port"});
+        for (const auto& h : holders) {
+            std::string local, peer;
+            append_endpoint(local, h.sock->local_addr, h.sock->local_port);
+            append_endpoint(peer, h.sock->remote_addr, h.sock->remote_port);
+            cells.push_back({std::to_string(h.proc->pid), h.proc->command, h.proc->user,
+                             std::to_string(h.proc->fd), std::string(h.sock->state_name()),
+                             std::move(local), std::move(peer)});
+        }
+        std::array<std::size_t, 7> width{};
+        for (const auto& row : cells)
+            for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+        for (const auto& row : cells) {
+            out += "  ";
+            for (std::size_t c = 0; c < row.size(); ++c)
+                fmt::format_to(std::back_inserter(out), "{:<{}} ", row[c], width[c]);
+            while (out.back() == ' ') out.pop_back();
+            out += '\n';
+        }
+    }
+    if (unseen > 0) {
+        fmt::format_to(std::back_inserter(out),
+                       "{} on port {} {} held by a process this user cannot see{}\n",
+                       plural(unseen, "socket", "sockets"), name, unseen == 1 ? "is" : "are",
+                       root ? " (it exited or closed the socket meanwhile: run again)"
+                            : ": run 'sudo socklab who' to name it");
+    }
+    if (!kernel_only.empty()) {
+        std::size_t total = 0;
+        std::string states;
+        for (const auto& [state, n] : kernel_only) {
+            total += n;
+            if (!states.empty()) states += ", ";
+            states += fmt::format("{} in {}", n, state);
+        }
+        fmt::format_to(std::back_inserter(out),
+                       "{}{} on port {} belong{} to no process ({}): the kernel keeps them after "
+                       "close() and ends them by itself (TIME_WAIT lasts 60 s); 'socklab why {}' "
+                       "tells whether they block bind()\n",
+                       held ? "Also " : "No process holds it, but ",
+                       plural(total, "socket", "sockets"), name, total == 1 ? "s" : "", states,
+                       port);
+    }
+    if (!held && kernel_only.empty())
+        fmt::format_to(std::back_inserter(out), "Nobody holds port {}.\n", name);
+    write_all(out);
+    return held ? kExitOk : kExitNothing;
+}
+
+}  // namespace
 
 void register_who(CLI::App& root, Runner& run) {
-    auto* sub = root.add_subcommand("who", "(not built yet)");
-    sub->allow_extras();
-    sub->callback([&run] {
-        run = [] {
-            std::fputs("socklab: 'who' is not built yet\n", stderr);
-            return kExitNothing;
-        };
-    });
+    auto opts = std::make_shared<WhoOptions>();
+    auto* sub = root.add_subcommand(
+        "who",
+        "Which processes hold a port (any state, any address, IPv4 and IPv6).\n"
+        "Exit status: 0 when a process holds the port, 1 when none does (TIME_WAIT sockets\n"
+        "are the kernel's, not a process's), 2 on bad input.");
+    sub->add_option("PORT", opts->port, "The local port, 1-65535")
+        ->required()
+        ->check(port_validator());
+    sub->add_flag("--udp,-u", opts->udp, "Look at UDP instead of TCP");
+    sub->add_flag("--json", opts->json, "One JSON object, for scripts");
+    set_examples(*sub,
+                 "  socklab who 8080                   who listens on or is connected from 8080\n"
+                 "  socklab who 53 --udp               who holds UDP port 53\n"
+                 "  socklab who 8080 --json | jq '.processes[].pid'\n");
+    sub->callback([&run, opts] { run = [opts] { return run_who(*opts); }; });
 }
 
 }  // namespace socklab::cli

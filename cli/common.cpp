@@ -1,7 +1,16 @@
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <string>
 
 #include "command.hpp"
+#include "listing.hpp"
+#include "socklab/error.hpp"
 #include "socklab/state.hpp"
 
 namespace socklab::cli {
@@ -34,6 +43,91 @@ const CLI::Validator& state_validator() {
 
 void set_examples(CLI::App& app, const std::string& examples) {
     app.footer("\nEXAMPLES\n" + examples);
+}
+
+void append_endpoint(std::string& out, const IpAddr& addr, std::uint16_t port) {
+    char buf[INET6_ADDRSTRLEN + 8];
+    const bool v6 = addr.family == AF_INET6;
+    const char* text = (addr.family == AF_INET || v6)
+                           ? ::inet_ntop(addr.family, addr.bytes.data(), buf, sizeof buf)
+                           : nullptr;
+    if (v6) out += '[';
+    out += text ? text : "?";
+    if (v6) out += ']';
+    out += ':';
+    if (port == 0) {
+        out += '*';
+    } else {
+        char num[8];
+        const auto [end, ec] = std::to_chars(num, num + sizeof num, port);
+        (void)ec;
+        out.append(num, end);
+    }
+}
+
+void append_users(std::string& out, std::span<const ProcessRef> owners) {
+    if (owners.empty()) return;
+    out += "users:(";
+    bool first = true;
+    for (const auto& p : owners) {
+        if (!first) out += ',';
+        first = false;
+        fmt::format_to(std::back_inserter(out), "(\"{}\",pid={},fd={})", p.command, p.pid, p.fd);
+    }
+    out += ')';
+}
+
+void write_all(std::string_view text) {
+    while (!text.empty()) {
+        const ssize_t n = ::write(STDOUT_FILENO, text.data(), text.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EPIPE) return;
+            throw sys_error("write the output", errno);
+        }
+        text.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+namespace {
+std::size_t digits(std::uint32_t v) {
+    std::size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        ++n;
+    }
+    return n;
+}
+}  // namespace
+
+void TableWidths::note(const SocketRecord& r, std::size_t local_len, std::size_t peer_len,
+                       std::size_t timer_len) {
+    state_ = std::max(state_, r.state_name().size());
+    recv_ = std::max(recv_, digits(r.recv_q));
+    send_ = std::max(send_, digits(r.send_q));
+    local_ = std::max(local_, local_len);
+    peer_ = std::max(peer_, peer_len);
+    timer_ = std::max(timer_, timer_len);
+}
+
+void TableWidths::header(std::string& out, bool timer, bool process) const {
+    auto it = std::back_inserter(out);
+    fmt::format_to(it, "{:<{}} {:<{}} {:<{}} {:<{}} {:<{}} {:<{}}", "Netid", netid_, "State",
+                   state_, "Recv-Q", recv_, "Send-Q", send_, "Local Address:Port", local_,
+                   "Peer Address:Port", peer_);
+    if (timer) fmt::format_to(it, " {:<{}}", "Timer", timer_);
+    if (process) out += " Process";
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    out += '\n';
+}
+
+void TableWidths::row(std::string& out, const SocketRecord& r, std::string_view local,
+                      std::string_view peer, std::string_view timer) const {
+    auto it = std::back_inserter(out);
+    fmt::format_to(it, "{:<{}} {:<{}} {:<{}} {:<{}} {:<{}} {:<{}} ", proto_name(r.proto), netid_,
+                   r.state_name(), state_, r.recv_q, recv_, r.send_q, send_, local, local_, peer,
+                   peer_);
+    if (!timer.empty()) fmt::format_to(it, "{:<{}} ", timer, timer_);
 }
 
 }  // namespace socklab::cli

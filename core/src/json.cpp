@@ -27,9 +27,9 @@ nlohmann::json to_json(const SocketRecord& r, std::span<const ProcessRef> owners
         {"uid", r.uid},
         {"timer", timer_name(r.timer)},
         {"timer_ms", r.timer_ms},
-        {"retransmits", r.retransmits},
-        {"cookie", r.cookie},
     };
+    // Only netlink knows the cookie; /proc records leave the field out rather than print 0.
+    if (r.cookie != 0) j["cookie"] = r.cookie;
     auto procs = nlohmann::json::array();
     for (const auto& p : owners)
         procs.push_back({{"pid", p.pid}, {"command", p.command}, {"user", p.user}, {"fd", p.fd}});

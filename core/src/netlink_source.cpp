@@ -8,9 +8,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -24,10 +27,12 @@ namespace {
 constexpr std::size_t kRecvBufferSize = 64 * 1024;
 
 void fill_record(const inet_diag_msg& m, Proto proto, SocketRecord& r) {
-    r = SocketRecord{};
     r.proto = proto;
     r.family = m.idiag_family;
     r.state = m.idiag_state;
+    // The kernel reports a bound, inactive TCP socket as CLOSE (see state.hpp).
+    if (proto == Proto::tcp && r.state == static_cast<std::uint8_t>(TcpState::close))
+        r.state = static_cast<std::uint8_t>(TcpState::bound_inactive);
     if (m.idiag_family == AF_INET) {
         r.local_addr = IpAddr::v4(&m.id.idiag_src[0]);
         r.remote_addr = IpAddr::v4(&m.id.idiag_dst[0]);
@@ -81,16 +86,7 @@ std::array<inet_diag_bc_op, 5> port_filter(std::uint16_t port) {
 
 class NetlinkSource final : public Source {
 public:
-    NetlinkSource() : nl_(mnl_socket_open(NETLINK_SOCK_DIAG)), buf_(kRecvBufferSize) {
-        if (nl_ == nullptr)
-            throw sys_error("open a NETLINK_SOCK_DIAG socket (is CONFIG_INET_DIAG enabled?)",
-                            errno);
-        if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
-            const int err = errno;
-            mnl_socket_close(nl_);
-            throw sys_error("bind the NETLINK_SOCK_DIAG socket", err);
-        }
-    }
+    NetlinkSource() : nl_(open_socket()), buf_(kRecvBufferSize) {}
     ~NetlinkSource() override { mnl_socket_close(nl_); }
     NetlinkSource(const NetlinkSource&) = delete;
     NetlinkSource& operator=(const NetlinkSource&) = delete;
@@ -108,6 +104,14 @@ public:
         out.sockets.clear();
         out.taken_ns = monotonic_ns();
         out.source = "netlink";
+        if (stale_) {
+            // A dump that failed half way may have left its remaining messages queued on the
+            // socket; a new socket guarantees the next dump reads only its own answer.
+            mnl_socket* fresh = open_socket();
+            mnl_socket_close(nl_);
+            nl_ = fresh;
+            stale_ = false;
+        }
         const std::array<std::uint8_t, 2> families{AF_INET, AF_INET6};
         for (Proto proto : {Proto::tcp, Proto::udp}) {
             if ((proto == Proto::tcp && !q.tcp) || (proto == Proto::udp && !q.udp)) continue;
@@ -120,6 +124,19 @@ public:
     }
 
 private:
+    static mnl_socket* open_socket() {
+        mnl_socket* nl = mnl_socket_open(NETLINK_SOCK_DIAG);
+        if (nl == nullptr)
+            throw sys_error("open a NETLINK_SOCK_DIAG socket (is CONFIG_INET_DIAG enabled?)",
+                            errno);
+        if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+            const int err = errno;
+            mnl_socket_close(nl);
+            throw sys_error("bind the NETLINK_SOCK_DIAG socket", err);
+        }
+        return nl;
+    }
+
     void dump(const Query& q, Proto proto, std::uint8_t family, std::vector<SocketRecord>& out) {
         std::array<char, 512> req_buf{};
         nlmsghdr* nlh = mnl_nlmsg_put_header(req_buf.data());
@@ -140,6 +157,7 @@ private:
             throw sys_error("send the sock_diag dump request", errno);
 
         const std::size_t first = out.size();
+        stale_ = true;
         for (;;) {
             const ssize_t n = mnl_socket_recvfrom(nl_, buf_.data(), buf_.size());
             if (n < 0) {
@@ -151,47 +169,67 @@ private:
                 reinterpret_cast<const std::byte*>(buf_.data()), static_cast<std::size_t>(n));
             if (parse::netlink_dump(bytes, proto, out)) break;
         }
-        // The kernel's bytecode did the port; the state mask is applied by the kernel too,
-        // except that request sockets arrive with LISTEN-independent states: keep the mask exact.
-        std::erase_if(out, [&, i = std::size_t{0}](const SocketRecord& r) mutable {
-            return i++ >= first && (state_bit(r.state) & q.states) == 0;
-        });
+        stale_ = false;
+        // The kernel applied the port bytecode and the state mask already; this pass only
+        // guards against a kernel that ignores a bit, and costs one compare per record.
+        std::size_t kept = first;
+        for (std::size_t i = first; i < out.size(); ++i) {
+            if (!state_in_mask(q.states, out[i].state)) continue;
+            if (kept != i) out[kept] = out[i];
+            ++kept;
+        }
+        out.resize(kept);
     }
 
     mnl_socket* nl_;
     std::vector<char> buf_;
     std::uint32_t seq_ = 0;
+    bool stale_ = false;  // a dump was cut short: reopen before the next one
 };
 
 }  // namespace
 
 namespace parse {
 
-bool netlink_dump(std::span<const std::byte> bytes, Proto proto, std::vector<SocketRecord>& out) {
-    const auto* p = reinterpret_cast<const char*>(bytes.data());
-    int left = static_cast<int>(bytes.size());
-    const auto* nlh = reinterpret_cast<const nlmsghdr*>(p);
+namespace {
+
+[[noreturn]] void bad_message(const std::string& why) {
+    throw ParseError("failed to parse a sock_diag message: " + why +
+                     " (a truncated or corrupt dump; retry, or use the /proc source)");
+}
+
+bool walk(const char* p, int left, Proto proto, std::vector<SocketRecord>& out) {
+    // Lengths are checked here rather than with mnl_nlmsg_ok()/mnl_nlmsg_next(): those compare
+    // nlmsg_len as a signed int, so a length >= 2^31 passes and walks off the buffer.
     while (left > 0) {
-        if (!mnl_nlmsg_ok(nlh, left))
-            throw ParseError("failed to parse a sock_diag message: truncated netlink header (" +
-                             std::to_string(left) + " bytes left)");
-        if (nlh->nlmsg_type == NLMSG_DONE) return true;
+        const auto* nlh = reinterpret_cast<const nlmsghdr*>(p);
+        if (left < static_cast<int>(sizeof(nlmsghdr)) || nlh->nlmsg_len < sizeof(nlmsghdr) ||
+            nlh->nlmsg_len > static_cast<std::uint32_t>(left))
+            bad_message("truncated netlink header (" + std::to_string(left) + " bytes left)");
+        if (nlh->nlmsg_type == NLMSG_DONE) {
+            // A dump that failed in the kernel ends with DONE carrying a negative errno.
+            if (nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(int))) {
+                int err = 0;
+                std::memcpy(&err, mnl_nlmsg_get_payload(nlh), sizeof err);
+                if (err < 0) throw sys_error("dump sockets through sock_diag", -err);
+            }
+            return true;
+        }
         if (nlh->nlmsg_type == NLMSG_ERROR) {
-            if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr)))
-                throw ParseError("failed to parse a sock_diag message: truncated NLMSG_ERROR");
+            if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) bad_message("truncated NLMSG_ERROR");
             const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
             if (e->error == 0) return true;
+            // INT_MIN has no positive counterpart: keep it malformed rather than overflow.
+            if (e->error > 0 || e->error == INT_MIN) bad_message("NLMSG_ERROR with a bad error code");
             throw sys_error("dump sockets through sock_diag", -e->error);
         }
         if (nlh->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
             if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
-                throw ParseError("failed to parse a sock_diag message: " +
-                                 std::to_string(nlh->nlmsg_len) +
-                                 " bytes is shorter than inet_diag_msg");
+                bad_message(std::to_string(nlh->nlmsg_len) +
+                            " bytes is shorter than header plus inet_diag_msg");
             const auto* m = static_cast<const inet_diag_msg*>(mnl_nlmsg_get_payload(nlh));
             if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6)
-                throw ParseError("failed to parse a sock_diag message: unknown family " +
-                                 std::to_string(m->idiag_family));
+                bad_message("unknown address family " + std::to_string(m->idiag_family));
             SocketRecord& r = out.emplace_back();
             fill_record(*m, proto, r);
             // Attributes follow the fixed header; walk them with bounds checks.
@@ -200,9 +238,11 @@ bool netlink_dump(std::span<const std::byte> bytes, Proto proto, std::vector<Soc
                                              attr_start);
             const auto* attr = reinterpret_cast<const nlattr*>(attr_start);
             while (attr_left >= static_cast<int>(sizeof(nlattr))) {
-                if (attr->nla_len < sizeof(nlattr) || attr->nla_len > attr_left)
-                    throw ParseError("failed to parse a sock_diag message: attribute length " +
-                                     std::to_string(attr->nla_len) + " overruns the message");
+                if (attr->nla_len < sizeof(nlattr) || attr->nla_len > attr_left) {
+                    out.pop_back();
+                    bad_message("attribute length " + std::to_string(attr->nla_len) +
+                                " overruns the message");
+                }
                 if (mnl_attr_get_type(attr) == INET_DIAG_INFO && proto == Proto::tcp)
                     read_tcp_info(attr, r);
                 const int step = static_cast<int>(MNL_ALIGN(attr->nla_len));
@@ -210,9 +250,29 @@ bool netlink_dump(std::span<const std::byte> bytes, Proto proto, std::vector<Soc
                 attr = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(attr) + step);
             }
         }
-        nlh = mnl_nlmsg_next(nlh, &left);
+        // nlmsg_len <= left <= INT_MAX, so the aligned step cannot overflow.
+        const int step = static_cast<int>(NLMSG_ALIGN(nlh->nlmsg_len));
+        left -= step;
+        p += step;
     }
     return false;
+}
+
+}  // namespace
+
+bool netlink_dump(std::span<const std::byte> bytes, Proto proto, std::vector<SocketRecord>& out) {
+    if (bytes.size() > static_cast<std::size_t>(INT_MAX))
+        bad_message("a buffer of " + std::to_string(bytes.size()) + " bytes is too large");
+    const auto* p = reinterpret_cast<const char*>(bytes.data());
+    // Messages are read in place; the kernel's buffers are aligned, but a caller's bytes may
+    // not be, and a misaligned nlmsghdr is undefined behaviour: copy those first.
+    if (reinterpret_cast<std::uintptr_t>(p) % alignof(nlmsghdr) != 0) {
+        std::vector<std::uint32_t> aligned((bytes.size() + 3) / 4);
+        std::memcpy(aligned.data(), p, bytes.size());
+        return walk(reinterpret_cast<const char*>(aligned.data()),
+                    static_cast<int>(bytes.size()), proto, out);
+    }
+    return walk(p, static_cast<int>(bytes.size()), proto, out);
 }
 
 }  // namespace parse

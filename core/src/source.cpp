@@ -18,7 +18,7 @@ bool matches(const Query& q, const SocketRecord& r) noexcept {
     if (r.proto == Proto::udp && !q.udp) return false;
     if (r.family == AF_INET && !q.ipv4) return false;
     if (r.family == AF_INET6 && !q.ipv6) return false;
-    if ((state_bit(r.state) & q.states) == 0) return false;
+    if (!state_in_mask(q.states, r.state)) return false;
     if (q.port && r.local_port != *q.port && r.remote_port != *q.port) return false;
     return true;
 }

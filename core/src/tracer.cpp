@@ -1,18 +1,575 @@
-// Placeholder until the tracepoint reader lands: the tracer reports itself inactive, so every
-// front end takes its polling-only path.
+// Tracer: sock:inet_sock_set_state from a private tracefs instance of socklab's own.
+//
+// One instance per Tracer, named so a later socklab can tell whether its owner still lives
+// (trace::instance_name). Only this event is enabled, with a kernel-side filter, the "mono"
+// trace clock (CLOCK_MONOTONIC, the clock of snapshots) and a per-cpu buffer sized for
+// bursts. Records are read raw from per_cpu/cpuN/trace_pipe_raw, split into records by
+// libtraceevent's kbuffer and decoded by trace::decode_record. Lost events come from the
+// per-cpu stats files. The instance is removed by the destructor, on every error path, and
+// by a SIGINT/SIGTERM/SIGHUP handler when the program has none of its own.
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+
+// kbuffer.h has no extern "C" of its own.
+extern "C" {
+#include <traceevent/kbuffer.h>
+}
+
+// The libtracefs 1.6 calls socklab uses. Its header cannot be included from C++ (an inline
+// helper converts int to an enum, which C++ rejects), so the prototypes are declared here,
+// exactly as tracefs.h declares them.
+extern "C" {
+struct tracefs_instance;
+struct tracefs_instance* tracefs_instance_alloc(const char* tracing_dir, const char* name);
+void tracefs_instance_free(struct tracefs_instance* instance);
+int tracefs_instance_file_write(struct tracefs_instance* instance, const char* file,
+                                const char* str);
+char* tracefs_instance_file_read(struct tracefs_instance* instance, const char* file, int* psize);
+int tracefs_instance_set_buffer_size(struct tracefs_instance* instance, size_t size, int cpu);
+bool tracefs_file_exists(struct tracefs_instance* instance, const char* name);
+int tracefs_event_enable(struct tracefs_instance* instance, const char* system, const char* event);
+int tracefs_event_disable(struct tracefs_instance* instance, const char* system,
+                          const char* event);
+int tracefs_event_file_write(struct tracefs_instance* instance, const char* system,
+                             const char* event, const char* file, const char* str);
+}
+
+#include "socklab/error.hpp"
+#include "socklab/fd.hpp"
+#include "socklab/source.hpp"
+#include "socklab/state.hpp"
 #include "socklab/tracer.hpp"
 
 namespace socklab {
+namespace {
 
-struct Tracer::Impl {
-    TracerStatus status{false, "the tracer is not built yet; polling only"};
+constexpr const char* kTracingDir = "/sys/kernel/tracing";
+constexpr const char* kDebugTracingDir = "/sys/kernel/debug/tracing";
+constexpr long kTracefsMagic = 0x74726163;  // TRACEFS_MAGIC
+
+std::string enable_hint() {
+    return "run as root (e.g. 'sudo socklab trace'); the table, the labs and the doctor keep "
+           "working on polling alone";
+}
+
+bool is_tracefs(const char* path) {
+    struct statfs fs {};
+    return ::statfs(path, &fs) == 0 && static_cast<long>(fs.f_type) == kTracefsMagic;
+}
+
+// Find tracefs, mounting it at /sys/kernel/tracing when root and nothing is mounted there.
+// Returns the directory, or throws Error with what to do.
+std::string ensure_tracefs() {
+    if (is_tracefs(kTracingDir)) return kTracingDir;
+    if (is_tracefs(kDebugTracingDir)) return kDebugTracingDir;
+    if (::geteuid() != 0)
+        throw Error("failed to find tracefs: it is not mounted and only root can mount it; " +
+                    enable_hint());
+    if (::mount("nodev", kTracingDir, "tracefs", 0, nullptr) != 0)
+        throw Error(std::string("failed to mount tracefs on ") + kTracingDir + ": " +
+                    std::strerror(errno) +
+                    "; is CONFIG_TRACING enabled? try 'mount -t tracefs nodev " + kTracingDir +
+                    "'");
+    return kTracingDir;
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw sys_error("open " + path, errno);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::uint64_t own_start_time() {
+    // Our own start time, read the same way owner_alive() reads it for others.
+    const std::string stat = read_file("/proc/self/stat");
+    const auto close = stat.rfind(')');
+    std::istringstream fields(close == std::string::npos ? std::string() : stat.substr(close + 1));
+    std::string field;
+    for (int i = 3; i <= 22; ++i) fields >> field;
+    try {
+        return std::stoull(field);
+    } catch (const std::exception&) {
+        throw Error("failed to read this process's start time from /proc/self/stat");
+    }
+}
+
+// --- cleanup on fatal signals --------------------------------------------------------------
+// A handler may only use async-signal-safe calls: close() the per-cpu readers (an instance
+// with open files cannot be removed) and rmdir() the instance. Slots are fixed arrays so the
+// handler never touches the heap.
+constexpr int kMaxSlots = 16;
+constexpr int kMaxCpuFds = 512;
+
+struct CleanupSlot {
+    std::atomic<bool> used{false};
+    std::array<char, 512> dir{};
+    std::array<std::atomic<int>, kMaxCpuFds> fds{};
+};
+CleanupSlot g_slots[kMaxSlots];
+std::mutex g_slots_mutex;  // taken by constructors/destructors only, never by the handler
+
+extern "C" void socklab_tracer_on_signal(int sig) {
+    const int saved = errno;
+    for (auto& slot : g_slots) {
+        if (!slot.used.load()) continue;
+        for (auto& fd : slot.fds) {
+            const int f = fd.exchange(-1);
+            if (f >= 0) ::close(f);
+        }
+        ::rmdir(slot.dir.data());
+    }
+    errno = saved;
+    // Die the way the signal would have killed us, so the parent sees the real cause.
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+}
+
+// Install the handler for signals the program leaves at their default (which would kill it
+// without running destructors). A program with its own handler (socklab trace) ends its
+// loop and lets the destructor clean up.
+void install_signal_cleanup() {
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+        struct sigaction old {};
+        if (::sigaction(sig, nullptr, &old) != 0) continue;
+        if (old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO)) continue;
+        struct sigaction sa {};
+        sa.sa_handler = socklab_tracer_on_signal;
+        sigemptyset(&sa.sa_mask);
+        ::sigaction(sig, &sa, nullptr);
+    }
+}
+
+int claim_slot(const std::string& dir) {
+    std::lock_guard lock(g_slots_mutex);
+    for (int i = 0; i < kMaxSlots; ++i) {
+        auto& slot = g_slots[i];
+        if (slot.used.load()) continue;
+        for (auto& fd : slot.fds) fd.store(-1);
+        std::snprintf(slot.dir.data(), slot.dir.size(), "%s", dir.c_str());
+        slot.used.store(true);
+        return i;
+    }
+    return -1;  // more than kMaxSlots tracers at once: they lose signal cleanup, nothing else
+}
+
+void release_slot(int i) {
+    if (i < 0) return;
+    std::lock_guard lock(g_slots_mutex);
+    for (auto& fd : g_slots[i].fds) fd.store(-1);
+    g_slots[i].used.store(false);
+}
+
+std::atomic<std::uint64_t> g_instance_seq{0};
+
+struct InstanceDeleter {
+    void operator()(tracefs_instance* p) const noexcept { tracefs_instance_free(p); }
+};
+struct KbufferDeleter {
+    void operator()(kbuffer* p) const noexcept { kbuffer_free(p); }
 };
 
-Tracer::Tracer(TracerOptions) : impl_(std::make_unique<Impl>()) {}
-Tracer::~Tracer() = default;
+struct CpuReader {
+    std::uint32_t cpu = 0;
+    UniqueFd fd;
+};
+
+std::uint64_t stat_value(const std::string& stats, std::string_view key) {
+    // Lines look like "overrun: 12"; keys are matched at the start of a line.
+    std::size_t pos = 0;
+    while (pos < stats.size()) {
+        auto end = stats.find('\n', pos);
+        if (end == std::string::npos) end = stats.size();
+        std::string_view line(stats.data() + pos, end - pos);
+        pos = end + 1;
+        if (line.substr(0, key.size()) != key || line.size() <= key.size() ||
+            line[key.size()] != ':')
+            continue;
+        try {
+            return std::stoull(std::string(line.substr(key.size() + 1)));
+        } catch (const std::exception&) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+}  // namespace
+
+struct Tracer::Impl {
+    TracerOptions opts;
+    TracerStatus status;
+    std::string tracing_dir;
+    std::string name;
+    std::string instance_dir;  // <tracing_dir>/instances/<name>
+    bool created = false;      // we made the directory and must remove it
+    std::unique_ptr<tracefs_instance, InstanceDeleter> instance;
+    std::unique_ptr<kbuffer, KbufferDeleter> kbuf;
+    std::vector<CpuReader> readers;
+    std::vector<char> page;
+    trace::RecordLayout layout;
+    trace::SocketTracker tracker;
+    std::vector<TransitionEvent> pending;  // read, not yet safe to hand out in time order
+    std::uint64_t malformed = 0;
+    std::uint64_t page_missed = 0;  // pages flagged "events missed" by the ring buffer
+    int slot = -1;
+
+    struct CommEntry {
+        std::array<char, 16> comm{};
+        std::uint64_t checked_ns = 0;
+    };
+    std::unordered_map<std::int32_t, CommEntry> comms;
+    std::unordered_map<std::int32_t, std::array<char, 16>> saved_cmdlines;
+    std::uint64_t saved_cmdlines_read_ns = 0;
+
+    void start();
+    void teardown() noexcept;
+    void write_file(const char* file, const std::string& value);
+    std::size_t drain();
+    void resolve_comm(TransitionEvent& e);
+    std::size_t release(std::vector<TransitionEvent>& out, std::uint64_t before_ns);
+};
+
+void Tracer::Impl::write_file(const char* file, const std::string& value) {
+    if (tracefs_instance_file_write(instance.get(), file, value.c_str()) < 0)
+        throw sys_error("write '" + value + "' to " + instance_dir + "/" + file, errno);
+}
+
+void Tracer::Impl::start() {
+    tracing_dir = ensure_tracefs();
+    const trace::InstanceOwner owner{static_cast<int>(::getpid()), own_start_time(),
+                                     g_instance_seq.fetch_add(1)};
+    name = trace::instance_name(owner);
+    instance_dir = tracing_dir + "/instances/" + name;
+    if (::mkdir(instance_dir.c_str(), 0700) != 0)
+        throw sys_error("create the tracing instance " + instance_dir +
+                            (errno == EACCES || errno == EPERM ? " (needs root); " + enable_hint()
+                                                               : std::string()),
+                        errno);
+    created = true;
+    slot = claim_slot(instance_dir);
+
+    instance.reset(tracefs_instance_alloc(tracing_dir.c_str(), name.c_str()));
+    if (!instance) throw sys_error("open the tracing instance " + name + " with libtracefs", errno);
+
+    // Nothing is recorded until the event is enabled last, after every setting is in place.
+    write_file("tracing_on", "0");
+    write_file("trace_clock", "mono");
+    if (tracefs_instance_set_buffer_size(instance.get(), opts.buffer_kb_per_cpu, -1) < 0)
+        throw sys_error("set the trace buffer to " + std::to_string(opts.buffer_kb_per_cpu) +
+                            " KiB per cpu",
+                        errno);
+    // Wake a waiting reader as soon as anything is in the buffer (the default waits for 50%).
+    if (tracefs_file_exists(instance.get(), "buffer_percent")) write_file("buffer_percent", "0");
+
+    const std::string event_dir = instance_dir + "/events/" + std::string(trace::kSystem) + "/" +
+                                  std::string(trace::kEvent);
+    layout = trace::parse_format(read_file(event_dir + "/format"));
+
+    // TCP only (the tracepoint also reports SCTP and MPTCP); a port matches either end because
+    // the SYN_SENT event has sport 0.
+    std::string filter = "protocol == 6";
+    if (opts.port) {
+        const auto p = std::to_string(*opts.port);
+        filter += " && (sport == " + p + " || dport == " + p + ")";
+    }
+    if (tracefs_event_file_write(instance.get(), std::string(trace::kSystem).c_str(),
+                                 std::string(trace::kEvent).c_str(), "filter",
+                                 filter.c_str()) < 0)
+        throw sys_error("set the kernel filter '" + filter + "'", errno);
+
+    std::size_t subbuf = static_cast<std::size_t>(::getpagesize());
+    if (tracefs_file_exists(instance.get(), "buffer_subbuf_size_kb")) {
+        char* kb = tracefs_instance_file_read(instance.get(), "buffer_subbuf_size_kb", nullptr);
+        if (kb) {
+            const auto v = std::strtoull(kb, nullptr, 10);
+            std::free(kb);
+            if (v > 0 && v <= 1024) subbuf = static_cast<std::size_t>(v) * 1024;
+        }
+    }
+    page.resize(subbuf);
+    kbuf.reset(kbuffer_alloc(KBUFFER_LSIZE_SAME_AS_HOST, KBUFFER_ENDIAN_SAME_AS_HOST));
+    if (!kbuf) throw Error("failed to allocate a kbuffer reader: out of memory");
+
+    const long ncpu = ::sysconf(_SC_NPROCESSORS_CONF);
+    for (long cpu = 0; cpu < ncpu && cpu < kMaxCpuFds; ++cpu) {
+        const std::string path =
+            instance_dir + "/per_cpu/cpu" + std::to_string(cpu) + "/trace_pipe_raw";
+        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+        if (!fd) {
+            if (errno == ENOENT) continue;  // cpu not possible on this machine
+            throw sys_error("open " + path, errno);
+        }
+        if (slot >= 0) g_slots[slot].fds[static_cast<std::size_t>(cpu)].store(fd.get());
+        readers.push_back(CpuReader{static_cast<std::uint32_t>(cpu), std::move(fd)});
+    }
+    if (readers.empty()) throw Error("failed to open any per-cpu trace buffer in " + instance_dir);
+
+    if (tracefs_event_enable(instance.get(), std::string(trace::kSystem).c_str(),
+                             std::string(trace::kEvent).c_str()) < 0)
+        throw sys_error("enable sock:inet_sock_set_state in " + name, errno);
+    write_file("tracing_on", "1");
+    status = TracerStatus{true, "tracing sock:inet_sock_set_state in instance " + name};
+}
+
+void Tracer::Impl::teardown() noexcept {
+    if (instance) {
+        tracefs_instance_file_write(instance.get(), "tracing_on", "0");
+        tracefs_event_disable(instance.get(), nullptr, nullptr);
+    }
+    // Forget the descriptors in the signal slot before closing them, so a late signal
+    // cannot close a number the process has reused.
+    if (slot >= 0)
+        for (auto& fd : g_slots[slot].fds) fd.store(-1);
+    readers.clear();
+    instance.reset();
+    if (created) {
+        if (::rmdir(instance_dir.c_str()) != 0 && errno != ENOENT)
+            std::fprintf(stderr, "socklab: failed to remove the tracing instance %s: %s; "
+                                 "remove it with 'rmdir %s'\n",
+                         instance_dir.c_str(), std::strerror(errno), instance_dir.c_str());
+        created = false;
+    }
+    release_slot(slot);
+    slot = -1;
+}
+
+void Tracer::Impl::resolve_comm(TransitionEvent& e) {
+    static constexpr std::array<char, 16> kIdle{'<', 'i', 'd', 'l', 'e', '>'};
+    if (e.pid == 0) {
+        e.comm = kIdle;
+        return;
+    }
+    // A cached name is trusted for a second: long enough to be cheap under churn, short
+    // enough that a pid reused by another program is soon named right.
+    constexpr std::uint64_t kCommTtlNs = 1'000'000'000;
+    auto& entry = comms[e.pid];
+    if (entry.checked_ns != 0 && e.time_ns >= entry.checked_ns &&
+        e.time_ns - entry.checked_ns < kCommTtlNs) {
+        e.comm = entry.comm;
+        return;
+    }
+    std::array<char, 16> comm{};
+    bool found = false;
+    const std::string path = "/proc/" + std::to_string(e.pid) + "/comm";
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd) {
+        const ssize_t n = ::read(fd.get(), comm.data(), comm.size() - 1);
+        if (n > 0) {
+            const auto len = static_cast<std::size_t>(n);
+            comm[len - (comm[len - 1] == '\n' ? 1 : 0)] = '\0';
+            found = true;
+        }
+    }
+    if (!found) {
+        // The task is gone: the kernel remembers recent pid -> comm pairs for tracing.
+        const std::uint64_t now = monotonic_ns();
+        if (now - saved_cmdlines_read_ns > 100'000'000) {
+            saved_cmdlines.clear();
+            std::ifstream in(tracing_dir + "/saved_cmdlines");
+            std::int32_t pid = 0;
+            std::string name_read;
+            while (in >> pid && std::getline(in >> std::ws, name_read)) {
+                std::array<char, 16> c{};
+                std::snprintf(c.data(), c.size(), "%s", name_read.c_str());
+                saved_cmdlines[pid] = c;
+            }
+            saved_cmdlines_read_ns = now;
+        }
+        if (const auto it = saved_cmdlines.find(e.pid); it != saved_cmdlines.end()) {
+            comm = it->second;
+            found = true;
+        }
+    }
+    if (!found) std::snprintf(comm.data(), comm.size(), "<...>");
+    entry.comm = comm;
+    entry.checked_ns = e.time_ns;
+    e.comm = comm;
+}
+
+std::size_t Tracer::Impl::drain() {
+    std::size_t added = 0;
+    // Bounded per call: under a storm, the caller still gets control back regularly.
+    constexpr int kMaxPagesPerCpu = 4096;
+    for (auto& r : readers) {
+        for (int i = 0; i < kMaxPagesPerCpu; ++i) {
+            const ssize_t n = ::read(r.fd.get(), page.data(), page.size());
+            if (n <= 0) {
+                if (n < 0 && errno != EAGAIN && errno != EINTR && errno != EWOULDBLOCK)
+                    throw sys_error("read the trace buffer of cpu " + std::to_string(r.cpu),
+                                    errno);
+                break;
+            }
+            if (kbuffer_load_subbuffer(kbuf.get(), page.data()) < 0) {
+                ++malformed;
+                continue;
+            }
+            if (kbuffer_missed_events(kbuf.get()) != 0) ++page_missed;
+            unsigned long long ts = 0;
+            for (void* data = kbuffer_read_event(kbuf.get(), &ts); data != nullptr;
+                 data = kbuffer_next_event(kbuf.get(), &ts)) {
+                const int size = kbuffer_event_size(kbuf.get());
+                if (size <= 0) {
+                    ++malformed;
+                    continue;
+                }
+                const auto* bytes = static_cast<const std::byte*>(data);
+                const std::size_t avail = std::min<std::size_t>(
+                    static_cast<std::size_t>(size),
+                    page.size() - static_cast<std::size_t>(bytes - reinterpret_cast<const std::byte*>(page.data())));
+                auto decoded = trace::decode_record({bytes, avail}, layout, ts, r.cpu);
+                if (!decoded) {
+                    ++malformed;
+                    continue;
+                }
+                pending.push_back(*decoded.event);
+                ++added;
+            }
+            if (static_cast<std::size_t>(n) < page.size()) break;  // partial page: caught up
+        }
+    }
+    return added;
+}
+
+std::size_t Tracer::Impl::release(std::vector<TransitionEvent>& out, std::uint64_t before_ns) {
+    if (pending.empty()) return 0;
+    // Each cpu's buffer is in time order; the merge of several is not, so sort, and hold back
+    // what happened after this read began: another cpu may still hold earlier events.
+    std::stable_sort(pending.begin(), pending.end(),
+                     [](const TransitionEvent& a, const TransitionEvent& b) {
+                         return a.time_ns < b.time_ns;
+                     });
+    const auto cut = std::partition_point(
+        pending.begin(), pending.end(),
+        [before_ns](const TransitionEvent& e) { return e.time_ns < before_ns; });
+    const auto n = static_cast<std::size_t>(cut - pending.begin());
+    out.reserve(out.size() + n);
+    for (auto it = pending.begin(); it != cut; ++it) {
+        tracker.observe(*it);
+        resolve_comm(*it);
+        out.push_back(*it);
+    }
+    pending.erase(pending.begin(), cut);
+    return n;
+}
+
+Tracer::Tracer(TracerOptions opts) : impl_(std::make_unique<Impl>()) {
+    impl_->opts = opts;
+    if (opts.force_unprivileged) {
+        impl_->status = TracerStatus{
+            false, "state transitions are not traced (tracing turned off); " + enable_hint()};
+        return;
+    }
+    if (::geteuid() != 0) {
+        impl_->status = TracerStatus{
+            false, "state transitions are not traced: the tracepoint sock:inet_sock_set_state "
+                   "needs root; " +
+                       enable_hint()};
+        return;
+    }
+    try {
+        remove_stale_instances();
+        install_signal_cleanup();
+        impl_->start();
+    } catch (const std::exception& e) {
+        impl_->teardown();
+        impl_->status = TracerStatus{false, std::string("state transitions are not traced: ") +
+                                                e.what()};
+    }
+}
+
+Tracer::~Tracer() { impl_->teardown(); }
+
 const TracerStatus& Tracer::status() const noexcept { return impl_->status; }
-std::size_t Tracer::poll(std::vector<TransitionEvent>&, std::chrono::milliseconds) { return 0; }
-std::uint64_t Tracer::lost_events() const { return 0; }
-std::size_t Tracer::remove_stale_instances() { return 0; }
+
+const std::string& Tracer::instance_name() const noexcept {
+    static const std::string kNone;
+    return impl_->status.active ? impl_->name : kNone;
+}
+
+std::uint64_t Tracer::malformed_records() const noexcept { return impl_->malformed; }
+
+std::size_t Tracer::poll(std::vector<TransitionEvent>& out, std::chrono::milliseconds timeout) {
+    auto& im = *impl_;
+    if (!im.status.active) return 0;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        const std::uint64_t read_start = monotonic_ns();
+        im.drain();
+        const std::size_t n = im.release(out, read_start);
+        if (n > 0) return n;
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return 0;
+        // Held-back events are released by the next read; otherwise sleep until a buffer
+        // has data (buffer_percent is 0) or the time is up.
+        std::vector<pollfd> fds;
+        fds.reserve(im.readers.size());
+        for (const auto& r : im.readers) fds.push_back(pollfd{r.fd.get(), POLLIN, 0});
+        const int wait_ms = im.pending.empty() ? static_cast<int>(left.count()) : 1;
+        if (::poll(fds.data(), fds.size(), wait_ms) < 0) {
+            // A signal (Ctrl-C) ends the wait early so the caller can look at its flag.
+            if (errno == EINTR) return 0;
+            throw sys_error("wait for trace events", errno);
+        }
+    }
+}
+
+std::uint64_t Tracer::lost_events() const {
+    const auto& im = *impl_;
+    if (!im.status.active) return 0;
+    std::uint64_t lost = 0;
+    for (const auto& r : im.readers) {
+        std::string stats;
+        try {
+            stats = read_file(im.instance_dir + "/per_cpu/cpu" + std::to_string(r.cpu) + "/stats");
+        } catch (const Error&) {
+            continue;
+        }
+        // overrun: overwritten before it was read; dropped events: refused when full (in
+        // no-overwrite mode); commit overrun: nested writes that did not fit.
+        lost += stat_value(stats, "overrun") + stat_value(stats, "commit overrun") +
+                stat_value(stats, "dropped events");
+    }
+    return lost;
+}
+
+std::size_t Tracer::remove_stale_instances() {
+    std::string dir;
+    if (is_tracefs(kTracingDir)) dir = kTracingDir;
+    else if (is_tracefs(kDebugTracingDir)) dir = kDebugTracingDir;
+    else return 0;
+    const std::string instances = dir + "/instances";
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(instances.c_str()), ::closedir);
+    if (!d) return 0;
+    std::vector<std::string> stale;
+    while (const dirent* ent = ::readdir(d.get())) {
+        const auto owner = trace::parse_instance_name(ent->d_name);
+        if (!owner || trace::owner_alive(*owner)) continue;  // not ours, or its owner lives
+        stale.emplace_back(ent->d_name);
+    }
+    std::size_t removed = 0;
+    for (const auto& n : stale)
+        if (::rmdir((instances + "/" + n).c_str()) == 0) ++removed;
+    return removed;
+}
 
 }  // namespace socklab

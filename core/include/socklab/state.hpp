@@ -41,7 +41,28 @@ inline constexpr std::uint8_t kMaxKernelState = 13;
 }
 
 // Every state `ss -a` asks for: 1..12. BOUND_INACTIVE is asked for only on request.
+//
+// BOUND_INACTIVE, as seen on Linux 6.18 (tests/core: BoundInactive*, fixture tcp4.bin):
+// the kernel dumps TCP sockets that are bound but neither listening nor connected (walking
+// its bhash2 table) only when bit 13 is set in idiag_states; without it — and so with
+// kAllStates, like `ss -tan` — they are not dumped at all, and /proc/net/tcp never lists
+// them. The kernel reports them with idiag_state = TCP_CLOSE (7), never 13; since no other
+// TCP socket in CLOSE is in a dumped table, the netlink parser records a TCP CLOSE as
+// BOUND_INACTIVE, so a Query with state_bit(TcpState::bound_inactive) gets exactly these.
+// Kernels before 6.9 ignore the bit and never show them.
 inline constexpr std::uint32_t kAllStates = ((1u << 13) - 1) & ~1u;
+
+// Does a record in `kernel_state` pass a state mask? The kernel reports request sockets
+// (NEW_SYN_RECV) as SYN_RECV, in sock_diag and in /proc alike, and answers a mask with
+// either bit with both kinds; so either bit lets a SYN_RECV record through.
+[[nodiscard]] constexpr bool state_in_mask(std::uint32_t mask, std::uint8_t kernel_state) noexcept {
+    constexpr std::uint32_t syn_recv_bits =
+        (1u << static_cast<unsigned>(TcpState::syn_recv)) |
+        (1u << static_cast<unsigned>(TcpState::new_syn_recv));
+    if (kernel_state == static_cast<std::uint8_t>(TcpState::syn_recv))
+        return (mask & syn_recv_bits) != 0;
+    return (mask & state_bit(kernel_state)) != 0;
+}
 
 // Name of a kernel state as ss prints it without the dash: "TIME_WAIT", "SYN_RECV" (also for
 // NEW_SYN_RECV), "BOUND_INACTIVE". For UDP, CLOSE is "UNCONN". Out of range: "UNKNOWN".

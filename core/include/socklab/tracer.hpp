@@ -7,10 +7,14 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "socklab/event.hpp"
+#include "socklab/record.hpp"
 
 namespace socklab {
 
@@ -42,9 +46,102 @@ public:
     // Remove instances left behind by a socklab that was killed. Returns how many.
     static std::size_t remove_stale_instances();
 
+    // Name of this tracer's tracefs instance ("socklab-<pid>-<starttime>-<seq>"); empty when
+    // not active. Tests use it to check that the instance is gone after the Tracer.
+    [[nodiscard]] const std::string& instance_name() const noexcept;
+    // Records the decoder rejected (should stay 0; counted, never silent).
+    [[nodiscard]] std::uint64_t malformed_records() const noexcept;
+
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
+
+// Pieces of the tracer that need no kernel: the record decoder (a pure function of the raw
+// bytes and the field layout, so it can be fed recorded fixtures and fuzzed), instance names,
+// and correlation helpers for history and the views.
+namespace trace {
+
+inline constexpr std::string_view kSystem = "sock";
+inline constexpr std::string_view kEvent = "inet_sock_set_state";
+inline constexpr std::string_view kInstancePrefix = "socklab-";
+
+// Where a field sits in a raw record. size 0: the format does not have it.
+struct FieldSpec {
+    std::uint32_t offset = 0;
+    std::uint32_t size = 0;
+};
+
+// Field layout of sock:inet_sock_set_state, read from the tracepoint's "format" file.
+struct RecordLayout {
+    std::uint16_t event_id = 0;  // "ID:"; records of other events are rejected
+    FieldSpec common_type, common_pid;
+    FieldSpec skaddr, oldstate, newstate, sport, dport, family, protocol;
+    FieldSpec saddr, daddr, saddr_v6, daddr_v6;
+};
+
+// Parse the text of events/sock/inet_sock_set_state/format. Throws ParseError when a field
+// the decoder needs is missing or has an unexpected size.
+[[nodiscard]] RecordLayout parse_format(std::string_view format_text);
+
+struct DecodeResult {
+    std::optional<TransitionEvent> event;  // set on success
+    std::string error;                     // why not, otherwise
+    explicit operator bool() const noexcept { return event.has_value(); }
+};
+
+// Decode one raw record (the event payload as the ring buffer holds it, common_type first).
+// Fills everything the record carries: time, cpu, pid, skaddr, family, protocol, addresses,
+// ports and states; not comm (resolved by the tracer) nor old_state_ns (needs history).
+// Never throws and never reads outside `record`: truncated or malformed input is an error.
+[[nodiscard]] DecodeResult decode_record(std::span<const std::byte> record,
+                                         const RecordLayout& layout, std::uint64_t time_ns,
+                                         std::uint32_t cpu) noexcept;
+
+// Instance names: "socklab-<pid>-<starttime>-<seq>", starttime being field 22 of
+// /proc/<pid>/stat, so a recycled pid is not mistaken for the owner.
+struct InstanceOwner {
+    int pid = 0;
+    std::uint64_t start_time = 0;
+    std::uint64_t seq = 0;
+};
+[[nodiscard]] std::string instance_name(const InstanceOwner& owner);
+// nullopt for any name socklab did not make: those are never touched.
+[[nodiscard]] std::optional<InstanceOwner> parse_instance_name(std::string_view name) noexcept;
+// Is the process that made this instance still alive (same pid, same start time)?
+[[nodiscard]] bool owner_alive(const InstanceOwner& owner, std::string_view proc_root = "/proc");
+
+// The connection an event belongs to (TCP, family, 4-tuple from the socket's point of view).
+// The SYN_SENT event has local port 0: key those by skaddr until a later event names the port.
+[[nodiscard]] SocketKey key_of(const TransitionEvent& e) noexcept;
+
+// Could a poller have seen the state a socket was in between `entered_ns` and `left_ns`?
+// Only if one of its snapshots (taken at `snapshot_ns`, sorted ascending) fell inside.
+// Transitions into SYN_SENT, SYN_RECV, LAST_ACK ... on loopback are usually "no".
+[[nodiscard]] bool seen_by_polling(std::uint64_t entered_ns, std::uint64_t left_ns,
+                                   std::span<const std::uint64_t> snapshot_ns) noexcept;
+
+// Per-socket bookkeeping shared by the tracer and replays of recorded events: fills
+// old_state_ns from the previous event of the same skaddr, and remembers each socket's
+// 4-tuple once its ports are known.
+class SocketTracker {
+public:
+    // Events must be passed in time order. Sets e.old_state_ns (0 when the socket was not
+    // seen entering old_state).
+    void observe(TransitionEvent& e);
+    // The 4-tuple of the socket at `skaddr`, once an event showed its local port.
+    [[nodiscard]] std::optional<SocketKey> key_of_socket(std::uint64_t skaddr) const;
+    [[nodiscard]] std::size_t tracked() const noexcept;
+
+private:
+    struct Entry {
+        std::uint8_t state = 0;
+        std::uint64_t since_ns = 0;
+        std::optional<SocketKey> key;
+    };
+    std::unordered_map<std::uint64_t, Entry> sockets_;
+};
+
+}  // namespace trace
 
 }  // namespace socklab

@@ -1,0 +1,290 @@
+// The kernel-free half of the tracer: the tracepoint's format file, the raw record decoder,
+// instance names and per-socket bookkeeping. Everything here is fed recorded bytes in tests
+// and in the fuzzer, so every read is bounds-checked against the record it came from.
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "socklab/error.hpp"
+#include "socklab/state.hpp"
+#include "socklab/tracer.hpp"
+
+namespace socklab::trace {
+namespace {
+
+std::string_view trim(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+        s.remove_suffix(1);
+    return s;
+}
+
+template <typename T>
+bool parse_number(std::string_view s, T& out) noexcept {
+    s = trim(s);
+    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc{} && p == s.data() + s.size();
+}
+
+// "field:__u16 sport;\toffset:24;\tsize:2;\tsigned:0;" -> name "sport", offset 24, size 2.
+// Array fields keep their name without the brackets ("saddr[4]" -> "saddr").
+bool parse_field_line(std::string_view line, std::string_view& name, FieldSpec& spec) {
+    line = trim(line);
+    if (line.substr(0, 6) != "field:") return false;
+    const auto decl_end = line.find(';');
+    if (decl_end == std::string_view::npos) return false;
+    std::string_view decl = trim(line.substr(6, decl_end - 6));
+    const auto bracket = decl.find('[');
+    if (bracket != std::string_view::npos) decl = decl.substr(0, bracket);
+    const auto space = decl.find_last_of(" *");
+    name = space == std::string_view::npos ? decl : decl.substr(space + 1);
+
+    bool have_offset = false, have_size = false;
+    std::string_view rest = line.substr(decl_end + 1);
+    while (!rest.empty()) {
+        const auto semi = rest.find(';');
+        const std::string_view item = trim(rest.substr(0, semi));
+        rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+        const auto colon = item.find(':');
+        if (colon == std::string_view::npos) continue;
+        const auto key = item.substr(0, colon);
+        const auto value = item.substr(colon + 1);
+        if (key == "offset") have_offset = parse_number(value, spec.offset);
+        if (key == "size") have_size = parse_number(value, spec.size);
+    }
+    return have_offset && have_size && !name.empty();
+}
+
+struct Required {
+    std::string_view name;
+    FieldSpec RecordLayout::*member;
+    std::uint32_t size_a;  // accepted sizes
+    std::uint32_t size_b;
+};
+
+// The fields the decoder reads and the sizes it knows how to read.
+constexpr Required kRequired[] = {
+    {"common_type", &RecordLayout::common_type, 2, 2},
+    {"common_pid", &RecordLayout::common_pid, 4, 4},
+    {"skaddr", &RecordLayout::skaddr, 8, 4},
+    {"oldstate", &RecordLayout::oldstate, 4, 4},
+    {"newstate", &RecordLayout::newstate, 4, 4},
+    {"sport", &RecordLayout::sport, 2, 2},
+    {"dport", &RecordLayout::dport, 2, 2},
+    {"family", &RecordLayout::family, 2, 2},
+    {"protocol", &RecordLayout::protocol, 2, 2},
+    {"saddr", &RecordLayout::saddr, 4, 4},
+    {"daddr", &RecordLayout::daddr, 4, 4},
+    {"saddr_v6", &RecordLayout::saddr_v6, 16, 16},
+    {"daddr_v6", &RecordLayout::daddr_v6, 16, 16},
+};
+
+// Reads little helpers: the caller has already checked offset + size against the record.
+std::uint64_t read_uint(const std::byte* p, std::uint32_t size) noexcept {
+    switch (size) {
+        case 1: { std::uint8_t v; std::memcpy(&v, p, 1); return v; }
+        case 2: { std::uint16_t v; std::memcpy(&v, p, 2); return v; }
+        case 4: { std::uint32_t v; std::memcpy(&v, p, 4); return v; }
+        case 8: { std::uint64_t v; std::memcpy(&v, p, 8); return v; }
+        default: return 0;
+    }
+}
+
+bool fits(const FieldSpec& f, std::size_t record_size) noexcept {
+    return f.size != 0 && f.offset <= record_size && f.size <= record_size - f.offset;
+}
+
+DecodeResult fail(std::string why) {
+    DecodeResult r;
+    r.error = std::move(why);
+    return r;
+}
+
+}  // namespace
+
+RecordLayout parse_format(std::string_view text) {
+    RecordLayout layout;
+    bool have_id = false;
+    bool seen[std::size(kRequired)] = {};
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        auto end = text.find('\n', pos);
+        if (end == std::string_view::npos) end = text.size();
+        const std::string_view line = trim(text.substr(pos, end - pos));
+        pos = end + 1;
+        if (line.substr(0, 3) == "ID:") {
+            unsigned id = 0;
+            if (!parse_number(line.substr(3), id) || id == 0 || id > 0xffff)
+                throw ParseError("failed to parse the tracepoint format: bad ID line '" +
+                                 std::string(line) + "'");
+            layout.event_id = static_cast<std::uint16_t>(id);
+            have_id = true;
+            continue;
+        }
+        std::string_view name;
+        FieldSpec spec;
+        if (!parse_field_line(line, name, spec)) continue;
+        for (std::size_t i = 0; i < std::size(kRequired); ++i) {
+            if (kRequired[i].name != name) continue;
+            if (spec.size != kRequired[i].size_a && spec.size != kRequired[i].size_b)
+                throw ParseError("failed to parse the tracepoint format: field '" +
+                                 std::string(name) + "' has size " + std::to_string(spec.size) +
+                                 ", this socklab reads " + std::to_string(kRequired[i].size_a));
+            layout.*(kRequired[i].member) = spec;
+            seen[i] = true;
+        }
+    }
+    if (!have_id) throw ParseError("failed to parse the tracepoint format: no ID line");
+    for (std::size_t i = 0; i < std::size(kRequired); ++i)
+        if (!seen[i])
+            throw ParseError("failed to parse the tracepoint format: field '" +
+                             std::string(kRequired[i].name) +
+                             "' is missing (is this sock:inet_sock_set_state?)");
+    return layout;
+}
+
+DecodeResult decode_record(std::span<const std::byte> record, const RecordLayout& layout,
+                           std::uint64_t time_ns, std::uint32_t cpu) noexcept {
+    const std::size_t n = record.size();
+    for (const auto& req : kRequired) {
+        const FieldSpec& f = layout.*(req.member);
+        if (f.size != req.size_a && f.size != req.size_b) return fail("invalid field layout");
+        if (!fits(f, n))
+            return fail("truncated record: " + std::to_string(n) + " bytes, field '" +
+                        std::string(req.name) + "' needs " +
+                        std::to_string(std::uint64_t{f.offset} + f.size));
+    }
+    const std::byte* p = record.data();
+    const auto type = read_uint(p + layout.common_type.offset, layout.common_type.size);
+    if (layout.event_id != 0 && type != layout.event_id)
+        return fail("not an inet_sock_set_state record (event id " + std::to_string(type) + ")");
+
+    TransitionEvent e;
+    e.time_ns = time_ns;
+    e.cpu = cpu;
+    e.pid = static_cast<std::int32_t>(
+        static_cast<std::uint32_t>(read_uint(p + layout.common_pid.offset, 4)));
+    e.skaddr = read_uint(p + layout.skaddr.offset, layout.skaddr.size);
+
+    const auto old_state = static_cast<std::int32_t>(
+        static_cast<std::uint32_t>(read_uint(p + layout.oldstate.offset, 4)));
+    const auto new_state = static_cast<std::int32_t>(
+        static_cast<std::uint32_t>(read_uint(p + layout.newstate.offset, 4)));
+    // Numbers the kernel may add later still fit a byte and print as UNKNOWN; anything
+    // outside a byte is not a state.
+    if (old_state < 0 || old_state > 0xff || new_state < 0 || new_state > 0xff)
+        return fail("state number out of range (" + std::to_string(old_state) + " -> " +
+                    std::to_string(new_state) + ")");
+    e.old_state = static_cast<std::uint8_t>(old_state);
+    e.new_state = static_cast<std::uint8_t>(new_state);
+
+    const auto family = read_uint(p + layout.family.offset, 2);
+    const auto protocol = read_uint(p + layout.protocol.offset, 2);
+    if (protocol > 0xff) return fail("protocol number out of range: " + std::to_string(protocol));
+    e.protocol = static_cast<std::uint8_t>(protocol);
+    e.local_port = static_cast<std::uint16_t>(read_uint(p + layout.sport.offset, 2));
+    e.remote_port = static_cast<std::uint16_t>(read_uint(p + layout.dport.offset, 2));
+    if (family == AF_INET) {
+        e.family = AF_INET;
+        e.local_addr = IpAddr::v4(p + layout.saddr.offset);
+        e.remote_addr = IpAddr::v4(p + layout.daddr.offset);
+    } else if (family == AF_INET6) {
+        e.family = AF_INET6;
+        e.local_addr = IpAddr::v6(p + layout.saddr_v6.offset);
+        e.remote_addr = IpAddr::v6(p + layout.daddr_v6.offset);
+    } else {
+        return fail("unknown address family " + std::to_string(family));
+    }
+    DecodeResult r;
+    r.event = e;
+    return r;
+}
+
+std::string instance_name(const InstanceOwner& owner) {
+    return std::string(kInstancePrefix) + std::to_string(owner.pid) + "-" +
+           std::to_string(owner.start_time) + "-" + std::to_string(owner.seq);
+}
+
+std::optional<InstanceOwner> parse_instance_name(std::string_view name) noexcept {
+    if (name.substr(0, kInstancePrefix.size()) != kInstancePrefix) return std::nullopt;
+    name.remove_prefix(kInstancePrefix.size());
+    // Exactly three decimal numbers separated by '-', nothing else.
+    std::uint64_t parts[3] = {};
+    for (int i = 0; i < 3; ++i) {
+        const auto dash = i < 2 ? name.find('-') : name.size();
+        if (dash == std::string_view::npos || dash == 0) return std::nullopt;
+        const auto piece = name.substr(0, dash);
+        if (!std::all_of(piece.begin(), piece.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            return std::nullopt;
+        const auto [ptr, ec] = std::from_chars(piece.data(), piece.data() + piece.size(), parts[i]);
+        if (ec != std::errc{} || ptr != piece.data() + piece.size()) return std::nullopt;
+        name.remove_prefix(i < 2 ? dash + 1 : dash);
+    }
+    if (parts[0] == 0 || parts[0] > 0x3fffffff) return std::nullopt;
+    return InstanceOwner{static_cast<int>(parts[0]), parts[1], parts[2]};
+}
+
+bool owner_alive(const InstanceOwner& owner, std::string_view proc_root) {
+    std::ifstream in(std::string(proc_root) + "/" + std::to_string(owner.pid) + "/stat");
+    std::string stat;
+    if (!in || !std::getline(in, stat)) return false;
+    // The command may hold spaces and parentheses: fields start after the last ')'.
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) return false;
+    std::istringstream fields(stat.substr(close + 1));
+    std::string field;
+    // Field 3 (state) is the first after ')'; starttime is field 22.
+    for (int i = 3; i <= 22; ++i)
+        if (!(fields >> field)) return false;
+    std::uint64_t start = 0;
+    if (!parse_number(field, start)) return false;
+    return start == owner.start_time;
+}
+
+SocketKey key_of(const TransitionEvent& e) noexcept {
+    return SocketKey{Proto::tcp, e.family, e.local_addr, e.local_port, e.remote_addr,
+                     e.remote_port};
+}
+
+bool seen_by_polling(std::uint64_t entered_ns, std::uint64_t left_ns,
+                     std::span<const std::uint64_t> snapshot_ns) noexcept {
+    if (left_ns <= entered_ns) return false;
+    const auto it = std::lower_bound(snapshot_ns.begin(), snapshot_ns.end(), entered_ns);
+    return it != snapshot_ns.end() && *it < left_ns;
+}
+
+void SocketTracker::observe(TransitionEvent& e) {
+    // Bounded: sockets that never reach CLOSE (a lost event) must not grow this forever.
+    constexpr std::size_t kMaxTracked = 1u << 20;
+    if (sockets_.size() >= kMaxTracked) sockets_.clear();
+
+    auto [it, inserted] = sockets_.try_emplace(e.skaddr);
+    Entry& entry = it->second;
+    e.old_state_ns = (!inserted && entry.state == e.old_state && e.time_ns >= entry.since_ns)
+                         ? e.time_ns - entry.since_ns
+                         : 0;
+    if (e.new_state == static_cast<std::uint8_t>(TcpState::close)) {
+        // The socket is finished (or gone to a timewait mini-socket the tracepoint does not
+        // report); its address may be reused by the next socket.
+        sockets_.erase(it);
+        return;
+    }
+    entry.state = e.new_state;
+    entry.since_ns = e.time_ns;
+    if (e.local_port != 0) entry.key = trace::key_of(e);
+}
+
+std::optional<SocketKey> SocketTracker::key_of_socket(std::uint64_t skaddr) const {
+    const auto it = sockets_.find(skaddr);
+    if (it == sockets_.end()) return std::nullopt;
+    return it->second.key;
+}
+
+std::size_t SocketTracker::tracked() const noexcept { return sockets_.size(); }
+
+}  // namespace socklab::trace

@@ -1,0 +1,78 @@
+// Lab 1 — socket + bind: a bound socket is not yet listening; binding alone creates nothing
+// to connect to.
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "labkit.hpp"
+
+using namespace socklab;
+using namespace socklab::lab;
+
+int main(int argc, char** argv) {
+    Lab runner("bind", argc, argv);
+    return runner.run(5, [](Lab& lab) {
+        const Endpoint server = lab.endpoint();
+        const auto port = lab.port();
+        UniqueFd s;
+
+        lab.step({.title = "Create a TCP socket",
+                  .call = fmt::format("socket({}, SOCK_STREAM, 0)", server.family_name()),
+                  .explain = "The kernel made a socket and gave us a descriptor, nothing more: "
+                             "it has no address and no port yet, so the table shows nothing "
+                             "on port " + std::to_string(port) + ".",
+                  .expect = {{.local_port = port, .state = "LISTEN", .absent = true}}},
+                 [&] {
+                     s.reset(::socket(server.family, SOCK_STREAM, 0));
+                     return Result::of(s.get());
+                 });
+
+        lab.step({.title = "Bind it to " + server.str(),
+                  .call = describe_socket_call("bind", s.get(), server),
+                  .explain = "bind() reserved the address and port for this socket. The kernel "
+                             "lists it as BOUND_INACTIVE (Linux 6.9+; ss -a does not ask for "
+                             "that state): bound, but neither listening nor connected.",
+                  .expect = {{.local_port = port, .state = "BOUND_INACTIVE"},
+                             {.local_port = port, .state = "LISTEN", .absent = true}}},
+                 [&] { return Result::of(::bind(s.get(), server.sa(), server.len)); });
+
+        lab.step({.title = "Ask the socket its own state",
+                  .call = fmt::format("getsockopt({}, IPPROTO_TCP, TCP_INFO, &info, &len)",
+                                      s.get()),
+                  .explain = "TCP_INFO reports the socket's TCP state: CLOSE. Binding moves no "
+                             "TCP state; only listen() or connect() do.",
+                  .expect = {{.local_port = port, .state = "BOUND_INACTIVE"}},
+                  .verify = [](const Result& r) {
+                      return r.detail == "tcpi_state = CLOSE" ? std::string()
+                                                               : "TCP_INFO should say CLOSE";
+                  }},
+                 [&] {
+                     tcp_info info{};
+                     socklen_t len = sizeof info;
+                     const int rc = ::getsockopt(s.get(), IPPROTO_TCP, TCP_INFO, &info, &len);
+                     return Result::of(rc, "tcpi_state = " + tcp_info_state(s.get()));
+                 });
+
+        UniqueFd c;
+        lab.step({.title = "Try to connect to the bound port",
+                  .call = fmt::format("connect({}, {})", "<new socket>", server.str()),
+                  .explain = "Nothing listens on the port, so the kernel answered the SYN with "
+                             "RST and connect() failed with ECONNREFUSED. A bound socket is not "
+                             "something you can connect to.",
+                  .expect = {{.local_port = port, .state = "BOUND_INACTIVE"},
+                             {.local_port = port, .state = "ESTABLISHED", .absent = true}},
+                  .fails_with = ECONNREFUSED},
+                 [&] {
+                     c.reset(::socket(server.family, SOCK_STREAM, 0));
+                     return Result::of(::connect(c.get(), server.sa(), server.len));
+                 });
+
+        lab.step({.title = "Close the bound socket",
+                  .call = fmt::format("close({})", s.get()),
+                  .explain = "The port is free again at once: a socket that never connected "
+                             "leaves no TIME_WAIT behind.",
+                  .expect = {{.local_port = port, .state = "BOUND_INACTIVE", .absent = true}}},
+                 [&] { return Result::of(::close(s.release())); });
+    });
+}

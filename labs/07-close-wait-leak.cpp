@@ -1,0 +1,147 @@
+// Lab 7 — the CLOSE_WAIT leak: a server that ignores recv() == 0 keeps the socket in
+// CLOSE_WAIT for ever, while the other side's orphaned FIN_WAIT2 times out. Then the fix.
+// Writing to a peer that is gone gives EPIPE (and SIGPIPE, unless MSG_NOSIGNAL).
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "labkit.hpp"
+
+using namespace socklab;
+using namespace socklab::lab;
+
+int main(int argc, char** argv) {
+    Lab runner("close-wait-leak", argc, argv);
+    return runner.run(11, [](Lab& lab) {
+        const Endpoint server = lab.endpoint();
+        const auto port = lab.port();
+        constexpr int kLinger2 = 3;
+        Connection c = connect_pair(lab);
+        const auto cport = c.client_port;
+
+        lab.step({.title = "Shorten the client's FIN_WAIT2 timeout to 3 s",
+                  .call = fmt::format("setsockopt({}, IPPROTO_TCP, TCP_LINGER2, {})",
+                                      c.client.get(), kLinger2),
+                  .explain = "An orphaned FIN_WAIT2 (closed by its program, still waiting for "
+                             "the peer's FIN) lives tcp_fin_timeout seconds, 60 by default. "
+                             "TCP_LINGER2 sets it per socket, so the lab does not take a "
+                             "minute.",
+                  .expect = {{.local_port = cport, .remote_port = port, .state = "ESTABLISHED"}}},
+                 [&] {
+                     const int v = kLinger2;
+                     return Result::of(::setsockopt(c.client.get(), IPPROTO_TCP, TCP_LINGER2, &v,
+                                                    sizeof v));
+                 });
+
+        lab.step({.title = "The client closes",
+                  .call = fmt::format("close({})", c.client.get()),
+                  .explain = "Client FIN_WAIT2 (its FIN was acknowledged), server CLOSE_WAIT: "
+                             "the server's kernel waits for the server program to close.",
+                  .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2"},
+                             {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}}},
+                 [&] { return Result::of(::close(c.client.release())); });
+
+        lab.step({.title = "The leaky server reads 0 — and ignores it",
+                  .call = fmt::format("recv({}, buf, 4096, 0)", c.server.get()),
+                  .explain = "recv() == 0 means \"the peer closed\". The bug: this server just "
+                             "goes on (maybe it only checks for -1) and never calls close(). "
+                             "Its socket will sit in CLOSE_WAIT as long as the process lives; "
+                             "enough of them and it runs out of descriptors.",
+                  .expect = {{.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}},
+                  .verify = [](const Result& r) {
+                      return r.value == 0 ? std::string() : "recv() should return 0";
+                  }},
+                 [&] {
+                     char buf[4096];
+                     return Result::of(::recv(c.server.get(), buf, sizeof buf, 0));
+                 });
+
+        lab.step({.title = "Wait: the client's FIN_WAIT2 times out, CLOSE_WAIT does not",
+                  .call = "(no call: wait up to 10 s for the FIN_WAIT2 timer)",
+                  .explain = "The orphaned FIN_WAIT2 gave up after its 3 s and vanished "
+                             "silently. The server's CLOSE_WAIT has no timer at all: only "
+                             "close() ends it. That asymmetry is why leaks show up as piles of "
+                             "CLOSE_WAIT.",
+                  .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2",
+                              .absent = true},
+                             {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}},
+                  .wait = std::chrono::seconds(10)},
+                 [&] { return Result::note("(waiting)"); });
+
+        lab.step({.title = "The server writes to the vanished client",
+                  .call = fmt::format("send({}, \"late reply\", 10, MSG_NOSIGNAL)",
+                                      c.server.get()),
+                  .explain = "send() succeeded: it only queues bytes. The client's end is gone, "
+                             "so its kernel answered the data with RST, and the RST finished "
+                             "our socket: it left CLOSE_WAIT for CLOSE and left the table.",
+                  .expect = {{.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT",
+                              .absent = true}}},
+                 [&] {
+                     return Result::of(::send(c.server.get(), "late reply", 10, MSG_NOSIGNAL));
+                 });
+
+        lab.step({.title = "The server writes again",
+                  .call = fmt::format("send({}, \"hello?\", 6, MSG_NOSIGNAL)", c.server.get()),
+                  .explain = "EPIPE: the connection is dead. Without MSG_NOSIGNAL (or SIGPIPE "
+                             "ignored) the kernel would also send SIGPIPE, whose default action "
+                             "kills the process — a classic surprise crash of servers.",
+                  .expect = {},
+                  .fails_with = EPIPE},
+                 [&] {
+                     // The RST may still be on its way from the last step: wait for it (bounded).
+                     pollfd p{c.server.get(), POLLERR, 0};
+                     (void)::poll(&p, 1, 2000);
+                     return Result::of(::send(c.server.get(), "hello?", 6, MSG_NOSIGNAL));
+                 });
+
+        lab.step({.title = "Close the dead socket",
+                  .call = fmt::format("close({})", c.server.get()),
+                  .explain = "Only now is the descriptor free. Now the fix.",
+                  .expect = {{.local_port = port, .state = "LISTEN"}}},
+                 [&] { return Result::of(::close(c.server.release())); });
+
+        UniqueFd client2, conn2;
+        std::uint16_t cport2 = 0;
+        lab.step({.title = "A second connection, for the fixed server",
+                  .call = fmt::format("connect(<new socket>, {}); accept({})", server.str(),
+                                      c.listener.get()),
+                  .explain = "Same listener, a new client port.",
+                  .expect = {},
+                  .expect_after = [&] {
+                      return std::vector<Expect>{
+                          {.local_port = port, .remote_port = cport2, .state = "ESTABLISHED"}};
+                  }},
+                 [&] {
+                     client2.reset(::socket(server.family, SOCK_STREAM, 0));
+                     if (::connect(client2.get(), server.sa(), server.len) != 0)
+                         return Result::of(-1);
+                     cport2 = local_port_of(client2.get());
+                     conn2.reset(::accept(c.listener.get(), nullptr, nullptr));
+                     return Result::of(conn2.get(), fmt::format("(client port {})", cport2));
+                 });
+
+        lab.step({.title = "The client closes",
+                  .call = fmt::format("close({})", client2.get()),
+                  .explain = "As before: FIN_WAIT2 on the client, CLOSE_WAIT on the server.",
+                  .expect = {{.local_port = cport2, .remote_port = port, .state = "FIN_WAIT2"},
+                             {.local_port = port, .remote_port = cport2, .state = "CLOSE_WAIT"}}},
+                 [&] { return Result::of(::close(client2.release())); });
+
+        lab.step({.title = "The fixed server: recv() == 0, so close()",
+                  .call = fmt::format("recv({0}, buf, 4096, 0) == 0 → close({0})", conn2.get()),
+                  .explain = "The fix is one line: when recv() returns 0, close the socket. The "
+                             "server passes through LAST_ACK, the client ends in TIME_WAIT, and "
+                             "no CLOSE_WAIT is left.",
+                  .expect = {{.local_port = port, .remote_port = cport2, .state = "CLOSE_WAIT",
+                              .absent = true},
+                             {.local_port = cport2, .remote_port = port, .state = "TIME_WAIT"}}},
+                 [&] {
+                     char buf[4096];
+                     const auto n = ::recv(conn2.get(), buf, sizeof buf, 0);
+                     if (n != 0) return Result::of(n < 0 ? -1 : n, "(expected 0)");
+                     return Result::of(::close(conn2.release()));
+                 });
+    });
+}

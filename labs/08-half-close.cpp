@@ -1,0 +1,90 @@
+// Lab 8 — half-close: shutdown(SHUT_WR) sends FIN but keeps the socket open for reading.
+// FIN_WAIT2 on one side, CLOSE_WAIT on the other — and the CLOSE_WAIT side can still send.
+#include <poll.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "labkit.hpp"
+
+using namespace socklab;
+using namespace socklab::lab;
+
+int main(int argc, char** argv) {
+    Lab runner("half-close", argc, argv);
+    return runner.run(7, [](Lab& lab) {
+        const auto port = lab.port();
+        Connection c = connect_pair(lab);
+        const auto cport = c.client_port;
+        const int cfd = c.client.get(), sfd = c.server.get();
+
+        lab.step({.title = "The client is done sending: shutdown(SHUT_WR)",
+                  .call = fmt::format("shutdown({}, SHUT_WR)", cfd),
+                  .explain = "Like close(), shutdown(SHUT_WR) sends FIN — but the client keeps "
+                             "its descriptor and can still read. FIN_WAIT2 on the client (not "
+                             "orphaned, so no timeout), CLOSE_WAIT on the server. This is how a "
+                             "client says \"that was my whole request\" (think `nc -N`).",
+                  .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2"},
+                             {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}}},
+                 [&] { return Result::of(::shutdown(cfd, SHUT_WR)); });
+
+        lab.step({.title = "The server reads the end of the request",
+                  .call = fmt::format("recv({}, buf, 4096, 0)", sfd),
+                  .explain = "0: end of the client's stream. The server knows the request is "
+                             "complete, without any length field.",
+                  .expect = {{.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}},
+                  .verify = [](const Result& r) {
+                      return r.value == 0 ? std::string() : "recv() should return 0";
+                  }},
+                 [&] {
+                     char buf[4096];
+                     return Result::of(::recv(sfd, buf, sizeof buf, 0));
+                 });
+
+        lab.step({.title = "CLOSE_WAIT can still send: the server answers",
+                  .call = fmt::format("send({}, \"answer after your FIN\", 21, 0)", sfd),
+                  .explain = "CLOSE_WAIT means \"the peer will send no more\", not \"the "
+                             "connection is over\". The answer sits in the client's receive "
+                             "queue (Recv-Q 21).",
+                  .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2",
+                              .recv_q = 21}}},
+                 [&] { return Result::of(::send(sfd, "answer after your FIN", 21, 0)); });
+
+        lab.step({.title = "The half-closed client reads the answer",
+                  .call = fmt::format("recv({}, buf, 4096, 0)", cfd),
+                  .explain = "Shutting down writing did not stop reading.",
+                  .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2",
+                              .recv_q = 0}},
+                  .verify = [](const Result& r) {
+                      return r.value == 21 ? std::string() : "expected the 21-byte answer";
+                  }},
+                 [&] {
+                     char buf[4096];
+                     const auto n = ::recv(cfd, buf, sizeof buf, 0);
+                     return Result::of(n, n > 0 ? fmt::format("\"{}\"", std::string(buf, static_cast<std::size_t>(n)))
+                                                : std::string());
+                 });
+
+        lab.step({.title = "The server closes",
+                  .call = fmt::format("close({})", sfd),
+                  .explain = "The server's FIN (via LAST_ACK) ends the exchange. The client, "
+                             "which sent the first FIN, is now TIME_WAIT — although it has not "
+                             "called close() yet.",
+                  .expect = {{.local_port = cport, .remote_port = port, .state = "TIME_WAIT"},
+                             {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT",
+                              .absent = true}}},
+                 [&] { return Result::of(::close(c.server.release())); });
+
+        lab.step({.title = "The client reads EOF and closes",
+                  .call = fmt::format("recv({0}, buf, 4096, 0) == 0; close({0})", cfd),
+                  .explain = "The TIME_WAIT entry stays for its 60 s whether or not the program "
+                             "still holds the descriptor.",
+                  .expect = {{.local_port = cport, .remote_port = port, .state = "TIME_WAIT"}}},
+                 [&] {
+                     char buf[16];
+                     const auto n = ::recv(cfd, buf, sizeof buf, 0);
+                     if (n != 0) return Result::of(-1, "(expected EOF)");
+                     return Result::of(::close(c.client.release()));
+                 });
+    });
+}

@@ -1,0 +1,414 @@
+// Lab 15 — chat: the two-way chat of a first socket program, done right. One thread reads the
+// keyboard, one the socket. Plain UTF-8 text over TCP, no framing of its own: whatever bytes
+// arrive are shown as they arrive, so it talks to any simple text peer (nc included).
+// "/quit" from either side, or the peer closing, ends the conversation and BOTH sides close:
+// no CLOSE_WAIT is left behind.
+//
+//   socklab-lab-chat --role server [--host 0.0.0.0]     # one machine
+//   socklab-lab-chat --role client --host 192.0.2.7     # another (or: nc 192.0.2.7 9015)
+//   socklab-lab-chat                                     # both ends, a scripted conversation
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "labkit.hpp"
+
+using namespace socklab;
+using namespace socklab::lab;
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// One end of the conversation: the connected socket and the thread that reads it.
+class Peer {
+public:
+    Peer(Lab& lab, UniqueFd sock, bool show) : lab_(lab), sock_(std::move(sock)), show_(show) {
+        if (::pipe2(stop_, O_CLOEXEC) != 0 || ::pipe2(over_, O_CLOEXEC) != 0)
+            throw Stop{Stop::Why::failed, "failed to create a pipe: " + std::string(std::strerror(errno))};
+        reader_ = std::thread([this] { read_loop(); });
+    }
+    ~Peer() {
+        stop_reader();
+        for (int fd : {stop_[0], stop_[1], over_[0], over_[1]}) ::close(fd);
+    }
+    Peer(const Peer&) = delete;
+    Peer& operator=(const Peer&) = delete;
+
+    [[nodiscard]] int fd() const noexcept { return sock_.get(); }
+    // Readable once the peer has said /quit or closed: the keyboard loop polls it.
+    [[nodiscard]] int over_fd() const noexcept { return over_[0]; }
+    [[nodiscard]] bool over() {
+        std::lock_guard lock(mu_);
+        return over_flag_;
+    }
+    [[nodiscard]] std::string received() {
+        std::lock_guard lock(mu_);
+        return received_;
+    }
+    [[nodiscard]] std::string why_over() {
+        std::lock_guard lock(mu_);
+        return why_;
+    }
+    bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
+        std::unique_lock lock(mu_);
+        return cv_.wait_for(lock, limit, [&] { return pred() || Lab::interrupted(); }) &&
+               !Lab::interrupted();
+    }
+    bool wait_over(std::chrono::milliseconds limit) {
+        return wait_until([this] { return over_flag_; }, limit);
+    }
+    bool wait_received(const std::string& text, std::chrono::milliseconds limit) {
+        return wait_until([&] { return received_.find(text) != std::string::npos; }, limit);
+    }
+    // The only clean end: stop reading, then close. close() with unread data would send RST.
+    int close() {
+        stop_reader();
+        return ::close(sock_.release());
+    }
+
+private:
+    void read_loop() {
+        std::string line;  // only to spot "/quit": the bytes are shown as they come
+        char buf[4096];
+        std::string why = "the peer closed the connection";
+        for (;;) {
+            pollfd p[3] = {{sock_.get(), POLLIN, 0}, {stop_[0], POLLIN, 0},
+                           {Lab::interrupt_fd(), POLLIN, 0}};
+            if (::poll(p, 3, -1) < 0) {
+                if (errno == EINTR) continue;
+                why = "poll failed";
+                break;
+            }
+            if (p[1].revents || p[2].revents) return;  // close() or Ctrl-C: just stop
+            const ssize_t n = ::recv(sock_.get(), buf, sizeof buf, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                if (n < 0) why = fmt::format("recv failed: {}", std::strerror(errno));
+                break;
+            }
+            const std::string_view bytes(buf, static_cast<std::size_t>(n));
+            if (show_) lab_.show_received(bytes);
+            bool quit = false;
+            for (const char ch : bytes) {
+                if (ch != '\n') {
+                    line += ch;
+                    continue;
+                }
+                if (!line.empty() && line.back() == '\r') line.pop_back();
+                quit = quit || line == "/quit";
+                line.clear();
+            }
+            {
+                std::lock_guard lock(mu_);
+                received_.append(bytes);
+            }
+            cv_.notify_all();
+            if (quit) {
+                why = "the peer typed /quit";
+                break;
+            }
+        }
+        {
+            std::lock_guard lock(mu_);
+            over_flag_ = true;
+            why_ = why;
+        }
+        cv_.notify_all();
+        [[maybe_unused]] const auto w = ::write(over_[1], "x", 1);
+    }
+    void stop_reader() {
+        if (!reader_.joinable()) return;
+        [[maybe_unused]] const auto w = ::write(stop_[1], "x", 1);
+        reader_.join();
+    }
+
+    Lab& lab_;
+    UniqueFd sock_;
+    bool show_;
+    int stop_[2] = {-1, -1};
+    int over_[2] = {-1, -1};
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool over_flag_ = false;
+    std::string why_;
+    std::string received_;
+    std::thread reader_;
+};
+
+// The keyboard side (this thread) of a one-role chat, until one side ends it; then close.
+Result converse(Lab& lab, Peer& peer) {
+    std::string how;
+    for (;;) {
+        const auto line = lab.read_line(peer.over_fd());
+        if (Lab::interrupted()) throw Stop{Stop::Why::interrupted, {}};
+        if (peer.over()) {
+            how = peer.why_over();
+            break;
+        }
+        if (!line || *line == "/quit") {
+            if (line) {
+                const Result sent = send_all(peer.fd(), "/quit\n");
+                if (sent.err) return sent;
+            }
+            // Our side is done: FIN to the peer (it sees recv() == 0 and closes), but keep
+            // reading until it does, so nothing it sent is lost and no CLOSE_WAIT remains.
+            ::shutdown(peer.fd(), SHUT_WR);
+            how = line ? "you typed /quit" : "your input ended";
+            if (!peer.wait_over(10s)) {
+                if (Lab::interrupted()) throw Stop{Stop::Why::interrupted, {}};
+                how += "; the peer did not close within 10 s";
+            }
+            break;
+        }
+        const Result sent = send_all(peer.fd(), *line + "\n");
+        if (sent.err) return sent;
+        lab.show_sent(*line);
+    }
+    return Result::of(peer.close(), "(conversation over: " + how + ")");
+}
+
+UniqueFd listen_on(const Endpoint& ep) {
+    UniqueFd l(::socket(ep.family, SOCK_STREAM, 0));
+    if (!l) return l;
+    set_int_option(l.get(), SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+    if (::bind(l.get(), ep.sa(), ep.len) != 0 || ::listen(l.get(), 4) != 0) return UniqueFd();
+    return l;
+}
+
+// accept(), interruptible by Ctrl-C: a server may wait a long time for its first client.
+UniqueFd accept_one(int listener) {
+    pollfd p[2] = {{listener, POLLIN, 0}, {Lab::interrupt_fd(), POLLIN, 0}};
+    while (::poll(p, 2, -1) < 0 && errno == EINTR) {
+    }
+    if (p[1].revents) throw Stop{Stop::Why::interrupted, {}};
+    return UniqueFd(::accept(listener, nullptr, nullptr));
+}
+
+void run_server(Lab& lab) {
+    const Endpoint ep = lab.endpoint();
+    const auto port = lab.port();
+    UniqueFd listener;
+    lab.step({.title = "Listen on " + ep.str(),
+              .call = fmt::format("socket() + setsockopt(SO_REUSEADDR) + bind(fd, {}) + "
+                                  "listen(fd, 4)",
+                                  ep.str()),
+              .explain = "Waiting for one client: another socklab-lab-chat --role client, or "
+                         "`nc " + ep.str().substr(0, ep.str().rfind(':')) + " " +
+                         std::to_string(port) + "`.",
+              .expect = {{.local_port = port, .state = "LISTEN"}}},
+             [&] {
+                 listener = listen_on(ep);
+                 return Result::of(listener ? 0 : -1, fmt::format("(fd {})", listener.get()));
+             });
+
+    std::unique_ptr<Peer> peer;
+    std::uint16_t rport = 0;
+    lab.step({.title = "Accept the client",
+              .call = fmt::format("accept({}, NULL, NULL)", listener.get()),
+              .explain = "Connected. Type a line and press Enter to send it; what the peer "
+                         "sends appears as it arrives. /quit ends the chat.",
+              .expect = {},
+              .expect_after = [&] {
+                  return std::vector<Expect>{
+                      {.local_port = port, .remote_port = rport, .state = "ESTABLISHED"}};
+              }},
+             [&] {
+                 UniqueFd conn = accept_one(listener.get());
+                 if (!conn) return Result::of(-1);
+                 rport = peer_port_of(conn.get());
+                 const int fd = conn.get();
+                 peer = std::make_unique<Peer>(lab, std::move(conn), true);
+                 return Result::of(fd, fmt::format("(peer port {})", rport));
+             });
+
+    lab.step({.title = "Chat: one thread reads the keyboard, one the socket",
+              .call = fmt::format("keyboard: read(0) → send_all({0});  socket: recv({0}) → "
+                                  "write(1)",
+                                  peer->fd()),
+              .explain = "The conversation is over and this end closed its socket. Whoever "
+                         "closed first waits in TIME_WAIT; nobody is left in CLOSE_WAIT.",
+              .expect = {{.local_port = port, .remote_port = rport, .state = "CLOSE_WAIT",
+                          .absent = true},
+                         {.local_port = port, .remote_port = rport, .state = "ESTABLISHED",
+                          .absent = true}}},
+             [&] { return converse(lab, *peer); });
+
+    lab.step({.title = "Close the listener",
+              .call = fmt::format("close({})", listener.get()),
+              .explain = "The port is free for the next class.",
+              .expect = {{.local_port = port, .state = "LISTEN", .absent = true}}},
+             [&] { return Result::of(::close(listener.release())); });
+}
+
+void run_client(Lab& lab) {
+    const Endpoint ep = lab.endpoint();
+    const auto port = lab.port();
+    std::unique_ptr<Peer> peer;
+    std::uint16_t cport = 0;
+    lab.step({.title = "Connect to " + ep.str(),
+              .call = fmt::format("socket({}, SOCK_STREAM, 0) + connect(fd, {})",
+                                  ep.family_name(), ep.str()),
+              .explain = "Connected. Type a line and press Enter to send it; what the peer "
+                         "sends appears as it arrives. /quit ends the chat.",
+              .expect = {},
+              .expect_after = [&] {
+                  return std::vector<Expect>{
+                      {.local_port = cport, .remote_port = port, .state = "ESTABLISHED"}};
+              }},
+             [&] {
+                 UniqueFd s(::socket(ep.family, SOCK_STREAM, 0));
+                 if (!s || ::connect(s.get(), ep.sa(), ep.len) != 0) return Result::of(-1);
+                 cport = local_port_of(s.get());
+                 lab.watch(cport);
+                 const int fd = s.get();
+                 peer = std::make_unique<Peer>(lab, std::move(s), true);
+                 return Result::of(0, fmt::format("(fd {}, local port {})", fd, cport));
+             });
+
+    lab.step({.title = "Chat: one thread reads the keyboard, one the socket",
+              .call = fmt::format("keyboard: read(0) → send_all({0});  socket: recv({0}) → "
+                                  "write(1)",
+                                  peer->fd()),
+              .explain = "The conversation is over and this end closed its socket. Whoever "
+                         "closed first waits in TIME_WAIT; nobody is left in CLOSE_WAIT.",
+              .expect = {{.local_port = cport, .remote_port = port, .state = "CLOSE_WAIT",
+                          .absent = true},
+                         {.local_port = cport, .remote_port = port, .state = "ESTABLISHED",
+                          .absent = true}}},
+             [&] { return converse(lab, *peer); });
+}
+
+// --role both: a scripted conversation between a server thread and a client thread.
+void run_both(Lab& lab) {
+    const Endpoint ep = lab.endpoint();
+    const auto port = lab.port();
+    const std::string hello = "안녕하세요, server!";
+    const std::string reply = "반가워요 — hello, client.";
+    UniqueFd listener;
+    lab.step({.title = "The server listens on " + ep.str(),
+              .call = fmt::format("socket() + setsockopt(SO_REUSEADDR) + bind(fd, {}) + "
+                                  "listen(fd, 4)",
+                                  ep.str()),
+              .explain = "This run plays both ends; run it with --role server and --role "
+                         "client (or nc) to chat for real.",
+              .expect = {{.local_port = port, .state = "LISTEN"}}},
+             [&] {
+                 listener = listen_on(ep);
+                 return Result::of(listener ? 0 : -1, fmt::format("(fd {})", listener.get()));
+             });
+
+    std::unique_ptr<Peer> server, client;
+    std::uint16_t cport = 0;
+    lab.step({.title = "The client connects, the server accepts; each starts a reader thread",
+              .call = fmt::format("connect(<new socket>, {}); accept({})", ep.str(),
+                                  listener.get()),
+              .explain = "Each end now has a thread blocked in recv(): whatever arrives is "
+                         "shown at once, while the other thread is free to send.",
+              .expect = {},
+              .expect_after = [&] {
+                  return std::vector<Expect>{
+                      {.local_port = cport, .remote_port = port, .state = "ESTABLISHED"},
+                      {.local_port = port, .remote_port = cport, .state = "ESTABLISHED"}};
+              }},
+             [&] {
+                 UniqueFd c(::socket(ep.family, SOCK_STREAM, 0));
+                 if (!c || ::connect(c.get(), ep.sa(), ep.len) != 0) return Result::of(-1);
+                 cport = local_port_of(c.get());
+                 UniqueFd a(::accept(listener.get(), nullptr, nullptr));
+                 if (!a) return Result::of(-1);
+                 client = std::make_unique<Peer>(lab, std::move(c), false);
+                 server = std::make_unique<Peer>(lab, std::move(a), false);
+                 return Result::of(0, fmt::format("(client fd {}, port {}; server fd {})",
+                                                  client->fd(), cport, server->fd()));
+             });
+
+    lab.step({.title = "The client says hello (in Korean: it is all just UTF-8 bytes)",
+              .call = fmt::format("send_all({}, \"{}\\n\")", client->fd(), hello),
+              .explain = "The server's reader thread got the bytes and showed them. TCP does "
+                         "not know it carried text; a multi-byte character may even arrive "
+                         "split across two recv() calls.",
+              .expect = {{.local_port = port, .remote_port = cport, .state = "ESTABLISHED"}},
+              .verify = [&](const Result&) {
+                  return server->wait_received(hello, 5s) ? std::string()
+                                                          : "the server never received it";
+              }},
+             [&] {
+                 Result r = send_all(client->fd(), hello + "\n");
+                 if (!r.err && server->wait_received(hello, 5s))
+                     r.detail += "  server shows: " + server->received();
+                 return r;
+             });
+
+    lab.step({.title = "The server answers, in two pieces",
+              .call = fmt::format("send_all({0}, \"반가워요\"); send_all({0}, \" — hello, "
+                                  "client.\\n\")",
+                                  server->fd()),
+              .explain = "The first piece has no newline. The client shows it the moment it "
+                         "arrives instead of waiting for a whole line: a chat has no framing "
+                         "of its own.",
+              .expect = {{.local_port = cport, .remote_port = port, .state = "ESTABLISHED"}},
+              .verify = [&](const Result&) {
+                  return client->wait_received(reply, 5s) ? std::string()
+                                                          : "the client never received it";
+              }},
+             [&] {
+                 Result r = send_all(server->fd(), "반가워요");
+                 if (r.err) return r;
+                 if (!client->wait_received("반가워요", 5s)) return Result::note("(lost?)");
+                 r = send_all(server->fd(), " — hello, client.\n");
+                 if (!r.err && client->wait_received(reply, 5s))
+                     r.detail += "  client shows: " + client->received();
+                 return r;
+             });
+
+    lab.step({.title = "The client types /quit: both sides close",
+              .call = fmt::format("send_all({0}, \"/quit\\n\"); shutdown({0}, SHUT_WR); server "
+                                  "sees /quit → close({1}); client sees EOF → close({0})",
+                                  client->fd(), server->fd()),
+              .explain = "The server's reader saw /quit and the server closed at once — it did "
+                         "not leave the socket in CLOSE_WAIT. The client, which sent the first "
+                         "FIN, is in TIME_WAIT, as lab 5 showed.",
+              .expect = {{.local_port = cport, .remote_port = port, .state = "TIME_WAIT"},
+                         {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT",
+                          .absent = true},
+                         {.local_port = port, .remote_port = cport, .state = "LAST_ACK",
+                          .absent = true}}},
+             [&] {
+                 Result r = send_all(client->fd(), "/quit\n");
+                 if (r.err) return r;
+                 ::shutdown(client->fd(), SHUT_WR);
+                 if (!server->wait_over(5s)) return Result::note("(the server missed /quit)");
+                 if (server->close() != 0) return Result::of(-1);
+                 if (!client->wait_over(5s)) return Result::note("(the client saw no EOF)");
+                 return Result::of(client->close(), "(" + server->why_over() + "; then " +
+                                                        client->why_over() + ")");
+             });
+
+    lab.step({.title = "Close the listener",
+              .call = fmt::format("close({})", listener.get()),
+              .explain = "Only the TIME_WAIT of the client remains; it ends by itself.",
+              .expect = {{.local_port = port, .state = "LISTEN", .absent = true}}},
+             [&] { return Result::of(::close(listener.release())); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Lab runner("chat", argc, argv);
+    const Role role = runner.options().role;
+    const int steps = role == Role::server ? 4 : role == Role::client ? 2 : 6;
+    return runner.run(steps, [role](Lab& lab) {
+        if (role == Role::server) run_server(lab);
+        else if (role == Role::client) run_client(lab);
+        else run_both(lab);
+    });
+}

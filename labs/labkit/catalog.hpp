@@ -1,0 +1,85 @@
+#pragma once
+// The list of labs, in lesson order. Header-only so `socklab lab` (cli/) and the lab programs
+// share one table without another library: id, number, title, summary, default port.
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <string_view>
+
+namespace socklab::lab {
+
+struct LabEntry {
+    std::string_view id;
+    int number = 0;
+    std::string_view title;
+    std::string_view summary;
+    bool two_roles = false;  // --role server|client split it across processes or machines
+};
+
+inline constexpr std::array<LabEntry, 15> kLabs{{
+    {"bind", 1, "socket + bind",
+     "A bound socket is not yet listening: TCP_INFO says CLOSE and nobody can connect.", false},
+    {"listen", 2, "listen",
+     "listen() makes a LISTEN socket; its Send-Q is the backlog, its Recv-Q the accept queue.",
+     false},
+    {"accept", 3, "connect and accept",
+     "Both ends are ESTABLISHED before accept(): the kernel does the handshake, accept() only "
+     "hands over the socket.",
+     false},
+    {"send-recv", 4, "send and recv",
+     "TCP is a byte stream: sends merge, queues fill while the reader pauses; send_all and "
+     "length-prefixed framing.",
+     false},
+    {"active-close", 5, "active close",
+     "The closer goes FIN_WAIT1, FIN_WAIT2, TIME_WAIT; the peer waits in CLOSE_WAIT, then "
+     "LAST_ACK.",
+     false},
+    {"address-in-use", 6, "Address already in use",
+     "TIME_WAIT holds the port: EADDRINUSE, unless the old and the new server both set "
+     "SO_REUSEADDR.",
+     false},
+    {"close-wait-leak", 7, "the CLOSE_WAIT leak",
+     "A peer that ignores recv() == 0 stays in CLOSE_WAIT forever; the fix; EPIPE on a closed "
+     "peer.",
+     false},
+    {"half-close", 8, "half-close",
+     "shutdown(SHUT_WR): FIN_WAIT2 on one side, CLOSE_WAIT on the other, which can still send.",
+     false},
+    {"abort", 9, "abort with RST",
+     "SO_LINGER {1, 0} or close() with unread data sends RST: ECONNRESET and no TIME_WAIT.",
+     false},
+    {"backlog", 10, "listen backlog",
+     "listen(fd, 1) without accept: backlog + 1 connections ESTABLISHED, the rest wait in "
+     "SYN_SENT.",
+     false},
+    {"syn-recv", 11, "SYN_RECV",
+     "TCP_DEFER_ACCEPT keeps the server side in SYN_RECV while the client says ESTABLISHED.",
+     false},
+    {"fin-wait1", 12, "FIN_WAIT1",
+     "The peer never reads: fill both buffers, then shutdown(SHUT_WR) is held in FIN_WAIT1.",
+     false},
+    {"udp", 13, "UDP",
+     "UNCONN vs connect()ed UDP, message boundaries, ICMP port unreachable as ECONNREFUSED.",
+     false},
+    {"reuseport", 14, "SO_REUSEPORT",
+     "Two listeners share one port and the kernel spreads connections between them.", false},
+    {"chat", 15, "chat",
+     "A two-way chat done right: a keyboard thread and a socket thread, both sides close.", true},
+}};
+
+[[nodiscard]] constexpr std::uint16_t default_port(int number) noexcept {
+    return static_cast<std::uint16_t>(9000 + number);
+}
+
+// A lab by id ("close-wait-leak") or number ("7"); nullptr when there is none.
+[[nodiscard]] inline const LabEntry* find_lab(std::string_view id_or_number) noexcept {
+    int n = 0;
+    const auto* end = id_or_number.data() + id_or_number.size();
+    const auto [p, ec] = std::from_chars(id_or_number.data(), end, n);
+    const bool numeric = !id_or_number.empty() && ec == std::errc{} && p == end;
+    for (const auto& e : kLabs)
+        if (numeric ? e.number == n : e.id == id_or_number) return &e;
+    return nullptr;
+}
+
+}  // namespace socklab::lab

@@ -1,0 +1,730 @@
+#include "labkit.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <tuple>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "socklab/error.hpp"
+#include "socklab/json.hpp"
+#include "socklab/owners.hpp"
+#include "socklab/source.hpp"
+#include "socklab/state.hpp"
+#include "socklab/tracer.hpp"
+
+namespace socklab::lab {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+// ---- Ctrl-C: a flag and a self-pipe, so every wait in the runner can poll for it ----
+std::atomic<bool> g_interrupted{false};
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void on_signal(int) {
+    g_interrupted.store(true);
+    const char c = 1;
+    // Nothing to do if the pipe is full: the flag is already set.
+    [[maybe_unused]] const auto n = ::write(g_signal_pipe[1], &c, 1);
+}
+
+void install_signal_handlers() {
+    if (g_signal_pipe[0] < 0 && ::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        throw sys_error("create the signal pipe", errno);
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    ::sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: a blocked call returns EINTR so the lab can unwind
+    ::sigaction(SIGINT, &sa, nullptr);
+    ::sigaction(SIGTERM, &sa, nullptr);
+    // A lab writes to closed peers on purpose; the error (EPIPE) is the lesson, not a death.
+    ::signal(SIGPIPE, SIG_IGN);
+}
+
+std::string join_lines(std::string_view text, std::size_t width, std::string_view indent) {
+    std::string out, line;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        auto sp = text.find(' ', start);
+        if (sp == std::string_view::npos) sp = text.size();
+        const auto word = text.substr(start, sp - start);
+        if (!line.empty() && line.size() + 1 + word.size() > width) {
+            out += std::string(indent) + line + "\n";
+            line.clear();
+        }
+        if (!line.empty()) line += ' ';
+        line += word;
+        start = sp + 1;
+    }
+    if (!line.empty()) out += std::string(indent) + line + "\n";
+    return out;
+}
+
+std::string expect_text(const Expect& e) {
+    std::string where = fmt::format(":{}", e.local_port);
+    where += e.remote_port ? fmt::format(" ↔ :{}", e.remote_port) : std::string(" (no peer)");
+    if (e.recv_q) where += fmt::format(", Recv-Q {}", *e.recv_q);
+    if (e.send_q) where += fmt::format(", Send-Q {}", *e.send_q);
+    if (e.min_recv_q) where += fmt::format(", Recv-Q ≥ {}", e.min_recv_q);
+    if (e.min_send_q) where += fmt::format(", Send-Q ≥ {}", e.min_send_q);
+    if (e.count) where += fmt::format(", exactly {} of them", e.count);
+    return e.absent ? fmt::format("no {} left at {}", e.state, where)
+                    : fmt::format("{} at {}", e.state, where);
+}
+
+json expect_json(const Expect& e) {
+    json j{{"local_port", e.local_port}, {"remote_port", e.remote_port}, {"state", e.state}};
+    if (e.absent) j["absent"] = true;
+    if (e.recv_q) j["recv_q"] = *e.recv_q;
+    if (e.send_q) j["send_q"] = *e.send_q;
+    if (e.min_recv_q) j["min_recv_q"] = e.min_recv_q;
+    if (e.min_send_q) j["min_send_q"] = e.min_send_q;
+    if (e.count) j["count"] = e.count;
+    return j;
+}
+
+bool matches(const Expect& e, const SocketRecord& r) {
+    return r.local_port == e.local_port && r.remote_port == e.remote_port &&
+           r.state_name() == e.state && (!e.recv_q || r.recv_q == *e.recv_q) &&
+           (!e.send_q || r.send_q == *e.send_q) && r.recv_q >= e.min_recv_q &&
+           r.send_q >= e.min_send_q;
+}
+
+std::string endpoint_text(const IpAddr& a, std::uint16_t port) {
+    if (a.family == 0) return "*";
+    if (port != 0) return format_endpoint(a, port);
+    auto text = format_endpoint(a, 0);  // "0.0.0.0:0": show a missing port the way ss does
+    text.back() = '*';
+    return text;
+}
+
+std::string user_name(std::uint32_t uid) {
+    passwd pw{};
+    passwd* found = nullptr;
+    char buf[1024];
+    if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found) return pw.pw_name;
+    return std::to_string(uid);
+}
+
+}  // namespace
+
+// ---- Result / Endpoint / wrappers ----
+
+Result Result::of(long ret, std::string detail) {
+    Result r;
+    r.err = ret < 0 ? errno : 0;
+    r.value = ret;
+    r.detail = std::move(detail);
+    return r;
+}
+
+Result Result::note(std::string text) {
+    Result r;
+    r.detail = std::move(text);
+    return r;
+}
+
+std::string Result::text() const {
+    std::string s = err ? fmt::format("{} {} ({})", value, errno_name(err), std::strerror(err))
+                        : std::to_string(value);
+    if (!detail.empty()) s += "  " + detail;
+    return s;
+}
+
+std::string errno_name(int err) {
+    // The names a lab can meet; strerror gives the text, this gives what `man 2` calls it.
+    static const std::map<int, std::string_view> names{
+        {EADDRINUSE, "EADDRINUSE"}, {ECONNREFUSED, "ECONNREFUSED"}, {ECONNRESET, "ECONNRESET"},
+        {EPIPE, "EPIPE"},           {EAGAIN, "EAGAIN"},             {EINPROGRESS, "EINPROGRESS"},
+        {EINTR, "EINTR"},           {EINVAL, "EINVAL"},             {EACCES, "EACCES"},
+        {EADDRNOTAVAIL, "EADDRNOTAVAIL"}, {ENOTCONN, "ENOTCONN"},   {EISCONN, "EISCONN"},
+        {ETIMEDOUT, "ETIMEDOUT"},   {EBADF, "EBADF"},               {EMFILE, "EMFILE"},
+        {ENETUNREACH, "ENETUNREACH"}, {EHOSTUNREACH, "EHOSTUNREACH"}, {EALREADY, "EALREADY"},
+        {EPERM, "EPERM"},           {ENOPROTOOPT, "ENOPROTOOPT"},   {EMSGSIZE, "EMSGSIZE"},
+    };
+    const auto it = names.find(err);
+    return it != names.end() ? std::string(it->second) : fmt::format("errno {}", err);
+}
+
+Endpoint Endpoint::parse(const std::string& host, std::uint16_t port) {
+    Endpoint e;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&e.storage);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&e.storage);
+    if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        e.len = sizeof *v4;
+        e.family = AF_INET;
+    } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        e.len = sizeof *v6;
+        e.family = AF_INET6;
+    } else {
+        throw Error("failed to parse host '" + host +
+                    "': give a numeric IPv4 or IPv6 address, e.g. 127.0.0.1 or ::1");
+    }
+    return e;
+}
+
+std::uint16_t Endpoint::port() const noexcept {
+    return family == AF_INET ? ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port)
+                             : ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+}
+
+std::string Endpoint::str() const {
+    const auto ip = family == AF_INET
+                        ? IpAddr::v4(&reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr)
+                        : IpAddr::v6(&reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr);
+    return format_endpoint(ip, port());
+}
+
+std::string Endpoint::family_name() const { return family == AF_INET ? "AF_INET" : "AF_INET6"; }
+
+std::string describe_socket_call(std::string_view fn, int fd, const Endpoint& ep) {
+    return fmt::format("{}({}, {})", fn, fd, ep.str());
+}
+
+namespace {
+std::uint16_t port_from(const sockaddr_storage& ss) {
+    if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
+    return 0;
+}
+}  // namespace
+
+std::uint16_t local_port_of(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    return ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 ? port_from(ss) : 0;
+}
+
+std::uint16_t peer_port_of(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    return ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 ? port_from(ss) : 0;
+}
+
+void set_int_option(int fd, int level, int name, int value, std::string_view what) {
+    if (::setsockopt(fd, level, name, &value, sizeof value) != 0)
+        throw Stop{Stop::Why::failed,
+                   fmt::format("failed to set {} on fd {}: {}", what, fd, std::strerror(errno))};
+}
+
+std::string tcp_info_state(int fd) {
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return "unknown";
+    return std::string(state_name(info.tcpi_state));
+}
+
+Result send_all(int fd, std::string_view data) {
+    std::size_t off = 0;
+    int calls = 0;
+    while (off < data.size()) {
+        const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR && !Lab::interrupted()) continue;
+            return Result::of(-1);
+        }
+        off += static_cast<std::size_t>(n);
+        ++calls;
+    }
+    return Result::of(static_cast<long>(off), fmt::format("({} send() call{})", calls,
+                                                          calls == 1 ? "" : "s"));
+}
+
+Result recv_now(int fd, std::string& out, std::size_t max) {
+    out.clear();
+    char buf[4096];
+    while (out.size() < max) {
+        const ssize_t n = ::recv(fd, buf, std::min(sizeof buf, max - out.size()), MSG_DONTWAIT);
+        if (n < 0) {
+            if (out.empty()) return Result::of(-1);
+            break;
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    return Result::of(static_cast<long>(out.size()));
+}
+
+Connection connect_pair(Lab& lab, const std::function<void(int)>& before_listen) {
+    const Endpoint ep = lab.endpoint();
+    Connection c;
+    lab.step({.title = "Set up a connection (labs 2 and 3 in one step)",
+              .call = fmt::format("socket() + setsockopt(SO_REUSEADDR) + bind({0}) + listen(16); "
+                                  "socket() + connect({0}); accept()",
+                                  ep.str()),
+              .explain = "A listener, a client connected to it and the accepted socket: both "
+                         "ends of one loopback connection are ESTABLISHED. (SO_REUSEADDR lets a "
+                         "class re-run the lab while the last run's TIME_WAIT holds the port.)",
+              .expect = {{.local_port = lab.port(), .state = "LISTEN", .recv_q = 0}},
+              .expect_after = [&] {
+                  return std::vector<Expect>{
+                      {.local_port = c.client_port, .remote_port = lab.port(),
+                       .state = "ESTABLISHED"},
+                      {.local_port = lab.port(), .remote_port = c.client_port,
+                       .state = "ESTABLISHED"}};
+              }},
+             [&] {
+                 c.listener.reset(::socket(ep.family, SOCK_STREAM, 0));
+                 if (!c.listener) return Result::of(-1);
+                 const int one = 1;
+                 // A class re-runs labs back to back; the TIME_WAIT of the last run must not
+                 // stop this one (lab 6 is where that rule is the lesson).
+                 ::setsockopt(c.listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+                 if (before_listen) before_listen(c.listener.get());
+                 if (::bind(c.listener.get(), ep.sa(), ep.len) != 0 ||
+                     ::listen(c.listener.get(), 16) != 0)
+                     return Result::of(-1);
+                 c.client.reset(::socket(ep.family, SOCK_STREAM, 0));
+                 if (!c.client || ::connect(c.client.get(), ep.sa(), ep.len) != 0)
+                     return Result::of(-1);
+                 c.server.reset(::accept(c.listener.get(), nullptr, nullptr));
+                 if (!c.server) return Result::of(-1);
+                 c.client_port = local_port_of(c.client.get());
+                 return Result::of(c.server.get(),
+                                   fmt::format("listener fd {}, client fd {} (port {}), accepted fd {}",
+                                               c.listener.get(), c.client.get(), c.client_port,
+                                               c.server.get()));
+             });
+    return c;
+}
+
+// ---- the runner ----
+
+struct Lab::Impl {
+    std::unique_ptr<Source> source;
+    std::unique_ptr<Tracer> tracer;
+    bool tracing = false;
+    std::set<std::uint16_t> ports;
+    int steps_planned = 0;
+    int step_no = 0;
+    bool failed = false;
+    bool step_mode = true;  // false once --auto or `a`
+    std::mutex out_mu;      // the chat's socket thread prints beside the main thread
+    std::string stdin_buf;
+    bool stdin_eof = false;
+    std::string utf8_pending;  // --json: a multi-byte character split across two recv()s
+
+    void emit(const json& j) {
+        std::lock_guard lock(out_mu);
+        const auto text = j.dump(-1, ' ', false, json::error_handler_t::replace);
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fputc('\n', stdout);
+        std::fflush(stdout);
+    }
+    void say(const std::string& text) {
+        std::lock_guard lock(out_mu);
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fflush(stdout);
+    }
+};
+
+Lab::Lab(std::string_view id, int argc, char** argv) : impl_(std::make_unique<Impl>()) {
+    entry_ = find_lab(id);
+    if (!entry_) {
+        std::fprintf(stderr, "labkit: no lab '%.*s' in the catalog\n", static_cast<int>(id.size()),
+                     id.data());
+        std::exit(2);
+    }
+    opts_.port = default_port(entry_->number);
+    CLI::App app{fmt::format("socklab lab {} ({}): {}", entry_->number, entry_->id,
+                             entry_->summary)};
+    app.name(fmt::format("socklab-lab-{}", entry_->id));
+    app.add_flag("--auto", opts_.auto_mode, "run every step without waiting for Enter");
+    app.add_option("--delay", opts_.delay_ms, "pause MS milliseconds between steps in --auto")
+        ->check(CLI::Range(0, 600000))
+        ->option_text("MS");
+    app.add_flag("--json", opts_.json,
+                 "print the step protocol (one JSON object per line); in step mode read "
+                 "next/auto/quit lines on stdin");
+    app.add_option("--port", opts_.port, "the lab's port (default 9000 + lab number)")
+        ->check(CLI::Range(1, 65535))
+        ->option_text("N");
+    std::string role = "both";
+    app.add_option("--role", role, "both ends here, or only the server / the client")
+        ->check(CLI::IsMember({"both", "server", "client"}))
+        ->option_text("both|server|client");
+    app.add_option("--host", opts_.host,
+                   "address to bind (server) or connect to (client); default 127.0.0.1")
+        ->option_text("H");
+    app.footer(fmt::format("\nKeys in step mode: Enter = next step, a = run the rest, q = quit.\n"
+                           "\nEXAMPLES\n"
+                           "  socklab-lab-{0}                  one step at a time\n"
+                           "  socklab-lab-{0} --auto --delay 1500   paced for a class\n"
+                           "  socklab-lab-{0} --json --auto     the step protocol\n",
+                           entry_->id));
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0) std::exit(app.exit(e));
+        std::fprintf(stderr, "socklab-lab-%s: %s\nRun 'socklab-lab-%s --help' for usage.\n",
+                     std::string(entry_->id).c_str(), e.what(), std::string(entry_->id).c_str());
+        std::exit(2);
+    }
+    opts_.role = role == "server" ? Role::server : role == "client" ? Role::client : Role::both;
+    if (opts_.role != Role::both && !entry_->two_roles) {
+        std::fprintf(stderr,
+                     "socklab-lab-%s: this lab runs both ends in one program so it can show "
+                     "both; --role server|client applies to the chat lab. Drop --role.\n",
+                     std::string(entry_->id).c_str());
+        std::exit(2);
+    }
+    try {
+        (void)Endpoint::parse(opts_.host, opts_.port);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "socklab-lab-%s: %s\n", std::string(entry_->id).c_str(), e.what());
+        std::exit(2);
+    }
+    impl_->step_mode = !opts_.auto_mode;
+    impl_->ports.insert(opts_.port);
+}
+
+Lab::~Lab() = default;
+
+bool Lab::interrupted() noexcept { return g_interrupted.load(); }
+int Lab::interrupt_fd() noexcept { return g_signal_pipe[0]; }
+
+void Lab::watch(std::uint16_t port) { impl_->ports.insert(port); }
+
+std::optional<std::string> Lab::read_line(int wake_fd) {
+    auto& buf = impl_->stdin_buf;
+    for (;;) {
+        if (const auto nl = buf.find('\n'); nl != std::string::npos) {
+            std::string line = buf.substr(0, nl);
+            buf.erase(0, nl + 1);
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            return line;
+        }
+        if (impl_->stdin_eof) {
+            if (buf.empty()) return std::nullopt;
+            return std::exchange(buf, {});  // a last line without '\n'
+        }
+        if (interrupted()) return std::nullopt;
+        pollfd fds[3] = {{0, POLLIN, 0}, {interrupt_fd(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
+        const int n = ::poll(fds, wake_fd >= 0 ? 3 : 2, -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return std::nullopt;
+        }
+        if (fds[1].revents || (wake_fd >= 0 && fds[2].revents)) return std::nullopt;
+        char chunk[4096];
+        const ssize_t got = ::read(0, chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            impl_->stdin_eof = true;
+            continue;
+        }
+        buf.append(chunk, static_cast<std::size_t>(got));
+    }
+}
+
+void Lab::note(const std::string& text) {
+    if (opts_.json)
+        impl_->emit({{"event", "note"}, {"step", impl_->step_no}, {"text", text}});
+    else
+        impl_->say(join_lines(text, 88, "  ") );
+}
+
+void Lab::show_received(std::string_view bytes) {
+    if (!opts_.json) {
+        impl_->say(std::string(bytes));
+        return;
+    }
+    // Hold back an incomplete UTF-8 sequence at the end so JSON never splits a character.
+    auto& pending = impl_->utf8_pending;
+    pending.append(bytes);
+    std::size_t cut = pending.size();
+    for (std::size_t back = 1; back <= 3 && back <= pending.size(); ++back) {
+        const auto c = static_cast<unsigned char>(pending[pending.size() - back]);
+        if ((c & 0xC0) == 0x80) continue;  // continuation byte: look further back
+        const std::size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        if (need > back) cut = pending.size() - back;
+        break;
+    }
+    if (cut == 0 && !bytes.empty()) return;
+    impl_->emit({{"event", "message"}, {"from", "peer"}, {"text", pending.substr(0, cut)}});
+    pending.erase(0, cut);
+}
+
+void Lab::show_sent(std::string_view text) {
+    if (opts_.json) impl_->emit({{"event", "message"}, {"from", "me"}, {"text", std::string(text)}});
+}
+
+int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
+    auto& im = *impl_;
+    im.steps_planned = steps;
+    const std::string id(entry_->id);
+    const char* why_not = nullptr;
+    std::string stop_reason;
+    int code = 0;
+    try {
+        install_signal_handlers();
+        im.source = make_default_source();
+        TracerOptions topts;
+        topts.port = opts_.port;
+        im.tracer = std::make_unique<Tracer>(topts);
+        im.tracing = im.tracer->status().active;
+        if (opts_.json) {
+            im.emit({{"event", "lab"},
+                     {"lab", id},
+                     {"number", entry_->number},
+                     {"title", entry_->title},
+                     {"steps", steps},
+                     {"port", opts_.port},
+                     {"role", opts_.role == Role::both     ? "both"
+                              : opts_.role == Role::server ? "server"
+                                                           : "client"},
+                     {"tracing", im.tracing}});
+        } else {
+            im.say(fmt::format("socklab lab {} — {}\n{}", entry_->number, entry_->title,
+                               join_lines(entry_->summary, 88, "")));
+            im.say(fmt::format("Port {} on {}, {} steps. Enter = next step, a = run the rest, "
+                               "q = quit.\n",
+                               opts_.port, opts_.host, steps));
+            if (!im.tracing)
+                im.say(join_lines(fmt::format("(No transitions shown: {})",
+                                              im.tracer->status().message),
+                                  88, ""));
+        }
+        lesson(*this);
+        if (im.step_no != im.steps_planned) {
+            im.failed = true;
+            stop_reason = fmt::format("internal: the lab planned {} steps but ran {}",
+                                      im.steps_planned, im.step_no);
+        } else if (im.step_mode) {
+            // Let the student (or the viewer) look at the last table before the sockets close.
+            if (opts_.json) {
+                im.emit({{"event", "waiting"}, {"step", im.step_no + 1}, {"final", true}});
+            } else {
+                im.say("\n[Enter] end the lab and close its sockets > ");
+            }
+            (void)read_line();
+        }
+    } catch (const Stop& s) {
+        switch (s.why) {
+            case Stop::Why::quit: why_not = "quit"; break;
+            case Stop::Why::interrupted: why_not = "interrupted"; code = 130; break;
+            case Stop::Why::failed: why_not = "failed"; im.failed = true; break;
+        }
+        stop_reason = s.message;
+    } catch (const std::exception& e) {
+        im.failed = true;
+        why_not = "failed";
+        stop_reason = e.what();
+    }
+    if (g_interrupted.load() && code == 0) {
+        code = 130;
+        why_not = "interrupted";
+    }
+    if (im.failed && code == 0) code = 1;
+    const bool ok = !im.failed && code == 0;
+    if (opts_.json) {
+        json done{{"event", "done"}, {"lab", id}, {"ok", ok}};
+        if (why_not) done["stopped"] = why_not;
+        if (!stop_reason.empty()) done["message"] = stop_reason;
+        im.emit(done);
+    } else {
+        if (!stop_reason.empty())
+            std::fprintf(stderr, "socklab-lab-%s: %s\n", id.c_str(), stop_reason.c_str());
+        im.say(ok ? "\nLab finished: every expectation met ✓\n"
+                  : why_not && std::string_view(why_not) != "failed"
+                      ? fmt::format("\nLab stopped ({}); its sockets are closed.\n", why_not)
+                      : std::string("\nLab finished: some expectations were NOT met ✗\n"));
+    }
+    return code;
+}
+
+Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
+    auto& im = *impl_;
+    const int n = ++im.step_no;
+    if (interrupted()) throw Stop{Stop::Why::interrupted, {}};
+
+    if (!opts_.json)
+        im.say(fmt::format("\n── Step {}/{}: {}\n  $ {}\n", n, im.steps_planned, step_in.title,
+                           step_in.call));
+    if (im.step_mode) {
+        if (opts_.json)
+            im.emit({{"event", "waiting"}, {"step", n}});
+        else
+            im.say("  [Enter] run it  [a] run the rest  [q] quit > ");
+        const auto line = read_line();
+        if (!line) throw Stop{interrupted() ? Stop::Why::interrupted : Stop::Why::quit, {}};
+        if (*line == "q" || *line == "quit") throw Stop{Stop::Why::quit, {}};
+        if (*line == "a" || *line == "auto") im.step_mode = false;
+    } else if (opts_.delay_ms > 0 && n > 1) {
+        pollfd p{interrupt_fd(), POLLIN, 0};
+        (void)::poll(&p, 1, opts_.delay_ms);
+    }
+    if (interrupted()) throw Stop{Stop::Why::interrupted, {}};
+
+    const Result r = call();
+    if (interrupted()) throw Stop{Stop::Why::interrupted, {}};
+    Step s = step_in;
+    if (s.expect_after && r.err == 0)
+        for (auto& e : s.expect_after()) s.expect.push_back(std::move(e));
+    std::string complaint;
+    if (s.fails_with == 0 ? r.err != 0 : r.err != s.fails_with)
+        complaint = fmt::format("it returned {}, but the lesson expects {}", r.text(),
+                                s.fails_with ? "-1 " + errno_name(s.fails_with) : "success");
+    else if (s.verify)
+        complaint = s.verify(r);
+    const bool call_ok = complaint.empty();
+
+    // Look at the table until every expectation holds or the bounded wait runs out: the
+    // kernel finishes some work (an ACK, a timer) just after the call returns.
+    std::vector<TransitionEvent> events;
+    std::vector<SocketRecord> seen;
+    std::vector<bool> check(s.expect.size(), false);
+    Query q;
+    q.states = kAllStates | state_bit(TcpState::bound_inactive);
+    q.tcp_info = true;
+    const auto deadline = Clock::now() + s.wait;
+    for (;;) {
+        seen.clear();
+        for (const auto port : im.ports) {
+            q.port = port;
+            for (auto& rec : im.source->snapshot(q).sockets) {
+                // Two listeners of SO_REUSEPORT share a 4-tuple: tell them apart by cookie.
+                const bool dup = std::any_of(seen.begin(), seen.end(), [&](const SocketRecord& o) {
+                    return key_of(o) == key_of(rec) && o.state == rec.state &&
+                           o.cookie == rec.cookie && o.inode == rec.inode;
+                });
+                if (!dup) seen.push_back(std::move(rec));
+            }
+        }
+        bool all = true;
+        for (std::size_t i = 0; i < s.expect.size(); ++i) {
+            const auto& e = s.expect[i];
+            const auto found = static_cast<std::uint32_t>(std::count_if(
+                seen.begin(), seen.end(), [&](const SocketRecord& rec) { return matches(e, rec); }));
+            check[i] = e.absent ? found == 0 : e.count ? found == e.count : found > 0;
+            all = all && check[i];
+        }
+        if (im.tracing) im.tracer->poll(events, std::chrono::milliseconds(0));
+        if (all || Clock::now() >= deadline || interrupted()) break;
+        pollfd p{interrupt_fd(), POLLIN, 0};
+        (void)::poll(&p, 1, 10);
+    }
+    // Transitions trail the call by microseconds; give the tracer a moment to hand them over.
+    if (im.tracing) im.tracer->poll(events, std::chrono::milliseconds(30));
+    std::sort(seen.begin(), seen.end(), [](const SocketRecord& a, const SocketRecord& b) {
+        return std::tie(a.proto, a.local_port, a.remote_port, a.state) <
+               std::tie(b.proto, b.local_port, b.remote_port, b.state);
+    });
+
+    // Which of these sockets are ours: inode → fd from /proc/self/fd.
+    std::map<std::uint64_t, int> our_fds;
+    std::error_code ec;
+    for (const auto& ent : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+        std::error_code ec2;
+        const auto target = std::filesystem::read_symlink(ent.path(), ec2).string();
+        std::uint64_t inode = 0;
+        if (!ec2 && std::sscanf(target.c_str(), "socket:[%lu]", &inode) == 1)
+            our_fds[inode] = std::atoi(ent.path().filename().c_str());
+    }
+    static const std::string comm = [] {
+        char buf[64] = {};
+        if (FILE* f = std::fopen("/proc/self/comm", "r")) {
+            if (!std::fgets(buf, sizeof buf, f)) buf[0] = 0;
+            std::fclose(f);
+        }
+        std::string c(buf);
+        if (!c.empty() && c.back() == '\n') c.pop_back();
+        return c;
+    }();
+
+    bool all_ok = call_ok;
+    for (const bool c : check) all_ok = all_ok && c;
+    if (!all_ok) im.failed = true;
+
+    if (opts_.json) {
+        json expect = json::array();
+        for (const auto& e : s.expect) expect.push_back(expect_json(e));
+        json transitions = json::array();
+        for (const auto& ev : events) transitions.push_back(to_json(ev));
+        json step{{"event", "step"}, {"lab", std::string(entry_->id)}, {"step", n},
+                  {"steps", im.steps_planned}, {"title", s.title}, {"call", s.call},
+                  {"result", r.text()}, {"explain", s.explain}, {"expect", expect}};
+        if (im.tracing) step["transitions"] = transitions;
+        im.emit(step);
+        json sockets = json::array();
+        for (const auto& rec : seen) {
+            std::vector<ProcessRef> owners;
+            if (const auto it = our_fds.find(rec.inode); rec.inode && it != our_fds.end())
+                owners.push_back({::getpid(), it->second, ::getuid(), comm, user_name(::getuid())});
+            sockets.push_back(to_json(rec, owners));
+        }
+        json checks = json::array();
+        for (std::size_t i = 0; i < s.expect.size(); ++i)
+            checks.push_back({{"expect", expect_json(s.expect[i])}, {"ok", bool(check[i])}});
+        json observed{{"event", "observed"}, {"step", n}, {"sockets", sockets},
+                      {"ok", all_ok}, {"checks", checks}};
+        if (!call_ok) observed["call_problem"] = complaint;
+        im.emit(observed);
+    } else {
+        std::string t = fmt::format("  = {}{}\n", r.text(), call_ok ? "" : "   ✗ " + complaint);
+        t += join_lines(s.explain, 86, "  │ ");
+        t += fmt::format("  Kernel table (port{} {}):\n", im.ports.size() > 1 ? "s" : "",
+                         fmt::join(im.ports, ", "));
+        if (seen.empty()) t += "    (no sockets)\n";
+        else
+            t += fmt::format("    {:<5} {:<15} {:<22} {:<22} {:>6} {:>6}  {:<12} {}\n", "PROTO",
+                             "STATE", "LOCAL", "REMOTE", "RECV-Q", "SEND-Q", "TIMER", "OWNER");
+        for (const auto& rec : seen) {
+            std::string timer;
+            if (rec.timer != TimerKind::none)
+                timer = fmt::format("{} {:.1f}s", timer_name(rec.timer), rec.timer_ms / 1000.0);
+            std::string owner = "-";
+            if (rec.inode == 0)
+                owner = "no descriptor (kernel only)";
+            else if (const auto it = our_fds.find(rec.inode); it != our_fds.end())
+                owner = fmt::format("fd {} (this lab)", it->second);
+            t += fmt::format("    {:<5} {:<15} {:<22} {:<22} {:>6} {:>6}  {:<12} {}\n",
+                             proto_name(rec.proto), rec.state_name(),
+                             endpoint_text(rec.local_addr, rec.local_port),
+                             endpoint_text(rec.remote_addr, rec.remote_port), rec.recv_q,
+                             rec.send_q, timer, owner);
+        }
+        if (!events.empty()) {
+            t += "  Transitions (kernel tracepoint):\n";
+            for (const auto& ev : events)
+                t += fmt::format("    {:<11} → {:<11} {} → {}\n", state_name(ev.old_state),
+                                 state_name(ev.new_state),
+                                 format_endpoint(ev.local_addr, ev.local_port),
+                                 format_endpoint(ev.remote_addr, ev.remote_port));
+        }
+        for (std::size_t i = 0; i < s.expect.size(); ++i)
+            t += fmt::format("  {} {}\n", check[i] ? "✓" : "✗", expect_text(s.expect[i]));
+        im.say(t);
+    }
+    if (!call_ok)
+        throw Stop{Stop::Why::failed,
+                   fmt::format("step {} ({}): {}: {}", n, s.title, s.call, complaint)};
+    return r;
+}
+
+}  // namespace socklab::lab

@@ -1,0 +1,181 @@
+#pragma once
+// labkit: the step runner every lab program is written against.
+//
+// A step is one system call shown exactly as it runs, its result, why the kernel did what it
+// did, and what the kernel's socket table must now show. After each step the runner takes a
+// snapshot through core/ (so TIME_WAIT mini-sockets without a descriptor are seen too), waits
+// a bounded time for every expectation, and prints ✓ or ✗ — or, with --json, the step
+// protocol of DESIGN.md, one object per line.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "catalog.hpp"
+#include "socklab/fd.hpp"
+
+namespace socklab::lab {
+
+enum class Role { both, server, client };
+
+struct Options {
+    bool auto_mode = false;
+    int delay_ms = 0;
+    bool json = false;
+    std::uint16_t port = 0;
+    Role role = Role::both;
+    std::string host = "127.0.0.1";
+};
+
+// What the table must show after a step. remote_port 0 matches a socket with no peer
+// (LISTEN, UNCONN). `absent` turns it round: no such socket may be left (e.g. no TIME_WAIT
+// after an RST).
+struct Expect {
+    std::uint16_t local_port = 0;
+    std::uint16_t remote_port = 0;
+    std::string state{};
+    bool absent = false;
+    // Queues, where they are the lesson (a listener's backlog, bytes waiting to be read).
+    std::optional<std::uint32_t> recv_q{};
+    std::optional<std::uint32_t> send_q{};
+    std::uint32_t min_recv_q = 0;
+    std::uint32_t min_send_q = 0;
+    std::uint32_t count = 0;  // exactly this many matching sockets; 0: at least one
+};
+
+// The outcome of a step's call: the return value, or -1 and the errno it left.
+struct Result {
+    long value = 0;
+    int err = 0;
+    std::string detail;  // shown after the value: bytes read, option values, ...
+
+    // Capture errno right away: anything the runner does next may overwrite it.
+    [[nodiscard]] static Result of(long ret, std::string detail = {});
+    [[nodiscard]] static Result note(std::string text);  // a step that makes no call
+    [[nodiscard]] std::string text() const;               // "0", "-1 EADDRINUSE (Address ...)"
+};
+
+struct Step {
+    std::string title{};
+    std::string call{};     // the system call exactly as it runs: "bind(3, 127.0.0.1:9001)"
+    std::string explain{};  // what the kernel just did, and why
+    std::vector<Expect> expect{};
+    int fails_with = 0;   // the errno this call is meant to fail with; 0: it must succeed
+    std::chrono::milliseconds wait{3000};  // how long the table may take to show `expect`
+    // A check on the call's outcome beyond its errno (TCP_INFO's state, the bytes read...):
+    // returns what is wrong, or "" when the result is the one the lesson rests on.
+    std::function<std::string(const Result&)> verify{};
+    // Expectations that depend on what the call did (the port connect() picked).
+    std::function<std::vector<Expect>()> expect_after{};
+};
+
+// An IPv4 or IPv6 socket address from the lab's --host and a port.
+struct Endpoint {
+    sockaddr_storage storage{};
+    socklen_t len = 0;
+    int family = AF_INET;
+
+    [[nodiscard]] static Endpoint parse(const std::string& host, std::uint16_t port);
+    [[nodiscard]] const sockaddr* sa() const noexcept {
+        return reinterpret_cast<const sockaddr*>(&storage);
+    }
+    [[nodiscard]] std::uint16_t port() const noexcept;
+    [[nodiscard]] std::string str() const;  // "127.0.0.1:9001", "[::1]:9001"
+    [[nodiscard]] std::string family_name() const;  // "AF_INET" / "AF_INET6"
+};
+
+// Thrown to unwind a lab: `q`, Ctrl-C, EOF on the control input, or a step that went wrong.
+// RAII closes every socket on the way out.
+struct Stop {
+    enum class Why { quit, interrupted, failed } why;
+    std::string message;
+};
+
+class Lab {
+public:
+    // Parses the lab's command line: exits 0 for --help, 2 (one clear line) for bad usage.
+    Lab(std::string_view id, int argc, char** argv);
+    ~Lab();
+    Lab(const Lab&) = delete;
+    Lab& operator=(const Lab&) = delete;
+
+    [[nodiscard]] const Options& options() const noexcept { return opts_; }
+    [[nodiscard]] const LabEntry& entry() const noexcept { return *entry_; }
+    [[nodiscard]] std::uint16_t port() const noexcept { return opts_.port; }
+    [[nodiscard]] bool server() const noexcept { return opts_.role != Role::client; }
+    [[nodiscard]] bool client() const noexcept { return opts_.role != Role::server; }
+    [[nodiscard]] Endpoint endpoint() const { return Endpoint::parse(opts_.host, opts_.port); }
+
+    // Run the lesson. `steps` is how many steps this run will take (it may depend on the
+    // role), so the viewer can show "step 3 of 7". Returns the exit code: 0 all expectations
+    // met (or the student quit), 1 one failed, 130 interrupted.
+    int run(int steps, const std::function<void(Lab&)>& lesson);
+
+    // One step: wait for the go-ahead (step mode), run `call`, show its result, then check
+    // the table. Returns the call's result. Throws Stop when the call's outcome is not the
+    // one the lesson rests on, or when the student quits.
+    Result step(const Step& s, const std::function<Result()>& call);
+
+    // Also look at sockets on this port (a client's own port, a second server...).
+    void watch(std::uint16_t port);
+    // Say something between steps (terminal: a line; --json: {"event":"note"}).
+    void note(const std::string& text);
+    // A line of chat text received from the peer: raw bytes in the terminal,
+    // {"event":"message"} with --json.
+    void show_received(std::string_view bytes);
+    void show_sent(std::string_view text);
+
+    // True once Ctrl-C (SIGINT/SIGTERM) arrived; loops in a lab poll it.
+    [[nodiscard]] static bool interrupted() noexcept;
+    // A descriptor that becomes readable on Ctrl-C, to poll() beside a socket or stdin.
+    [[nodiscard]] static int interrupt_fd() noexcept;
+    // Read one line from stdin (without '\n'); nullopt on EOF or Ctrl-C. The control lines
+    // and a chat's keyboard share this one reader, so no byte is lost between them.
+    // `wake_fd` (optional) ends the wait early too.
+    [[nodiscard]] std::optional<std::string> read_line(int wake_fd = -1);
+
+private:
+    struct Impl;
+    Options opts_;
+    const LabEntry* entry_ = nullptr;
+    std::unique_ptr<Impl> impl_;
+};
+
+// The usual start of a connection lab, in one step: a listener on the lab's endpoint, a
+// client connected to it, and the connection accepted. `before_listen` may set options on
+// the listener (inherited by accepted sockets).
+struct Connection {
+    UniqueFd listener;
+    UniqueFd client;
+    UniqueFd server;  // the accepted socket
+    std::uint16_t client_port = 0;
+};
+Connection connect_pair(Lab& lab, const std::function<void(int)>& before_listen = {});
+
+// ---- small wrappers: keep the happy path of a lab straight (UNP style) ----
+
+// "-1 ECONNREFUSED" style name of an errno value: "ECONNREFUSED".
+[[nodiscard]] std::string errno_name(int err);
+// bind()/listen()/connect() text for the call field.
+[[nodiscard]] std::string describe_socket_call(std::string_view fn, int fd, const Endpoint& ep);
+// getsockname()/getpeername() port of a socket (0 when it has none).
+[[nodiscard]] std::uint16_t local_port_of(int fd);
+[[nodiscard]] std::uint16_t peer_port_of(int fd);
+// setsockopt(fd, level, name, int value); throws Stop(failed) with the house message.
+void set_int_option(int fd, int level, int name, int value, std::string_view what);
+// The kernel's own view of one socket: TCP_INFO's state name.
+[[nodiscard]] std::string tcp_info_state(int fd);
+// Write all of `data`, looping over short writes: send() may take less than asked.
+Result send_all(int fd, std::string_view data);
+// Read what is there now (MSG_DONTWAIT loop) up to `max` bytes; text for the result.
+Result recv_now(int fd, std::string& out, std::size_t max = 65536);
+
+}  // namespace socklab::lab

@@ -1,0 +1,308 @@
+// The tracer against the real tracepoint: a loopback connection produces RFC 9293's state
+// sequence on both ends, in order, with nothing else; the instance is gone afterwards. Each
+// test filters on a kernel-chosen port, because other loopback traffic runs concurrently.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "socklab/source.hpp"
+#include "socklab/state.hpp"
+#include "socklab/tracer.hpp"
+#include "testsupport.hpp"
+#include "tracer_test_util.hpp"
+
+namespace socklab {
+namespace {
+
+using namespace std::chrono_literals;
+using test::instance_exists;
+
+using Seq = std::vector<std::pair<TcpState, TcpState>>;
+
+struct Case {
+    const char* addr;
+    bool client_closes_first;
+};
+
+std::string case_name(const testing::TestParamInfo<Case>& info) {
+    return std::string(info.param.addr[0] == ':' ? "v6" : "v4") +
+           (info.param.client_closes_first ? "_client_closes_first" : "_server_closes_first");
+}
+
+std::string own_comm() {
+    std::ifstream in("/proc/self/comm");
+    std::string c;
+    std::getline(in, c);
+    return c;
+}
+
+// Each test checks in TearDown that its instance is gone, also when the body failed.
+class TracerLive : public testing::TestWithParam<Case> {
+protected:
+    void TearDown() override {
+        EXPECT_FALSE(instance_exists(instance_)) << "instance " << instance_ << " left behind";
+    }
+    std::string instance_;
+};
+
+// Wait a closed peer's EOF, so the other side's close() happens after the FIN arrived.
+void wait_eof(int fd) {
+    ASSERT_TRUE(test::wait_until([fd] {
+        char b;
+        return ::recv(fd, &b, 1, MSG_DONTWAIT) == 0;
+    })) << "the peer's FIN never arrived";
+}
+
+Seq states_of(const std::vector<TransitionEvent>& events, std::uint64_t skaddr) {
+    Seq out;
+    for (const auto& e : events)
+        if (e.skaddr == skaddr)
+            out.emplace_back(static_cast<TcpState>(e.old_state), static_cast<TcpState>(e.new_state));
+    return out;
+}
+
+std::size_t index_of(const std::vector<TransitionEvent>& events, std::uint64_t skaddr,
+                     TcpState from, TcpState to) {
+    for (std::size_t i = 0; i < events.size(); ++i)
+        if (events[i].skaddr == skaddr && events[i].old_state == static_cast<std::uint8_t>(from) &&
+            events[i].new_state == static_cast<std::uint8_t>(to))
+            return i;
+    ADD_FAILURE() << "no " << state_name(static_cast<std::uint8_t>(from)) << " -> "
+                  << state_name(static_cast<std::uint8_t>(to));
+    return events.size();
+}
+
+TEST_P(TracerLive, ConnectAcceptCloseGivesRfc9293SequenceOnBothEnds) {
+    SOCKLAB_REQUIRE_ROOT();
+    const Case c = GetParam();
+    auto listener = test::tcp_listen(c.addr, 0);
+    const std::uint16_t port = test::local_port(listener.get());
+
+    TracerOptions opts;
+    opts.port = port;
+    Tracer tracer(opts);
+    ASSERT_TRUE(tracer.status().active) << tracer.status().message;
+    instance_ = tracer.instance_name();
+    ASSERT_TRUE(instance_exists(instance_));
+
+    auto client = test::tcp_connect(c.addr, port);
+    auto server = test::tcp_accept(listener.get());
+    const std::uint16_t client_port = test::local_port(client.get());
+    if (c.client_closes_first) {
+        client.reset();
+        wait_eof(server.get());
+        server.reset();
+    } else {
+        server.reset();
+        wait_eof(client.get());
+        client.reset();
+    }
+
+    std::vector<TransitionEvent> events;
+    ASSERT_TRUE(test::wait_until([&] {
+        tracer.poll(events, 20ms);
+        return events.size() >= 10;
+    })) << "got " << events.size() << " of 10 transitions";
+    // Anything more would be a duplicate or a stray: look a little longer for it.
+    tracer.poll(events, 50ms);
+    ASSERT_EQ(events.size(), 10u);
+    EXPECT_EQ(tracer.lost_events(), 0u);
+    EXPECT_EQ(tracer.malformed_records(), 0u);
+
+    // In time order, all on CLOCK_MONOTONIC, all in the past.
+    const std::uint64_t now = monotonic_ns();
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        EXPECT_LE(events[i].time_ns, now);
+        if (i) {
+            EXPECT_LE(events[i - 1].time_ns, events[i].time_ns);
+        }
+        EXPECT_EQ(events[i].protocol, 6);
+        EXPECT_TRUE(events[i].local_addr.is_loopback());
+    }
+
+    // The client is the socket whose connect() the kernel reported: sport 0, dport = port.
+    const auto& syn = events.front();
+    ASSERT_EQ(syn.new_state, static_cast<std::uint8_t>(TcpState::syn_sent));
+    EXPECT_EQ(syn.local_port, 0) << "the SYN_SENT event has sport 0";
+    EXPECT_EQ(syn.remote_port, port);
+    // connect() ran on this thread: the event names this process.
+    EXPECT_EQ(syn.pid, ::getpid());
+    EXPECT_EQ(syn.comm_view(), own_comm());
+    const std::uint64_t client_sk = syn.skaddr;
+    std::uint64_t server_sk = 0;
+    for (const auto& e : events) {
+        if (e.skaddr == client_sk) {
+            if (&e != &syn) {
+                EXPECT_EQ(e.local_port, client_port);
+            }
+            EXPECT_EQ(e.remote_port, port);
+        } else {
+            if (server_sk == 0) server_sk = e.skaddr;
+            EXPECT_EQ(e.skaddr, server_sk) << "a third socket on the port";
+            EXPECT_EQ(e.local_port, port);
+            EXPECT_EQ(e.remote_port, client_port);
+        }
+    }
+
+    const Seq active_close{{TcpState::established, TcpState::fin_wait1},
+                           {TcpState::fin_wait1, TcpState::fin_wait2},
+                           // TIME_WAIT lives on in a mini-socket the tracepoint does not report.
+                           {TcpState::fin_wait2, TcpState::close}};
+    const Seq passive_close{{TcpState::established, TcpState::close_wait},
+                            {TcpState::close_wait, TcpState::last_ack},
+                            {TcpState::last_ack, TcpState::close}};
+    Seq client_seq{{TcpState::close, TcpState::syn_sent}, {TcpState::syn_sent, TcpState::established}};
+    Seq server_seq{{TcpState::listen, TcpState::syn_recv}, {TcpState::syn_recv, TcpState::established}};
+    const auto& client_close = c.client_closes_first ? active_close : passive_close;
+    const auto& server_close = c.client_closes_first ? passive_close : active_close;
+    client_seq.insert(client_seq.end(), client_close.begin(), client_close.end());
+    server_seq.insert(server_seq.end(), server_close.begin(), server_close.end());
+    EXPECT_EQ(states_of(events, client_sk), client_seq);
+    EXPECT_EQ(states_of(events, server_sk), server_seq);
+
+    // Across the two ends, what causes what comes first. The accepted socket is born when the
+    // final ACK arrives, after the client is ESTABLISHED.
+    const auto& ev = events;
+    EXPECT_LT(index_of(ev, client_sk, TcpState::syn_sent, TcpState::established),
+              index_of(ev, server_sk, TcpState::listen, TcpState::syn_recv));
+    const auto closer = c.client_closes_first ? client_sk : server_sk;
+    const auto other = c.client_closes_first ? server_sk : client_sk;
+    EXPECT_LT(index_of(ev, closer, TcpState::established, TcpState::fin_wait1),
+              index_of(ev, other, TcpState::established, TcpState::close_wait));
+    EXPECT_LT(index_of(ev, other, TcpState::close_wait, TcpState::last_ack),
+              index_of(ev, closer, TcpState::fin_wait2, TcpState::close));
+    EXPECT_LT(index_of(ev, closer, TcpState::fin_wait2, TcpState::close),
+              index_of(ev, other, TcpState::last_ack, TcpState::close));
+
+    // Time in the old state, per socket: from the socket's previous event.
+    for (const auto sk : {client_sk, server_sk}) {
+        const TransitionEvent* prev = nullptr;
+        for (const auto& e : events) {
+            if (e.skaddr != sk) continue;
+            if (prev) {
+                EXPECT_EQ(e.old_state_ns, e.time_ns - prev->time_ns);
+            } else {
+                EXPECT_EQ(e.old_state_ns, 0u) << "the socket was not seen entering its first state";
+            }
+            prev = &e;
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Loopback, TracerLive,
+                         testing::Values(Case{"127.0.0.1", true}, Case{"127.0.0.1", false},
+                                         Case{"::1", true}, Case{"::1", false}),
+                         case_name);
+
+TEST(TracerLiveBasics, FilterKeepsOtherPortsOut) {
+    SOCKLAB_REQUIRE_ROOT();
+    auto watched = test::tcp_listen("127.0.0.1", 0);
+    auto other = test::tcp_listen("127.0.0.1", 0);
+    const auto port = test::local_port(watched.get());
+    const auto other_port = test::local_port(other.get());
+    TracerOptions opts;
+    opts.port = port;
+    Tracer tracer(opts);
+    ASSERT_TRUE(tracer.status().active) << tracer.status().message;
+    const std::string name = tracer.instance_name();
+    {
+        auto c = test::tcp_connect("127.0.0.1", other_port);
+        auto s = test::tcp_accept(other.get());
+    }
+    {
+        auto c = test::tcp_connect("127.0.0.1", port);
+        auto s = test::tcp_accept(watched.get());
+    }
+    std::vector<TransitionEvent> events;
+    ASSERT_TRUE(test::wait_until([&] {
+        tracer.poll(events, 20ms);
+        return std::count_if(events.begin(), events.end(), [](const TransitionEvent& e) {
+                   return e.new_state == static_cast<std::uint8_t>(TcpState::close);
+               }) >= 2;
+    }));
+    for (const auto& e : events)
+        EXPECT_TRUE(e.local_port == port || e.remote_port == port)
+            << e.local_port << " -> " << e.remote_port;
+}
+
+TEST(TracerLiveBasics, PollWaitsAtMostItsTimeout) {
+    SOCKLAB_REQUIRE_ROOT();
+    auto l = test::tcp_listen("127.0.0.1", 0);
+    TracerOptions opts;
+    opts.port = test::local_port(l.get());
+    Tracer tracer(opts);
+    ASSERT_TRUE(tracer.status().active) << tracer.status().message;
+    std::vector<TransitionEvent> events;
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(tracer.poll(events, 100ms), 0u);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(took, 90ms);
+    EXPECT_LT(took, 2s);
+}
+
+TEST(TracerLiveBasics, InstanceIsConfiguredAndRemoved) {
+    SOCKLAB_REQUIRE_ROOT();
+    std::string name;
+    {
+        TracerOptions opts;
+        opts.port = 9;  // discard: nothing should be running there
+        opts.buffer_kb_per_cpu = 1024;
+        Tracer tracer(opts);
+        ASSERT_TRUE(tracer.status().active) << tracer.status().message;
+        name = tracer.instance_name();
+        const auto parsed = trace::parse_instance_name(name);
+        ASSERT_TRUE(parsed);
+        EXPECT_EQ(parsed->pid, ::getpid());
+        EXPECT_TRUE(trace::owner_alive(*parsed));
+        const std::string dir = test::tracing_instances_dir() + "/" + name;
+        auto slurp = [&](const std::string& f) {
+            std::ifstream in(dir + "/" + f);
+            std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            return s;
+        };
+        EXPECT_NE(slurp("trace_clock").find("[mono]"), std::string::npos) << slurp("trace_clock");
+        // The kernel rounds the size up to whole sub-buffers.
+        const auto kb = std::stoul(slurp("buffer_size_kb"));
+        EXPECT_GE(kb, 1024u);
+        EXPECT_LT(kb, 1100u);
+        EXPECT_EQ(slurp("events/sock/inet_sock_set_state/enable"), "1\n");
+        EXPECT_EQ(slurp("events/sock/inet_sock_set_state/filter"),
+                  "protocol == 6 && (sport == 9 || dport == 9)\n");
+        // Only this event: everything else in the instance stays off.
+        EXPECT_EQ(slurp("events/enable"), "X\n");
+        // The global buffer is left alone.
+        EXPECT_EQ(slurp("../../events/sock/inet_sock_set_state/filter").find("sport == 9"),
+                  std::string::npos);
+    }
+    EXPECT_FALSE(instance_exists(name));
+}
+
+TEST(TracerUnprivileged, ForcedDegradesWithAMessageAndPollingStillWorks) {
+    auto listener = test::tcp_listen("127.0.0.1", 0);
+    const auto port = test::local_port(listener.get());
+    TracerOptions opts;
+    opts.force_unprivileged = true;
+    opts.port = port;
+    Tracer tracer(opts);
+    EXPECT_FALSE(tracer.status().active);
+    EXPECT_NE(tracer.status().message.find("root"), std::string::npos) << tracer.status().message;
+    EXPECT_NE(tracer.status().message.find("polling"), std::string::npos) << tracer.status().message;
+    EXPECT_TRUE(tracer.instance_name().empty());
+    std::vector<TransitionEvent> events;
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(tracer.poll(events, 50ms), 0u);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+    EXPECT_EQ(tracer.lost_events(), 0u);
+
+    // Polling is untouched: the table still shows the listener.
+    auto src = make_default_source();
+    EXPECT_TRUE(test::wait_for_state(*src, port, 0, static_cast<std::uint8_t>(TcpState::listen)));
+}
+
+}  // namespace
+}  // namespace socklab

@@ -1,0 +1,316 @@
+// socklab-viewer: the live socket table, the TCP state diagram, lifelines and the labs.
+// Phased like Dear ImGui's example_glfw_opengl3: options -> window and GL context -> ImGui
+// context and backends -> app (poller thread, lab runner) -> main loop -> cleanup in reverse.
+#include <signal.h>
+#include <unistd.h>
+
+#include <GLFW/glfw3.h>
+#include <GL/gl.h>
+#include <imgui.h>
+#include <imgui_impl_glfw.h>
+#include <imgui_impl_opengl3.h>
+#include <stb_image_write.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/synthetic_source.hpp"
+#include "ui/app.hpp"
+#include "ui/style.hpp"
+
+namespace {
+
+using namespace socklab::viewer;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+    int interval_ms = 1000;
+    std::string screenshot;
+    int frames = 0;
+    std::string lab;
+    int lab_steps = 1;
+    std::uint16_t lab_port = 0;
+    std::string dump_state;
+    bool no_trace = false;
+    int bench_frames = 0;
+    std::string bench_out;
+    std::string filter;
+    std::string size = "1600x1000";
+    std::size_t synthetic = 0;
+};
+
+std::filesystem::path self_dir() {
+    std::error_code ec;
+    auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return ec ? std::filesystem::path(".") : exe.parent_path();
+}
+
+std::string settings_path() {
+    // XDG config dir, so settings persist wherever the viewer is started from.
+    std::filesystem::path dir;
+    if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x) dir = x;
+    else if (const char* h = std::getenv("HOME"); h && *h) dir = std::filesystem::path(h) / ".config";
+    else return "imgui.ini";
+    dir /= "socklab";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    return (dir / "imgui.ini").string();
+}
+
+void load_fonts(ImGuiIO& io) {
+    const char* sans = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+    if (!std::filesystem::exists(sans)) return;  // ImGui's built-in font: ASCII only, still usable
+    static ImVector<ImWchar> ranges;
+    ImFontGlyphRangesBuilder b;
+    b.AddRanges(io.Fonts->GetGlyphRangesDefault());
+    // Arrows, box drawing, ✓ ✗, … — used by the panels.
+    static const ImWchar extra[] = {0x2010, 0x2027, 0x2190, 0x21FF, 0x2500, 0x257F, 0x2713, 0x2717, 0};
+    b.AddRanges(extra);
+    b.BuildRanges(&ranges);
+    io.Fonts->AddFontFromFileTTF(sans, 16.0f, nullptr, ranges.Data);
+}
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+    return v[std::min(idx, v.size() - 1)];
+}
+
+bool write_png(const std::string& path, int w, int h) {
+    std::vector<unsigned char> pixels(static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 4);
+    glPixelStorei(GL_PACK_ALIGNMENT, 1);
+    glReadBuffer(GL_BACK);
+    glReadPixels(0, 0, w, h, GL_RGBA, GL_UNSIGNED_BYTE, pixels.data());
+    stbi_flip_vertically_on_write(1);  // GL's origin is bottom-left
+    return stbi_write_png(path.c_str(), w, h, 4, pixels.data(), w * 4) != 0;
+}
+
+bool write_text(const std::string& path, const std::string& text) {
+    std::ofstream out(path);
+    out << text << '\n';
+    return static_cast<bool>(out);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // ---- options ----
+    Options o;
+    CLI::App cli{"socklab-viewer: watch the kernel's TCP socket table live — table, state diagram, "
+                 "lifelines and the labs."};
+    cli.add_option("--interval", o.interval_ms, "Poll every MS milliseconds (100-5000)")
+        ->check(CLI::Range(100, 5000));
+    cli.add_option("--screenshot", o.screenshot, "Render headless, write this PNG and exit");
+    cli.add_option("--frames", o.frames, "Frames to render before the screenshot/dump (default 3)")
+        ->check(CLI::Range(1, 100000));
+    cli.add_option("--lab", o.lab, "Start this lab (see `socklab lab list`)");
+    cli.add_option("--lab-steps", o.lab_steps, "Run the lab this many steps first (headless)")
+        ->check(CLI::Range(0, 1000));
+    cli.add_option("--lab-port", o.lab_port, "Port for the lab (default: the lab's own)");
+    cli.add_option("--dump-state", o.dump_state, "Write what each panel shows as JSON and exit");
+    cli.add_flag("--no-trace", o.no_trace, "Do not start the tracer: polling only");
+    cli.add_option("--bench-frames", o.bench_frames, "Render N frames and report frame times")
+        ->check(CLI::Range(1, 1000000));
+    cli.add_option("--bench-out", o.bench_out, "Where --bench-frames writes its JSON");
+    cli.add_option("--filter", o.filter, "Start with this text in the table's filter box");
+    cli.add_option("--size", o.size, "Window size WxH (default 1600x1000)");
+    cli.add_option("--synthetic", o.synthetic,
+                   "Show a made-up table of N sockets instead of the kernel's (benchmarks, demos)")
+        ->check(CLI::Range(1, 10'000'000));
+    cli.footer(
+        "EXAMPLES\n"
+        "  socklab-viewer                              # live, as you (sudo: owners of all + tracer)\n"
+        "  socklab-viewer --filter 8080 --interval 250\n"
+        "  xvfb-run -a socklab-viewer --lab close-wait-leak --lab-steps 4 --screenshot lab.png\n"
+        "  xvfb-run -a socklab-viewer --dump-state state.json --frames 5\n"
+        "  xvfb-run -a socklab-viewer --synthetic 100000 --bench-frames 600 --bench-out b.json");
+    CLI11_PARSE(cli, argc, argv);
+    if (!o.bench_out.empty() && o.bench_frames == 0) {
+        std::fputs("socklab-viewer: --bench-out needs --bench-frames N\n", stderr);
+        return 2;
+    }
+    int win_w = 0, win_h = 0;
+    if (std::sscanf(o.size.c_str(), "%dx%d", &win_w, &win_h) != 2 || win_w < 320 || win_h < 240 ||
+        win_w > 8192 || win_h > 8192) {
+        std::fputs("socklab-viewer: --size must look like 1600x1000 (320x240 to 8192x8192)\n", stderr);
+        return 2;
+    }
+    const bool headless = !o.screenshot.empty() || !o.dump_state.empty() || o.bench_frames > 0;
+    if (headless && o.frames == 0) o.frames = 3;
+    // A lab that already exited must not kill us when we write "quit" to it.
+    ::signal(SIGPIPE, SIG_IGN);
+
+    // ---- window and GL context ----
+    glfwSetErrorCallback([](int, const char*) {});
+    if (!glfwInit()) {
+        std::fprintf(stderr,
+                     "socklab-viewer: no display: failed to open a window (DISPLAY%s). Run it on a "
+                     "desktop, or headless: xvfb-run -a socklab-viewer --screenshot out.png\n",
+                     std::getenv("DISPLAY") ? " is set but cannot be reached" : " is not set");
+        return 1;
+    }
+    glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 3);
+    glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 3);
+    glfwWindowHint(GLFW_OPENGL_PROFILE, GLFW_OPENGL_CORE_PROFILE);
+    GLFWwindow* window = glfwCreateWindow(win_w, win_h, "socklab-viewer", nullptr, nullptr);
+    if (window == nullptr) {
+        std::fputs("socklab-viewer: failed to create an OpenGL 3.3 window: the display has no "
+                   "OpenGL 3.3 (try xvfb-run -a -s \"-screen 0 1600x1000x24\", Mesa llvmpipe)\n",
+                   stderr);
+        glfwTerminate();
+        return 1;
+    }
+    glfwMakeContextCurrent(window);
+    glfwSwapInterval(o.bench_frames > 0 ? 0 : 1);
+
+    // ---- ImGui context and backends ----
+    IMGUI_CHECKVERSION();
+    ImGui::CreateContext();
+    ImGuiIO& io = ImGui::GetIO();
+    // Headless runs start from the default layout so screenshots are reproducible.
+    static std::string ini = settings_path();
+    io.IniFilename = headless ? nullptr : ini.c_str();
+    style::apply_theme();
+    load_fonts(io);
+    ImGui_ImplGlfw_InitForOpenGL(window, true);
+    ImGui_ImplOpenGL3_Init("#version 330 core");
+
+    // ---- the app: poller thread, labs ----
+    int rc = 0;
+    {
+        AppOptions ao;
+        ao.poller.interval = std::chrono::milliseconds(o.interval_ms);
+        ao.poller.trace = !o.no_trace;
+        if (o.synthetic > 0) {
+            const std::size_t n = o.synthetic;
+            ao.poller.make_source = [n] { return make_synthetic_source(n); };
+            ao.poller.owners = false;
+        }
+        const auto socklab = self_dir() / "socklab";
+        if (std::filesystem::exists(socklab)) ao.socklab_command = {socklab.string()};
+        ao.filter = o.filter;
+        ao.headless = headless;
+        App app(ao);
+
+        if (headless) {
+            // Wait for the first picture of the table, bounded.
+            app.poller().wait_for_frame(0, std::chrono::seconds(15));
+        }
+        if (!o.lab.empty()) {
+            if (app.labs() == nullptr) {
+                std::fprintf(stderr, "socklab-viewer: failed to start lab %s: socklab is not next to "
+                                     "socklab-viewer (%s); build the socklab target\n",
+                             o.lab.c_str(), socklab.c_str());
+                rc = 1;
+            } else {
+                app.labs()->start(o.lab, o.lab_port);
+                if (headless && o.lab_steps > 0) {
+                    app.labs()->advance(o.lab_steps);
+                    const int k = o.lab_steps;
+                    const bool reached = app.labs()->wait_until(
+                        [k](const LabState& s) {
+                            return (s.observed && s.observed->step >= k) || s.done_ok ||
+                                   s.exit_code || !s.error.empty();
+                        },
+                        std::chrono::seconds(60));
+                    const auto st = app.labs()->state();
+                    if (!reached || !st.error.empty()) {
+                        std::fprintf(stderr, "socklab-viewer: failed to run lab %s for %d steps: %s\n",
+                                     o.lab.c_str(), k, st.error.empty() ? "timed out after 60 s" : st.error.c_str());
+                        rc = 1;
+                    }
+                    // The table must show what the lab just did.
+                    const auto seq = app.poller().latest()->seq;
+                    app.poller().poll_now();
+                    app.poller().wait_for_frame(seq, std::chrono::seconds(10));
+                }
+            }
+        }
+
+        // ---- main loop ----
+        std::vector<double> ui_ms, frame_ms;
+        const int total = o.bench_frames > 0 ? o.bench_frames : o.frames;
+        double last_frame_ms = 0;
+        int drawn = 0;
+        while (!glfwWindowShouldClose(window) && rc == 0) {
+            glfwPollEvents();
+            if (!headless && glfwGetWindowAttrib(window, GLFW_ICONIFIED) != 0) {
+                glfwWaitEventsTimeout(0.1);  // minimised: draw nothing
+                continue;
+            }
+            const auto t0 = Clock::now();
+            ImGui_ImplOpenGL3_NewFrame();
+            ImGui_ImplGlfw_NewFrame();
+            ImGui::NewFrame();
+            app.draw(last_frame_ms);
+            ImGui::Render();
+            const auto t1 = Clock::now();
+            int fb_w = 0, fb_h = 0;
+            glfwGetFramebufferSize(window, &fb_w, &fb_h);
+            glViewport(0, 0, fb_w, fb_h);
+            glClearColor(0.07f, 0.08f, 0.10f, 1.0f);
+            glClear(GL_COLOR_BUFFER_BIT);
+            ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+            if (o.bench_frames > 0) glFinish();  // count the rendering, not just its submission
+            const auto t2 = Clock::now();
+            last_frame_ms = std::chrono::duration<double, std::milli>(t2 - t0).count();
+            ++drawn;
+            if (o.bench_frames > 0 && drawn > 5) {  // the first frames build font atlases
+                ui_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+                frame_ms.push_back(last_frame_ms);
+            }
+            const bool last = headless && drawn >= total + (o.bench_frames > 0 ? 5 : 0);
+            if (last && !o.screenshot.empty() && !write_png(o.screenshot, fb_w, fb_h)) {
+                std::fprintf(stderr, "socklab-viewer: failed to write %s: check the directory exists "
+                                     "and is writable\n", o.screenshot.c_str());
+                rc = 1;
+            }
+            glfwSwapBuffers(window);
+            if (last) break;
+        }
+        if (rc == 0 && !o.dump_state.empty() && !write_text(o.dump_state, app.dump_state().dump(2))) {
+            std::fprintf(stderr, "socklab-viewer: failed to write %s: check the directory exists and is "
+                                 "writable\n", o.dump_state.c_str());
+            rc = 1;
+        }
+        if (rc == 0 && o.bench_frames > 0) {
+            const auto f = app.poller().latest();
+            nlohmann::json j{{"frames", ui_ms.size()},
+                             {"sockets", f->rows.size()},
+                             {"source", f->source},
+                             {"window", o.size},
+                             {"ui_ms", {{"p50", percentile(ui_ms, 0.5)}, {"p99", percentile(ui_ms, 0.99)},
+                                        {"max", percentile(ui_ms, 1.0)}}},
+                             {"frame_ms", {{"p50", percentile(frame_ms, 0.5)}, {"p99", percentile(frame_ms, 0.99)},
+                                           {"max", percentile(frame_ms, 1.0)}}},
+                             {"snapshot_ms", f->snapshot_ms},
+                             {"poll_build_ms", f->build_ms}};
+            const std::string text = j.dump(2);
+            if (!o.bench_out.empty()) {
+                if (!write_text(o.bench_out, text)) {
+                    std::fprintf(stderr, "socklab-viewer: failed to write %s\n", o.bench_out.c_str());
+                    rc = 1;
+                }
+            } else {
+                std::puts(text.c_str());
+            }
+        }
+    }
+
+    // ---- cleanup, in reverse ----
+    ImGui_ImplOpenGL3_Shutdown();
+    ImGui_ImplGlfw_Shutdown();
+    ImGui::DestroyContext();
+    glfwDestroyWindow(window);
+    glfwTerminate();
+    return rc;
+}

@@ -1,0 +1,435 @@
+#include "lab_runner.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "socklab/fd.hpp"
+
+extern char** environ;
+
+namespace socklab::viewer {
+namespace {
+
+constexpr std::size_t kMaxLog = 200;
+constexpr std::size_t kMaxLine = 1 << 20;  // a protocol line longer than this is garbage
+
+std::string errno_text(const char* what, int err) {
+    return std::string("failed to ") + what + ": " + std::strerror(err);
+}
+
+// Run `argv` and collect its stdout (bounded time). For `lab list --json`.
+std::string capture(const std::vector<std::string>& argv, std::string& error) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) {
+        error = errno_text("create a pipe", errno);
+        return {};
+    }
+    UniqueFd rd(p[0]), wr(p[1]);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, wr.get(), 1);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    wr.reset();
+    if (rc != 0) {
+        error = errno_text(("run " + argv[0]).c_str(), rc) + " (is socklab built next to socklab-viewer?)";
+        return {};
+    }
+    std::string out;
+    char buf[4096];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd pfd{rd.get(), POLLIN, 0};
+        if (::poll(&pfd, 1, 100) <= 0) continue;
+        const ssize_t n = ::read(rd.get(), buf, sizeof buf);
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        error = "failed to list the labs: `socklab lab list --json` did not finish in 10 s";
+        return {};
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        error = "failed to list the labs: `socklab lab list --json` exited with status " +
+                std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    return out;
+}
+
+}  // namespace
+
+LabRunner::LabRunner(std::vector<std::string> command)
+    : command_(std::move(command)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    worker_ = std::thread([this] { run(); });
+}
+
+LabRunner::~LabRunner() {
+    post({Cmd::quit, {}, 0});
+    if (worker_.joinable()) worker_.join();
+}
+
+void LabRunner::post(Command c) {
+    {
+        std::lock_guard lk(mu_);
+        queue_.push_back(std::move(c));
+    }
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+}
+
+void LabRunner::load_list() { post({Cmd::list, {}, 0}); }
+void LabRunner::start(const std::string& id, std::uint16_t port) { post({Cmd::start, id, port}); }
+void LabRunner::next() { post({Cmd::next, {}, 0}); }
+void LabRunner::run_auto() { post({Cmd::auto_mode, {}, 0}); }
+void LabRunner::stop() { post({Cmd::stop, {}, 0}); }
+
+void LabRunner::advance(int k) {
+    int waiting = 0;
+    {
+        std::lock_guard lk(mu_);
+        advance_budget_ += k;
+        waiting = state_.waiting_for;
+    }
+    // Already waiting: answer now; later prompts are answered as they arrive.
+    if (waiting != 0) post({Cmd::next, {}, 0});
+}
+
+LabState LabRunner::state() const {
+    std::lock_guard lk(mu_);
+    return state_;
+}
+
+std::uint64_t LabRunner::version() const {
+    std::lock_guard lk(mu_);
+    return state_.version;
+}
+
+bool LabRunner::wait_until(const std::function<bool(const LabState&)>& pred,
+                           std::chrono::milliseconds timeout) const {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, timeout, [&] { return pred(state_); });
+}
+
+template <typename F>
+void LabRunner::update(F&& fn) {
+    {
+        std::lock_guard lk(mu_);
+        fn(state_);
+        ++state_.version;
+        while (state_.log.size() > kMaxLog) state_.log.erase(state_.log.begin());
+    }
+    cv_.notify_all();
+}
+
+void LabRunner::run() {
+    Child child;
+    for (;;) {
+        std::deque<Command> cmds;
+        {
+            std::lock_guard lk(mu_);
+            cmds.swap(queue_);
+        }
+        for (const auto& c : cmds) {
+            if (c.cmd == Cmd::quit) {
+                end_child(child, true);
+                return;
+            }
+            handle(c, child);
+        }
+        pollfd pfds[2] = {{wake_.get(), POLLIN, 0}, {child.out, POLLIN, 0}};
+        const int n = ::poll(pfds, child.out >= 0 ? 2 : 1, 200);
+        if (n > 0 && (pfds[0].revents & POLLIN)) {
+            std::uint64_t v;
+            [[maybe_unused]] auto r = ::read(wake_.get(), &v, sizeof v);
+        }
+        if (child.out >= 0 && n > 0 && (pfds[1].revents & (POLLIN | POLLHUP | POLLERR)))
+            read_output(child);
+        if (child.pid > 0 && child.out < 0) {
+            // Output closed: the lab is ending. Reap it (bounded) or stop it.
+            end_child(child, false);
+        }
+    }
+}
+
+void LabRunner::handle(const Command& c, Child& child) {
+    switch (c.cmd) {
+        case Cmd::list: {
+            std::string error;
+            auto argv = command_;
+            argv.insert(argv.end(), {"lab", "list", "--json"});
+            const std::string out = capture(argv, error);
+            LabListResult list;
+            if (error.empty()) list = parse_lab_list(out);
+            update([&](LabState& s) {
+                s.list_loaded = true;
+                s.labs = std::move(list.labs);
+                s.list_error = !error.empty() ? error : list.error;
+            });
+            break;
+        }
+        case Cmd::start:
+            end_child(child, true);
+            spawn(child, c.id, c.port);
+            break;
+        case Cmd::next:
+            if (child.pid > 0) {
+                send_line(child, "next");
+                update([](LabState& s) { s.waiting_for = 0; });
+            }
+            break;
+        case Cmd::auto_mode:
+            if (child.pid > 0) {
+                send_line(child, "auto");
+                update([](LabState& s) {
+                    s.auto_mode = true;
+                    s.waiting_for = 0;
+                });
+            }
+            break;
+        case Cmd::stop: end_child(child, true); break;
+        case Cmd::quit: break;
+    }
+}
+
+void LabRunner::spawn(Child& child, const std::string& id, std::uint16_t port) {
+    int sv[2];
+    int out[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        const int err = errno;
+        update([&](LabState& s) { s.error = errno_text("create the lab's control socket", err); });
+        return;
+    }
+    if (::pipe2(out, O_CLOEXEC) != 0) {
+        const int err = errno;
+        ::close(sv[0]);
+        ::close(sv[1]);
+        update([&](LabState& s) { s.error = errno_text("create the lab's output pipe", err); });
+        return;
+    }
+    auto argv = command_;
+    argv.insert(argv.end(), {"lab", "run", id, "--json"});
+    if (port != 0) argv.insert(argv.end(), {"--port", std::to_string(port)});
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    // Its own process group: Stop signals the lab and anything it started, and a Ctrl-C in
+    // the viewer's terminal does not hit the lab behind its back.
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attr, 0);
+    sigset_t def;
+    sigemptyset(&def);
+    sigaddset(&def, SIGPIPE);
+    posix_spawnattr_setsigdefault(&attr, &def);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    ::close(sv[1]);
+    ::close(out[1]);
+    if (rc != 0) {
+        ::close(sv[0]);
+        ::close(out[0]);
+        update([&](LabState& s) {
+            s.error = errno_text(("run " + argv[0]).c_str(), rc) +
+                      " (is socklab built next to socklab-viewer?)";
+        });
+        return;
+    }
+    child.pid = pid;
+    child.in = sv[0];
+    child.out = out[0];
+    child.buffer.clear();
+    update([&](LabState& s) {
+        s.running = true;
+        s.lab_id = id;
+        s.title.clear();
+        s.steps = 0;
+        s.port = port;
+        s.step.reset();
+        s.observed.reset();
+        s.waiting_for = 0;
+        s.auto_mode = false;
+        s.done_ok.reset();
+        s.exit_code.reset();
+        s.error.clear();
+        s.ports.clear();
+        if (port != 0) s.ports.insert(port);
+        s.log.push_back("started: socklab lab run " + id + " --json");
+    });
+}
+
+void LabRunner::send_line(Child& child, std::string_view line) {
+    if (child.in < 0) return;
+    std::string msg(line);
+    msg.push_back('\n');
+    // MSG_NOSIGNAL: a lab that already exited gives EPIPE here, not a SIGPIPE that kills us.
+    if (::send(child.in, msg.data(), msg.size(), MSG_NOSIGNAL) < 0) {
+        const int err = errno;
+        update([&](LabState& s) { s.log.push_back(errno_text("send to the lab", err)); });
+    }
+}
+
+void LabRunner::read_output(Child& child) {
+    char buf[8192];
+    const ssize_t n = ::read(child.out, buf, sizeof buf);
+    if (n <= 0) {
+        if (n < 0 && errno == EINTR) return;
+        ::close(child.out);
+        child.out = -1;
+        if (!child.buffer.empty()) on_line(child, std::exchange(child.buffer, {}));
+        return;
+    }
+    child.buffer.append(buf, static_cast<std::size_t>(n));
+    std::size_t start = 0;
+    for (;;) {
+        const auto nl = child.buffer.find('\n', start);
+        if (nl == std::string::npos) break;
+        on_line(child, std::string_view(child.buffer).substr(start, nl - start));
+        start = nl + 1;
+    }
+    child.buffer.erase(0, start);
+    if (child.buffer.size() > kMaxLine) {
+        child.buffer.clear();
+        update([](LabState& s) { s.log.push_back("the lab printed a line over 1 MiB; skipped"); });
+    }
+}
+
+void LabRunner::on_line(Child& child, std::string_view line) {
+    if (line.empty()) return;
+    auto parsed = parse_lab_line(line);
+    if (!parsed) {
+        update([&](LabState& s) {
+            s.log.push_back("unreadable line from the lab (" + parsed.error + "): " +
+                            std::string(line.substr(0, 200)));
+        });
+        return;
+    }
+    LabEvent& ev = *parsed.event;
+    bool answer = false;
+    update([&](LabState& s) {
+        auto add_ports = [&s](const std::vector<LabExpectation>& xs) {
+            for (const auto& x : xs) {
+                if (x.local_port != 0) s.ports.insert(x.local_port);
+                if (x.remote_port != 0) s.ports.insert(x.remote_port);
+            }
+        };
+        switch (ev.kind) {
+            case LabEventKind::lab:
+                s.title = ev.title;
+                s.steps = ev.steps;
+                if (ev.port != 0) {
+                    s.port = ev.port;
+                    s.ports.insert(ev.port);
+                }
+                break;
+            case LabEventKind::step:
+                add_ports(ev.expect);
+                if (ev.steps != 0) s.steps = ev.steps;
+                s.observed.reset();
+                s.step = std::move(ev);
+                break;
+            case LabEventKind::waiting:
+                s.waiting_for = ev.step;
+                if (advance_budget_ > 0) {
+                    --advance_budget_;
+                    answer = true;
+                }
+                break;
+            case LabEventKind::observed:
+                for (const auto& so : ev.sockets) {
+                    if (so.local_port != 0 && s.ports.contains(so.remote_port)) s.ports.insert(so.local_port);
+                }
+                s.observed = std::move(ev);
+                break;
+            case LabEventKind::done:
+                s.done_ok = ev.ok.value_or(false);
+                s.waiting_for = 0;
+                s.log.push_back(*s.done_ok ? "done: every check passed" : "done: a check failed");
+                break;
+            case LabEventKind::note:
+            case LabEventKind::message: s.log.push_back(ev.text); break;
+            case LabEventKind::other: break;
+        }
+    });
+    if (answer) {
+        send_line(child, "next");
+        update([](LabState& s) { s.waiting_for = 0; });
+    }
+}
+
+void LabRunner::reap(Child& child, int status) {
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    // Anything the lab started in its group goes with it.
+    if (::kill(-child.pid, 0) == 0) ::kill(-child.pid, SIGTERM);
+    child.pid = -1;
+    if (child.in >= 0) ::close(child.in);
+    if (child.out >= 0) ::close(child.out);
+    child.in = child.out = -1;
+    update([&](LabState& s) {
+        s.running = false;
+        s.waiting_for = 0;
+        s.exit_code = code;
+        s.log.push_back("the lab exited with status " + std::to_string(code));
+    });
+}
+
+void LabRunner::end_child(Child& child, bool ask_first) {
+    if (child.pid <= 0) return;
+    using namespace std::chrono_literals;
+    auto wait_exit = [&](std::chrono::milliseconds limit) -> bool {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        int status = 0;
+        for (;;) {
+            // Keep reading so a lab blocked on a full pipe can finish writing and exit.
+            if (child.out >= 0) {
+                pollfd pfd{child.out, POLLIN, 0};
+                if (::poll(&pfd, 1, 10) > 0) read_output(child);
+            } else {
+                ::usleep(10'000);  // bounded poll of waitpid below, not synchronisation
+            }
+            const pid_t r = ::waitpid(child.pid, &status, WNOHANG);
+            if (r == child.pid) {
+                reap(child, status);
+                return true;
+            }
+            if (std::chrono::steady_clock::now() >= deadline) return false;
+        }
+    };
+    if (ask_first) {
+        send_line(child, "quit");
+        if (child.in >= 0) ::shutdown(child.in, SHUT_WR);  // EOF also means quit
+        if (wait_exit(1500ms)) return;
+    } else if (wait_exit(500ms)) {
+        return;
+    }
+    ::kill(-child.pid, SIGTERM);
+    if (wait_exit(1000ms)) return;
+    ::kill(-child.pid, SIGKILL);
+    int status = 0;
+    ::waitpid(child.pid, &status, 0);
+    reap(child, status);
+}
+
+}  // namespace socklab::viewer

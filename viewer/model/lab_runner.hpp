@@ -1,0 +1,106 @@
+#pragma once
+// Runs one lab as a child process in --json step mode and follows its protocol on a worker
+// thread. The UI posts commands (start, next, auto, stop) and reads a copy of the state; it
+// never blocks on the child. The child gets its own process group, so Stop ends the lab and
+// everything it started.
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "socklab/fd.hpp"
+#include "socklab/lab_protocol.hpp"
+
+namespace socklab::viewer {
+
+struct LabState {
+    std::uint64_t version = 0;  // bumps on every change
+    std::vector<LabInfo> labs;  // from `socklab lab list --json`
+    std::string list_error;
+    bool list_loaded = false;
+
+    bool running = false;       // a child is alive
+    std::string lab_id;
+    std::string title;
+    int steps = 0;
+    std::uint16_t port = 0;
+    std::optional<LabEvent> step;      // the current step
+    std::optional<LabEvent> observed;  // its checks, once the lab looked at the table
+    int waiting_for = 0;               // the step the lab waits to run; 0 = not waiting
+    bool auto_mode = false;
+    std::optional<bool> done_ok;       // set when the lab said "done"
+    std::optional<int> exit_code;      // the child's exit status once it ended
+    std::string error;                 // a protocol or process problem, one line
+    std::vector<std::string> log;      // notes, messages and errors, newest last (bounded)
+    std::set<std::uint16_t> ports;     // the lab's sockets: highlight rows on these ports
+};
+
+class LabRunner {
+public:
+    // `command`: how to run socklab, e.g. {"/path/to/socklab"}; the runner appends
+    // "lab list --json" or "lab run ID --json [--port N]".
+    explicit LabRunner(std::vector<std::string> command);
+    ~LabRunner();  // stops the lab (process group) and joins the worker
+    LabRunner(const LabRunner&) = delete;
+    LabRunner& operator=(const LabRunner&) = delete;
+
+    void load_list();
+    void start(const std::string& id, std::uint16_t port = 0);
+    void next();
+    void run_auto();
+    void stop();
+    // Answer the next `k` "waiting" prompts with "next" (headless --lab-steps).
+    void advance(int k);
+
+    [[nodiscard]] LabState state() const;
+    [[nodiscard]] std::uint64_t version() const;
+    // Wait (bounded) until `pred(state)` holds. For headless runs and tests.
+    bool wait_until(const std::function<bool(const LabState&)>& pred,
+                    std::chrono::milliseconds timeout) const;
+
+private:
+    enum class Cmd { list, start, next, auto_mode, stop, quit };
+    struct Command {
+        Cmd cmd;
+        std::string id;
+        std::uint16_t port = 0;
+    };
+    struct Child {
+        pid_t pid = -1;
+        int in = -1;   // our end of its stdin (a socket pair, so a dead child cannot SIGPIPE us)
+        int out = -1;  // its stdout
+        std::string buffer;
+    };
+
+    void post(Command c);
+    void run();
+    void handle(const Command& c, Child& child);
+    void spawn(Child& child, const std::string& id, std::uint16_t port);
+    void send_line(Child& child, std::string_view line);
+    void read_output(Child& child);
+    void on_line(Child& child, std::string_view line);
+    void end_child(Child& child, bool ask_first);
+    void reap(Child& child, int status);
+    template <typename F>
+    void update(F&& fn);
+
+    std::vector<std::string> command_;
+    UniqueFd wake_;  // post() writes, the worker's poll() wakes up
+    mutable std::mutex mu_;
+    mutable std::condition_variable cv_;
+    std::deque<Command> queue_;
+    LabState state_;
+    int advance_budget_ = 0;
+    std::thread worker_;
+};
+
+}  // namespace socklab::viewer

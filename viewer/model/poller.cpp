@@ -1,0 +1,233 @@
+#include "poller.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <unordered_map>
+#include <utility>
+
+#include "frame_builder.hpp"
+#include "socklab/error.hpp"
+#include "socklab/owners.hpp"
+#include "socklab/tracer.hpp"
+
+namespace socklab::viewer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+long clamp_interval(std::chrono::milliseconds ms) {
+    return std::clamp(ms, Poller::kMinInterval, Poller::kMaxInterval).count();
+}
+
+std::string user_name(std::uint32_t uid) {
+    passwd pw{};
+    passwd* found = nullptr;
+    char buf[1024];
+    if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr)
+        return found->pw_name;
+    return std::to_string(uid);
+}
+
+}  // namespace
+
+Poller::Poller(PollerOptions opts) : opts_(std::move(opts)) {
+    interval_ms_ = clamp_interval(opts_.interval);
+    latest_ = std::make_shared<const Frame>();
+}
+
+Poller::~Poller() { stop(); }
+
+void Poller::start() {
+    std::lock_guard lk(mu_);
+    if (thread_.joinable()) return;
+    stop_ = false;
+    thread_ = std::thread([this] { run(); });
+}
+
+void Poller::stop() {
+    {
+        std::lock_guard lk(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+FramePtr Poller::latest() const {
+    std::lock_guard lk(mu_);
+    return latest_;
+}
+
+bool Poller::wait_for_frame(std::uint64_t after_seq, std::chrono::milliseconds timeout) const {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, timeout, [&] { return latest_->seq > after_seq; });
+}
+
+void Poller::set_paused(bool paused) {
+    paused_ = paused;
+    cv_.notify_all();
+}
+
+void Poller::set_interval(std::chrono::milliseconds interval) {
+    interval_ms_ = clamp_interval(interval);
+    cv_.notify_all();
+}
+
+void Poller::poll_now() {
+    {
+        std::lock_guard lk(mu_);
+        poll_requested_ = true;
+    }
+    cv_.notify_all();
+}
+
+std::uint64_t Poller::transitions_since(std::uint64_t after_seq,
+                                        std::vector<ObservedTransition>& out) const {
+    std::lock_guard lk(mu_);
+    auto it = std::upper_bound(feed_.begin(), feed_.end(), after_seq,
+                               [](std::uint64_t s, const ObservedTransition& t) { return s < t.seq; });
+    out.insert(out.end(), it, feed_.end());
+    return std::max(after_seq, feed_seq_);
+}
+
+void Poller::publish(FramePtr f) {
+    {
+        std::lock_guard lk(mu_);
+        latest_ = std::move(f);
+    }
+    cv_.notify_all();
+}
+
+void Poller::feed(const History& h) {
+    std::lock_guard lk(mu_);
+    for (const auto& t : h.transitions()) {
+        if (t.seq <= feed_seq_) continue;
+        feed_.push_back(t);
+        feed_seq_ = t.seq;
+    }
+    while (feed_.size() > opts_.feed_capacity) feed_.pop_front();
+}
+
+void Poller::run() {
+    History history(opts_.history);
+    std::unique_ptr<Source> source;
+    std::string source_error;
+    try {
+        source = opts_.make_source ? opts_.make_source() : make_default_source();
+    } catch (const std::exception& e) {
+        source_error = e.what();
+    }
+    std::unique_ptr<OwnerIndex> owners;
+    if (opts_.owners) owners = std::make_unique<OwnerIndex>();
+    TracerOptions topts;
+    topts.force_unprivileged = !opts_.trace;
+    Tracer tracer(topts);
+    Privileges priv;
+    priv.root = ::geteuid() == 0;
+    priv.tracer_active = tracer.status().active;
+    priv.tracer_message = opts_.trace ? tracer.status().message
+                                      : "tracing is off (--no-trace): states shorter than the "
+                                        "poll interval are not seen";
+    std::unordered_map<std::uint32_t, std::string> users;
+    std::vector<TransitionEvent> events;
+    Snapshot snap;
+    Query query;
+    std::uint64_t seq = 0;
+    std::string last_error = source_error;
+
+    auto drain_tracer = [&](std::chrono::milliseconds timeout) {
+        if (!priv.tracer_active) return;
+        events.clear();
+        tracer.poll(events, timeout);
+        if (!events.empty()) {
+            history.apply_events(events);
+            feed(history);
+        }
+    };
+
+    auto poll_once = [&] {
+        const auto t0 = Clock::now();
+        double snapshot_ms = 0, owners_ms = 0;
+        if (source) {
+            try {
+                source->snapshot_into(query, snap);
+                snapshot_ms = ms_since(t0);
+                last_error.clear();
+            } catch (const std::exception& e) {
+                last_error = e.what();
+            }
+        }
+        // Events read now are older or newer than the snapshot; history sorts that out by
+        // their timestamps. Apply them first so a newer event is never overridden.
+        drain_tracer(std::chrono::milliseconds(0));
+        const auto t1 = Clock::now();
+        if (last_error.empty() && source) history.apply_snapshot(snap);
+        if (owners) {
+            const auto t2 = Clock::now();
+            try {
+                owners->refresh_all();
+            } catch (const std::exception& e) {
+                if (last_error.empty()) last_error = e.what();
+            }
+            owners_ms = ms_since(t2);
+            priv.owners_unreadable = owners->stats().unreadable;
+            priv.owners_all = priv.owners_unreadable == 0;
+        }
+        BuildInputs in;
+        in.now_ns = snap.taken_ns != 0 ? snap.taken_ns : monotonic_ns();
+        in.closed_linger = opts_.closed_linger;
+        if (owners) in.owners = [&](std::uint64_t inode) { return owners->owners_of(inode); };
+        in.users = [&](std::uint32_t uid) -> std::string {
+            auto it = users.find(uid);
+            if (it == users.end()) it = users.emplace(uid, user_name(uid)).first;
+            return it->second;
+        };
+        auto frame = build_frame(history, in);
+        frame->seq = ++seq;
+        frame->taken_ns = snap.taken_ns;
+        frame->snapshot_ms = snapshot_ms;
+        frame->owners_ms = owners_ms;
+        frame->build_ms = ms_since(t1) - owners_ms;
+        frame->source = source ? std::string(source->name()) : std::string("none");
+        frame->error = last_error;
+        frame->privileges = priv;
+        frame->lost_events = priv.tracer_active ? tracer.lost_events() : 0;
+        feed(history);
+        publish(std::move(frame));
+    };
+
+    for (;;) {
+        bool requested = false;
+        {
+            std::lock_guard lk(mu_);
+            if (stop_) break;
+            requested = std::exchange(poll_requested_, false);
+        }
+        if (!paused_ || requested || seq == 0) poll_once();
+        const auto deadline = Clock::now() + std::chrono::milliseconds(interval_ms_.load());
+        for (;;) {
+            {
+                std::unique_lock lk(mu_);
+                if (stop_ || poll_requested_) break;
+                if (!priv.tracer_active) {
+                    cv_.wait_until(lk, deadline, [&] { return stop_ || poll_requested_; });
+                    break;
+                }
+            }
+            const auto now = Clock::now();
+            if (now >= deadline) break;
+            // The tracer's poll doubles as the sleep: new transitions reach the event log
+            // and the diagram within 50 ms, not at the next snapshot.
+            drain_tracer(std::min(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
+                                  std::chrono::milliseconds(50)));
+        }
+    }
+}
+
+}  // namespace socklab::viewer

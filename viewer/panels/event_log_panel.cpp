@@ -1,0 +1,127 @@
+#include "panels/event_log_panel.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "model/frame_builder.hpp"
+#include "model/table_view.hpp"
+#include "ui/style.hpp"
+
+namespace socklab::viewer {
+namespace {
+
+std::string comm_text(const ObservedTransition& t) {
+    return {t.comm.data(), ::strnlen(t.comm.data(), t.comm.size())};
+}
+
+bool matches(const ObservedTransition& t, const ParsedFilter& f) {
+    if (f.words.empty()) return true;
+    // Reuse the table's filter words on a row made of the transition's socket.
+    Row r;
+    r.rec.proto = t.key.proto;
+    r.rec.local_port = t.key.local_port;
+    r.rec.remote_port = t.key.remote_port;
+    r.rec.state = t.new_state;
+    r.pid = t.pid;
+    r.process = comm_text(t);
+    r.local_text = endpoint_text(t.key.local_addr, t.key.local_port);
+    r.remote_text = endpoint_text(t.key.remote_addr, t.key.remote_port);
+    if (row_matches(r, f)) return true;
+    r.rec.state = t.old_state;
+    return row_matches(r, f);
+}
+
+}  // namespace
+
+EventLogPanel::EventLogPanel() : Panel("events", "Event log", {0.62f, 0.80f, 0.38f, 0.165f}) {}
+
+void EventLogPanel::draw_content(UiContext& ctx) {
+    ImGui::SetNextItemWidth(200.0f);
+    ImGui::InputTextWithHint("##evfilter", "filter (port, state, process)", filter_.data(), filter_.size());
+    ImGui::SameLine();
+    if (ImGui::Checkbox("pause log", &paused_) && paused_ && ctx.transitions) frozen_ = *ctx.transitions;
+    ImGui::SameLine();
+    const Privileges& priv = ctx.frame->privileges;
+    if (priv.tracer_active) {
+        ImGui::TextColored(style::kOkText, "tracer on");
+        if (ctx.frame->lost_events > 0) {
+            ImGui::SameLine();
+            ImGui::TextColored(style::kBadText, "%llu lost", static_cast<unsigned long long>(ctx.frame->lost_events));
+        }
+    } else {
+        ImGui::TextColored(style::kWarnText, "tracer off");
+        style::item_tooltip(priv.tracer_message.c_str());
+    }
+    const auto& log = paused_ ? frozen_ : (ctx.transitions ? *ctx.transitions : frozen_);
+    if (log.empty()) {
+        if (!priv.tracer_active)
+            not_permitted_state("No transitions yet. Without the tracer only changes between two "
+                                "snapshots are listed.", priv.tracer_message);
+        else
+            empty_state("No transitions yet.", "Connect to a listener, or start a lab.");
+        return;
+    }
+    const ParsedFilter f = parse_filter(filter_.data());
+    std::vector<const ObservedTransition*> shown;
+    shown.reserve(log.size());
+    for (auto it = log.rbegin(); it != log.rend(); ++it)
+        if (matches(*it, f)) shown.push_back(&*it);
+    if (shown.empty()) {
+        empty_state("No transition matches the filter.");
+        return;
+    }
+    const ImGuiTableFlags flags = ImGuiTableFlags_ScrollY | ImGuiTableFlags_RowBg |
+                                  ImGuiTableFlags_SizingFixedFit | ImGuiTableFlags_BordersInnerV;
+    if (!ImGui::BeginTable("events", 5, flags)) return;
+    ImGui::TableSetupScrollFreeze(0, 1);
+    ImGui::TableSetupColumn("When", ImGuiTableColumnFlags_WidthFixed, 64);
+    ImGui::TableSetupColumn("Socket", ImGuiTableColumnFlags_WidthFixed, 190);
+    ImGui::TableSetupColumn("Transition", ImGuiTableColumnFlags_WidthFixed, 230);
+    ImGui::TableSetupColumn("By", ImGuiTableColumnFlags_WidthFixed, 60);
+    ImGui::TableSetupColumn("Process", ImGuiTableColumnFlags_WidthStretch);
+    ImGui::TableHeadersRow();
+    ImGuiListClipper clipper;
+    clipper.Begin(static_cast<int>(shown.size()));
+    while (clipper.Step()) {
+        for (int i = clipper.DisplayStart; i < clipper.DisplayEnd; ++i) {
+            const ObservedTransition& t = *shown[static_cast<std::size_t>(i)];
+            ImGui::TableNextRow();
+            ImGui::TableSetColumnIndex(0);
+            const std::uint64_t ago = ctx.now_ns > t.time_ns ? ctx.now_ns - t.time_ns : 0;
+            ImGui::Text("-%s", style::duration(ago).c_str());
+            ImGui::TableSetColumnIndex(1);
+            ImGui::Text("%s -> :%u", endpoint_text(t.key.local_addr, t.key.local_port).c_str(),
+                        static_cast<unsigned>(t.key.remote_port));
+            ImGui::TableSetColumnIndex(2);
+            style::state_chip(t.old_state, t.key.proto, 96.0f);
+            ImGui::SameLine();
+            ImGui::TextUnformatted("→");
+            ImGui::SameLine();
+            style::state_chip(t.new_state, t.key.proto, 96.0f);
+            ImGui::TableSetColumnIndex(3);
+            if (t.traced) ImGui::TextColored(style::kOkText, "tracer");
+            else ImGui::TextDisabled("polling");
+            ImGui::TableSetColumnIndex(4);
+            if (t.pid != 0) ImGui::Text("%s (%d)", comm_text(t).c_str(), t.pid);
+        }
+    }
+    ImGui::EndTable();
+}
+
+nlohmann::json EventLogPanel::dump_state(const UiContext& ctx) const {
+    const auto& log = paused_ ? frozen_ : (ctx.transitions ? *ctx.transitions : frozen_);
+    auto recent = nlohmann::json::array();
+    std::size_t n = 0;
+    for (auto it = log.rbegin(); it != log.rend() && n < 200; ++it, ++n) {
+        recent.push_back({{"local", endpoint_text(it->key.local_addr, it->key.local_port)},
+                          {"remote", endpoint_text(it->key.remote_addr, it->key.remote_port)},
+                          {"from", state_name(it->old_state, it->key.proto)},
+                          {"to", state_name(it->new_state, it->key.proto)},
+                          {"traced", it->traced}});
+    }
+    return {{"count", log.size()}, {"paused", paused_},
+            {"tracer_active", ctx.frame->privileges.tracer_active}, {"recent", std::move(recent)}};
+}
+
+}  // namespace socklab::viewer

@@ -1,0 +1,74 @@
+#include "panels/status_panel.hpp"
+
+#include "ui/style.hpp"
+
+namespace socklab::viewer {
+
+StatusPanel::StatusPanel() : Panel("status", "Status", {0.0f, 0.965f, 1.0f, 0.035f}) {}
+
+ImGuiWindowFlags StatusPanel::window_flags() const {
+    return ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoSavedSettings |
+           ImGuiWindowFlags_NoFocusOnAppearing | ImGuiWindowFlags_NoBringToFrontOnFocus;
+}
+
+std::string StatusPanel::privilege_summary(const Privileges& p) {
+    if (p.root && p.tracer_active) return "root: every owner, every transition traced";
+    if (p.root) return "root: every owner; tracer off — " + p.tracer_message;
+    std::string s = "not root: owners of your own processes only";
+    s += p.tracer_active ? "" : ", no tracer (short states are missed)";
+    return s;
+}
+
+std::string StatusPanel::unlock_command(const Privileges& p) {
+    if (p.root) return {};
+    return "sudo socklab-viewer";
+}
+
+void StatusPanel::draw_content(UiContext& ctx) {
+    const Frame& f = *ctx.frame;
+    std::uint32_t open = f.udp_count;
+    for (auto c : f.tcp_counts) open += c;
+    ImGui::Text("%u sockets", open);
+    ImGui::SameLine(0, 18);
+    ImGui::TextDisabled("snapshot %.1f ms (%s), owners %.1f ms", f.snapshot_ms, f.source.c_str(), f.owners_ms);
+    style::item_tooltip("What one poll costs on the poller thread: the kernel dump, then the "
+                        "owner scan of /proc/<pid>/fd. The UI thread never waits for it.");
+    ImGui::SameLine(0, 18);
+    ImGui::TextDisabled("frame %.1f ms", ctx.frame_ms);
+    ImGui::SameLine(0, 18);
+    if (ctx.paused) ImGui::TextColored(style::kWarnText, "PAUSED (space)");
+    else ImGui::TextDisabled("every %d ms", ctx.interval_ms);
+    ImGui::SameLine(0, 18);
+    const std::string priv = privilege_summary(f.privileges);
+    const std::string cmd = unlock_command(f.privileges);
+    if (f.privileges.root && f.privileges.tracer_active) ImGui::TextColored(style::kOkText, "%s", priv.c_str());
+    else ImGui::TextColored(style::kWarnText, "%s", priv.c_str());
+    if (!cmd.empty()) {
+        ImGui::SameLine();
+        ImGui::TextDisabled("— run: %s", cmd.c_str());
+    }
+    if (!f.privileges.tracer_active) style::item_tooltip(f.privileges.tracer_message.c_str());
+    ImGui::SameLine(0, 18);
+    ImGui::TextDisabled("F1 help");
+}
+
+nlohmann::json StatusPanel::dump_state(const UiContext& ctx) const {
+    const Frame& f = *ctx.frame;
+    std::uint32_t open = f.udp_count;
+    for (auto c : f.tcp_counts) open += c;
+    return {{"sockets", open},
+            {"snapshot_ms", f.snapshot_ms},
+            {"owners_ms", f.owners_ms},
+            {"frame_ms", ctx.frame_ms},
+            {"source", f.source},
+            {"paused", ctx.paused},
+            {"interval_ms", ctx.interval_ms},
+            {"root", f.privileges.root},
+            {"tracer_active", f.privileges.tracer_active},
+            {"tracer_message", f.privileges.tracer_message},
+            {"privileges", privilege_summary(f.privileges)},
+            {"unlock_command", unlock_command(f.privileges)},
+            {"poll_error", f.error}};
+}
+
+}  // namespace socklab::viewer

@@ -1,0 +1,137 @@
+#include "ui/app.hpp"
+
+#include <GLFW/glfw3.h>
+
+#include <algorithm>
+
+#include "panels/registry.hpp"
+#include "socklab/source.hpp"
+#include "ui/style.hpp"
+
+namespace socklab::viewer {
+namespace {
+constexpr std::size_t kMaxTransitions = 4096;
+}
+
+App::App(AppOptions opts) : opts_(std::move(opts)), poller_(opts_.poller) {
+    if (!opts_.socklab_command.empty()) {
+        labs_ = std::make_unique<LabRunner>(opts_.socklab_command);
+        labs_->load_list();
+    }
+    table_.set_filter_text(opts_.filter);
+    panels_ = make_panels();
+    for (auto& p : panels_)
+        if (p->id() == "help") help_ = p.get();
+    ctx_.table = &table_;
+    ctx_.headless = opts_.headless;
+    ctx_.frame = poller_.latest();
+    ctx_.lab = labs_ ? &lab_state_ : nullptr;
+    ctx_.transitions = &transitions_;
+    ctx_.actions.set_paused = [this](bool p) { poller_.set_paused(p); };
+    ctx_.actions.set_interval_ms = [this](int ms) { poller_.set_interval(std::chrono::milliseconds(ms)); };
+    if (labs_) {
+        ctx_.actions.lab_start = [this](const std::string& id, std::uint16_t port) { labs_->start(id, port); };
+        ctx_.actions.lab_next = [this] { labs_->next(); };
+        ctx_.actions.lab_auto = [this] { labs_->run_auto(); };
+        ctx_.actions.lab_stop = [this] { labs_->stop(); };
+    }
+    poller_.start();
+}
+
+App::~App() {
+    labs_.reset();  // stops the lab's process group first
+    poller_.stop();
+}
+
+void App::gather() {
+    // vDSO clock read: no system call while drawing.
+    ctx_.now_ns = monotonic_ns();
+    FramePtr f = poller_.latest();
+    if (f != ctx_.frame) {
+        ctx_.frame = std::move(f);
+        // The selection is an entry id; find where it (and its peer) are now.
+        ctx_.selected_row = ctx_.peer_row = -1;
+        if (ctx_.selected_id != 0) {
+            const auto& rows = ctx_.frame->rows;
+            for (std::size_t i = 0; i < rows.size(); ++i)
+                if (rows[i].entry_id == ctx_.selected_id) {
+                    ctx_.selected_row = static_cast<std::int32_t>(i);
+                    ctx_.peer_row = rows[i].peer;
+                    break;
+                }
+        }
+    }
+    if (!ctx_.paused) {
+        scratch_.clear();
+        transition_seq_ = poller_.transitions_since(transition_seq_, scratch_);
+        transitions_.insert(transitions_.end(), scratch_.begin(), scratch_.end());
+        while (transitions_.size() > kMaxTransitions) transitions_.pop_front();
+    }
+    if (labs_ && labs_->version() != lab_version_) {
+        lab_state_ = labs_->state();
+        lab_version_ = lab_state_.version;
+    }
+    ctx_.paused = poller_.paused();
+    ctx_.interval_ms = static_cast<int>(poller_.interval().count());
+    table_.update(ctx_.frame, ctx_.now_ns);
+}
+
+void App::handle_keys() {
+    const ImGuiIO& io = ImGui::GetIO();
+    ctx_.focus_filter = false;
+    if (io.WantTextInput) return;  // typing in a box: keys are text
+    if (ImGui::IsKeyPressed(GLFW_KEY_SPACE, false)) poller_.set_paused(!poller_.paused());
+    if (ImGui::IsKeyPressed(GLFW_KEY_SLASH, false)) ctx_.focus_filter = true;
+    if (ImGui::IsKeyPressed(GLFW_KEY_F1, false) && help_ != nullptr) help_->open() = !help_->open();
+}
+
+void App::draw_menu() {
+    if (!ImGui::BeginMainMenuBar()) return;
+    if (ImGui::BeginMenu("View")) {
+        for (auto& p : panels_) ImGui::MenuItem(p->title().c_str(), nullptr, &p->open());
+        ImGui::EndMenu();
+    }
+    if (ImGui::BeginMenu("Polling")) {
+        bool paused = poller_.paused();
+        if (ImGui::MenuItem("Pause", "space", &paused)) poller_.set_paused(paused);
+        int ms = ctx_.interval_ms;
+        ImGui::SetNextItemWidth(200);
+        if (ImGui::SliderInt("interval (ms)", &ms, static_cast<int>(Poller::kMinInterval.count()),
+                             static_cast<int>(Poller::kMaxInterval.count()), "%d ms", ImGuiSliderFlags_Logarithmic))
+            poller_.set_interval(std::chrono::milliseconds(ms));
+        if (ImGui::MenuItem("Poll now")) poller_.poll_now();
+        ImGui::EndMenu();
+    }
+    if (ImGui::BeginMenu("Help")) {
+        if (help_ != nullptr) ImGui::MenuItem("Keys and colours", "F1", &help_->open());
+        ImGui::EndMenu();
+    }
+    const Frame& f = *ctx_.frame;
+    ImGui::SameLine(ImGui::GetWindowWidth() * 0.5f);
+    ImGui::TextColored(style::kAccent, "socklab");
+    ImGui::SameLine();
+    ImGui::TextDisabled("— the kernel's TCP socket table, live");
+    if (ctx_.lab != nullptr && ctx_.lab->running) {
+        ImGui::SameLine();
+        ImGui::TextColored(style::kWarnText, "| lab: %s", ctx_.lab->lab_id.c_str());
+    }
+    (void)f;
+    ImGui::EndMainMenuBar();
+}
+
+void App::draw(double frame_ms) {
+    frame_ms_avg_ = frame_ms_avg_ == 0 ? frame_ms : frame_ms_avg_ * 0.9 + frame_ms * 0.1;
+    ctx_.frame_ms = frame_ms_avg_;
+    gather();
+    handle_keys();
+    draw_menu();
+    for (auto& p : panels_) p->draw(ctx_);
+}
+
+nlohmann::json App::dump_state() const {
+    nlohmann::json panels = nlohmann::json::object();
+    for (const auto& p : panels_) panels[p->id()] = p->dump_state(ctx_);
+    return {{"frame_seq", ctx_.frame->seq}, {"panels", std::move(panels)}};
+}
+
+}  // namespace socklab::viewer

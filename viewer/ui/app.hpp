@@ -1,0 +1,63 @@
+#pragma once
+// The viewer without its window: owns the poller, the lab runner, the table view and the
+// panels, and draws one ImGui frame at a time. main.cpp owns GLFW/OpenGL around it.
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/lab_runner.hpp"
+#include "model/poller.hpp"
+#include "model/table_view.hpp"
+#include "ui/context.hpp"
+#include "ui/panel.hpp"
+
+namespace socklab::viewer {
+
+struct AppOptions {
+    PollerOptions poller;
+    std::vector<std::string> socklab_command;  // empty: no labs
+    std::string filter;                        // initial table filter
+    bool headless = false;
+};
+
+class App {
+public:
+    explicit App(AppOptions opts);
+    ~App();
+    App(const App&) = delete;
+    App& operator=(const App&) = delete;
+
+    // One UI frame: gather what the other threads published, then draw every panel. Call
+    // between ImGui::NewFrame() and ImGui::Render().
+    void draw(double frame_ms);
+    // What every panel showed in the last frame drawn.
+    [[nodiscard]] nlohmann::json dump_state() const;
+
+    [[nodiscard]] Poller& poller() noexcept { return poller_; }
+    [[nodiscard]] LabRunner* labs() noexcept { return labs_.get(); }
+
+private:
+    void gather();
+    void handle_keys();
+    void draw_menu();
+
+    AppOptions opts_;
+    Poller poller_;
+    std::unique_ptr<LabRunner> labs_;
+    TableView table_;
+    LabState lab_state_;
+    std::uint64_t lab_version_ = ~0ull;
+    std::deque<ObservedTransition> transitions_;
+    std::uint64_t transition_seq_ = 0;
+    std::vector<ObservedTransition> scratch_;
+    std::vector<std::unique_ptr<Panel>> panels_;
+    Panel* help_ = nullptr;
+    UiContext ctx_;
+    double frame_ms_avg_ = 0;
+};
+
+}  // namespace socklab::viewer
