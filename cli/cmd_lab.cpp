@@ -1,19 +1,146 @@
-// Placeholder until the 'lab' subcommand lands: says so and exits 1.
-#include <cstdio>
+// `socklab lab list|run`: find the lab programs (socklab-lab-<id>) and run one. Each lab is its
+// own executable, so `run` only resolves the id and replaces itself with the lab (exec), which
+// keeps the terminal, Ctrl-C and the exit code the lab's own.
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "../labs/labkit/catalog.hpp"
 #include "command.hpp"
 
 namespace socklab::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Beside our own executable (the build tree's bin/), else ../libexec/socklab (installed).
+std::optional<fs::path> find_lab_program(std::string_view id) {
+    std::error_code ec;
+    const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) return std::nullopt;
+    const std::string name = "socklab-lab-" + std::string(id);
+    for (const auto& dir : {self.parent_path(), self.parent_path() / ".." / "libexec" / "socklab"}) {
+        const auto candidate = dir / name;
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    }
+    return std::nullopt;
+}
+
+int run_list(bool json) {
+    if (json) {
+        auto arr = nlohmann::json::array();
+        for (const auto& e : lab::kLabs)
+            arr.push_back({{"id", e.id},
+                           {"number", e.number},
+                           {"title", e.title},
+                           {"summary", e.summary},
+                           {"default_port", lab::default_port(e.number)},
+                           {"roles", e.two_roles ? nlohmann::json{"both", "server", "client"}
+                                                 : nlohmann::json{"both"}},
+                           {"installed", find_lab_program(e.id).has_value()}});
+        std::puts(arr.dump().c_str());
+        return kExitOk;
+    }
+    std::printf("%-3s %-16s %-5s %s\n", "NO", "ID", "PORT", "WHAT IT SHOWS");
+    for (const auto& e : lab::kLabs)
+        std::printf("%-3d %-16s %-5u %s\n", e.number, std::string(e.id).c_str(),
+                    unsigned{lab::default_port(e.number)}, std::string(e.summary).c_str());
+    std::puts("\nRun one with: socklab lab run ID|NUMBER [--auto] [--json] ...");
+    return kExitOk;
+}
+
+struct RunArgs {
+    std::string id;
+    bool auto_mode = false;
+    std::optional<int> delay_ms;
+    bool json = false;
+    std::optional<std::uint16_t> port;
+    std::optional<std::string> role;
+    std::optional<std::string> host;
+};
+
+int run_lab(const RunArgs& a) {
+    const auto* entry = lab::find_lab(a.id);
+    if (!entry) {
+        std::fprintf(stderr,
+                     "socklab: no lab '%s': give an id or a number from 1 to %zu "
+                     "(see 'socklab lab list')\n",
+                     a.id.c_str(), lab::kLabs.size());
+        return kExitUsage;
+    }
+    const auto program = find_lab_program(entry->id);
+    if (!program) {
+        std::fprintf(stderr,
+                     "socklab: failed to find the lab program socklab-lab-%s: it is neither "
+                     "beside socklab nor in ../libexec/socklab; build the 'socklab-labs' target "
+                     "or install socklab\n",
+                     std::string(entry->id).c_str());
+        return kExitNothing;
+    }
+    std::vector<std::string> args{program->string()};
+    if (a.auto_mode) args.emplace_back("--auto");
+    if (a.delay_ms) args.insert(args.end(), {"--delay", std::to_string(*a.delay_ms)});
+    if (a.json) args.emplace_back("--json");
+    if (a.port) args.insert(args.end(), {"--port", std::to_string(*a.port)});
+    if (a.role) args.insert(args.end(), {"--role", *a.role});
+    if (a.host) args.insert(args.end(), {"--host", *a.host});
+    std::vector<char*> argv;
+    for (auto& s : args) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    std::fflush(stdout);
+    ::execv(argv[0], argv.data());
+    std::fprintf(stderr, "socklab: failed to run %s: %s\n", argv[0], std::strerror(errno));
+    return kExitNothing;
+}
+
+}  // namespace
 
 void register_lab(CLI::App& root, Runner& run) {
-    auto* sub = root.add_subcommand("lab", "(not built yet)");
-    sub->allow_extras();
-    sub->callback([&run] {
-        run = [] {
-            std::fputs("socklab: 'lab' is not built yet\n", stderr);
-            return kExitNothing;
-        };
-    });
+    auto* sub = root.add_subcommand("lab", "run the labs: each one system call at a time");
+    sub->require_subcommand(1);
+    set_examples(*sub,
+                 "  socklab lab list                       the fifteen labs, in order\n"
+                 "  socklab lab run bind                   lab 1, one step per Enter\n"
+                 "  socklab lab run 5 --auto --delay 2000  lab 5, paced for a class\n"
+                 "  socklab lab run chat --role server --host 0.0.0.0\n");
+
+    auto* list = sub->add_subcommand("list", "list the labs");
+    static bool list_json = false;
+    list->add_flag("--json", list_json, "one JSON array: id, number, title, summary, default_port");
+    list->callback([&run] { run = [] { return run_list(list_json); }; });
+
+    auto* lab_run = sub->add_subcommand("run", "run one lab (by id or number)");
+    static RunArgs args;
+    lab_run->add_option("ID", args.id, "lab id (e.g. close-wait-leak) or number (1-15)")
+        ->required();
+    lab_run->add_flag("--auto", args.auto_mode, "run every step without waiting for Enter");
+    lab_run->add_option("--delay", args.delay_ms, "pause MS milliseconds between steps in --auto")
+        ->check(CLI::Range(0, 600000))
+        ->option_text("MS");
+    lab_run->add_flag("--json", args.json,
+                      "the step protocol on stdout; in step mode read next/auto/quit on stdin");
+    lab_run->add_option("--port", args.port, "the lab's port (default 9000 + lab number)")
+        ->check(port_validator())
+        ->option_text("N");
+    lab_run->add_option("--role", args.role, "both ends here, or only the server / the client")
+        ->check(CLI::IsMember({"both", "server", "client"}))
+        ->option_text("both|server|client");
+    lab_run->add_option("--host", args.host, "address to bind (server) or connect to (client)")
+        ->option_text("H");
+    set_examples(*lab_run,
+                 "  socklab lab run close-wait-leak\n"
+                 "  socklab lab run 7 --auto --json\n"
+                 "  socklab lab run chat --role client --host 192.0.2.7\n");
+    lab_run->callback([&run] { run = [] { return run_lab(args); }; });
 }
 
 }  // namespace socklab::cli

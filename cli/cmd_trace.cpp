@@ -88,6 +88,14 @@ std::int64_t wall_minus_mono() {
 
 constexpr const char* kLineFormat = "{:<15} {:>7} {:<15} {:<25} {:<25} {:<26} {:>10}\n";
 
+std::string text_line(const TransitionEvent& e, std::int64_t offset) {
+    return fmt::format(kLineFormat, format_time(e.time_ns, offset), e.pid, e.comm_view(),
+                       format_endpoint(e.local_addr, e.local_port),
+                       format_endpoint(e.remote_addr, e.remote_port),
+                       fmt::format("{} -> {}", state_name(e.old_state), state_name(e.new_state)),
+                       format_duration(e.old_state_ns));
+}
+
 int run_trace(const TraceArgs& args) {
     StopSignals signals;
     TracerOptions opts;
@@ -129,17 +137,8 @@ int run_trace(const TraceArgs& args) {
         events.clear();
         tracer.poll(events, wait);
         for (const auto& e : events) {
-            std::string line;
-            if (args.json) {
-                line = to_json(e).dump() + "\n";
-            } else {
-                line = fmt::format(kLineFormat, format_time(e.time_ns, offset), e.pid,
-                                   e.comm_view(), format_endpoint(e.local_addr, e.local_port),
-                                   format_endpoint(e.remote_addr, e.remote_port),
-                                   fmt::format("{} -> {}", state_name(e.old_state),
-                                               state_name(e.new_state)),
-                                   format_duration(e.old_state_ns));
-            }
+            const std::string line =
+                args.json ? to_json(e).dump() + "\n" : text_line(e, offset);
             if (std::fputs(line.c_str(), stdout) == EOF) {
                 output_ok = false;
                 break;
@@ -147,6 +146,18 @@ int run_trace(const TraceArgs& args) {
             ++shown;
         }
         if (!events.empty() && std::fflush(stdout) == EOF) output_ok = false;
+    }
+
+    // What was read but held back for ordering is still owed to the reader.
+    if (output_ok) {
+        events.clear();
+        tracer.poll(events, std::chrono::milliseconds(0));
+        for (const auto& e : events) {
+            const std::string line = args.json ? to_json(e).dump() + "\n" : text_line(e, offset);
+            if (std::fputs(line.c_str(), stdout) == EOF) break;
+            ++shown;
+        }
+        std::fflush(stdout);
     }
 
     const std::uint64_t lost = tracer.lost_events();

@@ -139,7 +139,8 @@ int run_who(const WhoOptions& o) {
         fmt::format_to(std::back_inserter(out),
                        "{} on port {} {} held by a process this user cannot see{}\n",
                        plural(unseen, "socket", "sockets"), name, unseen == 1 ? "is" : "are",
-                       root ? " (it exited or closed the socket meanwhile: run again)"
+                       root ? " (one in another pid namespace or container, or one that closed it "
+                              "just now)"
                             : ": run 'sudo socklab who' to name it");
     }
     if (!kernel_only.empty()) {

@@ -28,6 +28,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
+std::string trimmed(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    return s;
+}
+
 // One end of the conversation: the connected socket and the thread that reads it.
 class Peer {
 public:
@@ -344,7 +349,7 @@ void run_both(Lab& lab) {
              [&] {
                  Result r = send_all(client->fd(), hello + "\n");
                  if (!r.err && server->wait_received(hello, 5s))
-                     r.detail += "  server shows: " + server->received();
+                     r.detail += "  server shows: " + trimmed(server->received());
                  return r;
              });
 
@@ -366,7 +371,7 @@ void run_both(Lab& lab) {
                  if (!client->wait_received("반가워요", 5s)) return Result::note("(lost?)");
                  r = send_all(server->fd(), " — hello, client.\n");
                  if (!r.err && client->wait_received(reply, 5s))
-                     r.detail += "  client shows: " + client->received();
+                     r.detail += "  client shows: " + trimmed(client->received());
                  return r;
              });
 

@@ -1,11 +1,18 @@
-// OwnerIndex: socket inode -> processes, from /proc/<pid>/fd.
+// OwnerIndex: socket inode -> processes.
 //
-// Cost model (Linux 6.x): the per-process part (open the fd directory, read stat/schedstat)
-// is a handful of syscalls; the per-descriptor part (one readlinkat) dominates with tens of
-// thousands of sockets. So: no allocation per descriptor (fixed buffers, getdents64 straight
-// into a stack buffer, readlinkat relative to the fd directory), process details (comm,
-// status, user name) only for processes that hold a socket we keep, and in refresh_all() a
-// per-process cache so an unchanged process is not walked again (see Signature below).
+// Two ways to find them, same answer (tests/cli/owners_test.cpp compares them):
+//  - Root, real /proc: a BPF task_file iterator hands over every socket descriptor of every
+//    process in one read (owners_bpf.cpp). No per-descriptor system call at all; this is what
+//    makes `who` and `list --processes` cheap at 100k sockets.
+//  - Otherwise: walk /proc/<pid>/fd. The per-process part (open the fd directory, read
+//    stat/schedstat) is a handful of syscalls; the per-descriptor readlinkat dominates
+//    (~3.5 us each here, mostly syscall entry behind PTI). So: no allocation per descriptor
+//    (getdents64 into a fixed buffer, readlinkat relative to the fd directory, fixed link
+//    buffer), process details (comm, status, user name) only for processes that hold a
+//    socket we keep, and in refresh_all() a per-process cache so an unchanged process is not
+//    walked again (see Signature below).
+// Either way the result is one flat array of owners grouped by inode plus an open-addressing
+// table inode -> slice of that array.
 #include "socklab/owners.hpp"
 
 #include <dirent.h>
@@ -18,6 +25,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <string_view>
@@ -26,6 +34,7 @@
 
 #include "socklab/error.hpp"
 #include "socklab/fd.hpp"
+#include "owners_bpf.hpp"
 
 namespace socklab {
 namespace {
@@ -219,6 +228,23 @@ private:
     std::size_t mask_ = 0;
 };
 
+// Sort (inode, owner) pairs by inode, then by pid and fd so output is stable.
+struct Row {
+    std::uint64_t inode;
+    int pid;
+    int fd;
+    std::uint32_t uid;
+    const std::string* command;
+};
+
+void sort_rows(std::vector<Row>& rows) {
+    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+        if (a.inode != b.inode) return a.inode < b.inode;
+        if (a.pid != b.pid) return a.pid < b.pid;
+        return a.fd < b.fd;
+    });
+}
+
 }  // namespace
 
 struct OwnerIndex::Impl {
@@ -341,22 +367,90 @@ struct OwnerIndex::Impl {
         }
     }
 
-    void build_index(std::vector<ProcessRef>&& refs) {
-        // refs are sorted by inode; group them.
-        owners = std::move(refs);
-        table.reserve_for(owners.size());
+    // Sort, drop duplicates, and index the rows; `rows` point into stable command strings.
+    void finish(std::vector<Row>& rows) {
+        sort_rows(rows);
+        rows.erase(std::unique(rows.begin(), rows.end(),
+                               [](const Row& a, const Row& b) {
+                                   return a.inode == b.inode && a.pid == b.pid && a.fd == b.fd;
+                               }),
+                   rows.end());
+        owners.clear();
+        owners.reserve(rows.size());
+        for (const auto& r : rows)
+            owners.push_back({r.pid, r.fd, r.uid, *r.command, user_name(r.uid)});
+        table.reserve_for(rows.size());
         std::size_t i = 0;
-        while (i < owners.size()) {
+        while (i < rows.size()) {
             std::size_t j = i;
-            const auto inode = key_of_ref[i];
-            while (j < owners.size() && key_of_ref[j] == inode) ++j;
-            auto& slot = table.insert(inode);
+            while (j < rows.size() && rows[j].inode == rows[i].inode) ++j;
+            auto& slot = table.insert(rows[i].inode);
             slot.begin = static_cast<std::uint32_t>(i);
             slot.count = static_cast<std::uint32_t>(j - i);
             i = j;
         }
     }
-    std::vector<std::uint64_t> key_of_ref;  // inode of owners[i]
+
+    // The fast path: all socket descriptors from the kernel in one read (owners_bpf.hpp),
+    // then comm/status only for the processes that hold a kept socket. False when the
+    // iterator is unavailable; remembered, so a poller does not retry every time.
+    template <typename Keep>
+    bool try_bpf(Keep&& keep, std::vector<Row>& rows, std::deque<std::string>& commands) {
+        if (!allow_bpf || bpf_broken || root != "/proc") return false;
+        std::string why;
+        if (!bpf) {
+            auto it = std::make_unique<detail::BpfSocketIter>();
+            if (!it->open(why)) {
+                bpf_broken = true;
+                bpf_why = std::move(why);
+                return false;
+            }
+            bpf = std::move(it);
+        }
+        std::vector<detail::SocketFd> fds;
+        fds.reserve(4096);
+        if (!bpf->read_all(fds, why)) {
+            bpf_broken = true;
+            bpf_why = std::move(why);
+            return false;
+        }
+        stats.method = "bpf";
+        stats.descriptors = fds.size();
+        std::erase_if(fds, [&](const detail::SocketFd& f) { return !keep(f.inode); });
+        std::sort(fds.begin(), fds.end(), [](const auto& a, const auto& b) {
+            return a.tgid != b.tgid ? a.tgid < b.tgid : a.fd < b.fd;
+        });
+        const UniqueFd root_fd = open_root();
+        std::array<char, 16> name{};
+        for (std::size_t i = 0; i < fds.size();) {
+            std::size_t j = i;
+            while (j < fds.size() && fds[j].tgid == fds[i].tgid) ++j;
+            ++stats.processes;
+            const auto [end, ec] =
+                std::to_chars(name.data(), name.data() + name.size() - 1, fds[i].tgid);
+            *end = '\0';
+            (void)ec;
+            const UniqueFd pid_fd(
+                ::openat(root_fd.get(), name.data(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            std::string command;
+            std::uint32_t uid = 0;
+            if (!pid_fd || !read_details(pid_fd.get(), command, uid)) {
+                ++stats.unreadable;  // exited since the iterator saw it
+            } else {
+                const std::string* cmd = &commands.emplace_back(std::move(command));
+                for (std::size_t k = i; k < j; ++k)
+                    rows.push_back({fds[k].inode, static_cast<int>(fds[k].tgid),
+                                    static_cast<int>(fds[k].fd), uid, cmd});
+            }
+            i = j;
+        }
+        return true;
+    }
+
+    bool allow_bpf = std::getenv("SOCKLAB_OWNERS_NO_BPF") == nullptr;
+    bool bpf_broken = false;
+    std::string bpf_why;
+    std::unique_ptr<detail::BpfSocketIter> bpf;
 };
 
 OwnerIndex::OwnerIndex(std::filesystem::path proc_root) : impl_(std::make_unique<Impl>()) {
@@ -366,49 +460,37 @@ OwnerIndex::~OwnerIndex() = default;
 OwnerIndex::OwnerIndex(OwnerIndex&&) noexcept = default;
 OwnerIndex& OwnerIndex::operator=(OwnerIndex&&) noexcept = default;
 
-namespace {
-
-// Sort (inode, owner) pairs by inode, then by pid and fd so output is stable.
-struct Row {
-    std::uint64_t inode;
-    int pid;
-    int fd;
-    std::uint32_t uid;
-    const std::string* command;
-};
-
-void sort_rows(std::vector<Row>& rows) {
-    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-        if (a.inode != b.inode) return a.inode < b.inode;
-        if (a.pid != b.pid) return a.pid < b.pid;
-        return a.fd < b.fd;
-    });
-}
-
-}  // namespace
-
 void OwnerIndex::refresh_all() {
     auto& im = *impl_;
     const auto started = Clock::now();
     im.stats = {};
+    std::vector<Row> rows;
+    std::deque<std::string> commands;
+    if (im.try_bpf([](std::uint64_t) { return true; }, rows, commands)) {
+        im.procs.clear();  // the /proc cache is stale from now on
+        im.finish(rows);
+        im.stats.cost = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started);
+        return;
+    }
     const UniqueFd root_fd = im.open_root();
     const std::uint64_t gen = ++im.generation;
 
     im.for_each_pid(root_fd.get(), [&](int pid, int pid_fd) {
         auto [it, fresh] = im.procs.try_emplace(pid);
         ProcEntry& e = it->second;
-        const Signature sig = read_signature(pid_fd, im.text.data(), im.text.size());
+        Signature now = read_signature(pid_fd, im.text.data(), im.text.size());
         const UniqueFd fd_dir(::openat(pid_fd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!fd_dir) {
             ++im.stats.unreadable;
             im.procs.erase(it);
             return;
         }
-        Signature now = sig;
         if (now.usable) {
-            struct stat st{};
-            if (::fstat(fd_dir.get(), &st) == 0) now.fd_count = static_cast<std::uint64_t>(st.st_size);
-            else now.usable = false;
+            struct stat st {};
+            if (::fstat(fd_dir.get(), &st) == 0)
+                now.fd_count = static_cast<std::uint64_t>(st.st_size);
+            else
+                now.usable = false;
         }
         e.seen = gen;
         if (!fresh && now.same_as(e.sig)) return;  // unchanged since the last walk
@@ -435,21 +517,10 @@ void OwnerIndex::refresh_all() {
             ++it;
         }
     }
-    std::vector<Row> rows;
     rows.reserve(total);
     for (const auto& [pid, e] : im.procs)
         for (const auto& s : e.sockets) rows.push_back({s.inode, pid, s.fd, e.uid, &e.command});
-    sort_rows(rows);
-
-    std::vector<ProcessRef> refs;
-    refs.reserve(rows.size());
-    im.key_of_ref.clear();
-    im.key_of_ref.reserve(rows.size());
-    for (const auto& r : rows) {
-        refs.push_back({r.pid, r.fd, r.uid, *r.command, im.user_name(r.uid)});
-        im.key_of_ref.push_back(r.inode);
-    }
-    im.build_index(std::move(refs));
+    im.finish(rows);
     im.stats.cost = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started);
 }
 
@@ -464,12 +535,13 @@ void OwnerIndex::refresh_for(std::span<const std::uint64_t> inodes) {
 
     std::vector<Row> rows;
     std::deque<std::string> commands;  // stable addresses for Row::command
-    if (!wanted.empty()) {
+    const auto keep = [&wanted](std::uint64_t inode) {
+        return std::binary_search(wanted.begin(), wanted.end(), inode);
+    };
+    // Nothing wanted (a port held only by TIME_WAIT): nothing to walk.
+    if (!wanted.empty() && !im.try_bpf(keep, rows, commands)) {
         const UniqueFd root_fd = im.open_root();
         std::vector<FdSocket> found;
-        const auto keep = [&wanted](std::uint64_t inode) {
-            return std::binary_search(wanted.begin(), wanted.end(), inode);
-        };
         im.for_each_pid(root_fd.get(), [&](int pid, int pid_fd) {
             const UniqueFd fd_dir(::openat(pid_fd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
             found.clear();
@@ -488,17 +560,13 @@ void OwnerIndex::refresh_for(std::span<const std::uint64_t> inodes) {
             for (const auto& s : found) rows.push_back({s.inode, pid, s.fd, uid, cmd});
         });
     }
-    sort_rows(rows);
-    std::vector<ProcessRef> refs;
-    refs.reserve(rows.size());
-    im.key_of_ref.clear();
-    for (const auto& r : rows) {
-        refs.push_back({r.pid, r.fd, r.uid, *r.command, im.user_name(r.uid)});
-        im.key_of_ref.push_back(r.inode);
-    }
-    im.build_index(std::move(refs));
+    im.finish(rows);
     im.stats.cost = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started);
 }
+
+void OwnerIndex::set_allow_bpf(bool allow) noexcept { impl_->allow_bpf = allow; }
+
+std::string_view OwnerIndex::bpf_unavailable_reason() const noexcept { return impl_->bpf_why; }
 
 std::span<const ProcessRef> OwnerIndex::owners_of(std::uint64_t inode) const {
     const auto* slot = impl_->table.find(inode);

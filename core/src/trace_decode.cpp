@@ -221,6 +221,8 @@ std::optional<InstanceOwner> parse_instance_name(std::string_view name) noexcept
         const auto piece = name.substr(0, dash);
         if (!std::all_of(piece.begin(), piece.end(), [](char c) { return c >= '0' && c <= '9'; }))
             return std::nullopt;
+        // Canonical numbers only, so a name maps to one owner and back to the same name.
+        if (piece.size() > 1 && piece[0] == '0') return std::nullopt;
         const auto [ptr, ec] = std::from_chars(piece.data(), piece.data() + piece.size(), parts[i]);
         if (ec != std::errc{} || ptr != piece.data() + piece.size()) return std::nullopt;
         name.remove_prefix(i < 2 ? dash + 1 : dash);

@@ -62,16 +62,18 @@ public:
                 report[0] = test::local_port(l.get());
                 report[2] = l.get();
                 if (with_grandchild) {
+                    int ready[2];
+                    if (::pipe(ready) != 0) ::_exit(3);
                     const pid_t g = ::fork();
                     if (g == 0) {
+                        // Renamed before it says so, so /proc shows the final name.
                         ::prctl(PR_SET_NAME, "who-grandchild");
                         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-                        // Renamed before anything is reported, so /proc shows the final name;
-                        // this int reaches the test before the child's report.
-                        int go = 1;
-                        (void)!::write(pipefd[1], &go, sizeof go);
+                        (void)!::write(ready[1], "x", 1);
                         for (;;) ::pause();
                     }
+                    char c = 0;
+                    if (g < 0 || ::read(ready[0], &c, 1) != 1) ::_exit(3);
                     report[1] = g;
                 }
                 (void)!::write(pipefd[1], report, sizeof report);
@@ -81,10 +83,6 @@ public:
             }
         }
         ::close(pipefd[1]);
-        if (with_grandchild) {
-            int go = 0;
-            if (::read(pipefd[0], &go, sizeof go) != sizeof go) throw std::runtime_error("no go");
-        }
         int report[3] = {0, 0, 0};
         const bool ok = ::read(pipefd[0], report, sizeof report) == sizeof report;
         ::close(pipefd[0]);

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -354,6 +355,15 @@ TEST(NetlinkMalformed, EmptyBufferIsNotDone) {
     EXPECT_TRUE(out.empty());
 }
 
+// Found by fuzz_netlink (input "\0"): an empty span at a misaligned address went down the
+// copy-to-aligned path and passed memcpy a null destination (UBSan: nonnull attribute).
+TEST(NetlinkMalformed, EmptyMisalignedBuffer) {
+    alignas(8) std::array<std::byte, 8> storage{};
+    std::vector<SocketRecord> out;
+    EXPECT_FALSE(parse::netlink_dump(std::span(storage).subspan(1, 0), Proto::tcp, out));
+    EXPECT_TRUE(out.empty());
+}
+
 TEST(NetlinkMalformed, HeaderLengthsThatLie) {
     {
         Builder b;
@@ -444,9 +454,33 @@ TEST(NetlinkMalformed, KernelErrorsAreErrorsNotParseErrors) {
         e.error(bad);
         EXPECT_NE(parse_error_of(e.bytes()).find("bad error code"), std::string::npos) << bad;
     }
+    // Found by fuzz_netlink: DONE carrying INT_MIN was negated (signed overflow, UBSan).
+    Builder done_min;
+    done_min.done(INT_MIN);
+    EXPECT_NE(parse_error_of(done_min.bytes()).find("NLMSG_DONE with a bad error code"),
+              std::string::npos);
+
     Builder shortv;
     shortv.msg(NLMSG_ERROR, std::vector<std::byte>(2));
     EXPECT_NE(parse_error_of(shortv.bytes()).find("truncated NLMSG_ERROR"), std::string::npos);
+}
+
+// LAST_ACK and CLOSING cannot be held on loopback to record them: every state by hand.
+TEST(NetlinkMalformed, EveryKernelStateByHand) {
+    Builder b;
+    for (std::uint8_t s = 1; s <= kMaxKernelState; ++s) b.diag(AF_INET6, s, s);
+    b.done();
+    std::vector<SocketRecord> out;
+    ASSERT_TRUE(parse::netlink_dump(b.bytes(), Proto::tcp, out));
+    ASSERT_EQ(out.size(), kMaxKernelState);
+    for (const auto& r : out) {
+        const auto want = r.local_port == u8(TcpState::close) ? u8(TcpState::bound_inactive)
+                                                              : static_cast<std::uint8_t>(r.local_port);
+        EXPECT_EQ(r.state, want);
+        EXPECT_NE(r.state_name(), "UNKNOWN") << r.local_port;
+    }
+    EXPECT_EQ(out[u8(TcpState::last_ack) - 1].state_name(), "LAST_ACK");
+    EXPECT_EQ(out[u8(TcpState::closing) - 1].state_name(), "CLOSING");
 }
 
 TEST(NetlinkMalformed, OutOfRangeStateIsKeptAndNamedUnknown) {

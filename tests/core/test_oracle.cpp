@@ -49,7 +49,8 @@ std::string ss_state(const std::string& s, const std::string& proto) {
         {"ESTAB", "ESTABLISHED"},   {"SYN-SENT", "SYN_SENT"},     {"SYN-RECV", "SYN_RECV"},
         {"FIN-WAIT-1", "FIN_WAIT1"}, {"FIN-WAIT-2", "FIN_WAIT2"}, {"TIME-WAIT", "TIME_WAIT"},
         {"CLOSE-WAIT", "CLOSE_WAIT"}, {"LAST-ACK", "LAST_ACK"},   {"LISTEN", "LISTEN"},
-        {"CLOSING", "CLOSING"},     {"UNCONN", proto == "udp" ? "UNCONN" : "CLOSE"}};
+        {"CLOSING", "CLOSING"}};
+    if (s == "UNCONN") return proto == "udp" ? "UNCONN" : "CLOSE";
     const auto it = names.find(s);
     if (it == names.end()) throw std::runtime_error("ss printed an unknown state: " + s);
     return it->second;
@@ -118,7 +119,7 @@ void expect_variety(const std::multiset<Row>& rows) {
                           "tcp FIN_WAIT1", "tcp FIN_WAIT2", "tcp CLOSE_WAIT", "tcp TIME_WAIT",
                           "udp UNCONN", "udp ESTABLISHED"})
         EXPECT_TRUE(states.count(s)) << "the population lacks " << s;
-    EXPECT_GE(rows.size(), 40u);
+    EXPECT_GE(rows.size(), 30u);
 }
 
 TEST(Oracle, SourcesMatchSs) {

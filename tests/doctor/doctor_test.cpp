@@ -580,6 +580,33 @@ TEST(DoctorFree, PidReuseRaceSignalsNobody) {
     EXPECT_FALSE(res.bindable()) << "the imposter holds the port; nothing was done to it";
 }
 
+// The owner lives on but lets go of the socket between plan and act: nothing is signalled.
+int g_held_fd = -1;
+extern "C" void close_held_fd(int) { ::close(g_held_fd); }
+
+TEST(DoctorFree, OwnerThatLetGoOfTheSocketIsNotSignalled) {
+    auto child = Child::fork_run([](int out) {
+        ::signal(SIGUSR1, close_held_fd);
+        g_held_fd = test::tcp_listen("127.0.0.1", 0).release();
+        const std::string line = std::to_string(test::local_port(g_held_fd)) + "\n";
+        if (::write(out, line.data(), line.size()) < 0) ::_exit(1);
+        for (;;) ::pause();
+    });
+    const auto port = to_port(child.read_line());
+    const Plan plan = make_plan(diagnose(port));
+    ASSERT_EQ(plan.runnable(), 1u);
+    ActHooks hooks;
+    hooks.before_recheck = [&](const PlannedAction&) {
+        ::kill(child.pid(), SIGUSR1);  // our own unreaped child: the pid cannot be reused
+        ASSERT_TRUE(test::wait_until([&] { return count_local(port, TcpState::listen) == 0; }));
+    };
+    const FreeResult res = execute(plan, hooks);
+    ASSERT_EQ(res.results.size(), 1u);
+    EXPECT_EQ(res.results[0].outcome, Outcome::not_holding) << res.results[0].message;
+    EXPECT_TRUE(child.alive());
+    EXPECT_TRUE(res.bindable());
+}
+
 TEST(DoctorFree, NonRootPathReportsWhatIsNeeded) {
     SOCKLAB_REQUIRE_ROOT();  // root makes the other user's process and drops to nobody
     auto holder = Child::holder({"listen", "127.0.0.1"});

@@ -270,7 +270,7 @@ TEST(TraceInstanceName, RoundTripsAndRejectsForeignNames) {
     EXPECT_EQ(back->seq, 9u);
     for (const char* foreign : {"socklab", "socklab-", "socklab-12", "socklab-12-3",
                                 "socklab-12-3-4-5", "socklab-a-3-4", "socklab-12--4",
-                                "socklab-0-1-2", "socklab-12-3-4x", "perf-123", "trace-cmd",
+                                "socklab-0-1-2", "socklab-12-3-4x", "socklab-012-3-4", "socklab-12-03-4", "perf-123", "trace-cmd",
                                 "Socklab-1-2-3", " socklab-1-2-3",
                                 "socklab-99999999999999999999-1-1"})
         EXPECT_FALSE(trace::parse_instance_name(foreign)) << foreign;

@@ -2,7 +2,11 @@
 // sequence on both ends, in order, with nothing else; the instance is gone afterwards. Each
 // test filters on a kernel-chosen port, because other loopback traffic runs concurrently.
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -280,6 +284,39 @@ TEST(TracerLiveBasics, InstanceIsConfiguredAndRemoved) {
                   std::string::npos);
     }
     EXPECT_FALSE(instance_exists(name));
+}
+
+// tracefs is not always mounted: the tracer mounts it. Shown in a private mount namespace
+// of a child process, so the machine's own mount stays as it is for everyone else.
+TEST(TracerLiveBasics, MountsTracefsWhenItIsNotMounted) {
+    SOCKLAB_REQUIRE_ROOT();
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        auto tracefs_here = [] {
+            struct statfs fs {};
+            return ::statfs("/sys/kernel/tracing", &fs) == 0 && fs.f_type == 0x74726163;
+        };
+        if (::unshare(CLONE_NEWNS) != 0) ::_exit(10);
+        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(11);
+        while (tracefs_here())
+            if (::umount2("/sys/kernel/tracing", MNT_DETACH) != 0) ::_exit(12);
+        struct statfs dbg {};
+        if (::statfs("/sys/kernel/debug/tracing", &dbg) == 0 && dbg.f_type == 0x74726163)
+            ::umount2("/sys/kernel/debug/tracing", MNT_DETACH);
+        int code = 0;
+        {
+            Tracer tracer(TracerOptions{std::uint16_t{9}, 256, false});
+            if (!tracer.status().active) code = 13;
+            else if (!tracefs_here()) code = 14;
+        }
+        ::_exit(code);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "10/11/12: could not set up the private mount namespace, "
+                                         "13: the tracer did not start, 14: tracefs not mounted";
 }
 
 TEST(TracerUnprivileged, ForcedDegradesWithAMessageAndPollingStillWorks) {

@@ -26,17 +26,24 @@ std::string errno_text(const char* what, int err) {
     return std::string("failed to ") + what + ": " + std::strerror(err);
 }
 
-// Run `argv` and collect its stdout (bounded time). For `lab list --json`.
+// Run `argv` and collect its stdout (bounded time). For `lab list --json`. Its stderr goes
+// into `error` when it fails, so the student reads the lab's own words.
 std::string capture(const std::vector<std::string>& argv, std::string& error) {
-    int p[2];
+    int p[2], e[2];
     if (::pipe2(p, O_CLOEXEC) != 0) {
         error = errno_text("create a pipe", errno);
         return {};
     }
     UniqueFd rd(p[0]), wr(p[1]);
+    if (::pipe2(e, O_CLOEXEC) != 0) {
+        error = errno_text("create a pipe", errno);
+        return {};
+    }
+    UniqueFd erd(e[0]), ewr(e[1]);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, wr.get(), 1);
+    posix_spawn_file_actions_adddup2(&fa, ewr.get(), 2);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -44,30 +51,40 @@ std::string capture(const std::vector<std::string>& argv, std::string& error) {
     const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     wr.reset();
+    ewr.reset();
     if (rc != 0) {
         error = errno_text(("run " + argv[0]).c_str(), rc) + " (is socklab built next to socklab-viewer?)";
         return {};
     }
-    std::string out;
+    std::string out, err;
     char buf[4096];
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-        pollfd pfd{rd.get(), POLLIN, 0};
-        if (::poll(&pfd, 1, 100) <= 0) continue;
-        const ssize_t n = ::read(rd.get(), buf, sizeof buf);
-        if (n <= 0) break;
-        out.append(buf, static_cast<std::size_t>(n));
+    while (std::chrono::steady_clock::now() < deadline && (rd || erd)) {
+        pollfd pfd[2] = {{rd.get(), POLLIN, 0}, {erd.get(), POLLIN, 0}};
+        if (::poll(pfd, 2, 100) <= 0) continue;
+        for (int i = 0; i < 2; ++i) {
+            if (pfd[i].fd < 0 || pfd[i].revents == 0) continue;
+            const ssize_t n = ::read(pfd[i].fd, buf, sizeof buf);
+            if (n <= 0) (i == 0 ? rd : erd).reset();
+            else (i == 0 ? out : err).append(buf, static_cast<std::size_t>(n));
+        }
     }
     int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == 0) {
+    pid_t r = 0;
+    while ((r = ::waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+        ::usleep(5'000);  // bounded wait for the exit that follows EOF
+    if (r == 0) {
         ::kill(pid, SIGKILL);
         ::waitpid(pid, &status, 0);
         error = "failed to list the labs: `socklab lab list --json` did not finish in 10 s";
         return {};
     }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
         error = "failed to list the labs: `socklab lab list --json` exited with status " +
-                std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+                std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) +
+                (err.empty() ? std::string() : ": " + err.substr(0, 300));
+    }
     return out;
 }
 
@@ -151,12 +168,14 @@ void LabRunner::run() {
             }
             handle(c, child);
         }
-        pollfd pfds[2] = {{wake_.get(), POLLIN, 0}, {child.out, POLLIN, 0}};
-        const int n = ::poll(pfds, child.out >= 0 ? 2 : 1, 200);
+        // poll() skips negative descriptors, so an absent child costs nothing here.
+        pollfd pfds[3] = {{wake_.get(), POLLIN, 0}, {child.out, POLLIN, 0}, {child.err, POLLIN, 0}};
+        const int n = ::poll(pfds, 3, 200);
         if (n > 0 && (pfds[0].revents & POLLIN)) {
             std::uint64_t v;
             [[maybe_unused]] auto r = ::read(wake_.get(), &v, sizeof v);
         }
+        if (child.err >= 0 && n > 0 && pfds[2].revents != 0) read_errors(child);
         if (child.out >= 0 && n > 0 && (pfds[1].revents & (POLLIN | POLLHUP | POLLERR)))
             read_output(child);
         if (child.pid > 0 && child.out < 0) {
@@ -209,16 +228,23 @@ void LabRunner::handle(const Command& c, Child& child) {
 void LabRunner::spawn(Child& child, const std::string& id, std::uint16_t port) {
     int sv[2];
     int out[2];
+    int err[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        const int err = errno;
-        update([&](LabState& s) { s.error = errno_text("create the lab's control socket", err); });
+        const int e = errno;
+        update([&](LabState& s) { s.error = errno_text("create the lab's control socket", e); });
         return;
     }
     if (::pipe2(out, O_CLOEXEC) != 0) {
-        const int err = errno;
+        const int e = errno;
         ::close(sv[0]);
         ::close(sv[1]);
-        update([&](LabState& s) { s.error = errno_text("create the lab's output pipe", err); });
+        update([&](LabState& s) { s.error = errno_text("create the lab's output pipe", e); });
+        return;
+    }
+    if (::pipe2(err, O_CLOEXEC | O_NONBLOCK) != 0) {
+        const int e = errno;
+        for (int fd : {sv[0], sv[1], out[0], out[1]}) ::close(fd);
+        update([&](LabState& s) { s.error = errno_text("create the lab's error pipe", e); });
         return;
     }
     auto argv = command_;
@@ -232,6 +258,7 @@ void LabRunner::spawn(Child& child, const std::string& id, std::uint16_t port) {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     // Its own process group: Stop signals the lab and anything it started, and a Ctrl-C in
@@ -248,9 +275,11 @@ void LabRunner::spawn(Child& child, const std::string& id, std::uint16_t port) {
     posix_spawnattr_destroy(&attr);
     ::close(sv[1]);
     ::close(out[1]);
+    ::close(err[1]);
     if (rc != 0) {
         ::close(sv[0]);
         ::close(out[0]);
+        ::close(err[0]);
         update([&](LabState& s) {
             s.error = errno_text(("run " + argv[0]).c_str(), rc) +
                       " (is socklab built next to socklab-viewer?)";
@@ -260,7 +289,9 @@ void LabRunner::spawn(Child& child, const std::string& id, std::uint16_t port) {
     child.pid = pid;
     child.in = sv[0];
     child.out = out[0];
+    child.err = err[0];
     child.buffer.clear();
+    child.err_buffer.clear();
     update([&](LabState& s) {
         s.running = true;
         s.lab_id = id;
@@ -314,6 +345,31 @@ void LabRunner::read_output(Child& child) {
         child.buffer.clear();
         update([](LabState& s) { s.log.push_back("the lab printed a line over 1 MiB; skipped"); });
     }
+}
+
+void LabRunner::read_errors(Child& child) {
+    char buf[4096];
+    const ssize_t n = ::read(child.err, buf, sizeof buf);
+    if (n <= 0) {
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+        ::close(child.err);
+        child.err = -1;
+        return;
+    }
+    child.err_buffer.append(buf, static_cast<std::size_t>(n));
+    std::size_t start = 0;
+    for (;;) {
+        const auto nl = child.err_buffer.find('\n', start);
+        if (nl == std::string::npos) break;
+        const std::string line = child.err_buffer.substr(start, std::min<std::size_t>(nl - start, 300));
+        update([&](LabState& s) {
+            s.log.push_back("lab: " + line);
+            s.last_stderr = line;
+        });
+        start = nl + 1;
+    }
+    child.err_buffer.erase(0, start);
+    if (child.err_buffer.size() > 4096) child.err_buffer.clear();
 }
 
 void LabRunner::on_line(Child& child, std::string_view line) {
@@ -381,16 +437,23 @@ void LabRunner::on_line(Child& child, std::string_view line) {
 
 void LabRunner::reap(Child& child, int status) {
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    const bool stopping = child.stopping;
+    child.stopping = false;
     // Anything the lab started in its group goes with it.
     if (::kill(-child.pid, 0) == 0) ::kill(-child.pid, SIGTERM);
     child.pid = -1;
-    if (child.in >= 0) ::close(child.in);
-    if (child.out >= 0) ::close(child.out);
-    child.in = child.out = -1;
+    if (child.err >= 0) read_errors(child);  // its last words, if any are left
+    for (int* fd : {&child.in, &child.out, &child.err}) {
+        if (*fd >= 0) ::close(*fd);
+        *fd = -1;
+    }
     update([&](LabState& s) {
         s.running = false;
         s.waiting_for = 0;
         s.exit_code = code;
+        if (!stopping && code != 0 && !s.done_ok && s.error.empty())
+            s.error = "the lab stopped with status " + std::to_string(code) +
+                      (s.last_stderr.empty() ? std::string() : ": " + s.last_stderr);
         s.log.push_back("the lab exited with status " + std::to_string(code));
     });
 }
@@ -418,6 +481,7 @@ void LabRunner::end_child(Child& child, bool ask_first) {
         }
     };
     if (ask_first) {
+        child.stopping = true;
         send_line(child, "quit");
         if (child.in >= 0) ::shutdown(child.in, SHUT_WR);  // EOF also means quit
         if (wait_exit(1500ms)) return;

@@ -41,6 +41,7 @@ struct LabState {
     std::optional<int> exit_code;      // the child's exit status once it ended
     std::string error;                 // a protocol or process problem, one line
     std::vector<std::string> log;      // notes, messages and errors, newest last (bounded)
+    std::string last_stderr;           // the lab's last line on stderr
     std::set<std::uint16_t> ports;     // the lab's sockets: highlight rows on these ports
 };
 
@@ -77,8 +78,11 @@ private:
     struct Child {
         pid_t pid = -1;
         int in = -1;   // our end of its stdin (a socket pair, so a dead child cannot SIGPIPE us)
-        int out = -1;  // its stdout
+        int out = -1;  // its stdout: the protocol
+        int err = -1;  // its stderr: shown in the log
         std::string buffer;
+        std::string err_buffer;
+        bool stopping = false;  // we asked it to end: its exit status is no error
     };
 
     void post(Command c);
@@ -87,6 +91,7 @@ private:
     void spawn(Child& child, const std::string& id, std::uint16_t port);
     void send_line(Child& child, std::string_view line);
     void read_output(Child& child);
+    void read_errors(Child& child);
     void on_line(Child& child, std::string_view line);
     void end_child(Child& child, bool ask_first);
     void reap(Child& child, int status);

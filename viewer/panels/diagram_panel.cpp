@@ -152,7 +152,8 @@ void DiagramPanel::draw_content(UiContext& ctx) {
     for (std::size_t i = 0; i < kEdgeCount; ++i) {
         const auto& e = kEdges[i];
         ImVec2 a = centre(e.from_node), b = centre(e.to_node);
-        if (find_edge(e.to_node, e.from_node)) {
+        const bool pair = find_edge(e.to_node, e.from_node).has_value();
+        if (pair) {
             // Two edges between one pair of states: draw them side by side.
             const float ddx = b.x - a.x, ddy = b.y - a.y;
             const float l = std::max(1.0f, std::sqrt(ddx * ddx + ddy * ddy));
@@ -171,7 +172,15 @@ void DiagramPanel::draw_content(UiContext& ctx) {
         // Arrow head at the target.
         const float dx = p1.x - p0.x, dy = p1.y - p0.y;
         const float len = std::max(1.0f, std::sqrt(dx * dx + dy * dy));
-        const ImVec2 u(dx / len, dy / len), nrm(-u.y, u.x);
+        const ImVec2 u(dx / len, dy / len);
+        ImVec2 nrm(-u.y, u.x);
+        {
+            // Labels go on the side facing the middle of the picture, so none falls off an
+            // edge; the two edges of a pair keep opposite sides.
+            const ImVec2 mid0 = lerp(p0, p1, 0.5f);
+            const ImVec2 to_c(origin.x + avail.x * 0.5f - mid0.x, origin.y + avail.y * 0.5f - mid0.y);
+            if (!pair && nrm.x * to_c.x + nrm.y * to_c.y < 0) nrm = ImVec2(-nrm.x, -nrm.y);
+        }
         const float ah = font * 0.6f;
         dl->AddTriangleFilled(p1, ImVec2(p1.x - u.x * ah + nrm.x * ah * 0.5f, p1.y - u.y * ah + nrm.y * ah * 0.5f),
                               ImVec2(p1.x - u.x * ah - nrm.x * ah * 0.5f, p1.y - u.y * ah - nrm.y * ah * 0.5f), col);

@@ -4,6 +4,7 @@
 // `socklab free`, a confirmation naming the processes and sockets, and the verified result.
 // The diagnosis and the actions run on the panel's own worker thread; the UI thread only
 // reads the immutable snapshots it publishes and makes no system calls.
+// SOCKLAB_DOCTOR_PORT=PORT in the environment asks about PORT at start (headless screenshots).
 #include <atomic>
 #include <cstdint>
 #include <memory>

@@ -6,6 +6,7 @@
 #include "panels/registry.hpp"
 
 #include "panels/diagram_panel.hpp"
+#include "panels/doctor_panel.hpp"
 #include "panels/event_log_panel.hpp"
 #include "panels/help_panel.hpp"
 #include "panels/lab_panel.hpp"
@@ -22,6 +23,7 @@ std::vector<std::unique_ptr<Panel>> make_panels() {
     p.push_back(std::make_unique<TimelinePanel>());
     p.push_back(std::make_unique<LabPanel>());
     p.push_back(std::make_unique<EventLogPanel>());
+    p.push_back(std::make_unique<DoctorPanel>());
     p.push_back(std::make_unique<StatusPanel>());
     p.push_back(std::make_unique<HelpPanel>());  // keep last: drawn on top
     return p;

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "panels/doctor_panel.hpp"
 #include "ui/style.hpp"
 
 namespace socklab::viewer {
@@ -16,21 +17,21 @@ struct ColumnInfo {
 };
 
 constexpr ColumnInfo kColumns[kColumnCount] = {
-    {"Proto", "tcp or udp.", 44},
-    {"Local", "This socket's own address and port.", 150},
-    {"Remote", "The peer's address and port. *:* means not connected (LISTEN, UNCONN).", 150},
-    {"State", "The kernel's TCP state. Hover a state in the diagram to learn what it means.", 104},
-    {"In state", "How long the socket has been in this state (since the viewer saw it enter).", 70},
+    {"Proto", "tcp or udp.", 48},
+    {"Local", "This socket's own address and port.", 135},
+    {"Remote", "The peer's address and port. *:* means not connected (LISTEN, UNCONN).", 135},
+    {"State", "The kernel's TCP state. Hover a state in the diagram to learn what it means.", 100},
+    {"In state", "How long the socket has been in this state (since the viewer saw it enter).", 74},
     {"Timer", "The kernel timer running on this socket: TIME_WAIT's 60 s, a retransmission, "
-              "keepalive.", 130},
+              "keepalive.", 135},
     {"Recv-Q", "Bytes received but not yet read by the program. On a LISTEN socket: "
-               "connections waiting for accept().", 56},
+               "connections waiting for accept().", 64},
     {"Send-Q", "Bytes sent but not yet acknowledged by the peer. On a LISTEN socket: the "
-               "backlog.", 56},
+               "backlog.", 64},
     {"PID", "The process holding the socket. TIME_WAIT sockets belong to nobody: the "
-            "program already closed them.", 54},
-    {"Process", "The command of that process.", 100},
-    {"User", "Who owns the socket.", 70},
+            "program already closed them.", 52},
+    {"Process", "The command of that process.", 95},
+    {"User", "Who owns the socket.", 60},
 };
 
 }  // namespace
@@ -176,6 +177,12 @@ void TablePanel::draw_content(UiContext& ctx) {
                     ImGui::TextDisabled("No descriptor: the kernel keeps this socket after close().");
                 if (r.traced) ImGui::TextDisabled("The tracer reported this socket's transitions.");
                 ImGui::EndTooltip();
+            }
+            if (ImGui::BeginPopupContextItem("row-menu")) {  // the port doctor's way in
+                const std::uint16_t port = r.rec.local_port;
+                if (ImGui::MenuItem("Why is this port busy?", nullptr, false, port != 0))
+                    DoctorPanel::ask(port);
+                ImGui::EndPopup();
             }
             if (ImGui::TableSetColumnIndex(1)) ImGui::TextUnformatted(r.local_text.c_str());
             if (ImGui::TableSetColumnIndex(2)) ImGui::TextUnformatted(r.remote_text.c_str());

@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace socklab {
@@ -25,6 +26,9 @@ struct OwnerScanStats {
     std::size_t descriptors = 0;  // fd links read
     std::size_t unreadable = 0;   // processes skipped: gone, or no permission
     std::chrono::nanoseconds cost{};
+    // How the last refresh found them: "bpf" (a task_file iterator, root only: processes and
+    // descriptors then count socket holders and socket descriptors) or "proc" (the walk).
+    const char* method = "proc";
 };
 
 class OwnerIndex {
@@ -44,6 +48,13 @@ public:
     // Owners of one socket inode; empty when nobody (or nobody readable) holds it.
     [[nodiscard]] std::span<const ProcessRef> owners_of(std::uint64_t inode) const;
     [[nodiscard]] const OwnerScanStats& stats() const noexcept;
+
+    // With root on Linux >= 5.8 the index asks the kernel for all socket descriptors at once
+    // (BPF task_file iterator) instead of reading every /proc/<pid>/fd link; false forces the
+    // /proc walk (also: environment SOCKLAB_OWNERS_NO_BPF=1). Only for the real /proc.
+    void set_allow_bpf(bool allow) noexcept;
+    // Why the iterator could not be used, empty if it was (or was not tried).
+    [[nodiscard]] std::string_view bpf_unavailable_reason() const noexcept;
 
 private:
     struct Impl;

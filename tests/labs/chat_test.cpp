@@ -1,0 +1,165 @@
+// The chat lab through pipes: two instances of itself and against nc (netcat-openbsd), with
+// Korean text and /quit from each side. Each test has its own network namespace, so `ss`
+// there sees only this conversation.
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "lab_child.hpp"
+#include "socklab/source.hpp"
+#include "socklab/state.hpp"
+#include "testsupport.hpp"
+
+namespace socklab::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::uint16_t kPort = 9015;
+
+std::string chat_bin() { return bin("socklab-lab-chat"); }
+
+void wait_for_listener() {
+    auto src = make_netlink_source();
+    ASSERT_TRUE(wait_for_state(*src, kPort, 0, static_cast<std::uint8_t>(TcpState::listen), 10s))
+        << "the chat server never listened";
+}
+
+auto has(const std::string& text) {
+    return [text](const std::string& out) { return out.find(text) != std::string::npos; };
+}
+
+// After the conversation: no CLOSE_WAIT and no ESTABLISHED left, on either side.
+void expect_both_sides_closed() {
+    std::vector<SsRow> rows;
+    const bool ok = wait_until(
+        [&] {
+            rows = ss_rows();
+            for (const auto& r : rows)
+                if (r.state != "TIME_WAIT") return false;
+            return true;
+        },
+        3s, 20ms);
+    std::string table;
+    for (const auto& r : rows) table += "  " + r.line + "\n";
+    EXPECT_TRUE(ok) << "left behind:\n" << table;
+}
+
+const std::string kFromServer = "서버: 안녕하세요! 반갑습니다.";
+const std::string kFromClient = "클라이언트: 네, 안녕하세요 — hello";
+
+// Both instances of the lab; `quitter` ("server" or "client") types /quit.
+void chat_between_two_labs(const std::string& quitter) {
+    PrivateNetns ns;
+    Child server({chat_bin(), "--role", "server", "--auto"});
+    wait_for_listener();
+    Child client({chat_bin(), "--role", "client", "--auto"});
+
+    server.write(kFromServer + "\n");
+    ASSERT_TRUE(client.read_until(has(kFromServer), 10s)) << client.out() << client.err();
+    client.write(kFromClient + "\n");
+    ASSERT_TRUE(server.read_until(has(kFromClient), 10s)) << server.out() << server.err();
+
+    (quitter == "server" ? server : client).write("/quit\n");
+    EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
+    EXPECT_EQ(client.wait(15s), 0) << client.out() << client.err();
+    // The other side saw the /quit text and why the conversation ended.
+    auto& other = quitter == "server" ? client : server;
+    EXPECT_NE(other.out().find("/quit"), std::string::npos);
+    EXPECT_NE(other.out().find("the peer typed /quit"), std::string::npos) << other.out();
+    EXPECT_NE(other.out().find("every expectation met"), std::string::npos);
+    expect_both_sides_closed();
+}
+
+TEST(ChatLab, TwoInstancesClientQuits) {
+    SOCKLAB_REQUIRE_ROOT();
+    chat_between_two_labs("client");
+}
+
+TEST(ChatLab, TwoInstancesServerQuits) {
+    SOCKLAB_REQUIRE_ROOT();
+    chat_between_two_labs("server");
+}
+
+// nc as the client: text without framing both ways; /quit typed at nc ends the chat, the lab
+// closes, nc sees the close and exits: nobody is left in CLOSE_WAIT.
+TEST(ChatLab, NcClientTypesQuit) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child server({chat_bin(), "--role", "server", "--auto"});
+    wait_for_listener();
+    Child nc({"nc", "127.0.0.1", std::to_string(kPort)});
+    // No newline: the lab must show bytes as they arrive, not wait for a line.
+    nc.write("nc 님이 입력 중");
+    ASSERT_TRUE(server.read_until(has("nc 님이 입력 중"), 10s)) << server.out();
+    nc.write("...\n");
+    server.write(kFromServer + "\n");
+    ASSERT_TRUE(nc.read_until(has(kFromServer), 10s)) << nc.out() << nc.err();
+    nc.write("/quit\n");
+    EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
+    EXPECT_NE(server.out().find("the peer typed /quit"), std::string::npos) << server.out();
+    EXPECT_TRUE(nc.wait(15s).has_value()) << "nc did not exit when the lab closed";
+    expect_both_sides_closed();
+}
+
+// nc as the server: the lab client types /quit; nc sees the end of the stream and exits, and
+// the lab closes its side.
+TEST(ChatLab, LabClientQuitsAgainstNcServer) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child nc({"nc", "-l", "127.0.0.1", std::to_string(kPort)});
+    wait_for_listener();
+    Child client({chat_bin(), "--role", "client", "--auto"});
+    nc.write(kFromServer + "\n");
+    ASSERT_TRUE(client.read_until(has(kFromServer), 10s)) << client.out() << client.err();
+    client.write(kFromClient + "\n/quit\n");
+    ASSERT_TRUE(nc.read_until(has(kFromClient + "\n/quit\n"), 10s)) << nc.out();
+    EXPECT_EQ(client.wait(15s), 0) << client.out() << client.err();
+    EXPECT_NE(client.out().find("you typed /quit"), std::string::npos) << client.out();
+    EXPECT_NE(client.out().find("every expectation met"), std::string::npos);
+    EXPECT_TRUE(nc.wait(15s).has_value());
+    expect_both_sides_closed();
+}
+
+// Input that just ends (a pipe, Ctrl-D) is not /quit: the lab half-closes and still shows
+// what the peer sends until the peer is done.
+TEST(ChatLab, EndOfInputHalfClosesAndKeepsReading) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child server({chat_bin(), "--role", "server", "--auto"});
+    wait_for_listener();
+    Child client({chat_bin(), "--role", "client", "--auto"});
+    client.close_stdin();
+    server.write(kFromServer + "\n");
+    ASSERT_TRUE(client.read_until(has(kFromServer), 10s)) << client.out() << client.err();
+    server.write("/quit\n");
+    EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
+    EXPECT_EQ(client.wait(15s), 0) << client.out() << client.err();
+    expect_both_sides_closed();
+}
+
+// --json: the viewer gets received text as {"event":"message"} lines, UTF-8 intact.
+TEST(ChatLab, JsonModeReportsMessages) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child server({chat_bin(), "--role", "server", "--auto", "--json"});
+    wait_for_listener();
+    Child client({chat_bin(), "--role", "client", "--auto"});
+    client.write(kFromClient + "\n/quit\n");
+    EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
+    EXPECT_EQ(client.wait(15s), 0) << client.out() << client.err();
+    bool seen = false;
+    std::istringstream in(server.out());
+    std::string line;
+    std::string text;
+    while (std::getline(in, line)) {
+        const auto ev = nlohmann::json::parse(line);  // every line is JSON, chat text included
+        if (ev["event"] == "message") text += ev["text"].get<std::string>();
+    }
+    seen = text.find(kFromClient) != std::string::npos;
+    EXPECT_TRUE(seen) << server.out();
+}
+
+}  // namespace
+}  // namespace socklab::test

@@ -1,0 +1,285 @@
+// Every lab, end to end, inside a private network namespace so parallel tests never share a
+// socket table: driven step by step through the --json protocol, with `ss` checking each
+// step's expectations independently of the lab's own check, and nothing left behind at the end
+// but TIME_WAIT / FIN_WAIT2.
+#include <signal.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "catalog.hpp"
+#include "lab_child.hpp"
+#include "testsupport.hpp"
+
+namespace socklab::test {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string lab_bin(std::string_view id) { return bin("socklab-lab-" + std::string(id)); }
+
+// Does `ss` agree with one expectation of the lab? BOUND_INACTIVE is left to the lab's own
+// check: ss (iproute2 6.1) cannot ask for that state.
+bool ss_agrees(const std::vector<SsRow>& rows, const json& e, std::string& why) {
+    const std::string state = e.at("state");
+    if (state == "BOUND_INACTIVE") return true;
+    std::uint32_t found = 0;
+    for (const auto& r : rows) {
+        if (r.local_port != e.at("local_port").get<std::uint16_t>() ||
+            r.remote_port != e.at("remote_port").get<std::uint16_t>() || r.state != state)
+            continue;
+        if (e.contains("recv_q") && r.recv_q != e["recv_q"].get<std::uint32_t>()) continue;
+        if (e.contains("send_q") && r.send_q != e["send_q"].get<std::uint32_t>()) continue;
+        if (e.contains("min_recv_q") && r.recv_q < e["min_recv_q"].get<std::uint32_t>()) continue;
+        if (e.contains("min_send_q") && r.send_q < e["min_send_q"].get<std::uint32_t>()) continue;
+        ++found;
+    }
+    const bool ok = e.value("absent", false) ? found == 0
+                    : e.contains("count")     ? found == e["count"].get<std::uint32_t>()
+                                              : found > 0;
+    if (!ok) {
+        why = "ss disagrees with " + e.dump() + "; ss shows:\n";
+        for (const auto& r : rows) why += "  " + r.line + "\n";
+    }
+    return ok;
+}
+
+// Only what the labs explain may outlive them: TIME_WAIT and orphaned FIN_WAIT2.
+void expect_only_timewait_left() {
+    std::vector<SsRow> rows;
+    const bool clean = wait_until(
+        [&] {
+            rows = ss_rows();
+            for (const auto& r : rows)
+                if (r.state != "TIME_WAIT" && r.state != "FIN_WAIT2") return false;
+            return true;
+        },
+        3s, 20ms);
+    std::string table;
+    for (const auto& r : rows) table += "  " + r.line + "\n";
+    EXPECT_TRUE(clean) << "left behind:\n" << table;
+}
+
+class EveryLab : public ::testing::TestWithParam<lab::LabEntry> {};
+
+// Step mode through the protocol: at every "waiting" the lab holds still, so ss can look.
+TEST_P(EveryLab, StepByStepAgreesWithSs) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    const auto& entry = GetParam();
+    Child lab({lab_bin(entry.id), "--json"});
+    int steps = -1, last_step = 0, waits = 0;
+    json pending_expect = json::array();
+    bool done = false;
+    while (!done) {
+        const auto line = lab.next_line(30s);
+        ASSERT_TRUE(line) << "no output from the lab; stderr:\n" << lab.err();
+        const json ev = json::parse(*line);
+        const std::string kind = ev.at("event");
+        if (kind == "lab") {
+            EXPECT_EQ(ev.at("lab"), entry.id);
+            EXPECT_EQ(ev.at("port"), lab::default_port(entry.number));
+            steps = ev.at("steps");
+        } else if (kind == "step") {
+            EXPECT_EQ(ev.at("step"), last_step + 1);
+            EXPECT_EQ(ev.at("steps"), steps);
+            last_step = ev.at("step");
+            pending_expect = ev.at("expect");
+            for (const auto* field : {"title", "call", "result", "explain"})
+                EXPECT_FALSE(ev.at(field).get<std::string>().empty()) << field;
+        } else if (kind == "observed") {
+            EXPECT_TRUE(ev.at("ok").get<bool>()) << "step " << last_step << ": " << *line;
+            EXPECT_EQ(ev.at("checks").size(), pending_expect.size());
+        } else if (kind == "waiting") {
+            ++waits;
+            const auto rows = ss_rows();
+            for (const auto& e : pending_expect) {
+                std::string why;
+                EXPECT_TRUE(ss_agrees(rows, e, why)) << "after step " << last_step << ": " << why;
+            }
+            pending_expect = json::array();
+            lab.write("next\n");
+        } else if (kind == "done") {
+            EXPECT_TRUE(ev.at("ok").get<bool>()) << *line;
+            done = true;
+        }
+    }
+    EXPECT_EQ(last_step, steps);
+    EXPECT_EQ(waits, steps + 1);  // one before each step and one before the end
+    EXPECT_EQ(lab.wait(20s), 0) << lab.err();
+    expect_only_timewait_left();
+}
+
+// --auto --json, the way a class or CI runs a lab: every expectation met, exit 0.
+TEST_P(EveryLab, AutoJsonMeetsEveryExpectation) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    const auto& entry = GetParam();
+    const auto res = run_command({lab_bin(entry.id), "--auto", "--json"}, {}, 60s);
+    ASSERT_EQ(res.exit_code, 0) << res.out << res.err;
+    int steps = 0, observed = 0;
+    bool done_ok = false;
+    std::istringstream in(res.out);
+    std::string line;
+    while (std::getline(in, line)) {
+        const json ev = json::parse(line);
+        if (ev["event"] == "lab") steps = ev["steps"];
+        if (ev["event"] == "waiting") ADD_FAILURE() << "--auto must not wait: " << line;
+        if (ev["event"] == "observed") {
+            ++observed;
+            EXPECT_TRUE(ev["ok"].get<bool>()) << line;
+            for (const auto& c : ev["checks"]) EXPECT_TRUE(c["ok"].get<bool>()) << c.dump();
+        }
+        if (ev["event"] == "done") done_ok = ev["ok"];
+    }
+    EXPECT_GT(steps, 0);
+    EXPECT_EQ(observed, steps);
+    EXPECT_TRUE(done_ok);
+    expect_only_timewait_left();
+}
+
+INSTANTIATE_TEST_SUITE_P(Labs, EveryLab, ::testing::ValuesIn(lab::kLabs),
+                         [](const ::testing::TestParamInfo<lab::LabEntry>& p) {
+                             std::string name(p.param.id);
+                             for (auto& c : name)
+                                 if (c == '-') c = '_';
+                             return name;
+                         });
+
+// The tracer hook: when the tracer runs, the connect and close steps list the transitions
+// they caused, as socklab::to_json(TransitionEvent) objects.
+TEST(LabTransitions, ConnectAndCloseStepsListTheirTransitions) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    auto transitions_of = [](const std::string& id, int step) {
+        const auto res = run_command({lab_bin(id), "--auto", "--json"}, {}, 60s);
+        std::vector<std::string> seen;
+        bool tracing = false;
+        std::istringstream in(res.out);
+        std::string line;
+        while (std::getline(in, line)) {
+            const json ev = json::parse(line);
+            if (ev["event"] == "lab") tracing = ev["tracing"];
+            if (ev["event"] == "step" && ev["step"] == step && ev.contains("transitions"))
+                for (const auto& t : ev["transitions"])
+                    seen.push_back(t["old_state"].get<std::string>() + ">" +
+                                   t["new_state"].get<std::string>());
+        }
+        return std::make_pair(tracing, seen);
+    };
+    const auto [tracing, connect] = transitions_of("accept", 2);
+    if (!tracing) GTEST_SKIP() << "the tracer is not active here; labs run on polling alone";
+    auto has = [](const std::vector<std::string>& v, const std::string& t) {
+        return std::find(v.begin(), v.end(), t) != v.end();
+    };
+    EXPECT_TRUE(has(connect, "SYN_SENT>ESTABLISHED"));
+    EXPECT_TRUE(has(connect, "SYN_RECV>ESTABLISHED"));
+    const auto close_first = transitions_of("active-close", 2).second;
+    EXPECT_TRUE(has(close_first, "ESTABLISHED>FIN_WAIT1"));
+    EXPECT_TRUE(has(close_first, "FIN_WAIT1>FIN_WAIT2"));
+    const auto close_second = transitions_of("active-close", 4).second;
+    EXPECT_TRUE(has(close_second, "CLOSE_WAIT>LAST_ACK"));
+}
+
+// `q`/"quit" and Ctrl-C close everything; Ctrl-C exits 130.
+TEST(LabControl, QuitClosesEverythingAndExitsZero) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child lab({lab_bin("active-close"), "--json"});
+    // Run to just after step 3: the server sits in CLOSE_WAIT, the client in FIN_WAIT2.
+    for (int waits = 0; waits < 4;) {
+        const auto line = lab.next_line(20s);
+        ASSERT_TRUE(line) << lab.err();
+        if (json::parse(*line)["event"] == "waiting" && ++waits < 4) lab.write("next\n");
+    }
+    EXPECT_TRUE(wait_until([] {
+        for (const auto& r : ss_rows())
+            if (r.state == "CLOSE_WAIT") return true;
+        return false;
+    }));
+    lab.write("quit\n");
+    ASSERT_TRUE(lab.read_until([](const std::string& o) { return o.find("\"done\"") != std::string::npos; }, 10s));
+    EXPECT_NE(lab.out().find("\"stopped\":\"quit\""), std::string::npos) << lab.out();
+    EXPECT_EQ(lab.wait(10s), 0);
+    expect_only_timewait_left();
+}
+
+TEST(LabControl, CtrlCClosesEverythingAndExits130) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child lab({lab_bin("fin-wait1"), "--json"});
+    // After step 3 the client is held in FIN_WAIT1 with full buffers.
+    for (int waits = 0; waits < 4;) {
+        const auto line = lab.next_line(20s);
+        ASSERT_TRUE(line) << lab.err();
+        if (json::parse(*line)["event"] == "waiting" && ++waits < 4) lab.write("next\n");
+    }
+    lab.signal(SIGINT);
+    EXPECT_EQ(lab.wait(10s), 130) << lab.out() << lab.err();
+    EXPECT_NE(lab.out().find("\"stopped\":\"interrupted\""), std::string::npos);
+    // The server's close() with unread data resets the connection: nothing at all is left.
+    expect_only_timewait_left();
+}
+
+TEST(LabControl, EndOfInputInStepModeQuits) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    const auto res = run_command({lab_bin("bind"), "--json"}, "next\n", 20s);
+    EXPECT_EQ(res.exit_code, 0) << res.err;
+    EXPECT_NE(res.out.find("\"stopped\":\"quit\""), std::string::npos) << res.out;
+    EXPECT_NE(res.out.find("\"step\":1"), std::string::npos);
+    EXPECT_EQ(res.out.find("\"step\":2,\"steps\""), std::string::npos);
+}
+
+// `socklab lab`: list, run by number, and one clear line for bad input.
+TEST(LabCli, ListJsonHasEveryLabInOrder) {
+    const auto res = run_command({bin("socklab"), "lab", "list", "--json"});
+    ASSERT_EQ(res.exit_code, 0) << res.err;
+    const auto list = json::parse(res.out);
+    ASSERT_EQ(list.size(), lab::kLabs.size());
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        EXPECT_EQ(list[i]["id"], lab::kLabs[i].id);
+        EXPECT_EQ(list[i]["number"], i + 1);
+        EXPECT_EQ(list[i]["default_port"], 9001 + i);
+        EXPECT_FALSE(list[i]["title"].get<std::string>().empty());
+        EXPECT_FALSE(list[i]["summary"].get<std::string>().empty());
+        EXPECT_TRUE(list[i]["installed"].get<bool>()) << list[i]["id"];
+    }
+}
+
+TEST(LabCli, RunByNumberExecsTheLab) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    const auto res = run_command({bin("socklab"), "lab", "run", "13", "--auto", "--json"}, {}, 60s);
+    EXPECT_EQ(res.exit_code, 0) << res.err;
+    EXPECT_EQ(res.out.rfind("{\"event\":\"lab\",\"lab\":\"udp\"", 0), 0u) << res.out;
+    EXPECT_NE(res.out.find("{\"event\":\"done\",\"lab\":\"udp\",\"ok\":true}"), std::string::npos);
+}
+
+TEST(LabCli, BadInputIsOneLineAndExit2) {
+    for (const auto& argv : std::vector<std::vector<std::string>>{
+             {bin("socklab"), "lab", "run", "no-such-lab"},
+             {bin("socklab"), "lab", "run", "16"},
+             {bin("socklab"), "lab", "run", "bind", "--port", "70000"},
+             {bin("socklab"), "lab", "run", "bind", "--role", "teacher"},
+             {lab_bin("bind"), "--delay", "soon"},
+             {lab_bin("bind"), "--role", "server"},
+             {lab_bin("chat"), "--host", "example.org"},
+         }) {
+        const auto res = run_command(argv, {}, 10s);
+        EXPECT_EQ(res.exit_code, 2) << argv.back() << ": " << res.err;
+        EXPECT_FALSE(res.err.empty());
+        EXPECT_LE(std::count(res.err.begin(), res.err.end(), '\n'), 2) << res.err;
+        EXPECT_TRUE(res.out.empty()) << res.out;
+    }
+}
+
+}  // namespace
+}  // namespace socklab::test
