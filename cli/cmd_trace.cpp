@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <iterator>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -72,8 +73,13 @@ std::string format_duration(std::uint64_t ns) {
 std::string format_time(std::uint64_t mono_ns, std::int64_t wall_minus_mono_ns) {
     const std::int64_t wall = static_cast<std::int64_t>(mono_ns) + wall_minus_mono_ns;
     const time_t secs = static_cast<time_t>(wall / 1'000'000'000);
-    struct tm tm {};
-    ::localtime_r(&secs, &tm);
+    // Thousands of lines share a second: convert it to local time once.
+    static time_t cached_secs = -1;
+    static struct tm tm {};
+    if (secs != cached_secs) {
+        ::localtime_r(&secs, &tm);
+        cached_secs = secs;
+    }
     return fmt::format("{:02}:{:02}:{:02}.{:06}", tm.tm_hour, tm.tm_min, tm.tm_sec,
                        (wall % 1'000'000'000) / 1'000);
 }
@@ -87,6 +93,42 @@ std::int64_t wall_minus_mono() {
 }
 
 constexpr const char* kLineFormat = "{:<15} {:>7} {:<15} {:<25} {:<25} {:<26} {:>10}\n";
+
+void append_json_string(std::string& out, std::string_view s) {
+    out += '"';
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20 || c >= 0x7f) {
+            // comm is whatever a program named itself: keep the line valid JSON whatever it is.
+            fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+        } else {
+            out += ch;
+        }
+    }
+    out += '"';
+}
+
+// The same object as socklab::to_json(TransitionEvent) (the CLI test holds them to the same
+// keys), written straight into a string: building an nlohmann::json per event cost more than
+// everything else the tracer does, and under churn that decides whether events are lost.
+std::string json_line(const TransitionEvent& e) {
+    std::string out;
+    out.reserve(320);
+    auto it = std::back_inserter(out);
+    fmt::format_to(it, "{{\"time_ns\":{},\"pid\":{},\"comm\":", e.time_ns, e.pid);
+    append_json_string(out, e.comm_view());
+    fmt::format_to(std::back_inserter(out),
+                   ",\"family\":\"{}\",\"local_addr\":\"{}\",\"local_port\":{},"
+                   "\"remote_addr\":\"{}\",\"remote_port\":{},\"old_state\":\"{}\","
+                   "\"new_state\":\"{}\",\"old_state_ns\":{},\"skaddr\":{},\"cpu\":{}}}\n",
+                   family_name(e.family), e.local_addr.to_string(), e.local_port,
+                   e.remote_addr.to_string(), e.remote_port, state_name(e.old_state),
+                   state_name(e.new_state), e.old_state_ns, e.skaddr, e.cpu);
+    return out;
+}
 
 std::string text_line(const TransitionEvent& e, std::int64_t offset) {
     return fmt::format(kLineFormat, format_time(e.time_ns, offset), e.pid, e.comm_view(),
@@ -138,7 +180,7 @@ int run_trace(const TraceArgs& args) {
         tracer.poll(events, wait);
         for (const auto& e : events) {
             const std::string line =
-                args.json ? to_json(e).dump() + "\n" : text_line(e, offset);
+                args.json ? json_line(e) : text_line(e, offset);
             if (std::fputs(line.c_str(), stdout) == EOF) {
                 output_ok = false;
                 break;
@@ -153,7 +195,7 @@ int run_trace(const TraceArgs& args) {
         events.clear();
         tracer.poll(events, std::chrono::milliseconds(0));
         for (const auto& e : events) {
-            const std::string line = args.json ? to_json(e).dump() + "\n" : text_line(e, offset);
+            const std::string line = args.json ? json_line(e) : text_line(e, offset);
             if (std::fputs(line.c_str(), stdout) == EOF) break;
             ++shown;
         }

@@ -45,6 +45,7 @@ struct Options {
     std::string filter;
     std::string size = "1600x1000";
     std::size_t synthetic = 0;
+    std::string socklab;
 };
 
 std::filesystem::path self_dir() {
@@ -123,6 +124,7 @@ int main(int argc, char** argv) {
     cli.add_option("--bench-out", o.bench_out, "Where --bench-frames writes its JSON");
     cli.add_option("--filter", o.filter, "Start with this text in the table's filter box");
     cli.add_option("--size", o.size, "Window size WxH (default 1600x1000)");
+    cli.add_option("--socklab", o.socklab, "The socklab program that runs the labs (default: the one next to socklab-viewer)");
     cli.add_option("--synthetic", o.synthetic,
                    "Show a made-up table of N sockets instead of the kernel's (benchmarks, demos)")
         ->check(CLI::Range(1, 10'000'000));
@@ -133,7 +135,14 @@ int main(int argc, char** argv) {
         "  xvfb-run -a socklab-viewer --lab close-wait-leak --lab-steps 4 --screenshot lab.png\n"
         "  xvfb-run -a socklab-viewer --dump-state state.json --frames 5\n"
         "  xvfb-run -a socklab-viewer --synthetic 100000 --bench-frames 600 --bench-out b.json");
-    CLI11_PARSE(cli, argc, argv);
+    try {
+        cli.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return cli.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "socklab-viewer: %s (see socklab-viewer --help)\n", e.what());
+        return 2;
+    }
     if (!o.bench_out.empty() && o.bench_frames == 0) {
         std::fputs("socklab-viewer: --bench-out needs --bench-frames N\n", stderr);
         return 2;
@@ -195,7 +204,7 @@ int main(int argc, char** argv) {
             ao.poller.make_source = [n] { return make_synthetic_source(n); };
             ao.poller.owners = false;
         }
-        const auto socklab = self_dir() / "socklab";
+        const std::filesystem::path socklab = o.socklab.empty() ? self_dir() / "socklab" : std::filesystem::path(o.socklab);
         if (std::filesystem::exists(socklab)) ao.socklab_command = {socklab.string()};
         ao.filter = o.filter;
         ao.headless = headless;

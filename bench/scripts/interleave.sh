@@ -7,6 +7,9 @@
 # the same way — eval'd by this shell, stdout and stderr to /dev/null — and is timed with
 # $EPOCHREALTIME (wall, µs) and bash's `time` (user + sys CPU, ms).
 # Prints one line per timed run: "round<TAB>name<TAB>wall_s<TAB>cpu_s<TAB>exit_code".
+# A name starting with '@' is a probe, not a contender: it runs untimed before each timed
+# round and its first output line is printed as "round<TAB>@name<TAB>output<TAB>-<TAB>-"
+# (cli.sh counts TIME_WAIT sockets this way, as they come and go while timing).
 # cli.sh runs this inside the population's namespace (ip netns exec), so `ip` itself is not
 # part of any measurement.
 set -uo pipefail
@@ -16,10 +19,14 @@ if [[ $# -ne 3 || ! $1 =~ ^[0-9]+$ || ! $2 =~ ^[0-9]+$ || ! -r $3 ]]; then
     exit 2
 fi
 runs=$1 warmup=$2 cmdfile=$3
-names=() cmds=()
+names=() cmds=() probe_names=() probe_cmds=()
 while IFS=$'\t' read -r name cmd; do
     [[ -z $name || $name == \#* ]] && continue
-    names+=("$name") cmds+=("$cmd")
+    if [[ $name == @* ]]; then
+        probe_names+=("$name") probe_cmds+=("$cmd")
+    else
+        names+=("$name") cmds+=("$cmd")
+    fi
 done <"$cmdfile"
 n=${#names[@]}
 ((n > 0)) || { echo "interleave.sh: no commands in $cmdfile" >&2; exit 2; }
@@ -29,6 +36,10 @@ cpu_file=$(mktemp)
 trap 'rm -f "$cpu_file"' EXIT
 
 for ((round = -warmup; round < runs; ++round)); do
+    for ((p = 0; round >= 0 && p < ${#probe_names[@]}; ++p)); do
+        value=$(eval "${probe_cmds[p]}" 2>/dev/null | head -n 1)
+        printf '%d\t%s\t%s\t-\t-\n' "$round" "${probe_names[p]}" "$value"
+    done
     for ((k = 0; k < n; ++k)); do
         i=$(((k + (round < 0 ? 0 : round)) % n))
         t0=$EPOCHREALTIME

@@ -91,9 +91,10 @@ for rate in $rates; do
         "$socklab" trace --port "$port" --json --duration $((duration + 60)) >"$jsonl" 2>"$work/trace-$rate.err" &
     time_pid=$!
     trace_pid=""
-    for ((i = 0; i < 500 && -z $trace_pid; i++)); do
+    for ((i = 0; i < 500; i++)); do
         trace_pid=$(pgrep -P "$time_pid" -x socklab || true)
-        [[ -n $trace_pid ]] || sleep 0.01
+        [[ -z $trace_pid ]] || break
+        sleep 0.01
     done
     [[ -n $trace_pid ]] || die "socklab trace did not start: $(cat "$work/trace-$rate.err")"
     wait_ready "$trace_pid" || die "socklab trace did not get ready: $(cat "$work/trace-$rate.err")"

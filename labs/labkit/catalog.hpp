@@ -4,6 +4,7 @@
 #include <array>
 #include <charconv>
 #include <cstdint>
+#include <ostream>
 #include <string_view>
 
 namespace socklab::lab {
@@ -70,6 +71,9 @@ inline constexpr std::array<LabEntry, 15> kLabs{{
 [[nodiscard]] constexpr std::uint16_t default_port(int number) noexcept {
     return static_cast<std::uint16_t>(9000 + number);
 }
+
+// gtest and debuggers print a lab by its id.
+inline std::ostream& operator<<(std::ostream& os, const LabEntry& e) { return os << e.id; }
 
 // A lab by id ("close-wait-leak") or number ("7"); nullptr when there is none.
 [[nodiscard]] inline const LabEntry* find_lab(std::string_view id_or_number) noexcept {

@@ -515,14 +515,6 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
             im.failed = true;
             stop_reason = fmt::format("internal: the lab planned {} steps but ran {}",
                                       im.steps_planned, im.step_no);
-        } else if (im.step_mode) {
-            // Let the student (or the viewer) look at the last table before the sockets close.
-            if (opts_.json) {
-                im.emit({{"event", "waiting"}, {"step", im.step_no + 1}, {"final", true}});
-            } else {
-                im.say("\n[Enter] end the lab and close its sockets > ");
-            }
-            (void)read_line();
         }
     } catch (const Stop& s) {
         switch (s.why) {
@@ -720,6 +712,15 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
         for (std::size_t i = 0; i < s.expect.size(); ++i)
             t += fmt::format("  {} {}\n", check[i] ? "✓" : "✗", expect_text(s.expect[i]));
         im.say(t);
+    }
+    if (call_ok && n == im.steps_planned && im.step_mode) {
+        // Let the student (or the viewer) look at the last table while the lab still holds
+        // its sockets: they close when the lesson returns.
+        if (opts_.json)
+            im.emit({{"event", "waiting"}, {"step", n + 1}, {"final", true}});
+        else
+            im.say("\n[Enter] end the lab and close its sockets > ");
+        (void)read_line();
     }
     if (!call_ok)
         throw Stop{Stop::Why::failed,

@@ -387,6 +387,35 @@ TEST(DoctorWhy, BadInputIsOneLineAndExitTwo) {
     EXPECT_EQ(both.exit_code, 2) << both.err;
 }
 
+// ---- SOCK_DESTROY ------------------------------------------------------------------------
+
+TEST(DoctorDestroy, EstablishedSocketNamedByTupleAndCookie) {
+    SOCKLAB_REQUIRE_ROOT();
+    auto src = make_netlink_source();
+    auto l = test::tcp_listen("127.0.0.1", 0);
+    const auto port = test::local_port(l.get());
+    auto c = test::tcp_connect("127.0.0.1", port);
+    auto a = test::tcp_accept(l.get());
+    std::optional<SocketRecord> rec;
+    for (const auto& r : test::sockets_on_port(*src, port))
+        if (r.local_port == port && r.state == static_cast<std::uint8_t>(TcpState::established))
+            rec = r;
+    ASSERT_TRUE(rec.has_value());
+    ASSERT_NE(rec->cookie, 0u);
+    EXPECT_TRUE(socket_exists(*rec));
+    // The same 4-tuple with another cookie is another socket: the kernel refuses to touch it.
+    SocketRecord other = *rec;
+    other.cookie ^= 1;
+    EXPECT_FALSE(socket_exists(other));
+    EXPECT_EQ(destroy_socket(other), ENOENT);
+    EXPECT_TRUE(socket_exists(*rec));
+    EXPECT_EQ(destroy_socket(*rec), 0);
+    EXPECT_FALSE(socket_exists(*rec));
+    char byte = 0;
+    EXPECT_LT(::recv(a.get(), &byte, 1, MSG_DONTWAIT), 0);
+    EXPECT_EQ(errno, ECONNABORTED) << "the owner sees its connection aborted";
+}
+
 // ---- free -------------------------------------------------------------------------------
 
 TEST(DoctorFree, EndsTheListenerAndThePortBinds) {

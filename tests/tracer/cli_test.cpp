@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "socklab/json.hpp"
 #include "socklab/state.hpp"
 #include "testsupport.hpp"
 #include "tracer_test_util.hpp"
@@ -125,13 +127,19 @@ TEST(TraceCli, JsonLinesForOneConnection) {
     ASSERT_TRUE(test::wait_until([&] { return instance_of_pid_ready(child.pid); }, 5s))
         << TraceChild::slurp(child.err_path);
     std::uint16_t client_port = 0;
+    // A command name that needs escaping in JSON: the lines must stay valid whatever it is.
+    char saved_comm[17] = {};
+    ::prctl(PR_GET_NAME, saved_comm);
+    ::prctl(PR_SET_NAME, "we\"ird\\name\t");
     {
         auto c = test::tcp_connect("127.0.0.1", port);
         auto s = test::tcp_accept(listener.get());
         client_port = test::local_port(c.get());
     }
     const int child_pid = child.pid;
-    EXPECT_EQ(child.wait_exit(), 0) << TraceChild::slurp(child.err_path);
+    const int exit_code = child.wait_exit();
+    ::prctl(PR_SET_NAME, saved_comm);
+    EXPECT_EQ(exit_code, 0) << TraceChild::slurp(child.err_path);
     EXPECT_FALSE(instance_of_pid_exists(child_pid));
 
     std::istringstream out(TraceChild::slurp(child.out_path));
@@ -150,6 +158,16 @@ TEST(TraceCli, JsonLinesForOneConnection) {
     EXPECT_EQ(first["remote_port"], port);
     EXPECT_EQ(first["pid"], ::getpid());
     EXPECT_EQ(first["family"], "ipv4");
+    EXPECT_EQ(first["comm"], "we\"ird\\name\t");
+    // The same fields as socklab::to_json(TransitionEvent), which the CLI's fast path mirrors.
+    const auto reference = to_json(TransitionEvent{});
+    for (const auto& e : events) {
+        EXPECT_EQ(e.size(), reference.size()) << e.dump();
+        for (const auto& [key, value] : reference.items()) {
+            ASSERT_TRUE(e.contains(key)) << key;
+            EXPECT_EQ(e[key].type(), value.type()) << key;
+        }
+    }
     int closes = 0;
     for (const auto& e : events) {
         EXPECT_TRUE(e["local_port"] == port || e["remote_port"] == port);

@@ -294,6 +294,7 @@ void LabRunner::spawn(Child& child, const std::string& id, std::uint16_t port) {
     child.err_buffer.clear();
     update([&](LabState& s) {
         s.running = true;
+        s.pid = pid;
         s.lab_id = id;
         s.title.clear();
         s.steps = 0;

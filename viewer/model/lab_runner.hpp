@@ -29,6 +29,7 @@ struct LabState {
     bool list_loaded = false;
 
     bool running = false;       // a child is alive
+    int pid = 0;                // its pid, also its process group id
     std::string lab_id;
     std::string title;
     int steps = 0;

@@ -1,0 +1,102 @@
+// The lab protocol reader: every event of DESIGN.md, and bad lines as errors, never crashes.
+#include <gtest/gtest.h>
+
+#include "socklab/lab_protocol.hpp"
+
+namespace socklab {
+namespace {
+
+TEST(LabProtocol, ReadsEveryEvent) {
+    auto lab = parse_lab_line(R"({"event":"lab","lab":"passive-close","title":"Passive close","steps":7,"port":9000})");
+    ASSERT_TRUE(lab) << lab.error;
+    EXPECT_EQ(lab.event->kind, LabEventKind::lab);
+    EXPECT_EQ(lab.event->steps, 7);
+    EXPECT_EQ(lab.event->port, 9000);
+
+    auto step = parse_lab_line(
+        R"({"event":"step","lab":"passive-close","step":3,"steps":7,"title":"close","call":"close(5)",)"
+        R"("result":"0","explain":"FIN sent","expect":[{"local_port":9000,"remote_port":41022,"state":"CLOSE_WAIT"},)"
+        R"({"local_port":9000,"state":"TIME_WAIT","absent":true}],"transitions":["ESTABLISHED -> CLOSE_WAIT",{"x":1}]})"
+        "\n");
+    ASSERT_TRUE(step) << step.error;
+    const auto& s = *step.event;
+    EXPECT_EQ(s.kind, LabEventKind::step);
+    EXPECT_EQ(s.step, 3);
+    EXPECT_EQ(s.call, "close(5)");
+    ASSERT_EQ(s.expect.size(), 2u);
+    EXPECT_EQ(s.expect[0].remote_port, 41022);
+    EXPECT_EQ(s.expect[0].state, "CLOSE_WAIT");
+    EXPECT_FALSE(s.expect[0].absent);
+    EXPECT_TRUE(s.expect[1].absent);
+    ASSERT_EQ(s.transitions.size(), 2u);
+    EXPECT_EQ(s.transitions[0], "ESTABLISHED -> CLOSE_WAIT");
+
+    auto waiting = parse_lab_line(R"({"event":"waiting","step":4})");
+    ASSERT_TRUE(waiting);
+    EXPECT_EQ(waiting.event->kind, LabEventKind::waiting);
+    EXPECT_EQ(waiting.event->step, 4);
+
+    auto observed = parse_lab_line(
+        R"({"event":"observed","step":3,"sockets":[{"state":"CLOSE_WAIT","local_addr":"127.0.0.1","local_port":9000,)"
+        R"("remote_addr":"127.0.0.1","remote_port":41022,"inode":5}],"ok":false,"checks":[{"expect":{"local_port":9000,"state":"CLOSE_WAIT"},"ok":false}]})");
+    ASSERT_TRUE(observed) << observed.error;
+    EXPECT_EQ(observed.event->ok, false);
+    ASSERT_EQ(observed.event->sockets.size(), 1u);
+    EXPECT_EQ(observed.event->sockets[0].remote_port, 41022);
+    ASSERT_EQ(observed.event->checks.size(), 1u);
+    EXPECT_FALSE(observed.event->checks[0].ok);
+    EXPECT_EQ(observed.event->checks[0].expect.state, "CLOSE_WAIT");
+
+    auto done = parse_lab_line(R"({"event":"done","lab":"x","ok":true})");
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done.event->ok, true);
+    auto note = parse_lab_line(R"({"event":"note","text":"hello"})");
+    ASSERT_TRUE(note);
+    EXPECT_EQ(note.event->text, "hello");
+}
+
+TEST(LabProtocol, UnknownEventsAreSkippedNotErrors) {
+    auto r = parse_lab_line(R"({"event":"future-thing","whatever":[1,2,3]})");
+    ASSERT_TRUE(r) << r.error;
+    EXPECT_EQ(r.event->kind, LabEventKind::other);
+    EXPECT_EQ(r.event->event, "future-thing");
+}
+
+TEST(LabProtocol, BadLinesAreErrorsThatSayWhy) {
+    const std::pair<const char*, const char*> cases[] = {
+        {"", "empty"},
+        {"not json", "not valid JSON"},
+        {"[1,2]", "not a JSON object"},
+        {R"({"lab":"x"})", "no \"event\""},
+        {R"({"event":5})", "no \"event\""},
+        {R"({"event":"step","step":"three"})", "'step'"},
+        {R"({"event":"lab","port":70000})", "'port' is out of range"},
+        {R"({"event":"lab","port":-1})", "'port' is out of range"},
+        {R"({"event":"step","expect":{"a":1}})", "'expect' is not a list"},
+        {R"({"event":"step","expect":[5]})", "expectation is not an object"},
+        {R"({"event":"done","ok":"yes"})", "'ok'"},
+        {R"({"event":"observed","sockets":[{"local_port":"x"}]})", "'local_port'"},
+        {R"({"event":"step","step":18446744073709551615})", "'step' is out of range"},
+        {R"({"event":"step")", "not valid JSON"},
+    };
+    for (const auto& [line, why] : cases) {
+        auto r = parse_lab_line(line);
+        EXPECT_FALSE(r) << line;
+        EXPECT_NE(r.error.find(why), std::string::npos) << line << " -> " << r.error;
+    }
+}
+
+TEST(LabProtocol, ReadsTheLabList) {
+    auto l = parse_lab_list(R"([{"id":"bind","number":1,"title":"socket + bind","summary":"s","default_port":9001},)"
+                            R"({"id":"listen","number":2,"title":"listen","summary":"t","default_port":9002}])");
+    ASSERT_TRUE(l.error.empty()) << l.error;
+    ASSERT_EQ(l.labs.size(), 2u);
+    EXPECT_EQ(l.labs[1].id, "listen");
+    EXPECT_EQ(l.labs[1].default_port, 9002);
+    EXPECT_FALSE(parse_lab_list("{}").error.empty());
+    EXPECT_FALSE(parse_lab_list(R"([{"number":1}])").error.empty());
+    EXPECT_FALSE(parse_lab_list("socklab: 'lab' is not built yet").error.empty());
+}
+
+}  // namespace
+}  // namespace socklab

@@ -1,0 +1,132 @@
+// The lab runner against a fake `socklab` that speaks the step protocol and makes real
+// loopback sockets: listing, stepping, advancing, a broken lab, and Stop ending the whole
+// process group — even of a lab that ignores "quit" and SIGTERM.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cerrno>
+
+#include "model/lab_runner.hpp"
+#include "testsupport.hpp"
+
+namespace socklab::viewer {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::vector<std::string> fake() { return {"/usr/bin/python3", SOCKLAB_FAKE_LAB}; }
+
+bool group_gone(int pgid) { return ::kill(-pgid, 0) != 0 && errno == ESRCH; }
+
+TEST(LabRunner, ListsTheLabs) {
+    LabRunner r(fake());
+    r.load_list();
+    ASSERT_TRUE(r.wait_until([](const LabState& s) { return s.list_loaded; }, 10s));
+    const auto s = r.state();
+    EXPECT_TRUE(s.list_error.empty()) << s.list_error;
+    ASSERT_EQ(s.labs.size(), 2u);
+    EXPECT_EQ(s.labs[0].id, "demo");
+}
+
+TEST(LabRunner, StepsThroughALabAndStopEndsIt) {
+    LabRunner r(fake());
+    r.start("demo");
+    ASSERT_TRUE(r.wait_until([](const LabState& s) { return s.waiting_for == 1; }, 10s));
+    auto s = r.state();
+    EXPECT_TRUE(s.running);
+    EXPECT_EQ(s.title, "demo lab");
+    EXPECT_EQ(s.steps, 3);
+    ASSERT_NE(s.port, 0);
+    EXPECT_TRUE(s.ports.contains(s.port));
+    EXPECT_FALSE(s.step.has_value()) << "nothing runs before Next";
+
+    r.next();
+    ASSERT_TRUE(r.wait_until([](const LabState& s2) { return s2.observed && s2.observed->step == 1; }, 10s));
+    s = r.state();
+    ASSERT_TRUE(s.step);
+    EXPECT_EQ(s.step->call, "listen(3, 16)");
+    ASSERT_EQ(s.observed->checks.size(), 1u);
+    EXPECT_TRUE(s.observed->checks[0].ok);
+
+    r.next();
+    ASSERT_TRUE(r.wait_until([](const LabState& s2) { return s2.observed && s2.observed->step == 2; }, 10s));
+    s = r.state();
+    // The connection's client port came in the expectation: it is a lab port now.
+    ASSERT_EQ(s.step->expect.size(), 1u);
+    EXPECT_TRUE(s.ports.contains(s.step->expect[0].remote_port));
+
+    const int pid = s.pid;
+    ASSERT_GT(pid, 0);
+    r.stop();
+    ASSERT_TRUE(r.wait_until([](const LabState& s2) { return !s2.running; }, 10s));
+    s = r.state();
+    ASSERT_TRUE(s.exit_code.has_value());
+    EXPECT_EQ(*s.exit_code, 0) << "quit ends the lab cleanly";
+    EXPECT_TRUE(s.error.empty()) << s.error;
+    EXPECT_TRUE(test::wait_until([&] { return group_gone(pid); }, 5s));
+}
+
+TEST(LabRunner, AdvanceRunsKStepsUnattended) {
+    LabRunner r(fake());
+    r.start("demo");
+    r.advance(3);
+    ASSERT_TRUE(r.wait_until([](const LabState& s) { return s.done_ok.has_value(); }, 15s));
+    const auto s = r.state();
+    EXPECT_TRUE(*s.done_ok);
+    EXPECT_EQ(s.step->step, 3);
+    EXPECT_TRUE(s.running) << "the fake keeps its sockets until told to quit";
+}
+
+TEST(LabRunner, ABrokenLabIsAnErrorLineNotACrash) {
+    LabRunner r(fake());
+    r.start("broken");
+    ASSERT_TRUE(r.wait_until([](const LabState& s) { return s.exit_code.has_value(); }, 10s));
+    const auto s = r.state();
+    EXPECT_EQ(*s.exit_code, 3);
+    EXPECT_NE(s.error.find("status 3"), std::string::npos) << s.error;
+    EXPECT_NE(s.error.find("the broken lab broke"), std::string::npos) << s.error;
+    bool unreadable = false;
+    for (const auto& l : s.log) unreadable |= l.find("unreadable line") != std::string::npos;
+    EXPECT_TRUE(unreadable);
+}
+
+TEST(LabRunner, AMissingProgramSaysWhatToDo) {
+    LabRunner r({"/nonexistent/socklab"});
+    r.load_list();
+    ASSERT_TRUE(r.wait_until([](const LabState& s) { return s.list_loaded; }, 10s));
+    const auto s = r.state();
+    EXPECT_TRUE(s.labs.empty());
+    EXPECT_NE(s.list_error.find("failed to run /nonexistent/socklab"), std::string::npos) << s.list_error;
+    r.start("demo");
+    ASSERT_TRUE(r.wait_until([](const LabState& s2) { return !s2.error.empty(); }, 10s));
+    EXPECT_FALSE(r.state().running);
+}
+
+TEST(LabRunner, StopEndsALabThatIgnoresQuitAndSigterm) {
+    LabRunner r(fake());
+    r.start("stubborn");
+    ASSERT_TRUE(r.wait_until([](const LabState& s) { return !s.title.empty(); }, 10s));
+    const int pid = r.state().pid;
+    ASSERT_GT(pid, 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    r.stop();
+    ASSERT_TRUE(r.wait_until([](const LabState& s) { return !s.running; }, 10s));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 6s);
+    EXPECT_EQ(*r.state().exit_code, 128 + SIGKILL);
+    // Its `sleep` child was in the same group: gone too.
+    EXPECT_TRUE(test::wait_until([&] { return group_gone(pid); }, 5s));
+}
+
+TEST(LabRunner, DestroyingTheRunnerStopsTheLab) {
+    int pid = 0;
+    {
+        LabRunner r(fake());
+        r.start("demo");
+        ASSERT_TRUE(r.wait_until([](const LabState& s) { return s.waiting_for == 1; }, 10s));
+        pid = r.state().pid;
+    }
+    EXPECT_TRUE(test::wait_until([&] { return group_gone(pid); }, 5s));
+}
+
+}  // namespace
+}  // namespace socklab::viewer
