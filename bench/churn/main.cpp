@@ -19,6 +19,8 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "socklab/error.hpp"
 #include "socklab/fd.hpp"
@@ -50,6 +52,7 @@ struct Options {
     bool server_closes_first = false;
     bool host_netns = false;
     bool json = false;
+    int threads = 1;
 };
 
 struct Result {
@@ -76,6 +79,34 @@ bool one_connection(int listener, const sockaddr_in& addr, bool server_first) {
     return true;
 }
 
+// One worker: paced by the clock, it catches up to where its share of the rate says it
+// should be, then sleeps a millisecond. Small bursts, the steady rate asked for.
+void worker(int listener, const sockaddr_in& addr, const Options& o, double rate,
+            std::uint64_t limit, std::chrono::steady_clock::time_point start,
+            std::chrono::steady_clock::time_point end, Result& r) {
+    for (;;) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= end || g_stop.load()) break;
+        if (limit && r.connections + r.errors >= limit) break;
+        std::uint64_t due = UINT64_MAX;
+        if (rate > 0) {
+            const double elapsed = std::chrono::duration<double>(now - start).count();
+            due = static_cast<std::uint64_t>(elapsed * rate) + 1;
+        }
+        if (limit) due = std::min(due, limit);
+        std::uint64_t batch = 0;
+        while (r.connections + r.errors < due && batch < 256 && !g_stop.load()) {
+            if (one_connection(listener, addr, o.server_closes_first)) ++r.connections;
+            else ++r.errors;
+            ++batch;
+        }
+        if (rate > 0 && r.connections + r.errors >= due) {
+            const timespec ts{0, 1'000'000};
+            ::nanosleep(&ts, nullptr);
+        }
+    }
+}
+
 Result churn(const Options& o) {
     UniqueFd l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!l) throw socklab::sys_error("create the listening socket", errno);
@@ -89,35 +120,34 @@ Result churn(const Options& o) {
         throw socklab::sys_error("bind 127.0.0.1:" + std::to_string(o.port), errno);
     if (::listen(l.get(), 4096) != 0) throw socklab::sys_error("listen", errno);
 
-    Result r;
+    // Workers share the listener: each connects, then accepts whichever connection is first
+    // in the queue (its own or another's) and closes both. Every connection still makes its
+    // ten transitions; only who closes first may vary between workers.
+    const auto n = static_cast<std::size_t>(o.threads);
+    std::vector<Result> results(n);
     const auto start = std::chrono::steady_clock::now();
     const auto end = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                  std::chrono::duration<double>(o.duration_s));
-    for (;;) {
-        const auto now = std::chrono::steady_clock::now();
-        if (now >= end || g_stop.load()) break;
-        if (o.connections && r.connections + r.errors >= o.connections) break;
-        // Paced by the clock: catch up to where the rate says we should be, then sleep a
-        // millisecond. Small bursts, the steady rate asked for.
-        std::uint64_t due = UINT64_MAX;
-        if (o.rate > 0) {
-            const double elapsed = std::chrono::duration<double>(now - start).count();
-            due = static_cast<std::uint64_t>(elapsed * o.rate) + 1;
-        }
-        if (o.connections) due = std::min(due, o.connections);
-        std::uint64_t batch = 0;
-        while (r.connections + r.errors < due && batch < 256 && !g_stop.load()) {
-            if (one_connection(l.get(), addr, o.server_closes_first)) ++r.connections;
-            else ++r.errors;
-            ++batch;
-        }
-        if (o.rate > 0 && r.connections + r.errors >= due) {
-            const timespec ts{0, 1'000'000};
-            ::nanosleep(&ts, nullptr);
+    {
+        std::vector<std::jthread> threads;
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint64_t limit =
+                o.connections ? o.connections / n + (i < o.connections % n ? 1 : 0) : 0;
+            if (o.connections && limit == 0) continue;
+            threads.emplace_back([&, i, limit] {
+                worker(l.get(), addr, o, o.rate / static_cast<double>(n), limit, start, end,
+                       results[i]);
+            });
         }
     }
-    r.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return r;
+    Result total;
+    for (const auto& r : results) {
+        total.connections += r.connections;
+        total.errors += r.errors;
+    }
+    total.elapsed_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return total;
 }
 
 }  // namespace
@@ -133,6 +163,8 @@ int main(int argc, char** argv) {
     app.add_option("--connections", o.connections, "Stop after N connections (0 = no limit)");
     app.add_option("--port", o.port, "Listening port inside the namespace")
         ->check(CLI::Range(1, 65535));
+    app.add_option("--threads", o.threads, "Workers sharing the rate (more CPU share on a busy machine)")
+        ->check(CLI::Range(1, 64));
     app.add_flag("--server-closes-first", o.server_closes_first,
                  "The accepted socket closes first (default: the client does)");
     app.add_flag("--host-netns", o.host_netns, "Stay in the current namespace (debugging only)");

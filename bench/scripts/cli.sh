@@ -135,7 +135,7 @@ CMDS
                 # Within 3% of the table (TIME_WAIT refreshes move a little), plus headers.
                 awk -v l="${lines[$name]}" -v t="$total" 'BEGIN {exit !(l >= t * 0.97 && l <= t * 1.03 + 5)}' \
                     || why="printed ${lines[$name]} lines for a table of $total sockets" ;;
-            *) grep -q "$listen_pid" "$work/out" || grep -q "pop-listen" "$work/out" \
+            *) grep -Eq "(^|[^0-9])$listen_pid([^0-9]|$)" "$work/out" \
                     || why="did not name the listener (pid $listen_pid)" ;;
         esac
         case $name in
@@ -151,6 +151,10 @@ CMDS
         fi
     done <"$work/cmds"
 
+    # ss -p, lsof and socklab walk /proc/*/fd of the whole host: say what else is there.
+    others=$(ip netns list | awk '{print $1}' | grep -c "^socklab-bench-" || true)
+    ((others <= 1)) || echo "   WARNING: $((others - 1)) other socklab-bench population(s) are running; their descriptors slow down every /proc walk" >&2
+    host_files=$(cut -f1 /proc/sys/fs/file-nr)
     tw_before=$(time_wait_now)
     echo "   timing $runs interleaved rounds (+$warmup warm-up)..." >&2
     in_ns bash "$here/interleave.sh" "$runs" "$warmup" "$work/cmds" >"$work/times"
@@ -174,8 +178,10 @@ CMDS
     done <"$work/cmds"
     sizes_json=$(jq -c --argjson n "$size" --argjson ready "$ready" --argjson twb "$tw_before" \
         --argjson twa "$tw_after" --argjson twd "$tw_during" --arg load "$load" --argjson r "$results" \
+        --argjson others "$((others - 1))" --argjson files "$host_files" \
         '. + [{sockets: $n, population: $ready, time_wait_before: $twb, time_wait_after: $twa,
-               time_wait_each_round: $twd, loadavg_after: $load, results: $r}]' \
+               time_wait_each_round: $twd, loadavg_after: $load, other_populations: $others,
+               host_open_files: $files, results: $r}]' \
         <<<"$sizes_json")
     stop_population
 done

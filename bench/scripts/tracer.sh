@@ -7,7 +7,7 @@
 # Rate 0 means "as fast as socklab-churn can". Writes bench/results/tracer-<date>.json.
 #
 # usage: bench/scripts/tracer.sh [--rates "1000 5000 10000 0"] [--duration 10] [--port 40999]
-#                                [--build-dir DIR] [--no-build] [--out-dir DIR]
+#                                [--threads 2] [--build-dir DIR] [--no-build] [--out-dir DIR]
 # Needs root (tracefs, network namespaces), jq and GNU time (/usr/bin/time).
 set -euo pipefail
 
@@ -16,6 +16,7 @@ root=$(cd "$here/../.." && pwd)
 rates="1000 5000 10000 15000 0"
 duration=10
 port=40999
+threads=2
 build_dir=""
 build=1
 out_dir="$root/bench/results"
@@ -28,6 +29,7 @@ while [[ $# -gt 0 ]]; do
         --rates) rates=${2:?--rates needs a value}; shift 2 ;;
         --duration) duration=${2:?--duration needs a value}; shift 2 ;;
         --port) port=${2:?--port needs a value}; shift 2 ;;
+        --threads) threads=${2:?--threads needs a value}; shift 2 ;;
         --build-dir) build_dir=${2:?--build-dir needs a value}; shift 2 ;;
         --no-build) build=0; shift ;;
         --out-dir) out_dir=${2:?--out-dir needs a value}; shift 2 ;;
@@ -37,6 +39,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $duration =~ ^[0-9]+$ ]] && ((duration >= 1 && duration <= 600)) || { echo "tracer.sh: --duration must be 1..600 seconds" >&2; exit 2; }
 [[ $port =~ ^[0-9]+$ ]] && ((port >= 1 && port <= 65535)) || { echo "tracer.sh: --port must be 1..65535" >&2; exit 2; }
+[[ $threads =~ ^[0-9]+$ ]] && ((threads >= 1 && threads <= 64)) || { echo "tracer.sh: --threads must be 1..64" >&2; exit 2; }
 for r in $rates; do
     [[ $r =~ ^[0-9]+$ ]] && ((r <= 1000000)) || { echo "tracer.sh: rate '$r' must be 0..1000000" >&2; exit 2; }
 done
@@ -99,7 +102,7 @@ for rate in $rates; do
     [[ -n $trace_pid ]] || die "socklab trace did not start: $(cat "$work/trace-$rate.err")"
     wait_ready "$trace_pid" || die "socklab trace did not get ready: $(cat "$work/trace-$rate.err")"
 
-    summary=$("$churn" --rate "$rate" --duration "$duration" --port "$port" --json) \
+    summary=$("$churn" --rate "$rate" --duration "$duration" --port "$port" --threads "$threads" --json) \
         || die "socklab-churn failed at rate $rate: $summary"
     expected=$(jq -r .expected_transitions <<<"$summary")
     # Let the reader drain what is still in the buffer (bounded), then stop it like Ctrl-C.
@@ -133,8 +136,8 @@ done
 
 mkdir -p "$out_dir"
 out="$out_dir/tracer-$(date -u +%Y%m%dT%H%M%SZ).json"
-printf '%s\n' "${results[@]}" | jq -s --arg kernel "$(uname -r)" --arg cpus "$(nproc)" --argjson duration "$duration" \
-    '{kernel: $kernel, cpus: ($cpus|tonumber), duration_s: $duration, runs: .,
+printf '%s\n' "${results[@]}" | jq -s --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg kernel "$(uname -r)" --arg cpus "$(nproc)" --argjson duration "$duration" \
+    '{kernel: $kernel, cpus: ($cpus|tonumber), load_average: $load, duration_s: $duration, runs: .,
       highest_zero_loss_rate: ([.[] | select(.lost == 0 and .traced == .expected_transitions) | .achieved_rate] | max)}' >"$out"
 echo "highest rate with every transition traced and none lost: $(jq -r .highest_zero_loss_rate "$out")/s"
 echo "results: $out"

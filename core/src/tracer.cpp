@@ -256,6 +256,8 @@ void Tracer::Impl::write_file(const char* file, const std::string& value) {
 
 void Tracer::Impl::start() {
     tracing_dir = ensure_tracefs();
+    // Instances survive an unmount, so look for leftovers only once tracefs is visible.
+    Tracer::remove_stale_instances();
     const trace::InstanceOwner owner{static_cast<int>(::getpid()), own_start_time(),
                                      g_instance_seq.fetch_add(1)};
     name = trace::instance_name(owner);
@@ -473,6 +475,7 @@ std::size_t Tracer::Impl::release(std::vector<TransitionEvent>& out, std::uint64
 }
 
 Tracer::Tracer(TracerOptions opts) : impl_(std::make_unique<Impl>()) {
+    if (opts.buffer_kb_per_cpu == 0) opts.buffer_kb_per_cpu = TracerOptions{}.buffer_kb_per_cpu;
     impl_->opts = opts;
     if (opts.force_unprivileged) {
         impl_->status = TracerStatus{
@@ -487,7 +490,6 @@ Tracer::Tracer(TracerOptions opts) : impl_(std::make_unique<Impl>()) {
         return;
     }
     try {
-        remove_stale_instances();
         install_signal_cleanup();
         impl_->start();
     } catch (const std::exception& e) {

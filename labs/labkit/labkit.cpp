@@ -575,16 +575,17 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
 
     const Result r = call();
     if (interrupted()) throw Stop{Stop::Why::interrupted, {}};
-    Step s = step_in;
-    if (s.expect_after && r.err == 0)
-        for (auto& e : s.expect_after()) s.expect.push_back(std::move(e));
     std::string complaint;
-    if (s.fails_with == 0 ? r.err != 0 : r.err != s.fails_with)
+    if (step_in.fails_with == 0 ? r.err != 0 : r.err != step_in.fails_with)
         complaint = fmt::format("it returned {}, but the lesson expects {}", r.text(),
-                                s.fails_with ? "-1 " + errno_name(s.fails_with) : "success");
-    else if (s.verify)
-        complaint = s.verify(r);
+                                step_in.fails_with ? "-1 " + errno_name(step_in.fails_with)
+                                                   : "success");
+    else if (step_in.verify)
+        complaint = step_in.verify(r);
     const bool call_ok = complaint.empty();
+    Step s = step_in;
+    if (s.expect_after && call_ok)
+        for (auto& e : s.expect_after()) s.expect.push_back(std::move(e));
 
     // Look at the table until every expectation holds or the bounded wait runs out: the
     // kernel finishes some work (an ACK, a timer) just after the call returns.

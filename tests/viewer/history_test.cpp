@@ -273,7 +273,9 @@ TEST(FrameBuilder, LinksPeersAndKeepsClosedRowsForTheLingerTime) {
     EXPECT_EQ(f->tcp_counts[kEst], 2u);
     for (const auto& r : f->rows) {
         EXPECT_EQ(f->lifeline(r).size(), r.life_count);
-        if (r.rec.local_port == 9000) EXPECT_NE(r.closed_ns, 0u);
+        if (r.rec.local_port == 9000) {
+            EXPECT_NE(r.closed_ns, 0u);
+        }
     }
 
     in.now_ns = 5'000'000'000;  // 3 s after it closed: off the table, still on the timeline

@@ -7,16 +7,16 @@ namespace socklab {
 namespace {
 
 TEST(LabProtocol, ReadsEveryEvent) {
-    auto lab = parse_lab_line(R"({"event":"lab","lab":"passive-close","title":"Passive close","steps":7,"port":9000})");
+    auto lab = parse_lab_line(R"J({"event":"lab","lab":"passive-close","title":"Passive close","steps":7,"port":9000})J");
     ASSERT_TRUE(lab) << lab.error;
     EXPECT_EQ(lab.event->kind, LabEventKind::lab);
     EXPECT_EQ(lab.event->steps, 7);
     EXPECT_EQ(lab.event->port, 9000);
 
     auto step = parse_lab_line(
-        R"({"event":"step","lab":"passive-close","step":3,"steps":7,"title":"close","call":"close(5)",)"
-        R"("result":"0","explain":"FIN sent","expect":[{"local_port":9000,"remote_port":41022,"state":"CLOSE_WAIT"},)"
-        R"({"local_port":9000,"state":"TIME_WAIT","absent":true}],"transitions":["ESTABLISHED -> CLOSE_WAIT",{"x":1}]})"
+        R"J({"event":"step","lab":"passive-close","step":3,"steps":7,"title":"close","call":"close(5)",)J"
+        R"J("result":"0","explain":"FIN sent","expect":[{"local_port":9000,"remote_port":41022,"state":"CLOSE_WAIT"},)J"
+        R"J({"local_port":9000,"state":"TIME_WAIT","absent":true}],"transitions":["ESTABLISHED -> CLOSE_WAIT",{"x":1}]})J"
         "\n");
     ASSERT_TRUE(step) << step.error;
     const auto& s = *step.event;
@@ -31,14 +31,14 @@ TEST(LabProtocol, ReadsEveryEvent) {
     ASSERT_EQ(s.transitions.size(), 2u);
     EXPECT_EQ(s.transitions[0], "ESTABLISHED -> CLOSE_WAIT");
 
-    auto waiting = parse_lab_line(R"({"event":"waiting","step":4})");
+    auto waiting = parse_lab_line(R"J({"event":"waiting","step":4})J");
     ASSERT_TRUE(waiting);
     EXPECT_EQ(waiting.event->kind, LabEventKind::waiting);
     EXPECT_EQ(waiting.event->step, 4);
 
     auto observed = parse_lab_line(
-        R"({"event":"observed","step":3,"sockets":[{"state":"CLOSE_WAIT","local_addr":"127.0.0.1","local_port":9000,)"
-        R"("remote_addr":"127.0.0.1","remote_port":41022,"inode":5}],"ok":false,"checks":[{"expect":{"local_port":9000,"state":"CLOSE_WAIT"},"ok":false}]})");
+        R"J({"event":"observed","step":3,"sockets":[{"state":"CLOSE_WAIT","local_addr":"127.0.0.1","local_port":9000,)J"
+        R"J("remote_addr":"127.0.0.1","remote_port":41022,"inode":5}],"ok":false,"checks":[{"expect":{"local_port":9000,"state":"CLOSE_WAIT"},"ok":false}]})J");
     ASSERT_TRUE(observed) << observed.error;
     EXPECT_EQ(observed.event->ok, false);
     ASSERT_EQ(observed.event->sockets.size(), 1u);
@@ -47,16 +47,16 @@ TEST(LabProtocol, ReadsEveryEvent) {
     EXPECT_FALSE(observed.event->checks[0].ok);
     EXPECT_EQ(observed.event->checks[0].expect.state, "CLOSE_WAIT");
 
-    auto done = parse_lab_line(R"({"event":"done","lab":"x","ok":true})");
+    auto done = parse_lab_line(R"J({"event":"done","lab":"x","ok":true})J");
     ASSERT_TRUE(done);
     EXPECT_EQ(done.event->ok, true);
-    auto note = parse_lab_line(R"({"event":"note","text":"hello"})");
+    auto note = parse_lab_line(R"J({"event":"note","text":"hello"})J");
     ASSERT_TRUE(note);
     EXPECT_EQ(note.event->text, "hello");
 }
 
 TEST(LabProtocol, UnknownEventsAreSkippedNotErrors) {
-    auto r = parse_lab_line(R"({"event":"future-thing","whatever":[1,2,3]})");
+    auto r = parse_lab_line(R"J({"event":"future-thing","whatever":[1,2,3]})J");
     ASSERT_TRUE(r) << r.error;
     EXPECT_EQ(r.event->kind, LabEventKind::other);
     EXPECT_EQ(r.event->event, "future-thing");
@@ -67,17 +67,17 @@ TEST(LabProtocol, BadLinesAreErrorsThatSayWhy) {
         {"", "empty"},
         {"not json", "not valid JSON"},
         {"[1,2]", "not a JSON object"},
-        {R"({"lab":"x"})", "no \"event\""},
-        {R"({"event":5})", "no \"event\""},
-        {R"({"event":"step","step":"three"})", "'step'"},
-        {R"({"event":"lab","port":70000})", "'port' is out of range"},
-        {R"({"event":"lab","port":-1})", "'port' is out of range"},
-        {R"({"event":"step","expect":{"a":1}})", "'expect' is not a list"},
-        {R"({"event":"step","expect":[5]})", "expectation is not an object"},
-        {R"({"event":"done","ok":"yes"})", "'ok'"},
-        {R"({"event":"observed","sockets":[{"local_port":"x"}]})", "'local_port'"},
-        {R"({"event":"step","step":18446744073709551615})", "'step' is out of range"},
-        {R"({"event":"step")", "not valid JSON"},
+        {R"J({"lab":"x"})J", "no \"event\""},
+        {R"J({"event":5})J", "no \"event\""},
+        {R"J({"event":"step","step":"three"})J", "'step'"},
+        {R"J({"event":"lab","port":70000})J", "'port' is out of range"},
+        {R"J({"event":"lab","port":-1})J", "'port' is out of range"},
+        {R"J({"event":"step","expect":{"a":1}})J", "'expect' is not a list"},
+        {R"J({"event":"step","expect":[5]})J", "expectation is not an object"},
+        {R"J({"event":"done","ok":"yes"})J", "'ok'"},
+        {R"J({"event":"observed","sockets":[{"local_port":"x"}]})J", "'local_port'"},
+        {R"J({"event":"step","step":18446744073709551615})J", "'step' is out of range"},
+        {R"J({"event":"step")J", "not valid JSON"},
     };
     for (const auto& [line, why] : cases) {
         auto r = parse_lab_line(line);
@@ -87,14 +87,14 @@ TEST(LabProtocol, BadLinesAreErrorsThatSayWhy) {
 }
 
 TEST(LabProtocol, ReadsTheLabList) {
-    auto l = parse_lab_list(R"([{"id":"bind","number":1,"title":"socket + bind","summary":"s","default_port":9001},)"
-                            R"({"id":"listen","number":2,"title":"listen","summary":"t","default_port":9002}])");
+    auto l = parse_lab_list(R"J([{"id":"bind","number":1,"title":"socket + bind","summary":"s","default_port":9001},)J"
+                            R"J({"id":"listen","number":2,"title":"listen","summary":"t","default_port":9002}])J");
     ASSERT_TRUE(l.error.empty()) << l.error;
     ASSERT_EQ(l.labs.size(), 2u);
     EXPECT_EQ(l.labs[1].id, "listen");
     EXPECT_EQ(l.labs[1].default_port, 9002);
     EXPECT_FALSE(parse_lab_list("{}").error.empty());
-    EXPECT_FALSE(parse_lab_list(R"([{"number":1}])").error.empty());
+    EXPECT_FALSE(parse_lab_list(R"J([{"number":1}])J").error.empty());
     EXPECT_FALSE(parse_lab_list("socklab: 'lab' is not built yet").error.empty());
 }
 
