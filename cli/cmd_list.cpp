@@ -125,6 +125,11 @@ int run_list(const ListOptions& o) {
         out += '\n';
     }
     write_all(out);
+    if (o.processes && owners.stats().unreadable > 0 && ::geteuid() != 0)
+        std::fprintf(stderr,
+                     "socklab: %zu processes could not be read, so some sockets show no owner: "
+                     "run 'sudo socklab list --processes' to see them all\n",
+                     owners.stats().unreadable);
     return kExitOk;
 }
 

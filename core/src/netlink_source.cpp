@@ -1,12 +1,12 @@
 // NETLINK_SOCK_DIAG source: one SOCK_DIAG_BY_FAMILY dump per (protocol, family), built and
 // walked with libmnl. A port filter is compiled to inet_diag bytecode so the kernel skips
 // everything else.
+#include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>

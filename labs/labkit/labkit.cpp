@@ -542,10 +542,12 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
     } else {
         if (!stop_reason.empty())
             std::fprintf(stderr, "socklab-lab-%s: %s\n", id.c_str(), stop_reason.c_str());
-        im.say(ok ? "\nLab finished: every expectation met ✓\n"
-                  : why_not && std::string_view(why_not) != "failed"
-                      ? fmt::format("\nLab stopped ({}); its sockets are closed.\n", why_not)
-                      : std::string("\nLab finished: some expectations were NOT met ✗\n"));
+        if (im.failed)
+            im.say("\nLab finished: some expectations were NOT met ✗\n");
+        else if (why_not)
+            im.say(fmt::format("\nLab stopped ({}); its sockets are closed.\n", why_not));
+        else
+            im.say("\nLab finished: every expectation met ✓\n");
     }
     return code;
 }

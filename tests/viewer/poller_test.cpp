@@ -19,7 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A table that grows by one connection per snapshot; every other snapshot the newest moves
+// A table that grows by one connection per snapshot; every other snapshot the first moves
 // to CLOSE_WAIT. Thread-safe: the poller thread calls it, the test reads `taken`.
 class GrowingSource final : public Source {
 public:
@@ -41,7 +41,7 @@ public:
             r.local_addr = r.remote_addr = IpAddr::v4(&lo);
             r.local_port = static_cast<std::uint16_t>(20000 + i);
             r.remote_port = 8080;
-            r.state = static_cast<std::uint8_t>(i == n - 1 && n % 2 == 0 ? TcpState::close_wait
+            r.state = static_cast<std::uint8_t>(i == 0 && n % 2 == 0 ? TcpState::close_wait
                                                                          : TcpState::established);
             out.sockets.push_back(r);
         }

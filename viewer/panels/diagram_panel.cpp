@@ -31,9 +31,9 @@ enum : std::uint8_t {
 // active closer on the left and the passive one on the right.
 constexpr Node kNodes[kNodeCount] = {
     {st(S::close), "CLOSED", 0.50f, 0.00f},
-    {st(S::listen), "LISTEN", 0.50f, 0.19f},
-    {st(S::syn_sent), "SYN_SENT", 1.00f, 0.34f},
-    {st(S::syn_recv), "SYN_RECV", 0.00f, 0.34f},
+    {st(S::listen), "LISTEN", 0.50f, 0.15f},
+    {st(S::syn_sent), "SYN_SENT", 1.00f, 0.32f},
+    {st(S::syn_recv), "SYN_RECV", 0.00f, 0.32f},
     {st(S::established), "ESTABLISHED", 0.50f, 0.50f},
     {st(S::fin_wait1), "FIN_WAIT1", 0.00f, 0.66f},
     {st(S::fin_wait2), "FIN_WAIT2", 0.00f, 0.84f},
@@ -45,25 +45,25 @@ constexpr Node kNodes[kNodeCount] = {
 };
 
 constexpr DiagramEdge kEdges[] = {
-    {kClosedTop, kListen, "listen()"},
-    {kClosedTop, kSynSent, "connect() / snd SYN"},
-    {kListen, kSynRecv, "rcv SYN / snd SYN,ACK"},
-    {kListen, kSynSent, "send / snd SYN"},
-    {kSynSent, kSynRecv, "rcv SYN / snd ACK"},
-    {kSynSent, kEstablished, "rcv SYN,ACK / snd ACK"},
-    {kSynRecv, kEstablished, "rcv ACK of SYN"},
-    {kSynRecv, kFinWait1, "close / snd FIN"},
-    {kEstablished, kFinWait1, "close / snd FIN"},
-    {kEstablished, kCloseWait, "rcv FIN / snd ACK"},
-    {kFinWait1, kFinWait2, "rcv ACK of FIN"},
-    {kFinWait1, kClosing, "rcv FIN / snd ACK"},
-    {kFinWait2, kTimeWait, "rcv FIN / snd ACK"},
-    {kClosing, kTimeWait, "rcv ACK of FIN"},
-    {kCloseWait, kLastAck, "close / snd FIN"},
-    {kLastAck, kClosedBottom, "rcv ACK of FIN"},
-    {kTimeWait, kClosedBottom, "timeout = 2 MSL (60 s)"},
-    {kListen, kClosedTop, "close"},
-    {kSynSent, kClosedTop, "close / timeout"},
+    {kClosedTop, kListen, "listen()", 1},
+    {kClosedTop, kSynSent, "connect() / snd SYN", 1},
+    {kListen, kSynRecv, "rcv SYN / snd SYN,ACK", 1},
+    {kListen, kSynSent, "send / snd SYN", -1},
+    {kSynSent, kSynRecv, "rcv SYN / snd ACK", 1},
+    {kSynSent, kEstablished, "rcv SYN,ACK / snd ACK", -1},
+    {kSynRecv, kEstablished, "rcv ACK of SYN", 1},
+    {kSynRecv, kFinWait1, "close / snd FIN", -1},
+    {kEstablished, kFinWait1, "close / snd FIN", 1},
+    {kEstablished, kCloseWait, "rcv FIN / snd ACK", -1},
+    {kFinWait1, kFinWait2, "rcv ACK of FIN", -1},
+    {kFinWait1, kClosing, "rcv FIN / snd ACK", -1},
+    {kFinWait2, kTimeWait, "rcv FIN / snd ACK", 1},
+    {kClosing, kTimeWait, "rcv ACK of FIN", 1},
+    {kCloseWait, kLastAck, "close / snd FIN", 1},
+    {kLastAck, kClosedBottom, "rcv ACK of FIN", 1},
+    {kTimeWait, kClosedBottom, "timeout = 2 MSL (60 s)", -1},
+    {kListen, kClosedTop, "close", 1},
+    {kSynSent, kClosedTop, "close / timeout", 1},
 };
 constexpr std::size_t kEdgeCount = sizeof kEdges / sizeof kEdges[0];
 
@@ -173,14 +173,8 @@ void DiagramPanel::draw_content(UiContext& ctx) {
         const float dx = p1.x - p0.x, dy = p1.y - p0.y;
         const float len = std::max(1.0f, std::sqrt(dx * dx + dy * dy));
         const ImVec2 u(dx / len, dy / len);
-        ImVec2 nrm(-u.y, u.x);
-        {
-            // Labels go on the side facing the middle of the picture, so none falls off an
-            // edge; the two edges of a pair keep opposite sides.
-            const ImVec2 mid0 = lerp(p0, p1, 0.5f);
-            const ImVec2 to_c(origin.x + avail.x * 0.5f - mid0.x, origin.y + avail.y * 0.5f - mid0.y);
-            if (!pair && nrm.x * to_c.x + nrm.y * to_c.y < 0) nrm = ImVec2(-nrm.x, -nrm.y);
-        }
+        // Each label's side is chosen by hand (kEdges) so labels stay clear of each other.
+        const ImVec2 nrm(-u.y * e.side, u.x * e.side);
         const float ah = font * 0.6f;
         dl->AddTriangleFilled(p1, ImVec2(p1.x - u.x * ah + nrm.x * ah * 0.5f, p1.y - u.y * ah + nrm.y * ah * 0.5f),
                               ImVec2(p1.x - u.x * ah - nrm.x * ah * 0.5f, p1.y - u.y * ah - nrm.y * ah * 0.5f), col);
@@ -197,7 +191,8 @@ void DiagramPanel::draw_content(UiContext& ctx) {
         const ImVec2 tsz(ts.x * 0.82f, ts.y * 0.82f);
         // Beside the line, not on it: push the label out along the normal by its half extent.
         const float push = std::fabs(nrm.x) * tsz.x * 0.5f + std::fabs(nrm.y) * tsz.y * 0.5f + 3.0f;
-        const ImVec2 tp(mid.x - tsz.x * 0.5f + nrm.x * push, mid.y - tsz.y * 0.5f + nrm.y * push);
+        const ImVec2 tp(std::clamp(mid.x - tsz.x * 0.5f + nrm.x * push, origin.x, origin.x + avail.x - tsz.x),
+                        std::clamp(mid.y - tsz.y * 0.5f + nrm.y * push, origin.y, origin.y + avail.y - tsz.y));
         dl->AddRectFilled(ImVec2(tp.x - 3, tp.y - 1), ImVec2(tp.x + tsz.x + 3, tp.y + tsz.y + 1),
                           IM_COL32(20, 22, 28, 200), 3.0f);
         dl->AddText(ImGui::GetFont(), small, tp,

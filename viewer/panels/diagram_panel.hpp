@@ -14,6 +14,7 @@ struct DiagramEdge {
     std::uint8_t from_node;
     std::uint8_t to_node;
     const char* label;
+    float side;  // +1: label on the left of the arrow's direction, -1: on its right
 };
 
 class DiagramPanel : public Panel {

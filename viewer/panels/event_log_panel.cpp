@@ -34,7 +34,7 @@ bool matches(const ObservedTransition& t, const ParsedFilter& f) {
 
 }  // namespace
 
-EventLogPanel::EventLogPanel() : Panel("events", "Event log", {0.62f, 0.80f, 0.38f, 0.165f}) {}
+EventLogPanel::EventLogPanel() : Panel("events", "Event log", {0.62f, 0.56f, 0.38f, 0.405f}) {}
 
 void EventLogPanel::draw_content(UiContext& ctx) {
     ImGui::SetNextItemWidth(200.0f);

@@ -17,7 +17,7 @@ std::string expectation_text(const LabExpectation& e) {
 
 }  // namespace
 
-LabPanel::LabPanel() : Panel("labs", "Labs", {0.62f, 0.56f, 0.38f, 0.24f}) {}
+LabPanel::LabPanel() : Panel("labs", "Labs", {0.62f, 0.56f, 0.38f, 0.405f}) {}
 
 void LabPanel::draw_content(UiContext& ctx) {
     if (ctx.lab == nullptr) {

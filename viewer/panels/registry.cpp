@@ -3,6 +3,7 @@
 //      constructor giving its id, title and default place, draw_content() with explicit
 //      empty and "not permitted" states, and dump_state() for --dump-state;
 //   2. add one line below. The View menu, the window, imgui.ini and --dump-state follow.
+//      To share a window with other panels as tabs, give it a group (see "tools" below).
 #include "panels/registry.hpp"
 
 #include "panels/diagram_panel.hpp"
@@ -21,9 +22,13 @@ std::vector<std::unique_ptr<Panel>> make_panels() {
     p.push_back(std::make_unique<TablePanel>());
     p.push_back(std::make_unique<DiagramPanel>());
     p.push_back(std::make_unique<TimelinePanel>());
+    // Bottom right: one window, one tab each (Dear ImGui 1.86 has no docking).
     p.push_back(std::make_unique<LabPanel>());
-    p.push_back(std::make_unique<EventLogPanel>());
+    p.back()->set_group("tools");
     p.push_back(std::make_unique<DoctorPanel>());
+    p.back()->set_group("tools");
+    p.push_back(std::make_unique<EventLogPanel>());
+    p.back()->set_group("tools");
     p.push_back(std::make_unique<StatusPanel>());
     p.push_back(std::make_unique<HelpPanel>());  // keep last: drawn on top
     return p;

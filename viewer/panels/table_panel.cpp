@@ -17,13 +17,13 @@ struct ColumnInfo {
 };
 
 constexpr ColumnInfo kColumns[kColumnCount] = {
-    {"Proto", "tcp or udp.", 48},
-    {"Local", "This socket's own address and port.", 135},
-    {"Remote", "The peer's address and port. *:* means not connected (LISTEN, UNCONN).", 135},
+    {"Proto", "tcp or udp.", 40},
+    {"Local", "This socket's own address and port.", 130},
+    {"Remote", "The peer's address and port. *:* means not connected (LISTEN, UNCONN).", 130},
     {"State", "The kernel's TCP state. Hover a state in the diagram to learn what it means.", 100},
-    {"In state", "How long the socket has been in this state (since the viewer saw it enter).", 74},
+    {"In state", "How long the socket has been in this state (since the viewer saw it enter).", 62},
     {"Timer", "The kernel timer running on this socket: TIME_WAIT's 60 s, a retransmission, "
-              "keepalive.", 135},
+              "keepalive.", 150},
     {"Recv-Q", "Bytes received but not yet read by the program. On a LISTEN socket: "
                "connections waiting for accept().", 64},
     {"Send-Q", "Bytes sent but not yet acknowledged by the peer. On a LISTEN socket: the "
@@ -186,7 +186,7 @@ void TablePanel::draw_content(UiContext& ctx) {
             }
             if (ImGui::TableSetColumnIndex(1)) ImGui::TextUnformatted(r.local_text.c_str());
             if (ImGui::TableSetColumnIndex(2)) ImGui::TextUnformatted(r.remote_text.c_str());
-            if (ImGui::TableSetColumnIndex(3)) style::state_chip(r.rec.state, r.rec.proto, 96.0f);
+            if (ImGui::TableSetColumnIndex(3)) style::state_chip(r.rec.state, r.rec.proto, -1.0f);
             if (ImGui::TableSetColumnIndex(4)) {
                 if (r.closed_ns != 0) ImGui::TextColored(style::kBadText, "closed");
                 else if (r.added_ns == 0 && r.changed_ns == 0)  // there before the viewer: at least

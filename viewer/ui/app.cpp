@@ -125,7 +125,46 @@ void App::draw(double frame_ms) {
     gather();
     handle_keys();
     draw_menu();
-    for (auto& p : panels_) p->draw(ctx_);
+    std::vector<std::string> groups_drawn;
+    for (auto& p : panels_) {
+        if (p->group().empty()) {
+            p->draw(ctx_);
+        } else if (std::find(groups_drawn.begin(), groups_drawn.end(), p->group()) == groups_drawn.end()) {
+            groups_drawn.push_back(p->group());
+            draw_group(p->group());
+        }
+    }
+}
+
+void App::draw_group(const std::string& group) {
+    std::vector<Panel*> members;
+    for (auto& p : panels_)
+        if (p->group() == group && p->open()) members.push_back(p.get());
+    if (members.empty()) return;
+    // The group's window sits where its first member would.
+    const PanelRect& r = members.front()->rect();
+    const ImGuiViewport* vp = ImGui::GetMainViewport();
+    const float top = std::max(vp->WorkPos.y, vp->Pos.y + ImGui::GetFrameHeight());
+    const float height = vp->WorkSize.y - (top - vp->WorkPos.y);
+    ImGui::SetNextWindowPos(ImVec2(vp->WorkPos.x + r.x * vp->WorkSize.x, top + r.y * height), ImGuiCond_FirstUseEver);
+    ImGui::SetNextWindowSize(ImVec2(r.w * vp->WorkSize.x, r.h * height), ImGuiCond_FirstUseEver);
+    const std::string label = "Tools###group-" + group;
+    if (ImGui::Begin(label.c_str()) && ImGui::BeginTabBar("tabs", ImGuiTabBarFlags_Reorderable)) {
+        const bool lab_started = ctx_.lab != nullptr && ctx_.lab->running && !lab_tab_shown_;
+        for (Panel* p : members) {
+            // A lab that starts brings its tab to the front once.
+            const ImGuiTabItemFlags flags =
+                lab_started && p->id() == "labs" ? ImGuiTabItemFlags_SetSelected : 0;
+            if (ImGui::BeginTabItem((p->title() + "###" + p->id()).c_str(), &p->open(), flags)) {
+                p->draw_tab(ctx_);
+                ImGui::EndTabItem();
+            }
+        }
+        if (lab_started) lab_tab_shown_ = true;
+        if (ctx_.lab != nullptr && !ctx_.lab->running) lab_tab_shown_ = false;
+        ImGui::EndTabBar();
+    }
+    ImGui::End();
 }
 
 nlohmann::json App::dump_state() const {

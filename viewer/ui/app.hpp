@@ -44,6 +44,7 @@ private:
     void gather();
     void handle_keys();
     void draw_menu();
+    void draw_group(const std::string& group);
 
     AppOptions opts_;
     Poller poller_;
@@ -58,6 +59,7 @@ private:
     Panel* help_ = nullptr;
     UiContext ctx_;
     double frame_ms_avg_ = 0;
+    bool lab_tab_shown_ = false;
 };
 
 }  // namespace socklab::viewer

@@ -32,6 +32,13 @@ public:
     [[nodiscard]] bool& open() noexcept { return open_; }
     virtual nlohmann::json dump_state(const UiContext& ctx) const = 0;
 
+    // Panels of one group share a window as tabs (set at registration, in registry.cpp).
+    void set_group(std::string group) { group_ = std::move(group); }
+    [[nodiscard]] const std::string& group() const noexcept { return group_; }
+    [[nodiscard]] const PanelRect& rect() const noexcept { return rect_; }
+    // The content alone, inside a tab of a group window the app owns.
+    void draw_tab(UiContext& ctx) { draw_content(ctx); }
+
 protected:
     virtual void draw_content(UiContext& ctx) = 0;
     virtual ImGuiWindowFlags window_flags() const { return 0; }
@@ -47,6 +54,7 @@ private:
     std::string title_;  // window title; "###id" keeps the ini entry stable
     PanelRect rect_;
     bool open_ = true;
+    std::string group_;
 };
 
 }  // namespace socklab::viewer

@@ -42,13 +42,17 @@ bool state_chip(std::uint8_t state, Proto proto, float width) {
     const auto name = state_name(state, proto);
     const ImVec2 text = ImGui::CalcTextSize(name.data(), name.data() + name.size());
     const ImVec2 pad(6.0f, 1.0f);
-    const float w = std::max(width, text.x + 2 * pad.x);
+    // width < 0: fill what is left of the cell (a table column), however narrow.
+    const float w = width < 0 ? std::max(ImGui::GetContentRegionAvail().x, 8.0f)
+                              : std::max(width, text.x + 2 * pad.x);
     const ImVec2 p = ImGui::GetCursorScreenPos();
     const float h = ImGui::GetTextLineHeight() + 2 * pad.y;
     ImDrawList* dl = ImGui::GetWindowDrawList();
     dl->AddRectFilled(p, ImVec2(p.x + w, p.y + h), state_color(state, proto), h * 0.5f);
-    dl->AddText(ImVec2(p.x + (w - text.x) * 0.5f, p.y + pad.y), state_text_color(state, proto),
-                name.data(), name.data() + name.size());
+    dl->PushClipRect(p, ImVec2(p.x + w, p.y + h), true);
+    dl->AddText(ImVec2(p.x + std::max(pad.x, (w - text.x) * 0.5f), p.y + pad.y),
+                state_text_color(state, proto), name.data(), name.data() + name.size());
+    dl->PopClipRect();
     ImGui::Dummy(ImVec2(w, h));
     return ImGui::IsItemHovered();
 }
@@ -70,7 +74,9 @@ void item_tooltip(const char* text) {
 
 std::string duration(std::uint64_t ns) {
     char buf[48];
-    if (ns < 1'000'000ull) {
+    if (ns < 1'000ull) {
+        std::snprintf(buf, sizeof buf, "%llu ns", static_cast<unsigned long long>(ns));
+    } else if (ns < 1'000'000ull) {
         std::snprintf(buf, sizeof buf, "%llu µs", static_cast<unsigned long long>(ns / 1000));
     } else if (ns < 10'000'000'000ull) {
         const double ms = static_cast<double>(ns) / 1e6;
@@ -92,7 +98,8 @@ std::string duration(std::uint64_t ns) {
 std::string timer_text(std::uint8_t timer_kind, std::uint32_t timer_ms) {
     const auto kind = static_cast<TimerKind>(timer_kind);
     if (kind == TimerKind::none) return {};
-    const std::string left = duration(static_cast<std::uint64_t>(timer_ms) * 1'000'000ull) + " left";
+    const std::string left = timer_ms == 0 ? std::string("expiring")
+                                           : duration(static_cast<std::uint64_t>(timer_ms) * 1'000'000ull) + " left";
     switch (kind) {
         case TimerKind::time_wait: return "TIME_WAIT " + left;
         case TimerKind::retransmit: return "retransmit in " + duration(static_cast<std::uint64_t>(timer_ms) * 1'000'000ull);
