@@ -8,7 +8,9 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <string>
+#include <unordered_set>
 
 #include "socklab/error.hpp"
 #include "socklab/source.hpp"
@@ -150,6 +152,7 @@ public:
                                   {"udp", Proto::udp, AF_INET},
                                   {"udp6", Proto::udp, AF_INET6}};
         std::size_t opened = 0;
+        seen_.clear();
         for (const auto& file : files) {
             if ((file.proto == Proto::tcp && !q.tcp) || (file.proto == Proto::udp && !q.udp))
                 continue;
@@ -165,7 +168,8 @@ public:
                 rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
                 if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
                 auto r = parse::proc_net_line(line, file.proto, file.family);
-                if (r && matches(q, *r)) out.sockets.push_back(*r);
+                if (r && matches(q, *r) && seen_.insert(Seen{key_of(*r), r->state, r->inode}).second)
+                    out.sockets.push_back(*r);
             }
         }
         if (opened == 0)
@@ -175,9 +179,9 @@ public:
     }
 
 private:
-    // The whole file in few, large read()s: each read() of a /proc/net table resumes the
-    // kernel's walk where the last one stopped, and sockets that come and go in between can
-    // be skipped or shown twice; large reads leave fewer such seams (and fewer syscalls).
+    // The whole file with plain read()s into one reused buffer, parsed in place: no iostream,
+    // no string per line. (The kernel hands out at most about a page per read() and resumes
+    // its walk each time; see Seen for what that means under churn.)
     bool read_file(const std::filesystem::path& path) {
         text_.clear();
         const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -203,8 +207,26 @@ private:
         return true;
     }
 
+    // The kernel resumes each read() of a /proc/net table at a bucket and an offset in it;
+    // while sockets come and go around that spot (other programs' connections), the resumed
+    // walk can show a socket again — seen on 6.18 under load: one request socket three times.
+    // Two different sockets never share 4-tuple, state and inode, so that is the identity
+    // by which repeats are dropped.
+    struct Seen {
+        SocketKey key;
+        std::uint8_t state;
+        std::uint64_t inode;
+        friend bool operator==(const Seen&, const Seen&) = default;
+    };
+    struct SeenHash {
+        std::size_t operator()(const Seen& s) const noexcept {
+            return SocketKeyHash{}(s.key) ^ (std::hash<std::uint64_t>{}(s.inode) * 31u + s.state);
+        }
+    };
+
     std::filesystem::path root_;
     std::string text_;  // reused between files and snapshots
+    std::unordered_set<Seen, SeenHash> seen_;
 };
 
 }  // namespace

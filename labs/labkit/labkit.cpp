@@ -486,6 +486,7 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
         im.source = make_default_source();
         TracerOptions topts;
         topts.port = opts_.port;
+        topts.buffer_kb_per_cpu = 512;  // a lab makes a few dozen transitions, not bursts
         im.tracer = std::make_unique<Tracer>(topts);
         im.tracing = im.tracer->status().active;
         if (opts_.json) {

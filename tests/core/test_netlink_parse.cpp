@@ -295,7 +295,8 @@ public:
         const std::size_t start = bytes_.size();
         bytes_.resize(start + NLMSG_ALIGN(NLMSG_LENGTH(payload.size())));
         std::memcpy(bytes_.data() + start, &h, sizeof h);
-        std::memcpy(bytes_.data() + start + NLMSG_HDRLEN, payload.data(), payload.size());
+        if (!payload.empty())
+            std::memcpy(bytes_.data() + start + NLMSG_HDRLEN, payload.data(), payload.size());
         return *this;
     }
     Builder& done(int err = 0) {

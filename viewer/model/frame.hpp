@@ -60,6 +60,12 @@ struct Frame {
     Privileges privileges;
     std::uint64_t lost_events = 0;
 
+    // The table's rows filtered and sorted for the view the UI last asked for (view_version;
+    // 0: none). Done on the poller thread, so a new frame costs the UI thread nothing.
+    std::uint64_t view_version = 0;
+    std::vector<std::uint32_t> view_order;
+    std::array<std::uint32_t, kStateSlots> view_counts{};
+
     [[nodiscard]] std::span<const StateInterval> lifeline(const Row& r) const {
         return {intervals.data() + r.life_begin, r.life_count};
     }

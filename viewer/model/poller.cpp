@@ -96,9 +96,17 @@ std::uint64_t Poller::transitions_since(std::uint64_t after_seq,
     return std::max(after_seq, feed_seq_);
 }
 
+void Poller::set_view(ViewSpec spec) {
+    std::lock_guard lk(mu_);
+    view_ = std::move(spec);
+}
+
 void Poller::publish(FramePtr f) {
+    FramePtr drop;  // freed after the lock: 100k rows take a while to free
     {
         std::lock_guard lk(mu_);
+        drop = std::move(retired_);
+        retired_ = std::move(latest_);
         latest_ = std::move(f);
     }
     cv_.notify_all();
@@ -140,6 +148,8 @@ void Poller::run() {
     Query query;
     std::uint64_t seq = 0;
     std::string last_error = source_error;
+    ParsedFilter parsed;
+    std::uint64_t parsed_version = 0;
 
     auto drain_tracer = [&](std::chrono::milliseconds timeout) {
         if (!priv.tracer_active) return;
@@ -189,6 +199,20 @@ void Poller::run() {
             return it->second;
         };
         auto frame = build_frame(history, in);
+        ViewSpec view;
+        {
+            std::lock_guard lk(mu_);
+            view = view_;
+        }
+        if (view.version != 0) {
+            if (view.version != parsed_version) {
+                parsed = parse_filter(view.filter);
+                parsed_version = view.version;
+            }
+            compute_view(*frame, parsed, view.state_mask, view.sort, in.now_ns, frame->view_order,
+                         frame->view_counts);
+            frame->view_version = view.version;
+        }
         frame->seq = ++seq;
         frame->taken_ns = snap.taken_ns;
         frame->snapshot_ms = snapshot_ms;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "frame.hpp"
+#include "table_view.hpp"
 #include "socklab/history.hpp"
 #include "socklab/source.hpp"
 
@@ -55,6 +56,8 @@ public:
         return std::chrono::milliseconds(interval_ms_.load());
     }
     void poll_now();  // take a snapshot now, even when paused
+    // Filter and sort every new frame for this view (Frame::view_order), off the UI thread.
+    void set_view(ViewSpec spec);
 
     // Transitions (traced or inferred) with seq > after_seq, oldest first, appended to `out`.
     // Returns the newest seq known (after_seq when nothing is new). Live between snapshots:
@@ -76,6 +79,8 @@ private:
     bool stop_ = false;
     bool poll_requested_ = false;
     FramePtr latest_;
+    FramePtr retired_;  // the frame before: its last reference usually dies on this thread
+    ViewSpec view_;
     std::deque<ObservedTransition> feed_;
     std::uint64_t feed_seq_ = 0;
 

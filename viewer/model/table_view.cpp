@@ -126,18 +126,21 @@ void TableView::set_filter_text(std::string text) {
     filter_text_ = std::move(text);
     filter_ = parse_filter(filter_text_);
     dirty_ = true;
+    ++version_;
 }
 
 void TableView::set_state_mask(std::uint32_t mask) {
     if (mask == state_mask_) return;
     state_mask_ = mask;
     dirty_ = true;
+    ++version_;
 }
 
 void TableView::set_sort(SortSpec s) {
     if (s == sort_) return;
     sort_ = s;
     dirty_ = true;
+    ++version_;
 }
 
 std::optional<std::size_t> TableView::position_of(std::uint32_t row_index) const {
@@ -145,35 +148,51 @@ std::optional<std::size_t> TableView::position_of(std::uint32_t row_index) const
     return static_cast<std::size_t>(position_[row_index]);
 }
 
+void compute_view(const Frame& f, const ParsedFilter& filter, std::uint32_t state_mask,
+                  SortSpec sort, std::uint64_t now_ns, std::vector<std::uint32_t>& order,
+                  std::array<std::uint32_t, kStateSlots>& counts) {
+    order.clear();
+    counts.fill(0);
+    const auto& rows = f.rows;
+    order.reserve(rows.size());
+    for (std::uint32_t i = 0; i < rows.size(); ++i) {
+        const Row& r = rows[i];
+        if (!row_matches(r, filter)) continue;
+        if (r.rec.proto == Proto::tcp && r.closed_ns == 0 && r.rec.state < kStateSlots)
+            ++counts[r.rec.state];
+        if (state_mask != 0 &&
+            (r.rec.proto != Proto::tcp || (state_bit(r.rec.state) & state_mask) == 0))
+            continue;
+        order.push_back(i);
+    }
+    const auto col = sort.column;
+    const bool asc = sort.ascending;
+    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
+        return asc ? row_less(rows[x], rows[y], col, now_ns) : row_less(rows[y], rows[x], col, now_ns);
+    });
+}
+
 bool TableView::update(const FramePtr& frame, std::uint64_t now_ns) {
     if (!dirty_ && frame == frame_) return false;
     dirty_ = false;
     ++generation_;
     frame_ = frame;
-    order_.clear();
-    counts_.fill(0);
+    adopted_ = false;
     if (!frame_) {
+        order_.clear();
+        counts_.fill(0);
         position_.clear();
         return true;
     }
-    const auto& rows = frame_->rows;
-    order_.reserve(rows.size());
-    for (std::uint32_t i = 0; i < rows.size(); ++i) {
-        const Row& r = rows[i];
-        if (!row_matches(r, filter_)) continue;
-        if (r.rec.proto == Proto::tcp && r.closed_ns == 0 && r.rec.state < kStateSlots)
-            ++counts_[r.rec.state];
-        if (state_mask_ != 0 &&
-            (r.rec.proto != Proto::tcp || (state_bit(r.rec.state) & state_mask_) == 0))
-            continue;
-        order_.push_back(i);
+    if (frame_->view_version == version_) {
+        // The poller already filtered and sorted this frame for exactly this view.
+        order_ = frame_->view_order;
+        counts_ = frame_->view_counts;
+        adopted_ = true;
+    } else {
+        compute_view(*frame_, filter_, state_mask_, sort_, now_ns, order_, counts_);
     }
-    const auto col = sort_.column;
-    const bool asc = sort_.ascending;
-    std::stable_sort(order_.begin(), order_.end(), [&](std::uint32_t x, std::uint32_t y) {
-        return asc ? row_less(rows[x], rows[y], col, now_ns) : row_less(rows[y], rows[x], col, now_ns);
-    });
-    position_.assign(rows.size(), -1);
+    position_.assign(frame_->rows.size(), -1);
     for (std::size_t p = 0; p < order_.size(); ++p) position_[order_[p]] = static_cast<std::int32_t>(p);
     return true;
 }

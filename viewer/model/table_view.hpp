@@ -43,8 +43,29 @@ struct SortSpec {
 // Three-way comparison of two rows by one column (ties broken by the local endpoint).
 [[nodiscard]] bool row_less(const Row& a, const Row& b, Column c, std::uint64_t now_ns);
 
+// What the UI wants the table to show; posted to the poller, which sorts each new frame
+// for it. `version` changes whenever the rest does.
+struct ViewSpec {
+    std::string filter;
+    std::uint32_t state_mask = 0;
+    SortSpec sort;
+    std::uint64_t version = 0;
+};
+
+// Filter and sort `f`'s rows: indices into f.rows, and TCP counts per state under the text
+// filter (not the mask). Used by TableView and by the poller thread.
+void compute_view(const Frame& f, const ParsedFilter& filter, std::uint32_t state_mask,
+                  SortSpec sort, std::uint64_t now_ns, std::vector<std::uint32_t>& order,
+                  std::array<std::uint32_t, kStateSlots>& counts);
+
 class TableView {
 public:
+    // Changes with every filter, mask or sort change (starts at 1).
+    [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
+    [[nodiscard]] ViewSpec spec() const { return {filter_text_, state_mask_, sort_, version_}; }
+    // Did the last update() take the poller's precomputed order (true) or sort itself?
+    [[nodiscard]] bool adopted() const noexcept { return adopted_; }
+
     void set_filter_text(std::string text);
     [[nodiscard]] const std::string& filter_text() const noexcept { return filter_text_; }
     // Only these TCP states (clicked in the diagram); 0: all.
@@ -77,7 +98,9 @@ private:
     std::uint32_t state_mask_ = 0;
     SortSpec sort_;
     bool dirty_ = true;
+    bool adopted_ = false;
     std::uint64_t generation_ = 0;
+    std::uint64_t version_ = 1;
     FramePtr frame_;
     std::vector<std::uint32_t> order_;
     std::vector<std::int32_t> position_;  // row index -> position in order_, -1 if hidden

@@ -73,6 +73,13 @@ std::optional<std::size_t> find_edge(std::uint8_t from, std::uint8_t to) {
     return std::nullopt;
 }
 
+// Where along its edge a label sits: edges meeting at ESTABLISHED keep their labels apart.
+float label_at(const DiagramEdge& e) {
+    if (e.to_node == kEstablished) return 0.35f;
+    if (e.from_node == kEstablished) return 0.65f;
+    return 0.5f;
+}
+
 std::uint8_t node_of(std::uint8_t state, bool arriving) {
     if (state == st(S::new_syn_recv)) state = st(S::syn_recv);
     if (state == st(S::close)) return arriving ? kClosedBottom : kClosedTop;
@@ -183,7 +190,7 @@ void DiagramPanel::draw_content(UiContext& ctx) {
             dl->AddCircleFilled(dot, 5.0f, IM_COL32(255, 245, 160, 255));
         }
         // Label near the middle, on a dark plate so it stays readable over lines.
-        const ImVec2 mid = lerp(p0, p1, 0.5f);
+        const ImVec2 mid = lerp(p0, p1, label_at(e));
         std::string label = e.label;
         if (edge_total_[i] > 0) label += "  (" + std::to_string(edge_total_[i]) + ")";
         const float small = font * 0.82f;

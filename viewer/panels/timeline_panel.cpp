@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <unordered_set>
 
 #include "ui/style.hpp"
 
@@ -39,24 +38,28 @@ TimelinePanel::TimelinePanel() : Panel("timeline", "Timeline", {0.0f, 0.56f, 0.6
 void TimelinePanel::rebuild_lanes(const UiContext& ctx) {
     const Frame& f = *ctx.frame;
     lanes_.clear();
-    std::unordered_set<std::uint32_t> placed;
+    placed_.assign(f.rows.size(), 0);
     auto add_row = [&](std::uint32_t ri) {
-        if (lanes_.size() >= kMaxLanes || placed.contains(ri)) return;
+        if (placed_[ri] != 0) return;
         const Row& r = f.rows[ri];
         if (hide_listen_ && r.rec.state == static_cast<std::uint8_t>(TcpState::listen)) return;
-        placed.insert(ri);
-        const bool pair = r.peer >= 0 && !placed.contains(static_cast<std::uint32_t>(r.peer));
+        placed_[ri] = 1;
+        const bool pair = r.peer >= 0 && placed_[static_cast<std::size_t>(r.peer)] == 0;
         lanes_.push_back({false, ri, pair});
         if (pair) {
-            placed.insert(static_cast<std::uint32_t>(r.peer));
+            placed_[static_cast<std::size_t>(r.peer)] = 1;
             lanes_.push_back({false, static_cast<std::uint32_t>(r.peer), false});
         }
     };
-    // The lab's sockets first, then the table's order.
+    // The lab's sockets first, then the table's order; lanes beyond kMaxLanes are not drawn.
     const auto& order = ctx.table->order();
-    for (const auto ri : order)
-        if (ctx.is_lab_row(f.rows[ri])) add_row(ri);
-    for (const auto ri : order) add_row(ri);
+    if (ctx.lab != nullptr && !ctx.lab->ports.empty())
+        for (const auto ri : order)
+            if (lanes_.size() < kMaxLanes && ctx.is_lab_row(f.rows[ri])) add_row(ri);
+    for (const auto ri : order) {
+        if (lanes_.size() >= kMaxLanes) break;
+        add_row(ri);
+    }
     // Sockets closed a while ago but still on the clock, newest first.
     std::vector<std::uint32_t> gone;
     for (std::uint32_t i = 0; i < f.gone.size(); ++i)

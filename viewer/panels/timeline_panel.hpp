@@ -29,6 +29,7 @@ private:
     }
 
     std::vector<Lane> lanes_;
+    std::vector<char> placed_;  // per row of the frame: already on a lane
     const Frame* lanes_frame_ = nullptr;
     std::uint64_t lanes_generation_ = 0;
     double span_s_ = 30.0;     // width of the window

@@ -73,6 +73,11 @@ void App::gather() {
     }
     ctx_.paused = poller_.paused();
     ctx_.interval_ms = static_cast<int>(poller_.interval().count());
+    // A changed filter or sort is sorted here once; every later frame arrives sorted.
+    if (table_.version() != posted_view_) {
+        poller_.set_view(table_.spec());
+        posted_view_ = table_.version();
+    }
     table_.update(ctx_.frame, ctx_.now_ns);
 }
 

@@ -60,6 +60,7 @@ private:
     UiContext ctx_;
     double frame_ms_avg_ = 0;
     bool lab_tab_shown_ = false;
+    std::uint64_t posted_view_ = 0;
 };
 
 }  // namespace socklab::viewer
