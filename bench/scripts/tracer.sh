@@ -7,7 +7,7 @@
 # Rate 0 means "as fast as socklab-churn can". Writes bench/results/tracer-<date>.json.
 #
 # usage: bench/scripts/tracer.sh [--rates "1000 5000 10000 0"] [--duration 10] [--port 40999]
-#                                [--threads 2] [--build-dir DIR] [--no-build] [--out-dir DIR]
+#                                [--threads 4] [--build-dir DIR] [--no-build] [--out-dir DIR]
 # Needs root (tracefs, network namespaces), jq and GNU time (/usr/bin/time).
 set -euo pipefail
 
@@ -16,7 +16,7 @@ root=$(cd "$here/../.." && pwd)
 rates="1000 5000 10000 15000 0"
 duration=10
 port=40999
-threads=2
+threads=4
 build_dir=""
 build=1
 out_dir="$root/bench/results"

@@ -21,6 +21,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -128,8 +129,7 @@ struct CleanupSlot {
 CleanupSlot g_slots[kMaxSlots];
 std::mutex g_slots_mutex;  // taken by constructors/destructors only, never by the handler
 
-extern "C" void socklab_tracer_on_signal(int sig) {
-    const int saved = errno;
+void remove_live_instances() noexcept {
     for (auto& slot : g_slots) {
         if (!slot.used.load()) continue;
         for (auto& fd : slot.fds) {
@@ -138,6 +138,14 @@ extern "C" void socklab_tracer_on_signal(int sig) {
         }
         ::rmdir(slot.dir.data());
     }
+}
+
+// exit() without unwinding (std::exit from deep inside a program) skips the destructors.
+extern "C" void socklab_tracer_at_exit() { remove_live_instances(); }
+
+extern "C" void socklab_tracer_on_signal(int sig) {
+    const int saved = errno;
+    remove_live_instances();
     errno = saved;
     // Die the way the signal would have killed us, so the parent sees the real cause.
     ::signal(sig, SIG_DFL);
@@ -148,6 +156,8 @@ extern "C" void socklab_tracer_on_signal(int sig) {
 // without running destructors). A program with its own handler (socklab trace) ends its
 // loop and lets the destructor clean up.
 void install_signal_cleanup() {
+    static std::once_flag at_exit_once;
+    std::call_once(at_exit_once, [] { std::atexit(socklab_tracer_at_exit); });
     for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
         struct sigaction old {};
         if (::sigaction(sig, nullptr, &old) != 0) continue;

@@ -98,6 +98,21 @@ TEST(ProcFixture, QueryFiltersApply) {
     EXPECT_EQ(sr[0].inode, 0u);
 }
 
+// root2/net/tcp: the request socket of root1 three times, as a resumed read of /proc/net/tcp
+// showed it under churn on 6.18 (LiveSource.SynRecvWithDeferAccept/proc failed that way),
+// around two listeners; only tcp exists in this root.
+TEST(ProcFixture, RepeatsFromResumedReadsAreDropped) {
+    auto src = make_proc_source(fixture_path("proc/root2"));
+    const auto recs = src->snapshot(Query{}).sockets;
+    ASSERT_EQ(recs.size(), 3u);
+    EXPECT_EQ(std::count_if(recs.begin(), recs.end(),
+                            [](const SocketRecord& r) { return r.state == u8(TcpState::syn_recv); }),
+              1);
+    EXPECT_EQ(std::count_if(recs.begin(), recs.end(),
+                            [](const SocketRecord& r) { return r.state == u8(TcpState::listen); }),
+              2);
+}
+
 TEST(ProcFixture, MissingRootIsAnErrorThatSaysWhat) {
     auto src = make_proc_source(fixture_path("proc/no-such-root"));
     try {

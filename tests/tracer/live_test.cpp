@@ -3,6 +3,7 @@
 // test filters on a kernel-chosen port, because other loopback traffic runs concurrently.
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
@@ -10,7 +11,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -317,6 +320,50 @@ TEST(TracerLiveBasics, MountsTracefsWhenItIsNotMounted) {
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0) << "10/11/12: could not set up the private mount namespace, "
                                          "13: the tracer did not start, 14: tracefs not mounted";
+}
+
+// Any instance made by process `pid`?
+bool instance_of_pid_exists(int pid) {
+    const std::string prefix = "socklab-" + std::to_string(pid) + "-";
+    const auto r = test::run_command({"ls", test::tracing_instances_dir()});
+    return r.out.find(prefix) != std::string::npos;
+}
+
+// A program that does not handle SIGTERM, or leaves through exit() without unwinding, still
+// leaves no instance behind: the tracer's own handler and atexit hook remove it.
+TEST(TracerLiveBasics, InstanceRemovedOnSigtermAndOnExit) {
+    SOCKLAB_REQUIRE_ROOT();
+    for (const bool by_signal : {true, false}) {
+        int ready[2];
+        ASSERT_EQ(::pipe(ready), 0);
+        const pid_t pid = ::fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            ::close(ready[0]);
+            ::signal(SIGTERM, SIG_DFL);
+            // Built in static storage and never destroyed: only the hooks can clean up.
+            alignas(Tracer) static unsigned char storage[sizeof(Tracer)];
+            auto* tracer = new (storage) Tracer(TracerOptions{std::uint16_t{9}, 256, false});
+            const char ok = tracer->status().active ? '1' : '0';
+            if (::write(ready[1], &ok, 1) != 1) ::_exit(20);
+            if (by_signal) ::raise(SIGTERM);
+            std::exit(0);
+        }
+        ::close(ready[1]);
+        char ok = 0;
+        ASSERT_EQ(::read(ready[0], &ok, 1), 1);
+        ::close(ready[0]);
+        int status = 0;
+        ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+        EXPECT_EQ(ok, '1') << "the child's tracer did not start";
+        if (by_signal) {
+            ASSERT_TRUE(WIFSIGNALED(status)) << "the handler must die of the signal it caught";
+            EXPECT_EQ(WTERMSIG(status), SIGTERM);
+        } else {
+            ASSERT_TRUE(WIFEXITED(status));
+        }
+        EXPECT_FALSE(instance_of_pid_exists(pid)) << (by_signal ? "after SIGTERM" : "after exit()");
+    }
 }
 
 TEST(TracerUnprivileged, ForcedDegradesWithAMessageAndPollingStillWorks) {

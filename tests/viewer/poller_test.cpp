@@ -129,6 +129,33 @@ TEST(Poller, PauseStopsPollingAndPollNowStillWorks) {
     EXPECT_TRUE(p.wait_for_frame(seq + 1, 5s));
 }
 
+TEST(Poller, SortsNewFramesForTheUisViewSoTheUiThreadDoesNot) {
+    GrowingSource* src = nullptr;
+    Poller p(fake_options(&src));
+    TableView view;
+    view.set_sort({Column::local, false});
+    view.set_filter_text("established");
+    p.set_view(view.spec());
+    p.start();
+    ASSERT_TRUE(p.wait_for_frame(3, 5s));
+    const FramePtr f = p.latest();
+    EXPECT_EQ(f->view_version, view.version());
+    ASSERT_TRUE(view.update(f, monotonic_ns()));
+    EXPECT_TRUE(view.adopted()) << "the UI took the poller's order instead of sorting";
+    // And that order is the one the UI would have computed.
+    std::vector<std::uint32_t> order;
+    std::array<std::uint32_t, kStateSlots> counts{};
+    compute_view(*f, parse_filter("established"), 0, {Column::local, false}, 0, order, counts);
+    EXPECT_EQ(view.order(), order);
+    EXPECT_EQ(view.state_counts(), counts);
+    ASSERT_GE(order.size(), 2u);
+    EXPECT_GT(f->rows[order[0]].rec.local_port, f->rows[order[1]].rec.local_port);
+    // A view the poller has not seen yet is computed by the UI.
+    view.set_sort({Column::local, true});
+    view.update(f, monotonic_ns());
+    EXPECT_FALSE(view.adopted());
+}
+
 TEST(Poller, ClampsTheInterval) {
     Poller p;
     p.set_interval(10ms);

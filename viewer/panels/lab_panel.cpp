@@ -32,6 +32,12 @@ void LabPanel::draw_content(UiContext& ctx) {
                                                   ? "`socklab lab list --json` listed none."
                                                   : lab.list_error);
     } else {
+        if (lab.lab_id != synced_lab_) {
+            // A lab started elsewhere (--lab): show it in the chooser.
+            synced_lab_ = lab.lab_id;
+            for (std::size_t i = 0; i < lab.labs.size(); ++i)
+                if (lab.labs[i].id == lab.lab_id) selected_ = static_cast<int>(i);
+        }
         selected_ = std::clamp(selected_, 0, static_cast<int>(lab.labs.size()) - 1);
         const auto& cur = lab.labs[static_cast<std::size_t>(selected_)];
         const std::string preview = std::to_string(cur.number) + ". " + cur.title;

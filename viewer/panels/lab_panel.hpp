@@ -19,6 +19,7 @@ protected:
 private:
     int selected_ = 0;
     int port_ = 0;
+    std::string synced_lab_;
 };
 
 }  // namespace socklab::viewer

@@ -17,21 +17,21 @@ struct ColumnInfo {
 };
 
 constexpr ColumnInfo kColumns[kColumnCount] = {
-    {"Proto", "tcp or udp.", 40},
-    {"Local", "This socket's own address and port.", 130},
-    {"Remote", "The peer's address and port. *:* means not connected (LISTEN, UNCONN).", 130},
-    {"State", "The kernel's TCP state. Hover a state in the diagram to learn what it means.", 100},
+    {"Proto", "tcp or udp.", 36},
+    {"Local", "This socket's own address and port.", 125},
+    {"Remote", "The peer's address and port. *:* means not connected (LISTEN, UNCONN).", 125},
+    {"State", "The kernel's TCP state. Hover a state in the diagram to learn what it means.", 112},
     {"In state", "How long the socket has been in this state (since the viewer saw it enter).", 62},
     {"Timer", "The kernel timer running on this socket: TIME_WAIT's 60 s, a retransmission, "
-              "keepalive.", 150},
+              "keepalive.", 140},
     {"Recv-Q", "Bytes received but not yet read by the program. On a LISTEN socket: "
-               "connections waiting for accept().", 64},
+               "connections waiting for accept().", 60},
     {"Send-Q", "Bytes sent but not yet acknowledged by the peer. On a LISTEN socket: the "
-               "backlog.", 64},
+               "backlog.", 60},
     {"PID", "The process holding the socket. TIME_WAIT sockets belong to nobody: the "
             "program already closed them.", 52},
-    {"Process", "The command of that process.", 95},
-    {"User", "Who owns the socket.", 60},
+    {"Process", "The command of that process.", 100},
+    {"User", "Who owns the socket.", 50},
 };
 
 }  // namespace
