@@ -452,7 +452,7 @@ void collect_owners(Diagnosis& d, OwnerIndex& index) {
         int err = 0;
         auto fd = doctor_detail::open_pidfd(pid, err);
         const bool holds = std::any_of(o.inodes.begin(), o.inodes.end(),
-                                       [&](std::uint64_t i) { return process_holds(pid, i); });
+                                       [&, p = pid](std::uint64_t i) { return process_holds(p, i); });
         if (fd && holds && !doctor_detail::pidfd_exited(fd.get()))
             o.pidfd = std::make_shared<const UniqueFd>(std::move(fd));
         doctor_detail::fill_process_info(o);

@@ -434,9 +434,17 @@ struct OwnerIndex::Impl {
                 ::openat(root_fd.get(), name.data(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
             std::string command;
             std::uint32_t uid = 0;
-            if (!pid_fd || !read_details(pid_fd.get(), command, uid)) {
+            struct stat st {};
+            if (!pid_fd) {
                 ++stats.unreadable;  // exited since the iterator saw it
             } else {
+                if (!read_details(pid_fd.get(), command, uid)) {
+                    // The kernel says it holds the socket; naming the pid without its command
+                    // beats hiding a holder.
+                    ++stats.unreadable;
+                    command = "?";
+                    uid = ::fstat(pid_fd.get(), &st) == 0 ? st.st_uid : 0;
+                }
                 const std::string* cmd = &commands.emplace_back(std::move(command));
                 for (std::size_t k = i; k < j; ++k)
                     rows.push_back({fds[k].inode, static_cast<int>(fds[k].tgid),

@@ -176,8 +176,19 @@ TEST(TableView, HandlesAHundredThousandRowsQuickly) {
     v.update(f, 0);
     const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_EQ(v.order().size(), 100'000u);
-    // Runs once per new frame (not per UI frame); generous for Debug and sanitizer builds.
+    // Runs on the poller thread once per new frame (not per UI frame). The bound is generous
+    // for Debug on a loaded machine; sanitizers slow sorting ~10x.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+    EXPECT_LT(ms, 20000.0);
+#else
     EXPECT_LT(ms, 2000.0);
+#endif
+    // Sorted, descending by remote endpoint.
+    for (std::size_t i = 1; i < v.order().size(); i += 997) {
+        const auto& a = f->rows[v.order()[i - 1]].rec;
+        const auto& b = f->rows[v.order()[i]].rec;
+        EXPECT_FALSE(a.remote_port < b.remote_port && a.remote_addr == b.remote_addr);
+    }
 }
 
 }  // namespace
