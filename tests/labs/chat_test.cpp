@@ -1,6 +1,9 @@
 // The chat lab through pipes: two instances of itself and against nc (netcat-openbsd), with
 // Korean text and /quit from each side. Each test has its own network namespace, so `ss`
 // there sees only this conversation.
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -126,19 +129,27 @@ TEST(ChatLab, LabClientQuitsAgainstNcServer) {
 }
 
 // Input that just ends (a pipe, Ctrl-D) is not /quit: the lab half-closes and still shows
-// what the peer sends until the peer is done.
+// what the peer sends until the peer is done. The peer is the test itself, so it can answer
+// after the half-close (a second chat lab, or nc, ends as soon as it sees our FIN).
 TEST(ChatLab, EndOfInputHalfClosesAndKeepsReading) {
     SOCKLAB_REQUIRE_ROOT();
     PrivateNetns ns;
-    Child server({chat_bin(), "--role", "server", "--auto"});
-    wait_for_listener();
+    auto listener = tcp_listen("127.0.0.1", kPort);
     Child client({chat_bin(), "--role", "client", "--auto"});
+    auto conn = tcp_accept(listener.get(), 10s);
     client.close_stdin();
-    server.write(kFromServer + "\n");
+    // The half-close arrives as end of stream on our side; nothing else was sent.
+    char buf[64];
+    pollfd p{conn.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 10000), 1) << client.out() << client.err();
+    ASSERT_EQ(::recv(conn.get(), buf, sizeof buf, 0), 0) << "expected the client's FIN";
+    const std::string late = kFromServer + "\n";
+    ASSERT_EQ(::send(conn.get(), late.data(), late.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(late.size()));
     ASSERT_TRUE(client.read_until(has(kFromServer), 10s)) << client.out() << client.err();
-    server.write("/quit\n");
-    EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
+    conn.reset();  // we are done too: the client sees our FIN and ends
     EXPECT_EQ(client.wait(15s), 0) << client.out() << client.err();
+    listener.reset();
     expect_both_sides_closed();
 }
 

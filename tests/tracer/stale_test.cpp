@@ -67,7 +67,9 @@ TEST(TracerStale, RemovesInstancesOfDeadOwnersOnly) {
     for (const auto& n : {dead_owner, recycled_pid, live_owner, not_ours_1, not_ours_2, not_ours_3})
         ASSERT_TRUE(made.make(n)) << n;
 
-    EXPECT_GE(Tracer::remove_stale_instances(), 2u);
+    // Another socklab starting at the same moment (parallel tests) may sweep these first, so
+    // the count returned here is not ours to assert; what must hold is the end state.
+    (void)Tracer::remove_stale_instances();
     EXPECT_FALSE(instance_exists(dead_owner));
     EXPECT_FALSE(instance_exists(recycled_pid));
     EXPECT_TRUE(instance_exists(live_owner));
