@@ -15,7 +15,6 @@ using namespace socklab::lab;
 int main(int argc, char** argv) {
     Lab runner("close-wait-leak", argc, argv);
     return runner.run(11, [](Lab& lab) {
-        const Endpoint server = lab.endpoint();
         const auto port = lab.port();
         constexpr int kLinger2 = 3;
         Connection c = connect_pair(lab);
@@ -102,25 +101,11 @@ int main(int argc, char** argv) {
                   .expect = {{.local_port = port, .state = "LISTEN"}}},
                  [&] { return Result::of(::close(c.server.release())); });
 
-        UniqueFd client2, conn2;
-        std::uint16_t cport2 = 0;
-        lab.step({.title = "A second connection, for the fixed server",
-                  .call = fmt::format("connect(<new socket>, {}); accept({})", server.str(),
-                                      c.listener.get()),
-                  .explain = "Same listener, a new client port.",
-                  .expect = {},
-                  .expect_after = [&] {
-                      return std::vector<Expect>{
-                          {.local_port = port, .remote_port = cport2, .state = "ESTABLISHED"}};
-                  }},
-                 [&] {
-                     client2.reset(::socket(server.family, SOCK_STREAM, 0));
-                     if (::connect(client2.get(), server.sa(), server.len) != 0)
-                         return Result::of(-1);
-                     cport2 = local_port_of(client2.get());
-                     conn2.reset(::accept(c.listener.get(), nullptr, nullptr));
-                     return Result::of(conn2.get(), fmt::format("(client port {})", cport2));
-                 });
+        Pair second = connect_again(lab, c.listener.get(), "A second connection, for the fixed server",
+                                    "Same listener, a new client port.");
+        UniqueFd& client2 = second.client;
+        UniqueFd& conn2 = second.server;
+        const std::uint16_t cport2 = second.client_port;
 
         lab.step({.title = "The client closes",
                   .call = fmt::format("close({})", client2.get()),

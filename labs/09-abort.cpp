@@ -23,7 +23,6 @@ Result recv_after_rst(int fd) {
 int main(int argc, char** argv) {
     Lab runner("abort", argc, argv);
     return runner.run(10, [](Lab& lab) {
-        const Endpoint server = lab.endpoint();
         const auto port = lab.port();
         Connection c = connect_pair(lab);
         const auto cport = c.client_port;
@@ -66,25 +65,11 @@ int main(int argc, char** argv) {
                               .absent = true}}},
                  [&] { return Result::of(::close(c.server.release())); });
 
-        UniqueFd client2, conn2;
-        std::uint16_t cport2 = 0;
-        lab.step({.title = "A second connection",
-                  .call = fmt::format("connect(<new socket>, {}); accept({})", server.str(),
-                                      c.listener.get()),
-                  .explain = "Now the other way to send RST: close() with unread data.",
-                  .expect = {},
-                  .expect_after = [&] {
-                      return std::vector<Expect>{
-                          {.local_port = port, .remote_port = cport2, .state = "ESTABLISHED"}};
-                  }},
-                 [&] {
-                     client2.reset(::socket(server.family, SOCK_STREAM, 0));
-                     if (::connect(client2.get(), server.sa(), server.len) != 0)
-                         return Result::of(-1);
-                     cport2 = local_port_of(client2.get());
-                     conn2.reset(::accept(c.listener.get(), nullptr, nullptr));
-                     return Result::of(conn2.get(), fmt::format("(client port {})", cport2));
-                 });
+        Pair second = connect_again(lab, c.listener.get(), "A second connection",
+                                    "Now the other way to send RST: close() with unread data.");
+        UniqueFd& client2 = second.client;
+        UniqueFd& conn2 = second.server;
+        const std::uint16_t cport2 = second.client_port;
 
         lab.step({.title = "The client sends a request the server will never read",
                   .call = fmt::format("send({}, \"unread\", 6, 0)", client2.get()),

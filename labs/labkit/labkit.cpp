@@ -313,6 +313,29 @@ Connection connect_pair(Lab& lab, const std::function<void(int)>& before_listen)
     return c;
 }
 
+Pair connect_again(Lab& lab, int listener_fd, std::string title, std::string explain) {
+    const Endpoint ep = lab.endpoint();
+    Pair p;
+    lab.step({.title = std::move(title),
+              .call = fmt::format("connect(<new socket>, {}); accept({})", ep.str(), listener_fd),
+              .explain = std::move(explain),
+              .expect = {},
+              .expect_after = [&] {
+                  return std::vector<Expect>{
+                      {.local_port = lab.port(), .remote_port = p.client_port,
+                       .state = "ESTABLISHED"}};
+              }},
+             [&] {
+                 p.client.reset(::socket(ep.family, SOCK_STREAM, 0));
+                 if (!p.client || ::connect(p.client.get(), ep.sa(), ep.len) != 0)
+                     return Result::of(-1);
+                 p.client_port = local_port_of(p.client.get());
+                 p.server.reset(::accept(listener_fd, nullptr, nullptr));
+                 return Result::of(p.server.get(), fmt::format("(client port {})", p.client_port));
+             });
+    return p;
+}
+
 // ---- the runner ----
 
 struct Lab::Impl {

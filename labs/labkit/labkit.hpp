@@ -160,6 +160,15 @@ struct Connection {
 };
 Connection connect_pair(Lab& lab, const std::function<void(int)>& before_listen = {});
 
+// One more connection to an existing listener, as one step: connect() + accept(). The step
+// expects the new server-side socket ESTABLISHED.
+struct Pair {
+    UniqueFd client;
+    UniqueFd server;  // the accepted socket
+    std::uint16_t client_port = 0;
+};
+Pair connect_again(Lab& lab, int listener_fd, std::string title, std::string explain);
+
 // ---- small wrappers: keep the happy path of a lab straight (UNP style) ----
 
 // "-1 ECONNREFUSED" style name of an errno value: "ECONNREFUSED".

@@ -268,7 +268,7 @@ void DoctorPanel::draw_content(UiContext&) {
                 std::string line = format_endpoint(s.local_addr, s.local_port);
                 if (s.remote_port != 0) line += " <-> " + format_endpoint(s.remote_addr, s.remote_port);
                 if (s.timer != TimerKind::none && s.timer_ms > 0)
-                    line += "   " + style::timer_text(static_cast<std::uint8_t>(s.timer), s.timer_ms);
+                    line += "   " + style::timer_text(static_cast<std::uint8_t>(s.timer), s.timer_ms, s.state);
                 if (s.inode == 0) line += "   owner: none";
                 ImGui::TextUnformatted(line.c_str());
             }

@@ -195,7 +195,7 @@ void TablePanel::draw_content(UiContext& ctx) {
                     ImGui::TextUnformatted(style::duration(ctx.now_ns - std::min(ctx.now_ns, r.state_since_ns)).c_str());
             }
             if (ImGui::TableSetColumnIndex(5)) {
-                const auto t = style::timer_text(static_cast<std::uint8_t>(r.rec.timer), r.rec.timer_ms);
+                const auto t = style::timer_text(static_cast<std::uint8_t>(r.rec.timer), r.rec.timer_ms, r.rec.state);
                 if (!t.empty()) ImGui::TextUnformatted(t.c_str());
             }
             if (ImGui::TableSetColumnIndex(6)) ImGui::Text("%u", r.rec.recv_q);
@@ -229,7 +229,7 @@ nlohmann::json TablePanel::dump_state(const UiContext& ctx) const {
                          {"state", r.rec.state_name()},
                          {"recv_q", r.rec.recv_q},
                          {"send_q", r.rec.send_q},
-                         {"timer", style::timer_text(static_cast<std::uint8_t>(r.rec.timer), r.rec.timer_ms)},
+                         {"timer", style::timer_text(static_cast<std::uint8_t>(r.rec.timer), r.rec.timer_ms, r.rec.state)},
                          {"pid", r.pid},
                          {"process", r.process},
                          {"user", r.user},

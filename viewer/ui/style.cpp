@@ -95,13 +95,16 @@ std::string duration(std::uint64_t ns) {
     return buf;
 }
 
-std::string timer_text(std::uint8_t timer_kind, std::uint32_t timer_ms) {
+std::string timer_text(std::uint8_t timer_kind, std::uint32_t timer_ms, std::uint8_t state) {
     const auto kind = static_cast<TimerKind>(timer_kind);
     if (kind == TimerKind::none) return {};
     const std::string left = timer_ms == 0 ? std::string("expiring")
                                            : duration(static_cast<std::uint64_t>(timer_ms) * 1'000'000ull) + " left";
     switch (kind) {
-        case TimerKind::time_wait: return "TIME_WAIT " + left;
+        // The kernel uses the timewait timer for orphaned FIN_WAIT2 mini-sockets too.
+        case TimerKind::time_wait:
+            return state == static_cast<std::uint8_t>(TcpState::fin_wait2) ? "FIN_WAIT2 timeout " + left
+                                                                           : "TIME_WAIT " + left;
         case TimerKind::retransmit: return "retransmit in " + duration(static_cast<std::uint64_t>(timer_ms) * 1'000'000ull);
         case TimerKind::keepalive: return "keepalive " + left;
         case TimerKind::zero_window_probe: return "window probe " + left;

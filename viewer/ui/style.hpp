@@ -38,7 +38,9 @@ void item_tooltip(const char* text);
 // 42 s, 3 min 5 s, 1 h 2 min, 850 ms, 120 µs.
 [[nodiscard]] std::string duration(std::uint64_t ns);
 // "TIME_WAIT 42 s left" style timer text for a record's timer.
-[[nodiscard]] std::string timer_text(std::uint8_t timer_kind, std::uint32_t timer_ms);
+// `state` names what a timewait timer is for (TIME_WAIT, or an orphaned FIN_WAIT2).
+[[nodiscard]] std::string timer_text(std::uint8_t timer_kind, std::uint32_t timer_ms,
+                                     std::uint8_t state = 6 /* TIME_WAIT */);
 
 // Alpha-scaled colour.
 [[nodiscard]] ImU32 with_alpha(ImU32 c, float alpha);
