@@ -141,7 +141,7 @@ int run_who(const WhoOptions& o) {
                        plural(unseen, "socket", "sockets"), name, unseen == 1 ? "is" : "are",
                        root ? " (one in another pid namespace or container, or one that closed it "
                               "just now)"
-                            : ": run 'sudo socklab who' to name it");
+                            : fmt::format(": run 'sudo socklab who {}{}' to name it", port, proto == Proto::udp ? " --udp" : ""));
     }
     if (!kernel_only.empty()) {
         std::size_t total = 0;

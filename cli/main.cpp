@@ -1,6 +1,7 @@
 // socklab — see the kernel's socket table, run the labs, ask the port doctor.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "command.hpp"
 #include "socklab/error.hpp"
@@ -33,7 +34,21 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        // One clear line, then exit 2 whatever CLI11's own code would have been.
+        // One clear line, then exit 2 whatever CLI11's own code would have been. A misspelt
+        // command would otherwise read as "A subcommand is required", which hides the typo.
+        if (argc > 1 && argv[1][0] != '-') {
+            bool known = false;
+            std::string names;
+            for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+                known = known || sub->get_name() == argv[1];
+                names += (names.empty() ? "" : ", ") + sub->get_name();
+            }
+            if (!known) {
+                std::fprintf(stderr, "socklab: unknown command '%s': use one of %s\n", argv[1],
+                             names.c_str());
+                return kExitUsage;
+            }
+        }
         std::fprintf(stderr, "socklab: %s\nRun 'socklab --help' for usage.\n", e.what());
         return kExitUsage;
     }

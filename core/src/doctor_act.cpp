@@ -262,10 +262,15 @@ Plan make_plan(const Diagnosis& d, const PlanOptions& opts) {
         }
     }
     if (d.hidden_owners > 0)
-        p.notes.push_back(std::to_string(d.hidden_owners) +
-                          " socket(s) on the port belong to processes uid " +
-                          std::to_string(d.euid) + " cannot see: run as root (sudo socklab free " +
-                          port + ") to act on them.");
+        p.notes.push_back(
+            d.euid == 0
+                ? std::to_string(d.hidden_owners) +
+                      " socket(s) on the port belong to processes not visible from here (another "
+                      "pid namespace or container, or a process that closed them just now)."
+                : std::to_string(d.hidden_owners) +
+                      " socket(s) on the port belong to processes uid " + std::to_string(d.euid) +
+                      " cannot see: run as root (sudo socklab free " + port +
+                      ") to act on them.");
     return p;
 }
 

@@ -212,6 +212,17 @@ TEST(Who, BadInputExitsTwoWithOneClearLine) {
     EXPECT_EQ(extra.exit_code, 2) << extra.err;
 }
 
+TEST(Cli, MisspeltCommandIsNamedAndExitsTwo) {
+    const auto res = socklab_cmd({"lsit"});
+    EXPECT_EQ(res.exit_code, 2) << res.err;
+    EXPECT_TRUE(res.out.empty()) << res.out;
+    EXPECT_NE(res.err.find("unknown command 'lsit'"), std::string::npos) << res.err;
+    EXPECT_NE(res.err.find("list"), std::string::npos) << res.err;
+    const auto none = socklab_cmd({});
+    EXPECT_EQ(none.exit_code, 2) << none.err;
+    EXPECT_NE(none.err.find("subcommand is required"), std::string::npos) << none.err;
+}
+
 TEST(List, BadInputExitsTwo) {
     for (const std::vector<std::string>& args :
          {std::vector<std::string>{"list", "--state", "bogus"},
