@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -134,6 +135,8 @@ public:
             }
         }
         ::kill(-pid_, SIGKILL);
+        // Until init has reaped the rest of the group (Xvfb): none of it outlives the test.
+        test::wait_until([this] { return ::kill(-pid_, 0) != 0 && errno == ESRCH; }, 5s, 10ms);
         pid_ = -1;
     }
 
@@ -234,6 +237,15 @@ TEST(ViewerSoak, TracerOnUnderChurnStaysUpAndBounded) {
     const auto info = dir.path / "viewer.info";
     const auto dump = dir.path / "state.json";
     pid_t viewer_pid = -1;
+    // Declared before the children, so it runs after they are gone: a viewer that crashed
+    // (no chance to clean up) must not leave its tracing instance behind either.
+    struct InstanceSweeper {
+        const pid_t& pid;
+        ~InstanceSweeper() {
+            if (pid > 0)
+                for (const auto& p : instances_of(pid)) ::rmdir(p.c_str());
+        }
+    } sweeper{viewer_pid};
     std::vector<fs::path> insts;
     long hwm_kb = -1;
     std::uint64_t lost = 0;
@@ -300,11 +312,7 @@ TEST(ViewerSoak, TracerOnUnderChurnStaysUpAndBounded) {
     }
 
     // Nothing left behind: the viewer's tracing instance is gone with it.
-    for (const auto& p : insts) {
-        std::error_code ec;
-        EXPECT_FALSE(fs::exists(p)) << "tracing instance left behind: " << p;
-        fs::remove(p, ec);  // rmdir, so the next run starts clean even if this one failed
-    }
+    for (const auto& p : insts) EXPECT_FALSE(fs::exists(p)) << "tracing instance left behind: " << p;
     EXPECT_TRUE(instances_of(viewer_pid).empty());
 
     ASSERT_TRUE(fs::exists(dump)) << "no --dump-state written";
