@@ -34,15 +34,7 @@ int main(int argc, char** argv) {
                              {.local_port = cport, .remote_port = port, .state = "ESTABLISHED",
                               .min_send_q = 1}}},
                  [&] {
-                     std::string chunk(65536, 'x');
-                     for (int i = 0; i < 4096; ++i) {  // bounded, far more than fits
-                         const auto n = ::send(cfd, chunk.data(), chunk.size(), MSG_DONTWAIT);
-                         if (n < 0) {
-                             if (errno == EAGAIN) break;
-                             return Result::of(-1);
-                         }
-                         stuffed += n;
-                     }
+                     stuffed = fill_until_eagain(cfd);
                      return Result::of(stuffed, "bytes accepted before EAGAIN");
                  });
 

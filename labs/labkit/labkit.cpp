@@ -226,6 +226,17 @@ std::uint16_t peer_port_of(int fd) {
     return ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 ? port_from(ss) : 0;
 }
 
+long fill_until_eagain(int fd) {
+    const std::string chunk(65536, 'x');
+    long total = 0;
+    for (int i = 0; i < 4096; ++i) {  // bounded: far more than any socket buffer holds
+        const auto n = ::send(fd, chunk.data(), chunk.size(), MSG_DONTWAIT);
+        if (n < 0) return errno == EAGAIN ? total : -1;
+        total += n;
+    }
+    return total;
+}
+
 void set_int_option(int fd, int level, int name, int value, std::string_view what) {
     if (::setsockopt(fd, level, name, &value, sizeof value) != 0)
         throw Stop{Stop::Why::failed,

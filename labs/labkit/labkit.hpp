@@ -180,6 +180,9 @@ Pair connect_again(Lab& lab, int listener_fd, std::string title, std::string exp
 [[nodiscard]] std::uint16_t peer_port_of(int fd);
 // setsockopt(fd, level, name, int value); throws Stop(failed) with the house message.
 void set_int_option(int fd, int level, int name, int value, std::string_view what);
+// send() 64 KiB chunks with MSG_DONTWAIT until EAGAIN (bounded: at most 256 MiB). Returns the
+// bytes the kernel took, or -1 with errno set when send() fails otherwise.
+long fill_until_eagain(int fd);
 // The kernel's own view of one socket: TCP_INFO's state name.
 [[nodiscard]] std::string tcp_info_state(int fd);
 // Write all of `data`, looping over short writes: send() may take less than asked.
