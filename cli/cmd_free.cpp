@@ -51,7 +51,7 @@ void register_free(CLI::App& root, Runner& run) {
                   "clears CLOSE_WAIT and TIME_WAIT without killing anything (root)")
         ->excludes(sig);
     sub->add_option("--grace", opts->grace_s, "seconds to wait for an exit after SIGTERM")
-        ->check(CLI::Range(0.0, 600.0));
+        ->check(decimal_number(0, 600, "seconds"));
     set_examples(*sub,
                  "  socklab free 8080                  ask the listener on 8080 to exit (SIGTERM)\n"
                  "  socklab free 8080 --signal KILL    SIGTERM, then SIGKILL after the grace period\n"

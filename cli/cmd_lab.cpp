@@ -124,7 +124,7 @@ void register_lab(CLI::App& root, Runner& run) {
         ->required();
     lab_run->add_flag("--auto", args.auto_mode, "run every step without waiting for Enter");
     lab_run->add_option("--delay", args.delay_ms, "pause MS milliseconds between steps in --auto")
-        ->check(CLI::Range(0, 600000))
+        ->check(whole_number(0, 600000, "milliseconds"))
         ->option_text("MS");
     lab_run->add_flag("--json", args.json,
                       "the step protocol on stdout; in step mode read next/auto/quit on stdin");

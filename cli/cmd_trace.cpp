@@ -235,9 +235,9 @@ void register_trace(CLI::App& root, Runner& run) {
                   "One JSON object per transition: time_ns, pid, comm, family, local_addr, "
                   "local_port, remote_addr, remote_port, old_state, new_state, old_state_ns");
     sub->add_option("--duration", args->duration_s, "Stop after SECONDS (default: until Ctrl-C)")
-        ->check(CLI::Range(0.001, 31'536'000.0));
+        ->check(decimal_number(0.001, 31'536'000, "seconds"));
     sub->add_option("--buffer-kb", args->buffer_kb, "Kernel trace buffer per cpu, in KiB")
-        ->check(CLI::Range(std::size_t{64}, std::size_t{1} << 20));
+        ->check(whole_number(64, 1 << 20, "KiB"));
     // Hidden: behave as without privileges (tests, and showing what non-root users see).
     sub->add_flag("--no-trace", args->no_trace, "Do not trace (as without privileges)")
         ->group("");

@@ -6,6 +6,8 @@
 #include <functional>
 #include <string>
 
+#include "socklab/args.hpp"  // port_validator(), whole_number(), ...
+
 namespace socklab::cli {
 
 // Exit codes fixed by DESIGN.md.
@@ -21,12 +23,6 @@ void register_why(CLI::App& root, Runner& run);
 void register_free(CLI::App& root, Runner& run);
 void register_trace(CLI::App& root, Runner& run);
 void register_lab(CLI::App& root, Runner& run);
-
-// Validators that turn bad input into one clear line (CLI11 prints it; exit 2).
-// A TCP/UDP port: a whole number from 1 to 65535.
-const CLI::Validator& port_validator();
-// A state name as `ss` prints it, with '_' or '-': LISTEN, TIME_WAIT, time-wait, UNCONN, ...
-const CLI::Validator& state_validator();
 
 // Add the EXAMPLES block that ends every help text.
 void set_examples(CLI::App& app, const std::string& examples);

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "model/synthetic_source.hpp"
+#include "socklab/args.hpp"
 #include "ui/app.hpp"
 #include "ui/style.hpp"
 
@@ -117,25 +118,26 @@ int main(int argc, char** argv) {
     CLI::App cli{"socklab-viewer: watch the kernel's TCP socket table live — table, state diagram, "
                  "lifelines and the labs."};
     cli.add_option("--interval", o.interval_ms, "Poll every MS milliseconds (100-5000)")
-        ->check(CLI::Range(100, 5000));
+        ->check(socklab::cli::whole_number(100, 5000, "milliseconds"));
     cli.add_option("--screenshot", o.screenshot, "Render headless, write this PNG and exit");
     cli.add_option("--frames", o.frames, "Frames to render before the screenshot/dump (default 3)")
-        ->check(CLI::Range(1, 100000));
+        ->check(socklab::cli::whole_number(1, 100000, "frames"));
     cli.add_option("--lab", o.lab, "Start this lab (see `socklab lab list`)");
     cli.add_option("--lab-steps", o.lab_steps, "Run the lab this many steps first (headless)")
-        ->check(CLI::Range(0, 1000));
-    cli.add_option("--lab-port", o.lab_port, "Port for the lab (default: the lab's own)");
+        ->check(socklab::cli::whole_number(0, 1000, "steps"));
+    cli.add_option("--lab-port", o.lab_port, "Port for the lab (default: the lab's own)")
+        ->check(socklab::cli::port_validator());
     cli.add_option("--dump-state", o.dump_state, "Write what each panel shows as JSON and exit");
     cli.add_flag("--no-trace", o.no_trace, "Do not start the tracer: polling only");
     cli.add_option("--bench-frames", o.bench_frames, "Render N frames and report frame times")
-        ->check(CLI::Range(1, 1000000));
+        ->check(socklab::cli::whole_number(1, 1000000, "frames"));
     cli.add_option("--bench-out", o.bench_out, "Where --bench-frames writes its JSON");
     cli.add_option("--filter", o.filter, "Start with this text in the table's filter box");
     cli.add_option("--size", o.size, "Window size WxH (default 1600x1000)");
     cli.add_option("--socklab", o.socklab, "The socklab program that runs the labs (default: the one next to socklab-viewer)");
     cli.add_option("--synthetic", o.synthetic,
                    "Show a made-up table of N sockets instead of the kernel's (benchmarks, demos)")
-        ->check(CLI::Range(1, 10'000'000));
+        ->check(socklab::cli::whole_number(1, 10'000'000, "sockets"));
     cli.footer(
         "EXAMPLES\n"
         "  socklab-viewer                              # live, as you (sudo: owners of all + tracer)\n"

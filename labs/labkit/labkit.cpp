@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "socklab/args.hpp"
 #include "socklab/error.hpp"
 #include "socklab/json.hpp"
 #include "socklab/owners.hpp"
@@ -390,13 +391,13 @@ Lab::Lab(std::string_view id, int argc, char** argv) : impl_(std::make_unique<Im
     app.name(fmt::format("socklab-lab-{}", entry_->id));
     app.add_flag("--auto", opts_.auto_mode, "run every step without waiting for Enter");
     app.add_option("--delay", opts_.delay_ms, "pause MS milliseconds between steps in --auto")
-        ->check(CLI::Range(0, 600000))
+        ->check(cli::whole_number(0, 600000, "milliseconds"))
         ->option_text("MS");
     app.add_flag("--json", opts_.json,
                  "print the step protocol (one JSON object per line); in step mode read "
                  "next/auto/quit lines on stdin");
     app.add_option("--port", opts_.port, "the lab's port (default 9000 + lab number)")
-        ->check(CLI::Range(1, 65535))
+        ->check(cli::port_validator())
         ->option_text("N");
     std::string role = "both";
     app.add_option("--role", role, "both ends here, or only the server / the client")

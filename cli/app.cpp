@@ -1,0 +1,83 @@
+#include "app.hpp"
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <string_view>
+
+#include "socklab/args.hpp"
+#include "socklab/error.hpp"
+
+namespace socklab::cli {
+namespace {
+// What the user typed can hold newlines or escape sequences (a script's stray "\n"); the
+// error stays one line and harmless for the terminal.
+std::string printable(std::string_view text) {
+    std::string out(text);
+    for (auto& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    return out;
+}
+}  // namespace
+
+SocklabCli::SocklabCli()
+    : app_("socklab: see what the kernel does with your TCP and UDP sockets", "socklab") {
+    app_.require_subcommand(1);
+    set_examples(app_,
+                 "  socklab list --state TIME_WAIT        sockets waiting out TIME_WAIT\n"
+                 "  socklab who 8080                      which process holds port 8080\n"
+                 "  socklab why 8080                      why bind() on 8080 fails\n"
+                 "  socklab lab run passive-close         a lab, one step at a time\n");
+    register_list(app_, run_);
+    register_who(app_, run_);
+    register_why(app_, run_);
+    register_free(app_, run_);
+    register_trace(app_, run_);
+    register_lab(app_, run_);
+}
+
+std::optional<int> SocklabCli::parse(int argc, const char* const* argv, std::ostream& out,
+                                     std::ostream& err) {
+    try {
+        app_.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // --help, --help-all: CLI11 prints them and says exit 0.
+        if (e.get_exit_code() == 0) return app_.exit(e, out, err);
+        // One clear line, then exit 2 whatever CLI11's own code would have been. A misspelt
+        // command would otherwise read as "A subcommand is required", which hides the typo.
+        if (argc > 1 && argv[1][0] != '-') {
+            const std::string word = argv[1];
+            bool known = false;
+            std::string names;
+            for (const auto* sub : app_.get_subcommands([](CLI::App*) { return true; })) {
+                known = known || sub->get_name() == word;
+                names += (names.empty() ? "" : ", ") + sub->get_name();
+            }
+            if (!known) {
+                err << "socklab: unknown command '" << printable(word) << "': use one of " << names << '\n';
+                return kExitUsage;
+            }
+        }
+        err << "socklab: " << printable(e.what()) << "\nRun 'socklab --help' for usage.\n";
+        return kExitUsage;
+    }
+    if (!run_) {
+        err << "socklab: no command given\nRun 'socklab --help' for usage.\n";
+        return kExitUsage;
+    }
+    return std::nullopt;
+}
+
+int SocklabCli::run() {
+    try {
+        return run_ ? run_() : kExitUsage;
+    } catch (const socklab::Error& e) {
+        std::fprintf(stderr, "socklab: %s\n", e.what());
+        return kExitNothing;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "socklab: unexpected error: %s\n", e.what());
+        return kExitNothing;
+    }
+}
+
+}  // namespace socklab::cli

@@ -1,0 +1,34 @@
+#pragma once
+// Command-line validators shared by every socklab program (socklab, the lab programs,
+// socklab-viewer), so a bad value reads the same everywhere: one line that quotes what was
+// typed and says what is wanted. Each returns a CLI11 validator; CLI11 prefixes the option
+// name ("--port: ...") and the program prints it and exits 2.
+#include <CLI/CLI.hpp>
+#include <string>
+#include <string_view>
+
+namespace socklab::cli {
+
+// A TCP/UDP port: a whole number from 1 to 65535 ("'0' is not a port: give ...").
+const CLI::Validator& port_validator();
+
+// A state name as `ss` prints it, any case, '_' or '-': LISTEN, TIME_WAIT, time-wait, UNCONN.
+const CLI::Validator& state_validator();
+
+// A whole number from `min` to `max`; `what` names it in the message ("milliseconds").
+// "'soon' is not a whole number of milliseconds: give one from 0 to 600000".
+CLI::Validator whole_number(long long min, long long max, std::string what);
+
+// A decimal number (fractions allowed) from `min` to `max`, e.g. seconds.
+CLI::Validator decimal_number(double min, double max, std::string what);
+
+// The checks behind the validators, for tests and fuzzers: an empty string means "valid",
+// anything else is the message a user sees.
+[[nodiscard]] std::string check_port(std::string_view text);
+[[nodiscard]] std::string check_state(std::string_view text);
+[[nodiscard]] std::string check_whole(std::string_view text, long long min, long long max,
+                                      std::string_view what);
+[[nodiscard]] std::string check_decimal(std::string_view text, double min, double max,
+                                        std::string_view what);
+
+}  // namespace socklab::cli
