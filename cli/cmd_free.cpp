@@ -89,11 +89,15 @@ void register_free(CLI::App& root, Runner& run) {
             std::fflush(stdout);
 
             if (plan.runnable() == 0) {
+                // --destroy needs root too: suggest it as something this user can run.
+                const std::string hint =
+                    plan.mode == ActionMode::destroy
+                        ? " by destroying sockets (see the notes)"
+                        : d.euid == 0 ? " by signalling (see the notes; --destroy may help)"
+                                      : " by signalling (see the notes; as root, 'sudo socklab "
+                                        "free " + port + " --destroy' may help)";
                 std::fprintf(stderr, "socklab: nothing socklab can do to free port %s%s\n",
-                             port.c_str(),
-                             plan.mode == ActionMode::signal
-                                 ? " by signalling (see the notes; --destroy may help)"
-                                 : " by destroying sockets (see the notes)");
+                             port.c_str(), hint.c_str());
                 return kExitNothing;
             }
             if (!opts->yes) {

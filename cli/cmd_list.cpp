@@ -81,7 +81,10 @@ int run_list(const ListOptions& o) {
         for (const auto& r : snap.sockets) {
             out += first ? "\n" : ",\n";
             first = false;
-            out += to_json(r, owners_of(r)).dump();
+            // A process may name itself with any bytes (prctl PR_SET_NAME): not valid UTF-8 is
+            // replaced with U+FFFD rather than making the whole command fail.
+            out += to_json(r, owners_of(r))
+                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         }
         out += first ? "]\n" : "\n]\n";
         write_all(out);

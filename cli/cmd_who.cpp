@@ -103,7 +103,8 @@ int run_who(const WhoOptions& o) {
         auto socks = nlohmann::json::array();
         for (const auto& r : snap.sockets) socks.push_back(to_json(r, owners.owners_of(r.inode)));
         j["sockets"] = std::move(socks);
-        write_all(j.dump() + "\n");
+        // Command names are any bytes a process chose: replace what is not UTF-8.
+        write_all(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
         return held ? kExitOk : kExitNothing;
     }
 

@@ -135,7 +135,11 @@ void register_why(CLI::App& root, Runner& run) {
         run = [opts] {
             const Diagnosis d = diagnose(opts->port);
             if (opts->json)
-                std::printf("%s\n", to_json(d).dump(2).c_str());
+                // Command names are any bytes a process chose: replace what is not UTF-8.
+                std::printf("%s\n", to_json(d)
+                                         .dump(2, ' ', false,
+                                               nlohmann::json::error_handler_t::replace)
+                                         .c_str());
             else
                 std::fputs(diagnosis_text(d, true).c_str(), stdout);
             return d.bindable() ? kExitOk : kExitNothing;

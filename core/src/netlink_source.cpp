@@ -249,7 +249,8 @@ namespace {
 
 [[noreturn]] void bad_message(const std::string& why) {
     throw ParseError("failed to parse a sock_diag message: " + why +
-                     " (a truncated or corrupt dump; retry, or use the /proc source)");
+                     " (a truncated or corrupt dump): run the command again; if it keeps "
+                     "happening, report it with the output of uname -r");
 }
 
 bool walk(const char* p, int left, Proto proto, std::vector<SocketRecord>& out) {

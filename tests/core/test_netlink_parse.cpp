@@ -384,6 +384,18 @@ TEST(NetlinkMalformed, HeaderLengthsThatLie) {
     }
 }
 
+// The whole message, as `socklab` prints it: what was wrong, then advice a user can follow
+// (there is no option to pick the /proc source, so it must not be suggested).
+TEST(NetlinkMalformed, ParseErrorSaysWhatToDo) {
+    Builder b;
+    b.diag(AF_INET, 1, 1, {}, /*len_override=*/8);
+    EXPECT_EQ(parse_error_of(b.bytes()),
+              "failed to parse a sock_diag message: truncated netlink header (" +
+                  std::to_string(b.bytes().size()) +
+                  " bytes left) (a truncated or corrupt dump): run the command again; if it "
+                  "keeps happening, report it with the output of uname -r");
+}
+
 // Found by EveryByteFlippedParsesOrThrows: libmnl's mnl_nlmsg_ok() compares nlmsg_len as a
 // signed int, so a length with the top bit set passed and the walk left the buffer (SIGSEGV).
 TEST(NetlinkMalformed, HugeLengthWithTheTopBitSet) {

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <stdlib.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -122,6 +125,25 @@ TEST(ProcFixture, MissingRootIsAnErrorThatSaysWhat) {
         EXPECT_NE(std::string(e.what()).find("failed to read"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("no-such-root"), std::string::npos) << e.what();
     }
+}
+
+// A table file that opens but cannot be read: here net/tcp is a directory (EISDIR), as a
+// broken or unusual procfs might give. The error names the file and the reason.
+TEST(ProcFixture, AnUnreadableTableFileIsAnErrorThatNamesIt) {
+    char tmpl[] = "/tmp/socklab-procroot-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::filesystem::path root = tmpl;
+    std::filesystem::create_directories(root / "net" / "tcp");
+    auto src = make_proc_source(root);
+    std::string what;
+    try {
+        (void)src->snapshot(Query{});
+    } catch (const Error& e) {
+        what = e.what();
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(root, ec);
+    EXPECT_EQ(what, "failed to read " + (root / "net" / "tcp").string() + ": Is a directory");
 }
 
 // Real lines from the fixture, one per kind.

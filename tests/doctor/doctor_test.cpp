@@ -436,7 +436,8 @@ TEST(DoctorFree, NothingWithoutYesOffATerminal) {
     const auto port = to_port(holder.read_line());
     const auto r = socklab({"free", std::to_string(port)});  // stdin is a pipe, no --yes
     EXPECT_EQ(r.exit_code, 1);
-    EXPECT_NE(r.err.find("--yes"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err, "socklab: not on a terminal and no --yes: nothing done. Add --yes to act "
+                     "without asking.\n");
     EXPECT_NE(r.out.find("pid " + std::to_string(holder.pid())), std::string::npos) << r.out;
     EXPECT_TRUE(holder.alive());
     EXPECT_FALSE(tcp_bind_works(port));
@@ -604,6 +605,9 @@ TEST(DoctorFree, PidReuseRaceSignalsNobody) {
     ASSERT_TRUE(imposter.has_value());
     ASSERT_EQ(res.results.size(), 1u);
     EXPECT_EQ(res.results[0].outcome, Outcome::gone) << res.results[0].message;
+    EXPECT_EQ(res.results[0].message, "pid " + std::to_string(old_pid) +
+                                          " (doctor_holder, user root) has exited already: "
+                                          "nothing signalled");
     EXPECT_TRUE(imposter->alive()) << "the process that took the pid must not be signalled";
     EXPECT_EQ(imposter->pid(), old_pid);
     EXPECT_FALSE(res.bindable()) << "the imposter holds the port; nothing was done to it";
@@ -632,6 +636,12 @@ TEST(DoctorFree, OwnerThatLetGoOfTheSocketIsNotSignalled) {
     const FreeResult res = execute(plan, hooks);
     ASSERT_EQ(res.results.size(), 1u);
     EXPECT_EQ(res.results[0].outcome, Outcome::not_holding) << res.results[0].message;
+    EXPECT_EQ(res.results[0].message.rfind("pid " + std::to_string(child.pid()) + " (", 0), 0u)
+        << res.results[0].message;
+    EXPECT_NE(res.results[0].message.find(") no longer holds its socket on port " +
+                                          std::to_string(port) + ": nothing signalled"),
+              std::string::npos)
+        << res.results[0].message;
     EXPECT_TRUE(child.alive());
     EXPECT_TRUE(res.bindable());
 }
