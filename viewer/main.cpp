@@ -226,9 +226,14 @@ int main(int argc, char** argv) {
         }
         if (!o.lab.empty()) {
             if (app.labs() == nullptr) {
-                std::fprintf(stderr, "socklab-viewer: failed to start lab %s: socklab is not next to "
-                                     "socklab-viewer (%s); build the socklab target\n",
-                             o.lab.c_str(), socklab.c_str());
+                if (o.socklab.empty())
+                    std::fprintf(stderr, "socklab-viewer: failed to start lab %s: socklab is not next to "
+                                         "socklab-viewer (%s); build the socklab target\n",
+                                 o.lab.c_str(), socklab.c_str());
+                else
+                    std::fprintf(stderr, "socklab-viewer: failed to start lab %s: --socklab %s does not "
+                                         "exist; give the path of the socklab program\n",
+                                 o.lab.c_str(), socklab.c_str());
                 rc = 1;
             } else {
                 app.labs()->start(o.lab, o.lab_port);
@@ -243,7 +248,7 @@ int main(int argc, char** argv) {
                         std::chrono::seconds(60));
                     const auto st = app.labs()->state();
                     if (!reached || !st.error.empty()) {
-                        std::fprintf(stderr, "socklab-viewer: failed to run lab %s for %d steps: %s\n",
+                        std::fprintf(stderr, "socklab-viewer: failed to run lab %s to step %d: %s\n",
                                      o.lab.c_str(), k, st.error.empty() ? "timed out after 60 s" : st.error.c_str());
                         rc = 1;
                     }
@@ -321,7 +326,8 @@ int main(int argc, char** argv) {
             const std::string text = j.dump(2);
             if (!o.bench_out.empty()) {
                 if (!write_text(o.bench_out, text)) {
-                    std::fprintf(stderr, "socklab-viewer: failed to write %s\n", o.bench_out.c_str());
+                    std::fprintf(stderr, "socklab-viewer: failed to write %s: check the directory exists "
+                                         "and is writable\n", o.bench_out.c_str());
                     rc = 1;
                 }
             } else {

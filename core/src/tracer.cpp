@@ -272,11 +272,18 @@ void Tracer::Impl::start() {
                                      g_instance_seq.fetch_add(1)};
     name = trace::instance_name(owner);
     instance_dir = tracing_dir + "/instances/" + name;
-    if (::mkdir(instance_dir.c_str(), 0700) != 0)
-        throw sys_error("create the tracing instance " + instance_dir +
-                            (errno == EACCES || errno == EPERM ? " (needs root); " + enable_hint()
-                                                               : std::string()),
-                        errno);
+    if (::mkdir(instance_dir.c_str(), 0700) != 0) {
+        const int err = errno;
+        // Only uid 0 gets here. Refused anyway, it is a root without the host's rights over
+        // tracefs, as in a container: "run as root" would be advice it cannot follow.
+        throw Error("failed to create the tracing instance " + instance_dir + ": " +
+                    std::strerror(err) +
+                    (err == EACCES || err == EPERM
+                         ? "; uid 0 here is not root over tracefs (a container or a user "
+                           "namespace?): trace from the host, e.g. 'sudo socklab trace' there; "
+                           "the table, the labs and the doctor keep working on polling alone"
+                         : std::string()));
+    }
     created = true;
     slot = claim_slot(instance_dir);
 
@@ -489,7 +496,9 @@ Tracer::Tracer(TracerOptions opts) : impl_(std::make_unique<Impl>()) {
     impl_->opts = opts;
     if (opts.force_unprivileged) {
         impl_->status = TracerStatus{
-            false, "state transitions are not traced (tracing turned off); " + enable_hint()};
+            false, "state transitions are not traced: tracing was turned off with --no-trace; "
+                   "leave it out to trace them; the table, the labs and the doctor keep working "
+                   "on polling alone"};
         return;
     }
     if (::geteuid() != 0) {

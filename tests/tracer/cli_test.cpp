@@ -4,10 +4,14 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <cerrno>
+#include <cstring>
+#include <functional>
 #include <future>
 #include <sstream>
 #include <string>
@@ -15,6 +19,7 @@
 
 #include "socklab/json.hpp"
 #include "socklab/state.hpp"
+#include "isolated_child.hpp"
 #include "testsupport.hpp"
 #include "tracer_test_util.hpp"
 
@@ -32,6 +37,17 @@ bool instance_of_pid_exists(int pid) {
     while (in >> name)
         if (name.rfind(prefix, 0) == 0) return true;
     return false;
+}
+
+// The name of an instance made by process `pid`, or "".
+std::string instance_name_of_pid(int pid) {
+    const std::string prefix = "socklab-" + std::to_string(pid) + "-";
+    const auto r = test::run_command({"ls", test::tracing_instances_dir()});
+    std::istringstream in(r.out);
+    std::string name;
+    while (in >> name)
+        if (name.rfind(prefix, 0) == 0) return name;
+    return {};
 }
 
 // Has process `pid` finished setting up its instance (the event is enabled last)?
@@ -91,8 +107,10 @@ struct TraceChild {
     }
     ~TraceChild() {
         if (pid > 0) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, nullptr, 0);
+            // Let it remove its instance (also when a test stopped it), else kill it.
+            ::kill(pid, SIGCONT);
+            ::kill(pid, SIGINT);
+            wait_exit(5s);  // kills it when it does not end in time
         }
         ::unlink(out_path.c_str());
         ::unlink(err_path.c_str());
@@ -103,8 +121,77 @@ TEST(TraceCli, NoTraceSaysWhyAndExits1) {
     const auto r = test::run_command({test::bin("socklab"), "trace", "--no-trace"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_TRUE(r.out.empty());
-    EXPECT_NE(r.err.find("root"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.rfind("socklab: state transitions are not traced: tracing was turned off with "
+                          "--no-trace; leave it out to trace them;",
+                          0),
+              0u)
+        << r.err;
+    // The switch is the reason, whoever runs it: no advice to become root.
+    EXPECT_EQ(r.err.find("run as root"), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+// The messages of a tracer that cannot start, as the people who meet them run socklab:
+// an ordinary user, root on a kernel without tracefs, root with a read-only tracefs, and
+// uid 0 of a container. Each runs in a child of its own; the host's mounts stay as they are.
+std::string trace_failure(const std::function<bool()>& prepare) {
+    const auto r = test::run_prepared({test::bin("socklab"), "trace", "--port", "9"}, prepare, 20s);
+    EXPECT_NE(r.exit_code, test::kPrepareFailed) << r.err;
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    return r.err;
+}
+
+TEST(TraceCli, AnOrdinaryUserIsToldItNeedsRoot) {
+    SOCKLAB_REQUIRE_ROOT();  // to become uid 65534
+    const auto err = trace_failure(test::become_nobody);
+    EXPECT_EQ(err,
+              "socklab: state transitions are not traced: the tracepoint sock:inet_sock_set_state "
+              "needs root; run as root (e.g. 'sudo socklab trace'); the table, the labs and the "
+              "doctor keep working on polling alone\n");
+}
+
+TEST(TraceCli, WithoutTracefsItSaysTheMountFailed) {
+    SOCKLAB_REQUIRE_ROOT();
+    const auto err = trace_failure(test::hide_tracefs);
+    EXPECT_EQ(err.rfind("socklab: state transitions are not traced: failed to mount tracefs on "
+                        "/sys/kernel/tracing: No such file or directory; is CONFIG_TRACING "
+                        "enabled? try 'mount -t tracefs nodev /sys/kernel/tracing'",
+                        0),
+              0u)
+        << err;
+}
+
+TEST(TraceCli, AReadOnlyTracefsSaysTheInstanceCannotBeMade) {
+    SOCKLAB_REQUIRE_ROOT();
+    const auto err = trace_failure(test::read_only_tracefs);
+    const std::string dir = test::tracing_instances_dir() + "/socklab-";
+    EXPECT_EQ(err.rfind("socklab: state transitions are not traced: failed to create the tracing "
+                        "instance " + dir,
+                        0),
+              0u)
+        << err;
+    EXPECT_NE(err.find(": Read-only file system\n"), std::string::npos) << err;
+}
+
+TEST(TraceCli, Uid0OfAContainerIsNotToldToBecomeRoot) {
+    SOCKLAB_REQUIRE_ROOT();
+    const auto r = test::run_prepared({test::bin("socklab"), "trace", "--port", "9"},
+                                      test::root_of_a_user_namespace, 20s);
+    if (r.exit_code == test::kPrepareFailed &&
+        r.err.find(test::kNoUserNamespaces) != std::string::npos)
+        GTEST_SKIP() << "this machine does not allow user namespaces: " << r.err;
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("failed to create the tracing instance " +
+                         test::tracing_instances_dir() + "/socklab-"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find(": Permission denied; uid 0 here is not root over tracefs (a container "
+                         "or a user namespace?): trace from the host, e.g. 'sudo socklab trace' "
+                         "there;"),
+              std::string::npos)
+        << r.err;
 }
 
 TEST(TraceCli, BadInputIsOneLineAndExit2) {
@@ -208,6 +295,75 @@ TEST(TraceCli, KilledTraceIsCleanedUpByTheNextOne) {
     TraceChild next({"--port", "9", "--duration", "0.2"});
     EXPECT_EQ(next.wait_exit(), 0) << TraceChild::slurp(next.err_path);
     EXPECT_FALSE(instance_of_pid_exists(killed_pid));
+}
+
+// A buffer too small for a burst: socklab trace is stopped while thousands of transitions
+// arrive, so the kernel overwrites what it did not read, and socklab says so and what to do.
+TEST(TraceCli, AFullBufferIsReportedWithWhatToDo) {
+    SOCKLAB_REQUIRE_ROOT();
+    auto listener = test::tcp_listen("127.0.0.1", 0, 64);
+    const auto port = test::local_port(listener.get());
+    TraceChild child({"--port", std::to_string(port), "--buffer-kb", "64"});
+    ASSERT_TRUE(test::wait_until([&] { return instance_of_pid_ready(child.pid); }, 5s))
+        << TraceChild::slurp(child.err_path);
+    ASSERT_EQ(::kill(child.pid, SIGSTOP), 0);
+    // About 6 transitions each (an RST ends them, so no TIME_WAIT is left): 18,000 records
+    // against a buffer of 64 KiB per cpu, which holds about a thousand.
+    for (int i = 0; i < 3000; ++i) {
+        auto c = test::tcp_connect("127.0.0.1", port);
+        auto a = test::tcp_accept(listener.get());
+        const linger abort_on_close{1, 0};
+        ::setsockopt(c.get(), SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+        c.reset();
+    }
+    ASSERT_EQ(::kill(child.pid, SIGCONT), 0);
+    ASSERT_EQ(::kill(child.pid, SIGINT), 0);
+    EXPECT_EQ(child.wait_exit(), 0) << TraceChild::slurp(child.err_path);
+    const auto err = TraceChild::slurp(child.err_path);
+    const auto at = err.find("socklab: the kernel dropped ");
+    ASSERT_NE(at, std::string::npos) << err;
+    EXPECT_NE(err.find(" transitions because the trace buffer was full; narrow it with --port or "
+                       "use --buffer-kb to enlarge it\n",
+                       at),
+              std::string::npos)
+        << err;
+    EXPECT_EQ(err.find(" 0 lost"), std::string::npos) << "the summary counts them too: " << err;
+}
+
+// Something else holds a file of the instance open when socklab trace ends: it cannot remove
+// the instance, says so, and names the command that does once the file is closed.
+TEST(TraceCli, AnInstanceThatCannotBeRemovedIsNamedWithTheCommand) {
+    SOCKLAB_REQUIRE_ROOT();
+    TraceChild child({"--port", "9"});
+    ASSERT_TRUE(test::wait_until([&] { return instance_of_pid_ready(child.pid); }, 5s))
+        << TraceChild::slurp(child.err_path);
+    const int child_pid = child.pid;
+    const std::string dir = test::tracing_instances_dir() + "/" + instance_name_of_pid(child_pid);
+    // Holds the instance's "trace" file open; removes the instance whatever happens.
+    struct Holder {
+        std::string dir;
+        int fd = -1;
+        void release() {
+            if (fd >= 0) ::close(fd);
+            fd = -1;
+        }
+        ~Holder() {
+            release();
+            ::rmdir(dir.c_str());
+        }
+    } holder{dir, ::open((dir + "/trace").c_str(), O_RDONLY | O_CLOEXEC)};
+    ASSERT_GE(holder.fd, 0) << dir << ": " << std::strerror(errno);
+    ASSERT_EQ(::kill(child.pid, SIGINT), 0);
+    EXPECT_EQ(child.wait_exit(), 0);
+    const auto err = TraceChild::slurp(child.err_path);
+    EXPECT_NE(err.find("socklab: failed to remove the tracing instance " + dir +
+                       ": Device or resource busy; remove it with 'rmdir " + dir + "'\n"),
+              std::string::npos)
+        << err;
+    // The advice works once nothing holds the instance (or a later socklab already did it).
+    holder.release();
+    EXPECT_TRUE(::rmdir(dir.c_str()) == 0 || errno == ENOENT) << std::strerror(errno);
+    EXPECT_FALSE(instance_of_pid_exists(child_pid));
 }
 
 }  // namespace

@@ -120,6 +120,39 @@ TEST(TraceFormat, RejectsAFormatWithoutTheFields) {
     EXPECT_THROW((void)trace::parse_format(no_id), ParseError);
 }
 
+// What `socklab trace` prints after "state transitions are not traced: " when the kernel
+// describes the tracepoint in a layout this socklab does not read.
+std::string format_error(const std::string& text) {
+    try {
+        (void)trace::parse_format(text);
+    } catch (const ParseError& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+TEST(TraceFormat, RejectionsSayWhatIsWrong) {
+    const std::string text = read_fixture("inet_sock_set_state.format");
+    std::string no_id = text;
+    no_id.replace(no_id.find("ID:"), 3, "XX:");
+    EXPECT_EQ(format_error(no_id), "failed to parse the tracepoint format: no ID line");
+
+    std::string bad_id = text;
+    const auto id_at = bad_id.find("ID:");
+    bad_id.replace(id_at, bad_id.find('\n', id_at) - id_at, "ID: twelve");
+    EXPECT_EQ(format_error(bad_id), "failed to parse the tracepoint format: bad ID line 'ID: twelve'");
+
+    std::string wide = text;
+    wide.replace(wide.find("offset:24;\tsize:2;"), 18, "offset:24;\tsize:3;");
+    EXPECT_EQ(format_error(wide),
+              "failed to parse the tracepoint format: field 'sport' has size 3, this socklab "
+              "reads 2");
+
+    EXPECT_EQ(format_error("name: sched_switch\nID: 300\nformat:\n"),
+              "failed to parse the tracepoint format: field 'common_type' is missing (is this "
+              "sock:inet_sock_set_state?)");
+}
+
 TEST(TraceDecode, ClientClosesFirstOnIpv4) {
     const auto events = decode_all("client_closes_first_v4.records");
     const auto port = fixture_port("client_closes_first_v4.records");

@@ -8,9 +8,11 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include "isolated_child.hpp"
 #include "testsupport.hpp"
 
 namespace socklab {
@@ -119,6 +121,31 @@ TEST(ViewerHeadless, WithoutADisplayItSaysSoInOneLine) {
     EXPECT_FALSE(fs::exists("/tmp/never.png"));
 }
 
+TEST(ViewerHeadless, BadOptionsNameTheProblem) {
+    struct Case {
+        std::vector<std::string> args;
+        std::string err;
+    };
+    for (const auto& c : std::vector<Case>{
+             {{"--interval", "5"},
+              "socklab-viewer: --interval: '5' is out of range: give 100 to 5000 milliseconds "
+              "(see socklab-viewer --help)\n"},
+             {{"--no-such-option"},
+              "socklab-viewer: The following argument was not expected: --no-such-option (see "
+              "socklab-viewer --help)\n"},
+             {{"--bench-out", "x.json"}, "socklab-viewer: --bench-out needs --bench-frames N\n"},
+             {{"--size", "huge"},
+              "socklab-viewer: --size must look like 1600x1000 (320x240 to 8192x8192)\n"},
+             {{"--size", "100x100"},
+              "socklab-viewer: --size must look like 1600x1000 (320x240 to 8192x8192)\n"}}) {
+        std::vector<std::string> argv{test::bin("socklab-viewer")};
+        argv.insert(argv.end(), c.args.begin(), c.args.end());
+        const auto r = test::run_command(argv, {}, 30s);
+        EXPECT_EQ(r.exit_code, 2) << c.args[0] << ": " << r.err;
+        EXPECT_EQ(r.err, c.err) << c.args[0];
+    }
+}
+
 TEST(ViewerHeadless, BadOptionsAreOneLineAndExitTwo) {
     for (const auto& args : std::vector<std::vector<std::string>>{
              {"--interval", "5"}, {"--size", "huge"}, {"--frames", "-1"}, {"--bench-out", "x.json"},
@@ -130,6 +157,167 @@ TEST(ViewerHeadless, BadOptionsAreOneLineAndExitTwo) {
         EXPECT_FALSE(r.err.empty()) << args[0];
         EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args[0] << ": " << r.err;
     }
+}
+
+// A display number nobody serves: no socket, no lock file. Far above where xvfb-run -a
+// starts counting (99), so a parallel test cannot take it in between.
+std::string unused_display() {
+    for (int n = 4000; n < 4100; ++n) {
+        const auto num = std::to_string(n);
+        if (!fs::exists("/tmp/.X11-unix/X" + num) && !fs::exists("/tmp/.X" + num + "-lock"))
+            return ":" + num;
+    }
+    return ":4099";
+}
+
+TEST(ViewerHeadless, ADisplayThatCannotBeReachedIsNamed) {
+    const auto r = test::run_command({"env", "-u", "WAYLAND_DISPLAY", "DISPLAY=" + unused_display(),
+                                      test::bin("socklab-viewer"), "--screenshot", "/tmp/never.png"},
+                                     {}, 30s);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err,
+              "socklab-viewer: no display: failed to open a window (DISPLAY is set but cannot be "
+              "reached). Run it on a desktop, or headless: xvfb-run -a socklab-viewer "
+              "--screenshot out.png\n");
+}
+
+TEST(ViewerHeadless, ADisplayWithoutOpenGl33IsNamed) {
+    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    // An X server without GLX, like a plain VNC server: no OpenGL at all.
+    const auto r = test::run_command({"xvfb-run", "-a", "-s", "-screen 0 1600x1000x24 -extension GLX",
+                                      test::bin("socklab-viewer"), "--screenshot", "/tmp/never.png",
+                                      "--no-trace"},
+                                     {}, 60s);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("socklab-viewer: failed to create an OpenGL 3.3 window: the display has no "
+                         "OpenGL 3.3 (try xvfb-run -a -s \"-screen 0 1600x1000x24\", Mesa "
+                         "llvmpipe)\n"),
+              std::string::npos)
+        << r.err;
+}
+
+TEST(ViewerHeadless, ASocklabGivenWithAWrongPathIsNamed) {
+    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    TempDir dir;
+    const auto r = test::run_command(
+        under_xvfb({"--socklab", "/nonexistent/socklab", "--lab", "bind", "--no-trace",
+                    "--dump-state", (dir.path / "state.json").string()}),
+        {}, 60s);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("socklab-viewer: failed to start lab bind: --socklab /nonexistent/socklab "
+                         "does not exist; give the path of the socklab program\n"),
+              std::string::npos)
+        << r.err;
+}
+
+// socklab-viewer copied alone into a directory: no socklab beside it, and none given.
+TEST(ViewerHeadless, ASocklabNotBesideTheViewerIsNamed) {
+    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    TempDir dir;
+    const auto viewer = dir.path / "socklab-viewer";
+    fs::copy_file(test::bin("socklab-viewer"), viewer);
+    const auto r = test::run_command({"xvfb-run", "-a", "-s", "-screen 0 1600x1000x24",
+                                      viewer.string(), "--lab", "bind", "--no-trace",
+                                      "--dump-state", (dir.path / "state.json").string()},
+                                     {}, 60s);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("socklab-viewer: failed to start lab bind: socklab is not next to "
+                         "socklab-viewer (" + (dir.path / "socklab").string() +
+                         "); build the socklab target\n"),
+              std::string::npos)
+        << r.err;
+}
+
+TEST(ViewerHeadless, ALabThatStopsBeforeItsStepIsNamed) {
+    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    TempDir dir;
+    const auto r = test::run_command(
+        under_xvfb({"--socklab", SOCKLAB_FAKE_LAB, "--lab", "broken", "--lab-steps", "1",
+                    "--no-trace", "--dump-state", (dir.path / "state.json").string()}),
+        {}, 120s);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("socklab-viewer: failed to run lab broken to step 1: the lab stopped with "
+                         "status 3: fake socklab: the broken lab broke\n"),
+              std::string::npos)
+        << r.err;
+}
+
+TEST(ViewerHeadless, OutputsThatCannotBeWrittenAreNamed) {
+    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    TempDir dir;
+    const auto missing = (dir.path / "missing").string();
+    for (const auto& [args, file] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+             {{"--screenshot", missing + "/shot.png"}, missing + "/shot.png"},
+             {{"--dump-state", missing + "/state.json"}, missing + "/state.json"},
+             {{"--synthetic", "100", "--bench-frames", "2", "--bench-out", missing + "/b.json"},
+              missing + "/b.json"}}) {
+        auto argv = args;
+        argv.push_back("--no-trace");
+        const auto r = test::run_command(under_xvfb(argv), {}, 60s);
+        EXPECT_EQ(r.exit_code, 1) << args[0] << ": " << r.err;
+        EXPECT_NE(r.err.find("socklab-viewer: failed to write " + file +
+                             ": check the directory exists and is writable\n"),
+                  std::string::npos)
+            << args[0] << ": " << r.err;
+    }
+}
+
+// What the status bar and the event log say, read from --dump-state.
+nlohmann::json panels_of(const fs::path& dump) {
+    std::ifstream in(dump);
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    return j.is_discarded() ? nlohmann::json::object() : j.value("panels", nlohmann::json::object());
+}
+
+// As an ordinary user (uid 65534, under an X server of its own): the status bar says what
+// works and what does not, and the empty event log says why it is empty.
+TEST(ViewerHeadless, AsAnOrdinaryUserTheWindowSaysWhatIsMissing) {
+    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    SOCKLAB_REQUIRE_ROOT();  // to become uid 65534
+    TempDir dir;
+    fs::permissions(dir.path, fs::perms::all);  // the viewer writes its dump here as 65534
+    const auto dump = dir.path / "state.json";
+    // One snapshot only (the next would be 5 s later): the log has nothing to infer from.
+    const auto r = test::run_prepared(under_xvfb({"--dump-state", dump.string(), "--interval", "5000"}),
+                                      test::become_nobody, 120s);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto panels = panels_of(dump);
+    const auto& status = panels.at("status");
+    EXPECT_EQ(status.at("root"), false);
+    EXPECT_EQ(status.at("privileges"),
+              "not root: owners of your own processes only, no tracer (short states are missed)");
+    EXPECT_EQ(status.at("unlock_command"), "sudo socklab-viewer");
+    const std::string tracer = status.at("tracer_message");
+    EXPECT_NE(tracer.find("needs root"), std::string::npos) << tracer;
+    const auto& events = panels.at("events");
+    ASSERT_EQ(events.at("count"), 0) << events.dump();
+    EXPECT_EQ(events.at("empty_message"),
+              "No transitions yet. Without the tracer only changes between two snapshots are "
+              "listed.");
+    EXPECT_EQ(events.at("empty_hint"), tracer);
+}
+
+// As root on a system without tracefs: the status bar says the tracer is off, and why.
+TEST(ViewerHeadless, AsRootWithoutTracefsTheWindowSaysWhyTheTracerIsOff) {
+    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    SOCKLAB_REQUIRE_ROOT();
+    TempDir dir;
+    const auto dump = dir.path / "state.json";
+    const auto r = test::run_prepared(under_xvfb({"--dump-state", dump.string(), "--interval", "5000"}),
+                                      test::hide_tracefs, 120s);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto panels = panels_of(dump);
+    const auto& status = panels.at("status");
+    EXPECT_EQ(status.at("root"), true);
+    const std::string why = "state transitions are not traced: failed to mount tracefs on "
+                            "/sys/kernel/tracing: No such file or directory; is CONFIG_TRACING "
+                            "enabled? try 'mount -t tracefs nodev /sys/kernel/tracing'";
+    EXPECT_EQ(status.at("privileges"), "root: every owner; tracer off — " + why);
+    EXPECT_EQ(status.at("tracer_message"), why);
+    EXPECT_EQ(status.at("unlock_command"), "");
+    const auto& events = panels.at("events");
+    ASSERT_EQ(events.at("count"), 0) << events.dump();
+    EXPECT_EQ(events.at("empty_hint"), why);
 }
 
 }  // namespace

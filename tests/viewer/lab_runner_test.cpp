@@ -1,10 +1,17 @@
 // The lab runner against a fake `socklab` that speaks the step protocol and makes real
 // loopback sockets: listing, stepping, advancing, a broken lab, and Stop ending the whole
 // process group — even of a lab that ignores "quit" and SIGTERM.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 
 #include "model/lab_runner.hpp"
 #include "testsupport.hpp"
@@ -96,10 +103,107 @@ TEST(LabRunner, AMissingProgramSaysWhatToDo) {
     ASSERT_TRUE(r.wait_until([](const LabState& s) { return s.list_loaded; }, 10s));
     const auto s = r.state();
     EXPECT_TRUE(s.labs.empty());
-    EXPECT_NE(s.list_error.find("failed to run /nonexistent/socklab"), std::string::npos) << s.list_error;
+    const std::string expected = "failed to run /nonexistent/socklab: No such file or directory "
+                                 "(is socklab built next to socklab-viewer?)";
+    EXPECT_EQ(s.list_error, expected);
     r.start("demo");
     ASSERT_TRUE(r.wait_until([](const LabState& s2) { return !s2.error.empty(); }, 10s));
     EXPECT_FALSE(r.state().running);
+    EXPECT_EQ(r.state().error, expected);
+}
+
+// A stand-in for socklab written by the test: a shell script in a directory of its own.
+class FakeSocklab {
+public:
+    explicit FakeSocklab(const std::string& body) {
+        char tmpl[] = "/tmp/socklab-fake-XXXXXX";
+        dir_ = ::mkdtemp(tmpl);
+        path_ = dir_ + "/socklab";
+        std::ofstream(path_) << "#!/bin/sh\n" << body;
+        ::chmod(path_.c_str(), 0755);
+    }
+    ~FakeSocklab() {
+        ::unlink(path_.c_str());
+        ::rmdir(dir_.c_str());
+    }
+    FakeSocklab(const FakeSocklab&) = delete;
+    FakeSocklab& operator=(const FakeSocklab&) = delete;
+    [[nodiscard]] std::vector<std::string> command() const { return {path_}; }
+
+private:
+    std::string dir_, path_;
+};
+
+std::string list_error_of(const FakeSocklab& fake, std::chrono::milliseconds list_timeout = 10s) {
+    LabRunner r(fake.command(), list_timeout);
+    r.load_list();
+    EXPECT_TRUE(r.wait_until([](const LabState& s) { return s.list_loaded; }, 20s));
+    const auto s = r.state();
+    EXPECT_TRUE(s.labs.empty());
+    return s.list_error;
+}
+
+TEST(LabRunner, AListThatHangsIsCutOffAndSaysSo) {
+    const FakeSocklab fake("exec sleep 30\n");
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(list_error_of(fake, 300ms),
+              "failed to list the labs: `socklab lab list --json` did not finish in 300 ms");
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+}
+
+TEST(LabRunner, AFailingListShowsItsOwnWords) {
+    const FakeSocklab fake("echo 'socklab: the labs are on holiday' >&2\nexit 3\n");
+    EXPECT_EQ(list_error_of(fake), "failed to list the labs: `socklab lab list --json` exited with "
+                                   "status 3: socklab: the labs are on holiday");
+}
+
+TEST(LabRunner, AnEmptyListSaysSo) {
+    const FakeSocklab fake("echo '[]'\n");
+    EXPECT_EQ(list_error_of(fake), "`socklab lab list --json` listed none.");
+}
+
+// Out of descriptors: each pipe the runner needs says which one failed. In a child process
+// (a death test), whose descriptor limit leaves exactly `spare` numbers free.
+void limit_to_spare_descriptors(int spare) {
+    int free_seen = 0;
+    for (int fd = 0; fd < 65536; ++fd) {
+        if (::fcntl(fd, F_GETFD) != -1) continue;
+        if (free_seen == spare) {
+            const rlimit lim{static_cast<rlim_t>(fd), static_cast<rlim_t>(fd)};
+            if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) std::_Exit(2);
+            return;
+        }
+        ++free_seen;
+    }
+    std::_Exit(3);
+}
+
+void report_start_error(int spare) {
+    LabRunner r(fake());
+    limit_to_spare_descriptors(spare);
+    r.start("demo");
+    r.wait_until([](const LabState& s) { return !s.error.empty() || s.running; }, 10s);
+    std::fprintf(stderr, "%s\n", r.state().error.c_str());
+    std::_Exit(0);
+}
+
+TEST(LabRunnerDeathTest, OutOfDescriptorsEachPipeIsNamed) {
+    EXPECT_EXIT(
+        {
+            LabRunner r(fake());
+            limit_to_spare_descriptors(0);
+            r.load_list();
+            r.wait_until([](const LabState& s) { return s.list_loaded; }, 10s);
+            std::fprintf(stderr, "%s\n", r.state().list_error.c_str());
+            std::_Exit(0);
+        },
+        testing::ExitedWithCode(0), "^failed to create a pipe: Too many open files\n$");
+    EXPECT_EXIT(report_start_error(0), testing::ExitedWithCode(0),
+                "^failed to create the lab's control socket: Too many open files\n$");
+    EXPECT_EXIT(report_start_error(2), testing::ExitedWithCode(0),
+                "^failed to create the lab's output pipe: Too many open files\n$");
+    EXPECT_EXIT(report_start_error(4), testing::ExitedWithCode(0),
+                "^failed to create the lab's error pipe: Too many open files\n$");
 }
 
 TEST(LabRunner, StopEndsALabThatIgnoresQuitAndSigterm) {

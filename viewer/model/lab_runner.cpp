@@ -26,9 +26,16 @@ std::string errno_text(const char* what, int err) {
     return std::string("failed to ") + what + ": " + std::strerror(err);
 }
 
+// "10 s", or "300 ms" when it is not a whole number of seconds.
+std::string duration_text(std::chrono::milliseconds d) {
+    return d.count() % 1000 == 0 ? std::to_string(d.count() / 1000) + " s"
+                                 : std::to_string(d.count()) + " ms";
+}
+
 // Run `argv` and collect its stdout (bounded time). For `lab list --json`. Its stderr goes
 // into `error` when it fails, so the student reads the lab's own words.
-std::string capture(const std::vector<std::string>& argv, std::string& error) {
+std::string capture(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                    std::string& error) {
     int p[2], e[2];
     if (::pipe2(p, O_CLOEXEC) != 0) {
         error = errno_text("create a pipe", errno);
@@ -58,7 +65,7 @@ std::string capture(const std::vector<std::string>& argv, std::string& error) {
     }
     std::string out, err;
     char buf[4096];
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline && (rd || erd)) {
         pollfd pfd[2] = {{rd.get(), POLLIN, 0}, {erd.get(), POLLIN, 0}};
         if (::poll(pfd, 2, 100) <= 0) continue;
@@ -76,7 +83,8 @@ std::string capture(const std::vector<std::string>& argv, std::string& error) {
     if (r == 0) {
         ::kill(pid, SIGKILL);
         ::waitpid(pid, &status, 0);
-        error = "failed to list the labs: `socklab lab list --json` did not finish in 10 s";
+        error = "failed to list the labs: `socklab lab list --json` did not finish in " +
+                duration_text(timeout);
         return {};
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -90,8 +98,10 @@ std::string capture(const std::vector<std::string>& argv, std::string& error) {
 
 }  // namespace
 
-LabRunner::LabRunner(std::vector<std::string> command)
-    : command_(std::move(command)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+LabRunner::LabRunner(std::vector<std::string> command, std::chrono::milliseconds list_timeout)
+    : command_(std::move(command)),
+      list_timeout_(list_timeout),
+      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     worker_ = std::thread([this] { run(); });
 }
 
@@ -191,9 +201,11 @@ void LabRunner::handle(const Command& c, Child& child) {
             std::string error;
             auto argv = command_;
             argv.insert(argv.end(), {"lab", "list", "--json"});
-            const std::string out = capture(argv, error);
+            const std::string out = capture(argv, list_timeout_, error);
             LabListResult list;
             if (error.empty()) list = parse_lab_list(out);
+            if (error.empty() && list.error.empty() && list.labs.empty())
+                error = "`socklab lab list --json` listed none.";
             update([&](LabState& s) {
                 s.list_loaded = true;
                 s.labs = std::move(list.labs);

@@ -49,8 +49,10 @@ struct LabState {
 class LabRunner {
 public:
     // `command`: how to run socklab, e.g. {"/path/to/socklab"}; the runner appends
-    // "lab list --json" or "lab run ID --json [--port N]".
-    explicit LabRunner(std::vector<std::string> command);
+    // "lab list --json" or "lab run ID --json [--port N]". `list_timeout` bounds the wait for
+    // the list (tests shorten it).
+    explicit LabRunner(std::vector<std::string> command,
+                       std::chrono::milliseconds list_timeout = std::chrono::seconds(10));
     ~LabRunner();  // stops the lab (process group) and joins the worker
     LabRunner(const LabRunner&) = delete;
     LabRunner& operator=(const LabRunner&) = delete;
@@ -100,6 +102,7 @@ private:
     void update(F&& fn);
 
     std::vector<std::string> command_;
+    std::chrono::milliseconds list_timeout_;
     UniqueFd wake_;  // post() writes, the worker's poll() wakes up
     mutable std::mutex mu_;
     mutable std::condition_variable cv_;

@@ -32,6 +32,19 @@ bool matches(const ObservedTransition& t, const ParsedFilter& f) {
     return row_matches(r, f);
 }
 
+// What the log says while it is empty: one line, and why (the tracer's own words when off).
+struct EmptyText {
+    const char* what;
+    std::string why;
+};
+EmptyText empty_text(const Privileges& priv) {
+    if (!priv.tracer_active)
+        return {"No transitions yet. Without the tracer only changes between two snapshots are "
+                "listed.",
+                priv.tracer_message};
+    return {"No transitions yet.", "Connect to a listener, or start a lab."};
+}
+
 }  // namespace
 
 EventLogPanel::EventLogPanel() : Panel("events", "Event log", {0.62f, 0.56f, 0.38f, 0.405f}) {}
@@ -55,11 +68,9 @@ void EventLogPanel::draw_content(UiContext& ctx) {
     }
     const auto& log = paused_ ? frozen_ : (ctx.transitions ? *ctx.transitions : frozen_);
     if (log.empty()) {
-        if (!priv.tracer_active)
-            not_permitted_state("No transitions yet. Without the tracer only changes between two "
-                                "snapshots are listed.", priv.tracer_message);
-        else
-            empty_state("No transitions yet.", "Connect to a listener, or start a lab.");
+        const EmptyText text = empty_text(priv);
+        if (!priv.tracer_active) not_permitted_state(text.what, text.why);
+        else empty_state(text.what, text.why.c_str());
         return;
     }
     const ParsedFilter f = parse_filter(filter_.data());
@@ -120,8 +131,15 @@ nlohmann::json EventLogPanel::dump_state(const UiContext& ctx) const {
                           {"to", state_name(it->new_state, it->key.proto)},
                           {"traced", it->traced}});
     }
-    return {{"count", log.size()}, {"paused", paused_},
-            {"tracer_active", ctx.frame->privileges.tracer_active}, {"recent", std::move(recent)}};
+    nlohmann::json j{{"count", log.size()}, {"paused", paused_},
+                     {"tracer_active", ctx.frame->privileges.tracer_active},
+                     {"recent", std::move(recent)}};
+    if (log.empty()) {
+        const EmptyText text = empty_text(ctx.frame->privileges);
+        j["empty_message"] = text.what;
+        j["empty_hint"] = text.why;
+    }
+    return j;
 }
 
 }  // namespace socklab::viewer

@@ -28,9 +28,7 @@ void LabPanel::draw_content(UiContext& ctx) {
     if (!lab.list_loaded) {
         empty_state("Looking for labs...");
     } else if (lab.labs.empty()) {
-        not_permitted_state("No labs found.", lab.list_error.empty()
-                                                  ? "`socklab lab list --json` listed none."
-                                                  : lab.list_error);
+        not_permitted_state("No labs found.", lab.list_error);
     } else {
         if (lab.lab_id != synced_lab_) {
             // A lab started elsewhere (--lab): show it in the chooser.

@@ -21,7 +21,7 @@ namespace socklab {
 struct TracerOptions {
     std::optional<std::uint16_t> port;     // kernel-side filter: sport == port || dport == port
     std::size_t buffer_kb_per_cpu = 8192;  // ring buffer per cpu, sized for bursts
-    bool force_unprivileged = false;       // behave as if not permitted (tests, --no-trace)
+    bool force_unprivileged = false;       // do not trace: --no-trace (status() says so)
 };
 
 struct TracerStatus {
