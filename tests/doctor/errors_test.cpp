@@ -45,22 +45,6 @@ CommandResult socklab_as(std::vector<std::string> args, const Confinement& c = {
     return test::run_confined(args, c);
 }
 
-// Text as one line: wrapped findings and notes are joined with single spaces.
-std::string flat(const std::string& text) {
-    std::string out;
-    bool space = false;
-    for (char ch : text) {
-        if (ch == '\n' || ch == ' ') {
-            space = true;
-            continue;
-        }
-        if (space && !out.empty()) out += ' ';
-        space = false;
-        out += ch;
-    }
-    return out;
-}
-
 std::string user_name(unsigned uid) {
     const passwd* pw = ::getpwuid(uid);
     return pw ? pw->pw_name : std::to_string(uid);
@@ -116,8 +100,9 @@ TEST(WhyMessages, ABlockedPortSaysSoAndShowsTheKernelsReason) {
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_EQ(r.out.rfind("Port " + port + "/tcp cannot be bound now.\n", 0), 0u) << r.out;
     // The probe table: each cell is the errno of a real bind(), as strerror words.
-    EXPECT_NE(flat(r.out).find("127.0.0.1 Address already in use Address already in use"),
-              std::string::npos)
+    EXPECT_NE(
+        test::unwrapped(r.out).find("127.0.0.1 Address already in use Address already in use"),
+        std::string::npos)
         << r.out;
 }
 
@@ -141,9 +126,10 @@ TEST(WhyMessages, NonRootIsToldSomeOwnersAreHidden) {
     nobody.uid = test::kNobodyUid;
     const auto r = socklab_as({"why", port}, nobody);
     EXPECT_EQ(r.exit_code, 1) << r.err;
-    EXPECT_NE(flat(r.out).find("Some owners are hidden from uid 65534: run as root (sudo socklab "
-                               "why " +
-                               port + ") to see every process."),
+    EXPECT_NE(test::unwrapped(r.out).find(
+                  "Some owners are hidden from uid 65534: run as root (sudo socklab "
+                  "why " +
+                  port + ") to see every process."),
               std::string::npos)
         << r.out;
 }

@@ -16,9 +16,9 @@
 
 #include <gtest/gtest.h>
 
-#include "isolated_child.hpp"
 #include "lab_child.hpp"
 #include "labkit.hpp"
+#include "prepare.hpp"
 #include "testsupport.hpp"
 
 namespace socklab::test {
@@ -194,8 +194,14 @@ TEST(LabFailures, ATableThatDisagreesIsMarkedAndTheLabSaysSoAtTheEnd) {
 
 // Out of descriptors before the lab starts: its first pipe fails and it says what it needed.
 TEST(LabFailures, NoDescriptorsLeftIsNamed) {
-    const auto res = run_prepared({lab_bin("bind"), "--auto"}, [] { return limit_descriptors(4); },
-                                  30s);
+#if defined(__SANITIZE_ADDRESS__)
+    // UBSan checks a C++ object's type by reading its memory through a pipe of its own; with
+    // only one descriptor free that read fails and it reports a false "invalid vptr".
+    GTEST_SKIP() << "under the asan preset the sanitizer itself needs the descriptors this "
+                    "test takes away (the dev build runs it)";
+#endif
+    const auto res = run_confined({lab_bin("bind"), "--auto"},
+                                  prepared_by([] { return limit_descriptors(4); }), 30s);
     EXPECT_EQ(res.exit_code, 1) << res.err;
     EXPECT_EQ(res.err, "socklab-lab-bind: failed to create the signal pipe: Too many open files\n");
 }
@@ -204,7 +210,7 @@ TEST(LabFailures, NoDescriptorsLeftIsNamed) {
 TEST(LabTracer, WithoutRootTheLabSaysWhyNoTransitionsAreShown) {
     SOCKLAB_REQUIRE_ROOT();  // to become uid 65534, in a network namespace of its own
     PrivateNetns ns;
-    const auto res = run_prepared({lab_bin("bind"), "--auto"}, become_nobody, 60s);
+    const auto res = run_confined({lab_bin("bind"), "--auto"}, prepared_by(become_nobody), 60s);
     EXPECT_EQ(res.exit_code, 0) << res.out << res.err;
     EXPECT_NE(unwrapped(res.out).find(
                   "(No transitions shown: state transitions are not traced: the tracepoint "

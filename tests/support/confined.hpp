@@ -1,9 +1,11 @@
 #pragma once
 // Run a program the way a student's machine might run it, not the way the test suite does:
 // as another user, with some system calls failing (a seccomp filter, as a sandbox or
-// container would have), with stdout on a full disk, on a terminal, or in a pid namespace of
-// its own. Everything is set up in a forked child just before exec: the test process itself
-// is never changed. Used to make socklab's error messages appear for real.
+// container would have), with stdout on a full disk, on a terminal, in a pid namespace of
+// its own — or in any other situation a test sets up with a `prepare` step (prepare.hpp has
+// the common ones: uid 0 of a container, tracefs hidden, a descriptor limit). Everything is
+// set up in a forked child just before exec: the test process itself is never changed. Used
+// to make socklab's error messages appear for real.
 //
 // Header-only on purpose: the shared test library stays as it is.
 #include <fcntl.h>
@@ -29,8 +31,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -49,6 +53,14 @@ struct DeniedCall {
     std::uint32_t arg_value = 0;
 };
 
+// Exit code of a child whose set-up failed before the program ran (a step of the Confinement,
+// its `prepare`, or the exec itself); its stderr says which step. socklab's programs never
+// exit with it, so a test can tell a broken set-up from the program's own failure.
+inline constexpr int kSetupFailed = 120;
+
+// argv[0] is searched in PATH when it has no slash. The child's steps, in order: stdin,
+// stdout and stderr; every other descriptor closed; the pid namespace; env; prepare; the uid;
+// the seccomp filter; exec.
 struct Confinement {
     std::optional<unsigned> uid;     // run as this uid (and gid), with no extra groups
     std::vector<int> ambient_caps;   // keep these capabilities across the uid change
@@ -58,15 +70,22 @@ struct Confinement {
     bool stdin_terminal = false;     // stdin is a pseudo-terminal (else /dev/null)
     std::string answer;              // written to the terminal once stderr shows "[y/N]"
     std::vector<std::pair<std::string, std::string>> env;  // extra environment
+    // Run in the child, still as root and unfiltered. False means it failed and said why on
+    // stderr (prepare_failed() does both); the child then exits with kSetupFailed.
+    std::function<bool()> prepare;
 };
+
+// For a set-up step or a `prepare`: say on stderr which step failed and why, return false.
+inline bool prepare_failed(const char* what) {
+    std::fprintf(stderr, "confined: failed to %s: %s\n", what, std::strerror(errno));
+    return false;
+}
 
 namespace confined_detail {
 
-// A message and exit(120) from the child when a step of the set-up fails, so the test can
-// tell a broken set-up from the program's own failure.
 [[noreturn]] inline void setup_failed(const char* what) {
-    std::fprintf(stderr, "confined: failed to %s: %s\n", what, std::strerror(errno));
-    ::_exit(120);
+    prepare_failed(what);
+    ::_exit(kSetupFailed);
 }
 
 inline void install_filter(const std::vector<DeniedCall>& deny) {
@@ -105,13 +124,14 @@ inline void install_filter(const std::vector<DeniedCall>& deny) {
         setup_failed("install the seccomp filter");
 }
 
-inline void change_user(unsigned uid, const std::vector<int>& caps) {
+// uid and gid `uid`, no supplementary groups, and of root's capabilities only `caps`.
+inline bool change_user(unsigned uid, const std::vector<int>& caps) {
     if (!caps.empty() && ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
-        setup_failed("keep capabilities");
+        return prepare_failed("keep capabilities");
     if (::setgroups(0, nullptr) != 0 || ::setresgid(uid, uid, uid) != 0 ||
         ::setresuid(uid, uid, uid) != 0)
-        setup_failed("change the user");
-    if (caps.empty()) return;
+        return prepare_failed("change the user");
+    if (caps.empty()) return true;
     __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct data[2]{};
     for (const int cap : caps) {
@@ -120,10 +140,11 @@ inline void change_user(unsigned uid, const std::vector<int>& caps) {
         data[bit / 32].permitted |= 1u << (bit % 32);
         data[bit / 32].inheritable |= 1u << (bit % 32);
     }
-    if (::syscall(SYS_capset, &hdr, data) != 0) setup_failed("set the capabilities");
+    if (::syscall(SYS_capset, &hdr, data) != 0) return prepare_failed("set the capabilities");
     for (const int cap : caps)
         if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0)
-            setup_failed("raise an ambient capability");
+            return prepare_failed("raise an ambient capability");
+    return true;
 }
 
 // In a new pid namespace the first child is its init; it mounts the namespace's own /proc
@@ -196,14 +217,21 @@ class ConfinedProcess {
             setup_failed("redirect stdout");
         }
         if (::dup2(err_w.get(), 2) < 0) setup_failed("redirect stderr");
+        // Nothing of the test process but stdin, stdout and stderr reaches the program, so a
+        // descriptor limit set by `prepare` counts from 3.
+        ::syscall(SYS_close_range, 3u, ~0u, 0u);
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (c.own_pid_namespace) enter_own_pid_namespace();
         for (const auto& e : env_strings) ::putenv(const_cast<char*>(e.c_str()));
-        if (c.uid) change_user(*c.uid, c.ambient_caps);
+        if (c.prepare && !c.prepare()) ::_exit(kSetupFailed);
+        if (c.uid && !change_user(*c.uid, c.ambient_caps)) ::_exit(kSetupFailed);
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a uid change clears it
         install_filter(c.deny);
-        ::execv(args[0], args.data());
-        setup_failed("exec the program");
+        ::execvp(args[0], args.data());
+        const int exec_errno = errno;
+        const std::string what = "run " + argv[0];
+        errno = exec_errno;
+        setup_failed(what.c_str());
     }
     ~ConfinedProcess() {
         if (pid_ > 0) {
@@ -303,6 +331,23 @@ inline constexpr unsigned kNobodyUid = 65534;
 // socket(AF_NETLINK, ...) fails: socklab's socket table falls back to /proc.
 inline DeniedCall deny_netlink_sockets(int err = EPERM) {
     return DeniedCall{SYS_socket, err, 0, 16 /* AF_NETLINK */};
+}
+
+// Output as one line: each run of newlines and spaces becomes a single space, for messages a
+// program wraps to the terminal's width.
+inline std::string unwrapped(std::string_view text) {
+    std::string out;
+    bool space = false;
+    for (const char ch : text) {
+        if (ch == '\n' || ch == ' ') {
+            space = true;
+            continue;
+        }
+        if (space && !out.empty()) out += ' ';
+        space = false;
+        out += ch;
+    }
+    return out;
 }
 
 }  // namespace socklab::test

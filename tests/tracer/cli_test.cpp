@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "prepare.hpp"
 #include "socklab/json.hpp"
 #include "socklab/state.hpp"
-#include "isolated_child.hpp"
 #include "testsupport.hpp"
 #include "tracer_test_util.hpp"
 
@@ -135,8 +135,9 @@ TEST(TraceCli, NoTraceSaysWhyAndExits1) {
 // an ordinary user, root on a kernel without tracefs, root with a read-only tracefs, and
 // uid 0 of a container. Each runs in a child of its own; the host's mounts stay as they are.
 std::string trace_failure(const std::function<bool()>& prepare) {
-    const auto r = test::run_prepared({test::bin("socklab"), "trace", "--port", "9"}, prepare, 20s);
-    EXPECT_NE(r.exit_code, test::kPrepareFailed) << r.err;
+    const auto r = test::run_confined({test::bin("socklab"), "trace", "--port", "9"},
+                                      test::prepared_by(prepare), 20s);
+    EXPECT_NE(r.exit_code, test::kSetupFailed) << r.err;
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_TRUE(r.out.empty()) << r.out;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -177,9 +178,9 @@ TEST(TraceCli, AReadOnlyTracefsSaysTheInstanceCannotBeMade) {
 
 TEST(TraceCli, Uid0OfAContainerIsNotToldToBecomeRoot) {
     SOCKLAB_REQUIRE_ROOT();
-    const auto r = test::run_prepared({test::bin("socklab"), "trace", "--port", "9"},
-                                      test::root_of_a_user_namespace, 20s);
-    if (r.exit_code == test::kPrepareFailed &&
+    const auto r = test::run_confined({test::bin("socklab"), "trace", "--port", "9"},
+                                      test::prepared_by(test::root_of_a_user_namespace), 20s);
+    if (r.exit_code == test::kSetupFailed &&
         r.err.find(test::kNoUserNamespaces) != std::string::npos)
         GTEST_SKIP() << "this machine does not allow user namespaces: " << r.err;
     EXPECT_EQ(r.exit_code, 1) << r.err;

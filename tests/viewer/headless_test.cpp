@@ -1,6 +1,8 @@
 // socklab-viewer itself, headless under xvfb-run: with a listener of ours and a lab running,
 // --dump-state must show their sockets and states, and the screenshot must be a real picture.
 // Also: no display gives one line and exit 1; bad options give one line and exit 2.
+#include <sys/mount.h>
+
 #include <gtest/gtest.h>
 #include <stb_image.h>
 #include <unistd.h>
@@ -12,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "isolated_child.hpp"
+#include "prepare.hpp"
 #include "testsupport.hpp"
 
 namespace socklab {
@@ -278,8 +280,8 @@ TEST(ViewerHeadless, AsAnOrdinaryUserTheWindowSaysWhatIsMissing) {
     fs::permissions(dir.path, fs::perms::all);  // the viewer writes its dump here as 65534
     const auto dump = dir.path / "state.json";
     // One snapshot only (the next would be 5 s later): the log has nothing to infer from.
-    const auto r = test::run_prepared(under_xvfb({"--dump-state", dump.string(), "--interval", "5000"}),
-                                      test::become_nobody, 120s);
+    const auto r = test::run_confined(under_xvfb({"--dump-state", dump.string(), "--interval", "5000"}),
+                                      test::prepared_by(test::become_nobody), 120s);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto panels = panels_of(dump);
     const auto& status = panels.at("status");
@@ -303,8 +305,8 @@ TEST(ViewerHeadless, AsRootWithoutTracefsTheWindowSaysWhyTheTracerIsOff) {
     SOCKLAB_REQUIRE_ROOT();
     TempDir dir;
     const auto dump = dir.path / "state.json";
-    const auto r = test::run_prepared(under_xvfb({"--dump-state", dump.string(), "--interval", "5000"}),
-                                      test::hide_tracefs, 120s);
+    const auto r = test::run_confined(under_xvfb({"--dump-state", dump.string(), "--interval", "5000"}),
+                                      test::prepared_by(test::hide_tracefs), 120s);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto panels = panels_of(dump);
     const auto& status = panels.at("status");
@@ -318,6 +320,62 @@ TEST(ViewerHeadless, AsRootWithoutTracefsTheWindowSaysWhyTheTracerIsOff) {
     const auto& events = panels.at("events");
     ASSERT_EQ(events.at("count"), 0) << events.dump();
     EXPECT_EQ(events.at("empty_hint"), why);
+}
+
+// --doctor PORT: the Port doctor panel opens on that port, and the headless run waits for its
+// diagnosis. A listener of ours holds the port: the probe table shows the kernel's reason for
+// the plain bind() on 127.0.0.1, and the finding names the listener.
+TEST(ViewerHeadless, TheDoctorPanelShowsWhyABindFails) {
+    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    TempDir dir;
+    auto listener = test::tcp_listen("127.0.0.1", 0);
+    const auto port = test::local_port(listener.get());
+    const auto dump = dir.path / "state.json";
+    const auto r = test::run_command(
+        under_xvfb({"--doctor", std::to_string(port), "--dump-state", dump.string(), "--no-trace"}),
+        {}, 120s);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto doctor = panels_of(dump).at("doctor");
+    ASSERT_EQ(doctor.at("phase"), "ready") << doctor.dump();
+    EXPECT_EQ(doctor.at("port"), port);
+    EXPECT_EQ(doctor.at("bindable"), false);
+    bool saw_probe = false;
+    for (const auto& p : doctor.at("probes"))
+        if (p.at("address") == "127.0.0.1" && p.at("reuseaddr") == false) {
+            saw_probe = true;
+            EXPECT_EQ(p.at("shown"), "Address already in use") << p.dump();
+        }
+    EXPECT_TRUE(saw_probe) << doctor.dump();
+    EXPECT_NE(std::find(doctor.at("findings").begin(), doctor.at("findings").end(), "listener"),
+              doctor.at("findings").end())
+        << doctor.dump();
+}
+
+// The diagnosis cannot read the socket table at all (no sock_diag, no /proc): the panel says
+// "The diagnosis failed." with the reason, and the viewer itself keeps running.
+TEST(ViewerHeadless, TheDoctorPanelSaysWhenTheDiagnosisFails) {
+    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    SOCKLAB_REQUIRE_ROOT();  // for the private mount namespace
+    TempDir dir;
+    const auto dump = dir.path / "state.json";
+    test::Confinement c = test::prepared_by([] {
+        // An empty /proc, as far as the child and everything it starts can tell.
+        return test::private_mounts() &&
+               (::mount("socklab-test", "/proc", "tmpfs", MS_RDONLY, nullptr) == 0 ||
+                test::prepare_failed("mount an empty tmpfs over /proc"));
+    });
+    c.deny.push_back(test::deny_netlink_sockets());
+    const auto r = test::run_confined(
+        under_xvfb({"--doctor", "9", "--dump-state", dump.string(), "--no-trace"}), c, 120s);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto panels = panels_of(dump);
+    const auto& doctor = panels.at("doctor");
+    EXPECT_EQ(doctor.at("phase"), "failed") << doctor.dump();
+    EXPECT_EQ(doctor.at("message"), "The diagnosis failed.") << doctor.dump();
+    EXPECT_EQ(doctor.at("error"),
+              "failed to read /proc/net/{tcp,tcp6,udp,udp6}: none could be opened (is /proc "
+              "mounted?)")
+        << doctor.dump();
 }
 
 }  // namespace

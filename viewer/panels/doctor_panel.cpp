@@ -73,6 +73,12 @@ struct DoctorPanel::Worker {
         return view_;
     }
 
+    // A job is waiting or running (its final view not yet published).
+    [[nodiscard]] bool busy() const {
+        std::lock_guard lock(mutex_);
+        return working_ || job_.has_value();
+    }
+
 private:
     void publish(DoctorView v) {
         auto p = std::make_shared<const DoctorView>(std::move(v));
@@ -90,6 +96,7 @@ private:
                 if (stop_) return;
                 job = std::move(*job_);
                 job_.reset();
+                working_ = true;
                 current = view_;
             }
             DoctorView v;
@@ -120,13 +127,17 @@ private:
                 v.phase = DoctorView::Phase::failed;
                 v.error = e.what();
             }
-            publish(std::move(v));
+            auto done = std::make_shared<const DoctorView>(std::move(v));
+            std::lock_guard lock(mutex_);
+            view_ = std::move(done);
+            working_ = false;
         }
     }
 
     mutable std::mutex mutex_;
     std::condition_variable cv_;
     bool stop_ = false;
+    bool working_ = false;
     std::optional<Job> job_;
     std::shared_ptr<const DoctorView> view_;
     std::thread thread_;  // last: starts after everything it uses exists
@@ -134,14 +145,15 @@ private:
 
 std::atomic<std::uint32_t> DoctorPanel::asked_port_{0};
 
+namespace {
+// What the panel says above the probe table when there is no diagnosis to show.
+constexpr const char* kNoPortYet = "No port asked about yet.";
+constexpr const char* kDiagnosisFailed = "The diagnosis failed.";
+}  // namespace
+
 DoctorPanel::DoctorPanel()
     : Panel("doctor", "Port doctor", {0.62f, 0.56f, 0.38f, 0.41f}),
       worker_(std::make_unique<Worker>()) {
-    // Headless screenshots and docs: SOCKLAB_DOCTOR_PORT=8080 opens with that port asked.
-    if (const char* env = std::getenv("SOCKLAB_DOCTOR_PORT"); env != nullptr) {
-        const int port = std::atoi(env);
-        if (port >= 1 && port <= 65535) ask(static_cast<std::uint16_t>(port));
-    }
 }
 
 DoctorPanel::~DoctorPanel() = default;
@@ -222,7 +234,7 @@ void DoctorPanel::draw_content(UiContext&) {
 
     switch (v->phase) {
         case DoctorView::Phase::idle:
-            empty_state("No port asked about yet.",
+            empty_state(kNoPortYet,
                         "Type a port and press Enter, or right-click a row in the socket table "
                         "and choose \"Why is this port busy?\".");
             return;
@@ -230,7 +242,7 @@ void DoctorPanel::draw_content(UiContext&) {
             ImGui::TextDisabled("Probing port %u ...", v->port);
             return;
         case DoctorView::Phase::failed:
-            not_permitted_state("The diagnosis failed.", v->error);
+            not_permitted_state(kDiagnosisFailed, v->error);
             return;
         default: break;
     }
@@ -359,14 +371,30 @@ void DoctorPanel::draw_confirm() {
     ImGui::EndPopup();
 }
 
+bool DoctorPanel::wants_attention() const { return asked_port_.load() != 0; }
+
+bool DoctorPanel::settling() const {
+    // Asked but not yet picked up by a frame, or the worker is on it.
+    return asked_port_.load() != 0 || worker_->busy();
+}
+
 nlohmann::json DoctorPanel::dump_state(const UiContext&) const {
     const auto v = worker_->view();
     nlohmann::json j{{"phase", phase_name(v->phase)}, {"port", v->port}, {"error", v->error}};
+    if (v->phase == DoctorView::Phase::idle) j["message"] = kNoPortYet;
+    if (v->phase == DoctorView::Phase::failed) j["message"] = kDiagnosisFailed;
     if (v->diagnosis) {
         j["bindable"] = v->diagnosis->bindable();
         auto kinds = nlohmann::json::array();
         for (const auto& f : v->diagnosis->findings) kinds.push_back(finding_kind_name(f.kind));
         j["findings"] = std::move(kinds);
+        // What the probe table shows: "binds" or the reason bind() failed.
+        auto probes = nlohmann::json::array();
+        for (const auto& p : v->diagnosis->probes)
+            probes.push_back({{"address", p.address},
+                              {"reuseaddr", p.reuseaddr},
+                              {"shown", p.ok() ? std::string("binds") : std::strerror(p.error)}});
+        j["probes"] = std::move(probes);
     }
     if (v->result) j["result_bindable"] = v->result->bindable();
     return j;

@@ -4,7 +4,7 @@
 // `socklab free`, a confirmation naming the processes and sockets, and the verified result.
 // The diagnosis and the actions run on the panel's own worker thread; the UI thread only
 // reads the immutable snapshots it publishes and makes no system calls.
-// SOCKLAB_DOCTOR_PORT=PORT in the environment asks about PORT at start (headless screenshots).
+// `socklab-viewer --doctor PORT` asks about PORT at start (also for headless screenshots).
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -23,6 +23,8 @@ public:
     static void ask(std::uint16_t port) noexcept;
 
     nlohmann::json dump_state(const UiContext& ctx) const override;
+    [[nodiscard]] bool settling() const override;
+    [[nodiscard]] bool wants_attention() const override;
 
     struct Worker;  // defined in doctor_panel.cpp
 

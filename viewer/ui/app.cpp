@@ -143,8 +143,11 @@ void App::draw(double frame_ms) {
 
 void App::draw_group(const std::string& group) {
     std::vector<Panel*> members;
-    for (auto& p : panels_)
-        if (p->group() == group && p->open()) members.push_back(p.get());
+    for (auto& p : panels_) {
+        if (p->group() != group) continue;
+        if (p->wants_attention()) p->open() = true;
+        if (p->open()) members.push_back(p.get());
+    }
     if (members.empty()) return;
     // The group's window sits where its first member would.
     const PanelRect& r = members.front()->rect();
@@ -158,8 +161,11 @@ void App::draw_group(const std::string& group) {
         const bool lab_started = ctx_.lab != nullptr && ctx_.lab->running && !lab_tab_shown_;
         for (Panel* p : members) {
             // A lab that starts brings its tab to the front once.
+            // So does a panel asked for from elsewhere.
             const ImGuiTabItemFlags flags =
-                lab_started && p->id() == "labs" ? ImGuiTabItemFlags_SetSelected : 0;
+                (lab_started && p->id() == "labs") || p->wants_attention()
+                    ? ImGuiTabItemFlags_SetSelected
+                    : 0;
             if (ImGui::BeginTabItem((p->title() + "###" + p->id()).c_str(), &p->open(), flags)) {
                 p->draw_tab(ctx_);
                 ImGui::EndTabItem();
@@ -170,6 +176,12 @@ void App::draw_group(const std::string& group) {
         ImGui::EndTabBar();
     }
     ImGui::End();
+}
+
+bool App::settling() const {
+    for (const auto& p : panels_)
+        if (p->settling()) return true;
+    return false;
 }
 
 nlohmann::json App::dump_state() const {

@@ -36,6 +36,8 @@ public:
     void draw(double frame_ms);
     // What every panel showed in the last frame drawn.
     [[nodiscard]] nlohmann::json dump_state() const;
+    // Some panel is still working on a request (Panel::settling()).
+    [[nodiscard]] bool settling() const;
 
     [[nodiscard]] Poller& poller() noexcept { return poller_; }
     [[nodiscard]] LabRunner* labs() noexcept { return labs_.get(); }

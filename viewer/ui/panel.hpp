@@ -31,6 +31,12 @@ public:
     [[nodiscard]] const std::string& title() const noexcept { return title_; }
     [[nodiscard]] bool& open() noexcept { return open_; }
     virtual nlohmann::json dump_state(const UiContext& ctx) const = 0;
+    // Still busy with something asked of it (a diagnosis, say). Headless runs keep drawing
+    // until no panel is, so a screenshot or dump shows the answer rather than "working...".
+    [[nodiscard]] virtual bool settling() const { return false; }
+    // Something the user asked of it elsewhere is waiting (the table's "Why is this port
+    // busy?", --doctor PORT): the panel opens and its tab comes to the front.
+    [[nodiscard]] virtual bool wants_attention() const { return false; }
 
     // Panels of one group share a window as tabs (set at registration, in registry.cpp).
     void set_group(std::string group) { group_ = std::move(group); }
