@@ -8,13 +8,12 @@
 //     run_confined({bin("socklab-lab-bind"), "--auto"}, prepared_by(become_nobody));
 #include <sched.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 
-#include <fstream>
 #include <functional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "confined.hpp"
 
@@ -32,28 +31,20 @@ inline bool become_nobody() {
     return confined_detail::change_user(kNobodyUid, {});
 }
 
-// Part of the message when the kernel refuses a user namespace: the test skips on it.
-inline constexpr const char* kNoUserNamespaces = "failed to unshare a user namespace";
-
-// uid 0 that is not the host's root, as in a container: nobody outside, mapped to 0 in a
-// user namespace of its own. Needs root (to become nobody) and user namespaces.
-inline bool root_of_a_user_namespace() {
-    if (!become_nobody()) return false;
-    // The uid change left the process undumpable, which makes /proc/self/*_map root's.
-    if (::prctl(PR_SET_DUMPABLE, 1) != 0) return prepare_failed("set dumpable");
-    if (::unshare(CLONE_NEWUSER) != 0) return prepare_failed("unshare a user namespace");
-    const std::string mapping = "0 " + std::to_string(kNobodyUid) + " 1";
-    for (const auto& [file, text] :
-         {std::pair<const char*, std::string>{"/proc/self/setgroups", "deny"},
-          {"/proc/self/uid_map", mapping},
-          {"/proc/self/gid_map", mapping}}) {
-        std::ofstream f(file);
-        f << text;
-        f.close();
-        if (!f) return prepare_failed(("write " + std::string(file)).c_str());
-    }
-    return true;
+// uid 0 that is not the host's root, as in a container: `argv` run as nobody, mapped to 0
+// in a user namespace of its own, by util-linux's setpriv and unshare. Commands rather than a
+// `prepare` step: a child forked from a ThreadSanitizer build is not single-threaded, and
+// the kernel refuses a user namespace to a multi-threaded process (EINVAL). Needs root.
+inline std::vector<std::string> as_root_of_a_user_namespace(std::vector<std::string> argv) {
+    std::vector<std::string> out{"setpriv",  "--reuid=" + std::to_string(kNobodyUid),
+                                 "--regid=" + std::to_string(kNobodyUid), "--clear-groups",
+                                 "unshare",  "--user", "--map-root-user"};
+    out.insert(out.end(), argv.begin(), argv.end());
+    return out;
 }
+
+// What unshare(1) says when the kernel allows no user namespace here: the test skips on it.
+inline constexpr const char* kNoUserNamespaces = "unshare failed";
 
 // A mount namespace of the child's own: nothing mounted in it reaches the host. Needs root.
 inline bool private_mounts() {

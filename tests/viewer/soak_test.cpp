@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include "testsupport.hpp"
+#include "xvfb.hpp"
 
 namespace socklab {
 namespace {
@@ -42,7 +43,14 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 // Peak RSS bound for the viewer (VmHWM). Measured values: docs/performance.md, "## Soak".
+// Under the asan and tsan presets the sanitizers' own memory counts in RSS too (ASan's
+// redzones and quarantine, TSan's shadow: measured 554 and 457 MiB for 60 s), so the bound
+// there is three times as loose; it still catches growth without limit.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr long kMaxRssMiB = 3 * 384;
+#else
 constexpr long kMaxRssMiB = 384;
+#endif
 constexpr std::uint16_t kChurnPort = 40999;
 constexpr const char* kTracing = "/sys/kernel/tracing";
 
@@ -264,9 +272,9 @@ TEST(ViewerSoak, TracerOnUnderChurnStaysUpAndBounded) {
         const std::string wrapper =
             "printf '%s %s %s\\n' \"$$\" \"$DISPLAY\" \"${XAUTHORITY:-}\" > \"$0.tmp\" && "
             "mv \"$0.tmp\" \"$0\" && exec \"$@\"";
-        Child viewer({"xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "sh", "-c", wrapper,
-                      info.string(), test::bin("socklab-viewer"), "--frames", "100000",
-                      "--interval", "250", "--dump-state", dump.string()},
+        Child viewer(test::xvfb_run({"sh", "-c", wrapper, info.string(),
+                                     test::bin("socklab-viewer"), "--frames", "100000",
+                                     "--interval", "250", "--dump-state", dump.string()}),
                      dir.path / "viewer.out", dir.path / "viewer.err");
         ASSERT_TRUE(viewer.started());
         auto diag = [&] {

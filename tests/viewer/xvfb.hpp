@@ -1,0 +1,48 @@
+#pragma once
+// The viewer's tests run it under xvfb-run. Left to itself, xvfb-run keeps its X authority
+// file in a temporary directory of its own and removes that directory after the program; that
+// removal has been seen to fail under load, and then xvfb-run exits 5 whatever the viewer did.
+// With -f it uses the file it is given and has no directory to remove: here, one file per run
+// in a directory of this test process, removed when the process exits. The directory is
+// world-writable and sticky (as /tmp is) so runs as another user can write their file too.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace socklab::test {
+
+inline const std::filesystem::path& xauth_dir() {
+    struct Dir {
+        std::filesystem::path path;
+        Dir() {
+            char tmpl[] = "/tmp/socklab-xauth-XXXXXX";
+            if (::mkdtemp(tmpl) == nullptr) std::abort();
+            path = tmpl;
+            ::chmod(tmpl, 01777);
+        }
+        ~Dir() {
+            std::error_code ec;
+            std::filesystem::remove_all(path, ec);
+        }
+    };
+    static const Dir dir;
+    return dir.path;
+}
+
+// xvfb-run -a with an X authority file of its own, the server's arguments, then `command`.
+inline std::vector<std::string> xvfb_run(const std::vector<std::string>& command,
+                                         const std::string& server_args = "-screen 0 1600x1000x24") {
+    static std::atomic<int> runs{0};
+    const auto auth = xauth_dir() / ("Xauthority-" + std::to_string(runs++));
+    std::vector<std::string> argv{"xvfb-run", "-a", "-f", auth.string(), "-s", server_args};
+    argv.insert(argv.end(), command.begin(), command.end());
+    return argv;
+}
+
+}  // namespace socklab::test
