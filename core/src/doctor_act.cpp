@@ -141,7 +141,7 @@ ActionResult signal_action(const Plan& plan, const PlannedAction& a) {
     return r;
 }
 
-ActionResult destroy_action(const Plan& plan, const PlannedAction& a) {
+ActionResult destroy_action(const Plan& plan, const PlannedAction& a, const ActHooks& hooks) {
     ActionResult r{a.description, Outcome::failed, {}};
     const std::string what = describe(a.socket);
     try {
@@ -150,7 +150,7 @@ ActionResult destroy_action(const Plan& plan, const PlannedAction& a) {
             r.message = what + " is gone already: nothing destroyed";
             return r;
         }
-        const int err = destroy_socket(a.socket);
+        const int err = hooks.destroy ? hooks.destroy(a.socket) : destroy_socket(a.socket);
         switch (err) {
             case 0:
                 r.outcome = Outcome::done;
@@ -284,7 +284,7 @@ FreeResult execute(const Plan& plan, const ActHooks& hooks) {
         }
         out.results.push_back(a.kind == PlannedAction::Kind::signal_process
                                   ? signal_action(plan, a)
-                                  : destroy_action(plan, a));
+                                  : destroy_action(plan, a, hooks));
     }
     out.after = diagnose(plan.port);
     return out;

@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -371,6 +373,49 @@ TEST(FreeResults, ASocketGoneBeforeTheActionIsNotDestroyed) {
     EXPECT_EQ(r.results[0].outcome, Outcome::gone);
     EXPECT_EQ(r.results[0].message, "tcp 127.0.0.1:" + std::to_string(port) +
                                         " LISTEN is gone already: nothing destroyed");
+}
+
+// SOCK_DESTROY answers this kernel never gives for a live TCP socket, given through the
+// ActHooks::destroy seam after the real re-check found the socket: each becomes its own
+// result line, and the socket (not destroyed) still holds the port.
+TEST(FreeResults, EachAnswerOfSockDestroyHasItsOwnResultLine) {
+    SOCKLAB_REQUIRE_ROOT();  // the re-check looks the socket up through sock_diag
+    UniqueFd l = test::tcp_listen("127.0.0.1", 0);
+    const auto port = test::local_port(l.get());
+    const std::string p = std::to_string(port);
+    const std::string what = "tcp 127.0.0.1:" + p + " LISTEN";
+    const Diagnosis d = diagnose(port);
+    ASSERT_EQ(d.source, "netlink");
+    PlanOptions destroy;
+    destroy.mode = ActionMode::destroy;
+    const Plan plan = make_plan(d, destroy);
+    ASSERT_EQ(plan.runnable(), 1u);
+    struct Case {
+        int err;
+        Outcome outcome;
+        std::string message;
+    };
+    for (const Case& c : std::vector<Case>{
+             {EOPNOTSUPP, Outcome::failed,
+              "failed to destroy " + what + ": " + std::strerror(EOPNOTSUPP) +
+                  ". This kernel is built without CONFIG_INET_DIAG_DESTROY: signal the owner "
+                  "instead (socklab free " + p + ")"},
+             {ENOENT, Outcome::gone, what + " went away just before SOCK_DESTROY: nothing destroyed"},
+             {EBUSY, Outcome::failed, "failed to destroy " + what + ": " + std::strerror(EBUSY)}}) {
+        ActHooks hooks;
+        int calls = 0;
+        hooks.destroy = [&](const SocketRecord& s) {
+            ++calls;
+            EXPECT_EQ(s.local_port, port);
+            return c.err;
+        };
+        const FreeResult r = execute(plan, hooks);
+        EXPECT_EQ(calls, 1) << "SOCK_DESTROY is tried once, after the re-check";
+        ASSERT_EQ(r.results.size(), 1u);
+        EXPECT_EQ(r.results[0].outcome, c.outcome) << c.message;
+        EXPECT_EQ(r.results[0].message, c.message);
+        EXPECT_FALSE(r.after.bindable()) << "nothing was destroyed: the listener still holds it";
+    }
 }
 
 TEST(FreeResults, ALookUpTheKernelRefusesIsAFailureWithItsReason) {

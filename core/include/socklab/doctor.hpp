@@ -176,6 +176,10 @@ struct FreeResult {
 // re-check, so a test can make the owner exit and another process appear in between.
 struct ActHooks {
     std::function<void(const PlannedAction&)> before_recheck;
+    // Stands in for destroy_socket() after the re-check, so tests can give the kernel answers
+    // this machine never gives (EOPNOTSUPP without CONFIG_INET_DIAG_DESTROY, ENOENT in the
+    // instant between the re-check and SOCK_DESTROY, other errnos). Empty: the real call.
+    std::function<int(const SocketRecord&)> destroy;
 };
 
 // Re-check, act and verify. Never throws for a refused or failed action: each has a result.
