@@ -165,20 +165,6 @@ std::size_t count_local(std::uint16_t port, TcpState state) {
     return n;
 }
 
-// Leave one TIME_WAIT socket whose local port is the returned one (the server closes first).
-std::uint16_t make_time_wait(bool reuseaddr) {
-    auto src = make_netlink_source();
-    auto l = test::tcp_listen("127.0.0.1", 0, 16, reuseaddr);
-    const auto port = test::local_port(l.get());
-    auto c = test::tcp_connect("127.0.0.1", port);
-    auto a = test::tcp_accept(l.get());
-    a.reset();
-    EXPECT_TRUE(test::wait_for_state(*src, port, 0, static_cast<std::uint8_t>(TcpState::fin_wait2)));
-    c.reset();
-    EXPECT_TRUE(test::wait_for_state(*src, port, 0, static_cast<std::uint8_t>(TcpState::time_wait)));
-    return port;  // the listener closes here: only TIME_WAIT is left
-}
-
 // Run a command as user nobody, stdout and stderr together.
 CommandResult run_as_nobody(const std::vector<std::string>& argv) {
     auto child = Child::fork_run([&](int out) {
@@ -256,7 +242,7 @@ TEST(DoctorWhy, FreePortExitsZero) {
 }
 
 TEST(DoctorWhy, ExplainsTimeWaitAndThatReuseaddrBindsAnyway) {
-    const auto port = make_time_wait(/*reuseaddr=*/true);
+    const auto port = test::make_time_wait(/*reuseaddr=*/true);
     const auto d = why_json(port, 1);
     const auto* f = finding(d, "time_wait");
     ASSERT_NE(f, nullptr) << d.dump(2);
@@ -271,7 +257,7 @@ TEST(DoctorWhy, ExplainsTimeWaitAndThatReuseaddrBindsAnyway) {
 }
 
 TEST(DoctorWhy, TimeWaitOfASocketWithoutReuseaddrBlocksEvenReuseaddr) {
-    const auto port = make_time_wait(/*reuseaddr=*/false);
+    const auto port = test::make_time_wait(/*reuseaddr=*/false);
     const auto d = why_json(port, 1);
     ASSERT_NE(finding(d, "time_wait"), nullptr) << d.dump(2);
     EXPECT_EQ(probe(d, "127.0.0.1", true)->at("errno").get<int>(), EADDRINUSE);
@@ -496,7 +482,7 @@ TEST(DoctorFree, DestroyClosesAListenerAndItsProcessLivesOn) {
 
 TEST(DoctorFree, DestroyClearsTimeWait) {
     SOCKLAB_REQUIRE_ROOT();
-    const auto port = make_time_wait(/*reuseaddr=*/false);
+    const auto port = test::make_time_wait(/*reuseaddr=*/false);
     ASSERT_EQ(count_local(port, TcpState::time_wait), 1u);
     // Signalling cannot help: nobody owns TIME_WAIT. The plan says so and does nothing.
     const auto sig = socklab({"free", std::to_string(port), "--yes"});
@@ -658,7 +644,7 @@ TEST(DoctorFree, NonRootPathReportsWhatIsNeeded) {
     EXPECT_NE(sig.out.find("sudo socklab free"), std::string::npos) << sig.out;
     EXPECT_TRUE(holder.alive());
 
-    const auto tw = make_time_wait(false);
+    const auto tw = test::make_time_wait(false);
     const auto destroy =
         run_as_nobody({bin("socklab"), "free", std::to_string(tw), "--destroy", "--yes"});
     EXPECT_EQ(destroy.exit_code, 1) << destroy.out;

@@ -77,22 +77,6 @@ class Holder {
     std::uint16_t port_ = 0;
 };
 
-// One TIME_WAIT socket on the returned local port (this side closed first); nothing else.
-std::uint16_t make_time_wait(bool reuseaddr) {
-    auto src = make_netlink_source();
-    auto l = test::tcp_listen("127.0.0.1", 0, 16, reuseaddr);
-    const auto port = test::local_port(l.get());
-    auto c = test::tcp_connect("127.0.0.1", port);
-    auto a = test::tcp_accept(l.get());
-    a.reset();
-    EXPECT_TRUE(
-        test::wait_for_state(*src, port, 0, static_cast<std::uint8_t>(TcpState::fin_wait2)));
-    c.reset();
-    EXPECT_TRUE(
-        test::wait_for_state(*src, port, 0, static_cast<std::uint8_t>(TcpState::time_wait)));
-    return port;
-}
-
 // ---- 3. why -----------------------------------------------------------------------------
 
 TEST(WhyMessages, ABlockedPortSaysSoAndShowsTheKernelsReason) {
@@ -109,7 +93,7 @@ TEST(WhyMessages, ABlockedPortSaysSoAndShowsTheKernelsReason) {
 }
 
 TEST(WhyMessages, TimeWaitSaysOnlyASoReuseaddrServerCanBind) {
-    const auto port = std::to_string(make_time_wait(/*reuseaddr=*/true));
+    const auto port = std::to_string(test::make_time_wait(/*reuseaddr=*/true));
     const auto r = socklab_as({"why", port});
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_EQ(r.out.rfind("Port " + port +
@@ -151,7 +135,7 @@ TEST(FreeMessages, AFreePortNeedsNothing) {
 }
 
 TEST(FreeMessages, TimeWaitHasNobodyToSignal) {
-    const auto port = std::to_string(make_time_wait(/*reuseaddr=*/false));
+    const auto port = std::to_string(test::make_time_wait(/*reuseaddr=*/false));
     const auto r = socklab_as({"free", port, "--yes"});
     EXPECT_EQ(r.exit_code, 1) << r.out;
     EXPECT_NE(r.out.find("  (no action)\n"), std::string::npos) << r.out;
@@ -170,7 +154,7 @@ TEST(FreeMessages, TimeWaitHasNobodyToSignal) {
 
 TEST(FreeMessages, NonRootIsNotToldToUseDestroyWithoutSudo) {
     SOCKLAB_REQUIRE_ROOT();  // drops to user nobody for the command
-    const auto port = std::to_string(make_time_wait(/*reuseaddr=*/false));
+    const auto port = std::to_string(test::make_time_wait(/*reuseaddr=*/false));
     Confinement nobody;
     nobody.uid = test::kNobodyUid;
     const auto r = socklab_as({"free", port, "--yes"}, nobody);

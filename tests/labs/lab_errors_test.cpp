@@ -29,19 +29,7 @@ namespace fs = std::filesystem;
 
 std::string lab_bin(std::string_view id) { return bin("socklab-lab-" + std::string(id)); }
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/socklab-lab-errors-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-};
+using test::TempDir;
 
 // A TCP socket bound to addr:0 and left unlistening; its port is free nowhere else.
 UniqueFd bound_tcp(const char* addr) {

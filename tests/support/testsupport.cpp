@@ -12,11 +12,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <cerrno>
+#include <cstdlib>
+#include <filesystem>
 #include <cstring>
 #include <thread>
 
 #include "socklab/error.hpp"
+#include "socklab/state.hpp"
 
 namespace socklab::test {
 namespace {
@@ -226,6 +231,30 @@ PrivateNetns::~PrivateNetns() {
     if (::setns(original_.get(), CLONE_NEWNET) != 0)
         std::fprintf(stderr, "failed to return to the original network namespace: %s\n",
                      std::strerror(errno));
+}
+
+std::uint16_t make_time_wait(bool reuseaddr) {
+    auto src = make_netlink_source();
+    auto l = tcp_listen("127.0.0.1", 0, 16, reuseaddr);
+    const auto port = local_port(l.get());
+    auto c = tcp_connect("127.0.0.1", port);
+    auto a = tcp_accept(l.get());
+    a.reset();
+    EXPECT_TRUE(wait_for_state(*src, port, 0, static_cast<std::uint8_t>(TcpState::fin_wait2)));
+    c.reset();
+    EXPECT_TRUE(wait_for_state(*src, port, 0, static_cast<std::uint8_t>(TcpState::time_wait)));
+    return port;
+}
+
+TempDir::TempDir(std::string_view prefix) {
+    std::string tmpl = "/tmp/" + std::string(prefix) + "-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) throw sys_error("create a directory " + tmpl, errno);
+    path = tmpl;
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
 }
 
 }  // namespace socklab::test

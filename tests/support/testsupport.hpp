@@ -3,6 +3,7 @@
 // sleeps), private network namespaces, and running commands such as `ss` as an oracle.
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -39,11 +40,25 @@ UniqueFd udp_bind(const std::string& addr = "127.0.0.1", std::uint16_t port = 0)
 [[nodiscard]] std::uint16_t local_port(int fd);
 [[nodiscard]] std::uint16_t remote_port(int fd);
 
+// One TIME_WAIT socket on the returned local port (this side, the server, closes first;
+// the listener is closed again, so only TIME_WAIT is left). Checked through sock_diag.
+std::uint16_t make_time_wait(bool reuseaddr);
+
 // Records for one port (local or remote), from a fresh snapshot of `src`.
 std::vector<SocketRecord> sockets_on_port(Source& src, std::uint16_t port);
 // Wait until `src` shows a socket with this local port, remote port (0 = any) and state.
 bool wait_for_state(Source& src, std::uint16_t local, std::uint16_t remote, std::uint8_t state,
                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+// A fresh directory /tmp/<prefix>-XXXXXX, removed with everything in it on destruction.
+class TempDir {
+public:
+    explicit TempDir(std::string_view prefix = "socklab-test");
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::filesystem::path path;
+};
 
 struct CommandResult {
     int exit_code = -1;  // -1 when killed by a signal or on timeout

@@ -26,17 +26,7 @@ namespace fs = std::filesystem;
 
 bool have(const char* prog) { return test::run_command({"which", prog}, {}, 10s).exit_code == 0; }
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/socklab-viewer-test-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using test::TempDir;
 
 std::vector<std::string> under_xvfb(std::vector<std::string> args) {
     args.insert(args.begin(), test::bin("socklab-viewer"));

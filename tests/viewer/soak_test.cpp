@@ -65,17 +65,7 @@ int soak_seconds() {
 
 bool have(const char* prog) { return test::run_command({"which", prog}, {}, 10s).exit_code == 0; }
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/socklab-soak-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using test::TempDir;
 
 std::string slurp(const fs::path& p) {
     std::ifstream in(p);
