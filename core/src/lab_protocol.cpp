@@ -198,38 +198,49 @@ LabParseResult parse_lab_line(std::string_view line) noexcept {
     }
 }
 
+namespace {
+
+LabListResult read_lab_list(std::string_view text) {
+    LabListResult r;
+    json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_array()) {
+        r.error = "the lab list is not a JSON list";
+        return r;
+    }
+    for (const auto& x : j) {
+        if (!x.is_object()) {
+            r.error = "a lab in the list is not an object";
+            return r;
+        }
+        LabInfo info;
+        long long number = 0;
+        if (!get_string(x, "id", info.id, r.error) ||
+            !get_string(x, "title", info.title, r.error) ||
+            !get_string(x, "summary", info.summary, r.error) ||
+            !get_int(x, "number", 0, 1'000'000, number, r.error) ||
+            !get_port(x, "default_port", info.default_port, r.error))
+            return r;
+        if (info.id.empty()) {
+            r.error = "a lab in the list has no id";
+            return r;
+        }
+        info.number = static_cast<int>(number);
+        r.labs.push_back(std::move(info));
+    }
+    return r;
+}
+
+}  // namespace
+
 LabListResult parse_lab_list(std::string_view text) noexcept {
     LabListResult r;
     try {
-        json j = json::parse(text, nullptr, false);
-        if (j.is_discarded() || !j.is_array()) {
-            r.error = "the lab list is not a JSON list";
-            return r;
-        }
-        for (const auto& x : j) {
-            if (!x.is_object()) {
-                r.error = "a lab in the list is not an object";
-                return r;
-            }
-            LabInfo info;
-            long long number = 0;
-            if (!get_string(x, "id", info.id, r.error) ||
-                !get_string(x, "title", info.title, r.error) ||
-                !get_string(x, "summary", info.summary, r.error) ||
-                !get_int(x, "number", 0, 1'000'000, number, r.error) ||
-                !get_port(x, "default_port", info.default_port, r.error))
-                return r;
-            if (info.id.empty()) {
-                r.error = "a lab in the list has no id";
-                return r;
-            }
-            info.number = static_cast<int>(number);
-            r.labs.push_back(std::move(info));
-        }
+        r = read_lab_list(text);
     } catch (const std::exception& e) {
         r.error = std::string("failed to read the lab list: ") + e.what();
-        r.labs.clear();
     }
+    // A list with a bad entry is an error as a whole: never a partial list next to the error.
+    if (!r.error.empty()) r.labs.clear();
     return r;
 }
 

@@ -98,5 +98,17 @@ TEST(LabProtocol, ReadsTheLabList) {
     EXPECT_FALSE(parse_lab_list("socklab: 'lab' is not built yet").error.empty());
 }
 
+// Found by fuzz_lab_protocol: a good lab followed by a bad one gave the error *and* the good
+// lab, so a reader that looked at the list first showed half a list as if it were whole.
+TEST(LabProtocol, ABadLabMakesTheWholeListAnErrorWithNoLabs) {
+    const std::string good = R"J({"id":"bind","number":1,"title":"t","summary":"s","default_port":9001})J";
+    for (const std::string bad : {R"J({"number":2})J", R"J({"id":"","title":"t","summary":"s"})J",
+                                  R"J(7)J", R"J({"id":"x","default_port":70000})J"}) {
+        const auto l = parse_lab_list("[" + good + "," + bad + "]");
+        EXPECT_FALSE(l.error.empty()) << bad;
+        EXPECT_TRUE(l.labs.empty()) << bad << " gave " << l.labs.size() << " lab(s) with: " << l.error;
+    }
+}
+
 }  // namespace
 }  // namespace socklab
