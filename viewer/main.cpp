@@ -269,9 +269,24 @@ int main(int argc, char** argv) {
                 rc = 1;
             } else {
                 app.labs()->start(o.lab, o.lab_port);
-                if (headless && o.lab_steps > 0) {
-                    app.labs()->advance(o.lab_steps);
-                    const int k = o.lab_steps;
+                const int k = o.lab_steps;
+                if (headless && k > 0) {
+                    // The lab says how many steps it has before it runs any: asking for more
+                    // is a mistake to name, not a run that quietly stops early.
+                    (void)app.labs()->wait_until(
+                        [](const LabState& s) { return s.steps > 0 || s.exit_code || !s.error.empty(); },
+                        std::chrono::seconds(60));
+                    const auto first = app.labs()->state();
+                    if (first.steps > 0 && k > first.steps) {
+                        std::fprintf(stderr,
+                                     "socklab-viewer: --lab-steps %d: lab %s has %d steps; give a "
+                                     "number from 1 to %d\n",
+                                     k, o.lab.c_str(), first.steps, first.steps);
+                        rc = 2;
+                    }
+                }
+                if (headless && k > 0 && rc == 0) {
+                    app.labs()->advance(k);
                     const bool reached = app.labs()->wait_until(
                         [k](const LabState& s) {
                             return (s.observed && s.observed->step >= k) || s.done_ok ||

@@ -216,6 +216,10 @@ CommandResult run_command(const std::vector<std::string>& argv, std::string_view
     return res;
 }
 
+bool have_program(const std::string& program) {
+    return run_command({"which", program}, {}, std::chrono::seconds(10)).exit_code == 0;
+}
+
 PrivateNetns::PrivateNetns() : original_(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
     if (!original_) throw sys_error("open the current network namespace", errno);
     if (::unshare(CLONE_NEWNET) != 0) throw sys_error("unshare(CLONE_NEWNET) (needs root)", errno);

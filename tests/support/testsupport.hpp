@@ -70,6 +70,8 @@ struct CommandResult {
 // `timeout`. Never throws for a non-zero exit.
 CommandResult run_command(const std::vector<std::string>& argv, std::string_view input = {},
                           std::chrono::milliseconds timeout = std::chrono::seconds(30));
+// Whether `program` is installed (found in PATH), for tests that skip without it.
+[[nodiscard]] bool have_program(const std::string& program);
 
 // A private network namespace for the calling thread, with lo up, restored on destruction.
 // Sources, sockets and child processes made inside see only this namespace. Needs root.

@@ -24,8 +24,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-bool have(const char* prog) { return test::run_command({"which", prog}, {}, 10s).exit_code == 0; }
-
 using test::TempDir;
 
 std::vector<std::string> under_xvfb(std::vector<std::string> args) {
@@ -34,7 +32,7 @@ std::vector<std::string> under_xvfb(std::vector<std::string> args) {
 }
 
 TEST(ViewerHeadless, ShowsOurListenerAndTheLabsSocketsAndWritesAPicture) {
-    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    if (!test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
     TempDir dir;
     auto listener = test::tcp_listen("127.0.0.1", 0);
     const auto port = test::local_port(listener.get());
@@ -174,7 +172,7 @@ TEST(ViewerHeadless, ADisplayThatCannotBeReachedIsNamed) {
 }
 
 TEST(ViewerHeadless, ADisplayWithoutOpenGl33IsNamed) {
-    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    if (!test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
     // An X server without GLX, like a plain VNC server: no OpenGL at all.
     const auto r = test::run_command(
         test::xvfb_run({test::bin("socklab-viewer"), "--screenshot", "/tmp/never.png", "--no-trace"},
@@ -189,7 +187,7 @@ TEST(ViewerHeadless, ADisplayWithoutOpenGl33IsNamed) {
 }
 
 TEST(ViewerHeadless, ASocklabGivenWithAWrongPathIsNamed) {
-    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    if (!test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
     TempDir dir;
     const auto r = test::run_command(
         under_xvfb({"--socklab", "/nonexistent/socklab", "--lab", "bind", "--no-trace",
@@ -204,7 +202,7 @@ TEST(ViewerHeadless, ASocklabGivenWithAWrongPathIsNamed) {
 
 // socklab-viewer copied alone into a directory: no socklab beside it, and none given.
 TEST(ViewerHeadless, ASocklabNotBesideTheViewerIsNamed) {
-    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    if (!test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
     TempDir dir;
     const auto viewer = dir.path / "socklab-viewer";
     fs::copy_file(test::bin("socklab-viewer"), viewer);
@@ -221,7 +219,7 @@ TEST(ViewerHeadless, ASocklabNotBesideTheViewerIsNamed) {
 }
 
 TEST(ViewerHeadless, ALabThatStopsBeforeItsStepIsNamed) {
-    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    if (!test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
     TempDir dir;
     const auto r = test::run_command(
         under_xvfb({"--socklab", SOCKLAB_FAKE_LAB, "--lab", "broken", "--lab-steps", "1",
@@ -234,8 +232,23 @@ TEST(ViewerHeadless, ALabThatStopsBeforeItsStepIsNamed) {
         << r.err;
 }
 
+TEST(ViewerHeadless, MoreStepsThanTheLabHasIsAnError) {
+    if (!test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    TempDir dir;
+    const auto png = dir.path / "shot.png";
+    const auto r = test::run_command(
+        under_xvfb({"--socklab", SOCKLAB_FAKE_LAB, "--lab", "demo", "--lab-steps", "4",
+                    "--no-trace", "--screenshot", png.string()}),
+        {}, 120s);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("socklab-viewer: --lab-steps 4: lab demo has 3 steps; give a number from 1 to 3\n"),
+              std::string::npos)
+        << r.err;
+    EXPECT_FALSE(std::filesystem::exists(png)) << "a failed run still wrote its picture";
+}
+
 TEST(ViewerHeadless, OutputsThatCannotBeWrittenAreNamed) {
-    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    if (!test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
     TempDir dir;
     const auto missing = (dir.path / "missing").string();
     for (const auto& [args, file] : std::vector<std::pair<std::vector<std::string>, std::string>>{
@@ -264,7 +277,7 @@ nlohmann::json panels_of(const fs::path& dump) {
 // As an ordinary user (uid 65534, under an X server of its own): the status bar says what
 // works and what does not, and the empty event log says why it is empty.
 TEST(ViewerHeadless, AsAnOrdinaryUserTheWindowSaysWhatIsMissing) {
-    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    if (!test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
     SOCKLAB_REQUIRE_ROOT();  // to become uid 65534
     TempDir dir;
     fs::permissions(dir.path, fs::perms::all);  // the viewer writes its dump here as 65534
@@ -291,7 +304,7 @@ TEST(ViewerHeadless, AsAnOrdinaryUserTheWindowSaysWhatIsMissing) {
 
 // As root on a system without tracefs: the status bar says the tracer is off, and why.
 TEST(ViewerHeadless, AsRootWithoutTracefsTheWindowSaysWhyTheTracerIsOff) {
-    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    if (!test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
     SOCKLAB_REQUIRE_ROOT();
     TempDir dir;
     const auto dump = dir.path / "state.json";
@@ -316,7 +329,7 @@ TEST(ViewerHeadless, AsRootWithoutTracefsTheWindowSaysWhyTheTracerIsOff) {
 // diagnosis. A listener of ours holds the port: the probe table shows the kernel's reason for
 // the plain bind() on 127.0.0.1, and the finding names the listener.
 TEST(ViewerHeadless, TheDoctorPanelShowsWhyABindFails) {
-    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    if (!test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
     TempDir dir;
     auto listener = test::tcp_listen("127.0.0.1", 0);
     const auto port = test::local_port(listener.get());
@@ -344,7 +357,7 @@ TEST(ViewerHeadless, TheDoctorPanelShowsWhyABindFails) {
 // The diagnosis cannot read the socket table at all (no sock_diag, no /proc): the panel says
 // "The diagnosis failed." with the reason, and the viewer itself keeps running.
 TEST(ViewerHeadless, TheDoctorPanelSaysWhenTheDiagnosisFails) {
-    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    if (!test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
     SOCKLAB_REQUIRE_ROOT();  // for the private mount namespace
 #if defined(__SANITIZE_ADDRESS__)
     // AddressSanitizer reads its options and, at exit, LeakSanitizer the threads from /proc:

@@ -63,8 +63,6 @@ int soak_seconds() {
     return static_cast<int>(v);
 }
 
-bool have(const char* prog) { return test::run_command({"which", prog}, {}, 10s).exit_code == 0; }
-
 using test::TempDir;
 
 std::string slurp(const fs::path& p) {
@@ -222,7 +220,7 @@ bool close_window(const std::string& display, const std::string& xauth, pid_t pi
 
 TEST(ViewerSoak, TracerOnUnderChurnStaysUpAndBounded) {
     SOCKLAB_REQUIRE_ROOT();
-    if (!have("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    if (!test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
     const std::string churn = test::bin("socklab-churn");
     if (!fs::exists(churn))
         GTEST_SKIP() << "socklab-churn is not built (configure with -DSOCKLAB_BUILD_BENCH=ON): " << churn;
