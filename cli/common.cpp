@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <string>
 
 #include "command.hpp"
@@ -17,6 +18,15 @@ namespace socklab::cli {
 
 void set_examples(CLI::App& app, const std::string& examples) {
     app.footer("\nEXAMPLES\n" + examples);
+}
+
+std::size_t decimal_digits(std::uint32_t v) {
+    std::size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        ++n;
+    }
+    return n;
 }
 
 namespace {
@@ -51,6 +61,21 @@ void append_endpoint(std::string& out, const IpAddr& addr, std::uint16_t port) {
         append_number(out, port);
 }
 
+std::size_t endpoint_width(const IpAddr& addr, std::uint16_t port) {
+    std::size_t n = 1 + (port == 0 ? 1 : decimal_digits(port));  // ":" and the port
+    if (addr.family == AF_INET) {
+        n += 3;  // the dots
+        for (int i = 0; i < 4; ++i) n += decimal_digits(addr.bytes[static_cast<std::size_t>(i)]);
+    } else if (addr.family == AF_INET6) {
+        char buf[INET6_ADDRSTRLEN];
+        const char* text = ::inet_ntop(AF_INET6, addr.bytes.data(), buf, sizeof buf);
+        n += 2 + (text ? std::strlen(text) : 1);  // in brackets
+    } else {
+        n += 1;  // "?"
+    }
+    return n;
+}
+
 void append_users(std::string& out, std::span<const ProcessRef> owners) {
     if (owners.empty()) return;
     out += "users:(";
@@ -61,6 +86,17 @@ void append_users(std::string& out, std::span<const ProcessRef> owners) {
         fmt::format_to(std::back_inserter(out), "(\"{}\",pid={},fd={})", p.command, p.pid, p.fd);
     }
     out += ')';
+}
+
+void ChunkedOutput::end_line() {
+    while (!buf_.empty() && buf_.back() == ' ') buf_.pop_back();
+    buf_ += '\n';
+    if (buf_.size() >= kChunk) flush();
+}
+
+void ChunkedOutput::flush() {
+    write_all(buf_);
+    buf_.clear();
 }
 
 void write_all(std::string_view text) {
@@ -75,22 +111,11 @@ void write_all(std::string_view text) {
     }
 }
 
-namespace {
-std::size_t digits(std::uint32_t v) {
-    std::size_t n = 1;
-    while (v >= 10) {
-        v /= 10;
-        ++n;
-    }
-    return n;
-}
-}  // namespace
-
 void TableWidths::note(const SocketRecord& r, std::size_t local_len, std::size_t peer_len,
                        std::size_t timer_len) {
     state_ = std::max(state_, r.state_name().size());
-    recv_ = std::max(recv_, digits(r.recv_q));
-    send_ = std::max(send_, digits(r.send_q));
+    recv_ = std::max(recv_, decimal_digits(r.recv_q));
+    send_ = std::max(send_, decimal_digits(r.send_q));
     local_ = std::max(local_, local_len);
     peer_ = std::max(peer_, peer_len);
     timer_ = std::max(timer_, timer_len);
@@ -113,6 +138,12 @@ void cell(std::string& out, std::string_view text, std::size_t width) {
     out += text;
     out.append(width > text.size() ? width - text.size() + 1 : 1, ' ');
 }
+void endpoint_cell(std::string& out, const IpAddr& addr, std::uint16_t port, std::size_t width) {
+    const std::size_t before = out.size();
+    append_endpoint(out, addr, port);
+    const std::size_t len = out.size() - before;
+    out.append(width > len ? width - len + 1 : 1, ' ');
+}
 void cell(std::string& out, std::uint32_t value, std::size_t width) {
     char num[12];
     const auto [end, ec] = std::to_chars(num, num + sizeof num, value);
@@ -121,15 +152,14 @@ void cell(std::string& out, std::uint32_t value, std::size_t width) {
 }
 }  // namespace
 
-void TableWidths::row(std::string& out, const SocketRecord& r, std::string_view local,
-                      std::string_view peer, std::string_view timer) const {
+void TableWidths::row(std::string& out, const SocketRecord& r, std::string_view timer) const {
     // Plain appends rather than fmt's width specs: this runs 100k times per `list`.
     cell(out, proto_name(r.proto), netid_);
     cell(out, r.state_name(), state_);
     cell(out, r.recv_q, recv_);
     cell(out, r.send_q, send_);
-    cell(out, local, local_);
-    cell(out, peer, peer_);
+    endpoint_cell(out, r.local_addr, r.local_port, local_);
+    endpoint_cell(out, r.remote_addr, r.remote_port, peer_);
     if (!timer.empty()) cell(out, timer, timer_);
 }
 

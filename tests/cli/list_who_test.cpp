@@ -313,6 +313,8 @@ TEST(List, TextColumnsLineUpWithTheirHeaders) {
     const auto port = test::local_port(l4.get());
     const UniqueFd client = test::tcp_connect("127.0.0.1", port);
     const UniqueFd server = test::tcp_accept(l4.get());
+    // The same port on ::1: a wider Local Address cell than any IPv4 one.
+    const UniqueFd l6 = test::tcp_listen("::1", port);
     ASSERT_EQ(::write(client.get(), "hello, queue", 12), 12);
     auto source = make_default_source();
     ASSERT_TRUE(test::wait_until([&] {
@@ -324,7 +326,8 @@ TEST(List, TextColumnsLineUpWithTheirHeaders) {
     const auto res = socklab_cmd({"list", "--tcp", "--port", std::to_string(port), "-P", "-o"});
     ASSERT_EQ(res.exit_code, 0) << res.err;
     const auto lines = lines_of(res.out);
-    ASSERT_EQ(lines.size(), 4u) << res.out;
+    ASSERT_EQ(lines.size(), 5u) << res.out;
+    EXPECT_NE(res.out.find("[::1]:" + std::to_string(port) + " "), std::string::npos) << res.out;
     const auto& h = lines[0];
     const std::vector<std::string> names{"Netid", "State", "Recv-Q", "Send-Q",
                                          "Local Address:Port", "Peer Address:Port", "Timer",

@@ -154,5 +154,48 @@ TEST(Oracle, ListJsonMatchesSs) {
     expect_variety(mine);
 }
 
+// `socklab list` as text, the way people read it: every row, parsed back by its columns, is
+// a row of ss. 2,000 TIME_WAIT sockets on top of the population make the table several
+// times the 64 KiB output chunk, so rows that straddle a chunk's end are checked too.
+TEST(Oracle, ListTextMatchesSs) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    const auto pop = population::build();
+    {
+        const UniqueFd listener = tcp_listen("127.0.0.1", 0);
+        const auto port = local_port(listener.get());
+        for (int i = 0; i < 2000; ++i) {
+            const UniqueFd client = tcp_connect("127.0.0.1", port);
+            const UniqueFd server = tcp_accept(listener.get());
+            // Both close here, the server first (declared last): its end keeps TIME_WAIT.
+        }
+    }
+    auto source = make_netlink_source();
+    Query tw;
+    tw.udp = false;
+    tw.states = state_bit(TcpState::time_wait);
+    ASSERT_TRUE(wait_until([&] { return source->snapshot(tw).sockets.size() >= 2000; }))
+        << "the 2,000 TIME_WAIT sockets did not all appear";
+
+    const auto ss = ss_all();
+    const auto res = run_command({bin("socklab"), "list"});
+    ASSERT_EQ(res.exit_code, 0) << res.err;
+    ASSERT_GT(res.out.size(), 2 * 64 * 1024u) << "the table is smaller than two output chunks";
+    std::istringstream in(res.out);
+    std::string line;
+    ASSERT_TRUE(std::getline(in, line));
+    EXPECT_EQ(line.rfind("Netid State", 0), 0u) << line;
+    std::multiset<Row> mine;
+    for (std::size_t n = 2; std::getline(in, line); ++n) {
+        std::istringstream f(line);
+        std::string proto, state, rq, sq, local, peer, rest;
+        ASSERT_TRUE(f >> proto >> state >> rq >> sq >> local >> peer) << "line " << n << ": " << line;
+        EXPECT_FALSE(f >> rest) << "line " << n << " has more columns than asked for: " << line;
+        mine.emplace(proto, state, ss_endpoint(local), ss_endpoint(peer));
+    }
+    EXPECT_EQ(mine.size(), ss.size());
+    EXPECT_EQ(mine, ss) << diff(ss, mine);
+}
+
 }  // namespace
 }  // namespace socklab
