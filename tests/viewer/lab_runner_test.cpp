@@ -84,6 +84,26 @@ TEST(LabRunner, AdvanceRunsKStepsUnattended) {
     EXPECT_TRUE(s.running) << "the fake keeps its sockets until told to quit";
 }
 
+// The headless viewer reads the lab's step count first, so the first prompt is often there
+// before advance(k): answering it must count as one of the k. (It did not, and a lab asked
+// for 2 steps ran 3 whenever the prompt won the race.)
+TEST(LabRunner, AdvanceAfterThePromptRunsExactlyKSteps) {
+    LabRunner r(fake());
+    r.start("demo");
+    ASSERT_TRUE(r.wait_until([](const LabState& s) { return s.waiting_for == 1; }, 10s));
+    r.advance(2);
+    ASSERT_TRUE(r.wait_until([](const LabState& s) { return s.waiting_for == 3; }, 10s))
+        << "the lab did not stop to wait before step 3";
+    const auto s = r.state();
+    ASSERT_TRUE(s.step);
+    EXPECT_EQ(s.step->step, 2);
+    EXPECT_FALSE(s.done_ok.has_value());
+    // The last prompt, waiting too: one more step ends the lab.
+    r.advance(1);
+    ASSERT_TRUE(r.wait_until([](const LabState& s2) { return s2.done_ok.has_value(); }, 10s));
+    EXPECT_EQ(r.state().step->step, 3);
+}
+
 TEST(LabRunner, ABrokenLabIsAnErrorLineNotACrash) {
     LabRunner r(fake());
     r.start("broken");

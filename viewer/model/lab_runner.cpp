@@ -126,14 +126,19 @@ void LabRunner::run_auto() { post({Cmd::auto_mode, {}, 0}); }
 void LabRunner::stop() { post({Cmd::stop, {}, 0}); }
 
 void LabRunner::advance(int k) {
-    int waiting = 0;
-    {
-        std::lock_guard lk(mu_);
+    bool answer_now = false;
+    update([&](LabState& s) {
         advance_budget_ += k;
-        waiting = state_.waiting_for;
-    }
-    // Already waiting: answer now; later prompts are answered as they arrive.
-    if (waiting != 0) post({Cmd::next, {}, 0});
+        // A prompt that came before the budget is answered now, and counts as one of the k;
+        // later prompts are answered as they arrive. A prompt is answered once: whoever
+        // answers it clears waiting_for under the lock.
+        if (s.waiting_for != 0 && advance_budget_ > 0) {
+            --advance_budget_;
+            s.waiting_for = 0;
+            answer_now = true;
+        }
+    });
+    if (answer_now) post({Cmd::next, {}, 0});
 }
 
 LabState LabRunner::state() const {
@@ -420,10 +425,12 @@ void LabRunner::on_line(Child& child, std::string_view line) {
                 s.step = std::move(ev);
                 break;
             case LabEventKind::waiting:
-                s.waiting_for = ev.step;
                 if (advance_budget_ > 0) {
                     --advance_budget_;
                     answer = true;
+                    s.waiting_for = 0;  // answered right below, never shown as waiting
+                } else {
+                    s.waiting_for = ev.step;
                 }
                 break;
             case LabEventKind::observed:
@@ -442,10 +449,7 @@ void LabRunner::on_line(Child& child, std::string_view line) {
             case LabEventKind::other: break;
         }
     });
-    if (answer) {
-        send_line(child, "next");
-        update([](LabState& s) { s.waiting_for = 0; });
-    }
+    if (answer) send_line(child, "next");
 }
 
 void LabRunner::reap(Child& child, int status) {
