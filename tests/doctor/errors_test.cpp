@@ -8,6 +8,7 @@
 #include <linux/capability.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/mount.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -339,6 +340,45 @@ TEST(FreeResults, ASigkillThatCannotBeSentSaysWhy) {
         << r.out;
     EXPECT_NE(r.out.find("): Operation not permitted\n"), std::string::npos) << r.out;
     EXPECT_TRUE(holder.alive());
+}
+
+// A holder that even SIGKILL cannot end, for real: it waits in the kernel (state D) for a
+// FUSE daemon that read its request and will never answer (see doctor_holder.cpp).
+TEST(FreeResults, AProcessStuckInTheKernelIsStillThereAfterSigkill) {
+    SOCKLAB_REQUIRE_ROOT();  // mounting a FUSE file system
+    if (!std::filesystem::exists("/dev/fuse")) GTEST_SKIP() << "no /dev/fuse (modprobe fuse)";
+    const test::TempDir dir("socklab-stall");
+    ConfinedProcess stall({bin("doctor_holder"), "fuse-stall", dir.path.string()}, {});
+    ASSERT_EQ(stall.read_line().value_or("(nothing)"), "ready");
+    // Whatever happens below: the daemon goes first (its end aborts the FUSE connection, so
+    // the stuck holder can die and be reaped), then the mount.
+    struct Release {
+        ConfinedProcess& stall;
+        const std::filesystem::path& dir;
+        ~Release() {
+            ::kill(stall.pid(), SIGKILL);
+            ::umount2(dir.c_str(), MNT_DETACH);
+        }
+    };
+    const Holder holder({"listen", "127.0.0.1", "--stuck-in", (dir.path / "x").string()});
+    const Release release{stall, dir.path};
+    const auto request = stall.read_line();
+    ASSERT_TRUE(request && request->rfind("request ", 0) == 0)
+        << "the holder's stat() never reached the FUSE daemon: " << request.value_or("(nothing)");
+
+    const auto r = socklab_as({"free", holder.port_text(), "--yes", "--signal", "KILL", "--grace", "0.2"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("  [failed] pid " + std::to_string(holder.pid()) + " (doctor_holder, user "),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find(") is still there 2 s after SIGKILL (stuck in the kernel, state D?)\n"),
+              std::string::npos)
+        << r.out;
+    // The kernel agrees: the process is in uninterruptible sleep, with SIGKILL pending.
+    std::ifstream stat("/proc/" + std::to_string(holder.pid()) + "/stat");
+    std::string pid, comm, state;
+    stat >> pid >> comm >> state;
+    EXPECT_EQ(state, "D") << "the holder is not stuck in the kernel";
 }
 
 TEST(FreeResults, ASocketGoneBeforeTheActionIsNotDestroyed) {

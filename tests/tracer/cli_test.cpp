@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "confined.hpp"
 #include "prepare.hpp"
 #include "socklab/json.hpp"
 #include "socklab/state.hpp"
@@ -329,6 +331,76 @@ TEST(TraceCli, AFullBufferIsReportedWithWhatToDo) {
               std::string::npos)
         << err;
     EXPECT_EQ(err.find(" 0 lost"), std::string::npos) << "the summary counts them too: " << err;
+}
+
+// The kernel's trace buffer cannot be read, or waited on, in the middle of a trace: a seccomp
+// filter makes that one call fail. The step is named, socklab exits 1, and its tracing
+// instance is removed all the same.
+test::CommandResult expect_trace_fails_cleanly(const test::DeniedCall& deny, const std::string& message) {
+    test::Confinement sandbox;
+    sandbox.deny.push_back(deny);
+    test::ConfinedProcess trace({test::bin("socklab"), "trace", "--port", "9", "--duration", "5"},
+                                sandbox);
+    const pid_t pid = trace.pid();
+    const auto r = trace.finish(30s);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+    EXPECT_FALSE(instance_of_pid_exists(pid)) << "the tracing instance was left behind";
+    return r;
+}
+
+// Every read() of exactly one page fails: socklab trace reads its per-cpu buffers a page at a
+// time and reads nothing else in pages (strace shows 832, 1024, 8191 and 8192 bytes elsewhere).
+TEST(TraceCli, AFailingReadOfTheTraceBufferIsNamedAndCleanedUp) {
+    SOCKLAB_REQUIRE_ROOT();
+#if defined(__SANITIZE_ADDRESS__)
+    GTEST_SKIP() << "AddressSanitizer reads /proc/self/maps a page at a time, so the filter "
+                    "breaks the sanitizer before socklab (the dev and tsan builds run it)";
+#endif
+    const auto page = static_cast<std::uint32_t>(::sysconf(_SC_PAGESIZE));
+    const auto r = expect_trace_fails_cleanly({SYS_read, EIO, 2, page},
+                                              "socklab: failed to read the trace buffer of cpu ");
+    EXPECT_NE(r.err.find(": Input/output error\n"), std::string::npos) << r.err;
+}
+
+// Every poll() fails: the tracer's wait for its buffers is the only poll socklab trace makes.
+TEST(TraceCli, AFailingWaitForTraceEventsIsNamedAndCleanedUp) {
+    SOCKLAB_REQUIRE_ROOT();
+    expect_trace_fails_cleanly({SYS_poll, ENOMEM},
+                               "socklab: failed to wait for trace events: Cannot allocate memory\n");
+}
+
+// A step of setting up the tracing instance fails: a seccomp filter fails the one call that
+// step makes, picked by an argument no other call of socklab trace has (strace: the writes are
+// "0" (1 byte, the first is tracing_on), "mono", the buffer size, "0", the filter, and the
+// per-cpu buffers are the only files opened O_RDONLY|O_NONBLOCK|O_CLOEXEC). Each step is
+// named with what it wrote or opened, socklab exits 1 and removes the instance.
+TEST(TraceCli, EachFailingSetUpStepIsNamedAndCleanedUp) {
+    SOCKLAB_REQUIRE_ROOT();
+    const std::string filter = "protocol == 6 && (sport == 9 || dport == 9)";
+    struct Case {
+        test::DeniedCall deny;
+        std::vector<std::string> words;
+    };
+    for (const auto& c : std::vector<Case>{
+             {{SYS_write, EIO, 2, 1}, {"failed to write '0' to ", "/tracing_on: Input/output error"}},
+             {{SYS_write, ENOMEM, 2, 5},
+              {"failed to set the trace buffer to 12345 KiB per cpu: Cannot allocate memory"}},
+             {{SYS_write, EINVAL, 2, static_cast<std::uint32_t>(filter.size())},
+              {"failed to set the kernel filter '" + filter + "': Invalid argument"}},
+             {{SYS_openat, EMFILE, 2, O_RDONLY | O_NONBLOCK | O_CLOEXEC},
+              {"failed to open ", "/per_cpu/cpu0/trace_pipe_raw: Too many open files"}}}) {
+        test::Confinement sandbox;
+        sandbox.deny.push_back(c.deny);
+        test::ConfinedProcess trace({test::bin("socklab"), "trace", "--port", "9", "--duration", "5",
+                                     "--buffer-kb", "12345"},
+                                    sandbox);
+        const pid_t pid = trace.pid();
+        const auto r = trace.finish(30s);
+        EXPECT_EQ(r.exit_code, 1) << c.words[0] << "\n" << r.err;
+        for (const auto& w : c.words) EXPECT_NE(r.err.find(w), std::string::npos) << r.err;
+        EXPECT_FALSE(instance_of_pid_exists(pid)) << c.words[0] << ": the tracing instance was left behind";
+    }
 }
 
 // Something else holds a file of the instance open when socklab trace ends: it cannot remove
