@@ -8,13 +8,17 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "doctor_detail.hpp"
 #include "socklab/error.hpp"
+#include "socklab/source.hpp"
 
 namespace socklab {
 namespace {
@@ -58,57 +62,83 @@ public:
         if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0)
             throw sys_error("send a sock_diag request", errno);
 
-        std::vector<char> buf(16 * 1024);
+        std::vector<char> buf(16 * 1024);  // the kernel's answer about one socket is small
         for (;;) {
             const ssize_t got = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
             if (got < 0) {
                 if (errno == EINTR) continue;
                 throw sys_error("read the sock_diag answer", errno);
             }
-            int left = static_cast<int>(got);
-            const auto* msg = reinterpret_cast<const nlmsghdr*>(buf.data());
-            while (mnl_nlmsg_ok(msg, left)) {
-                if (msg->nlmsg_type == NLMSG_ERROR) {
-                    if (msg->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr)))
-                        throw ParseError("failed to parse a sock_diag answer: truncated error");
-                    const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(msg));
-                    return -e->error;
-                }
-                if (msg->nlmsg_type == NLMSG_DONE) return 0;
-                if (msg->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
-                    msg->nlmsg_len >= NLMSG_LENGTH(sizeof(inet_diag_msg))) {
-                    if (info != nullptr) read_info(msg, *info);
-                    return 0;
-                }
-                msg = mnl_nlmsg_next(msg, &left);
-            }
             if (got == 0) return 0;
+            const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(buf.data()),
+                                                   static_cast<std::size_t>(got));
+            if (const auto verdict = parse::exact_answer(bytes, info)) return *verdict;
         }
     }
 
 private:
-    static void read_info(const nlmsghdr* msg, tcp_info& info) {
-        const auto* m = static_cast<const inet_diag_msg*>(mnl_nlmsg_get_payload(msg));
-        const auto* start = reinterpret_cast<const char*>(m) + NLMSG_ALIGN(sizeof *m);
-        int left = static_cast<int>(reinterpret_cast<const char*>(msg) + msg->nlmsg_len - start);
-        const auto* attr = reinterpret_cast<const nlattr*>(start);
-        while (left >= static_cast<int>(sizeof(nlattr))) {
-            if (attr->nla_len < sizeof(nlattr) || attr->nla_len > left) return;
-            if (mnl_attr_get_type(attr) == INET_DIAG_INFO) {
-                std::memcpy(&info, mnl_attr_get_payload(attr),
-                            std::min<std::size_t>(mnl_attr_get_payload_len(attr), sizeof info));
-                return;
-            }
-            const int step = static_cast<int>(MNL_ALIGN(attr->nla_len));
-            left -= step;
-            attr = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(attr) + step);
-        }
-    }
-
     mnl_socket* nl_;
 };
 
+[[noreturn]] void bad_answer(const std::string& why) {
+    throw ParseError("failed to parse a sock_diag answer: " + why);
+}
+
+void read_info(const char* payload, std::size_t len, tcp_info& info) {
+    // Attributes follow the fixed inet_diag_msg, each within the message.
+    std::size_t off = NLMSG_ALIGN(sizeof(inet_diag_msg));
+    while (off + sizeof(nlattr) <= len) {
+        nlattr a;
+        std::memcpy(&a, payload + off, sizeof a);
+        if (a.nla_len < sizeof(nlattr) || a.nla_len > len - off) bad_answer("attribute overruns the message");
+        if ((a.nla_type & NLA_TYPE_MASK) == INET_DIAG_INFO) {
+            info = tcp_info{};
+            std::memcpy(&info, payload + off + NLA_HDRLEN,
+                        std::min<std::size_t>(a.nla_len - NLA_HDRLEN, sizeof info));
+            return;
+        }
+        off += NLA_ALIGN(a.nla_len);
+    }
+}
+
 }  // namespace
+
+namespace parse {
+
+std::optional<int> exact_answer(std::span<const std::byte> bytes, tcp_info* info) {
+    // Copied into aligned memory and read with explicit bounds: any bytes in, a verdict, nullopt
+    // or a ParseError out (fuzz_netlink feeds it).
+    const auto* p = reinterpret_cast<const char*>(bytes.data());
+    std::size_t left = bytes.size();
+    while (left > 0) {
+        nlmsghdr h;
+        if (left < sizeof h) bad_answer("truncated header");
+        std::memcpy(&h, p, sizeof h);
+        if (h.nlmsg_len < sizeof h || h.nlmsg_len > left) bad_answer("truncated message");
+        const char* payload = p + NLMSG_HDRLEN;
+        const std::size_t payload_len = h.nlmsg_len - std::min<std::size_t>(h.nlmsg_len, NLMSG_HDRLEN);
+        if (h.nlmsg_type == NLMSG_ERROR) {
+            if (h.nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) bad_answer("truncated error");
+            nlmsgerr e;
+            std::memcpy(&e, payload, sizeof e);
+            // 0 is an acknowledgement; an errno is negative, and INT_MIN has no positive one.
+            if (e.error > 0 || e.error == INT_MIN) bad_answer("bad error code");
+            return -e.error;
+        }
+        if (h.nlmsg_type == NLMSG_DONE) return 0;
+        if (h.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+            if (payload_len < sizeof(inet_diag_msg)) bad_answer("truncated socket message");
+            if (info != nullptr) read_info(payload, payload_len, *info);
+            return 0;
+        }
+        const std::size_t step = std::min<std::size_t>(NLMSG_ALIGN(h.nlmsg_len), left);
+        p += step;
+        left -= step;
+    }
+    return std::nullopt;
+}
+
+}  // namespace parse
 
 int destroy_socket(const SocketRecord& s) {
     DiagSocket nl;

@@ -5,6 +5,7 @@
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
+#include <linux/tcp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -476,6 +477,81 @@ TEST(NetlinkMalformed, KernelErrorsAreErrorsNotParseErrors) {
     Builder shortv;
     shortv.msg(NLMSG_ERROR, std::vector<std::byte>(2));
     EXPECT_NE(parse_error_of(shortv.bytes()).find("truncated NLMSG_ERROR"), std::string::npos);
+}
+
+// ---- the port doctor's reader of the answer about one socket ----
+
+std::string answer_error_of(std::span<const std::byte> b) {
+    try {
+        (void)parse::exact_answer(b, nullptr);
+    } catch (const ParseError& e) {
+        return e.what();
+    }
+    return "(no ParseError)";
+}
+
+TEST(ExactAnswer, VerdictsFromTheKernelsMessages) {
+    Builder found;
+    found.diag(AF_INET, u8(TcpState::established), 8080);
+    EXPECT_EQ(parse::exact_answer(found.bytes(), nullptr), 0);
+    Builder gone;
+    gone.error(-ENOENT);
+    EXPECT_EQ(parse::exact_answer(gone.bytes(), nullptr), ENOENT);
+    Builder ack;
+    ack.error(0);
+    EXPECT_EQ(parse::exact_answer(ack.bytes(), nullptr), 0);
+    Builder done;
+    done.done();
+    EXPECT_EQ(parse::exact_answer(done.bytes(), nullptr), 0);
+    // Nothing that decides: read on.
+    Builder other;
+    other.msg(0x42, std::vector<std::byte>(8));
+    EXPECT_EQ(parse::exact_answer(other.bytes(), nullptr), std::nullopt);
+    EXPECT_EQ(parse::exact_answer({}, nullptr), std::nullopt);
+    // The first deciding message wins.
+    Builder then;
+    then.msg(0x42, {}).error(-EPERM).done();
+    EXPECT_EQ(parse::exact_answer(then.bytes(), nullptr), EPERM);
+}
+
+TEST(ExactAnswer, TcpInfoIsReadAndAShortOneIsZeroFilled) {
+    auto a = attr(INET_DIAG_INFO, 8);  // only the first 8 bytes of struct tcp_info
+    a[NLA_HDRLEN] = std::byte{1};      // tcpi_state = ESTABLISHED
+    Builder b;
+    b.diag(AF_INET, u8(TcpState::established), 8080, a);
+    tcp_info info;
+    std::memset(&info, 0xff, sizeof info);
+    ASSERT_EQ(parse::exact_answer(b.bytes(), &info), 0);
+    EXPECT_EQ(info.tcpi_state, 1);
+    EXPECT_EQ(info.tcpi_last_ack_recv, 0u) << "fields the kernel did not send are zero";
+}
+
+TEST(ExactAnswer, MalformedAnswersAreParseErrorsThatSayWhat) {
+    Builder shortv;
+    shortv.msg(NLMSG_ERROR, std::vector<std::byte>(2));
+    EXPECT_EQ(answer_error_of(shortv.bytes()), "failed to parse a sock_diag answer: truncated error");
+    for (int bad : {5, INT_MIN}) {
+        Builder e;
+        e.error(bad);
+        EXPECT_EQ(answer_error_of(e.bytes()), "failed to parse a sock_diag answer: bad error code") << bad;
+    }
+    Builder lying;
+    lying.diag(AF_INET, 1, 1, {}, 0x80000010u);  // a length with the top bit set
+    EXPECT_EQ(answer_error_of(lying.bytes()), "failed to parse a sock_diag answer: truncated message");
+    const std::vector<std::byte> three(3);
+    EXPECT_EQ(answer_error_of(three), "failed to parse a sock_diag answer: truncated header");
+    Builder tiny;
+    tiny.msg(SOCK_DIAG_BY_FAMILY, std::vector<std::byte>(8));
+    EXPECT_EQ(answer_error_of(tiny.bytes()), "failed to parse a sock_diag answer: truncated socket message");
+    Builder overrun;
+    overrun.diag(AF_INET, 1, 1, attr(INET_DIAG_INFO, 4, 200));
+    tcp_info info{};
+    try {
+        (void)parse::exact_answer(overrun.bytes(), &info);
+        ADD_FAILURE() << "an attribute longer than its message must throw";
+    } catch (const ParseError& e) {
+        EXPECT_EQ(std::string(e.what()), "failed to parse a sock_diag answer: attribute overruns the message");
+    }
 }
 
 // LAST_ACK and CLOSING cannot be held on loopback to record them: every state by hand.

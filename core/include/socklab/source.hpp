@@ -15,6 +15,8 @@
 
 #include "socklab/record.hpp"
 
+struct tcp_info;  // <linux/tcp.h>
+
 namespace socklab {
 
 struct Query {
@@ -60,6 +62,13 @@ namespace parse {
 // nlmsghdr), appending one record per SOCK_DIAG_BY_FAMILY message. Returns true when
 // NLMSG_DONE was seen. Throws ParseError on truncated/malformed messages and Error on NLMSG_ERROR.
 bool netlink_dump(std::span<const std::byte> bytes, Proto proto, std::vector<SocketRecord>& out);
+
+// One read of the kernel's answer to a request about one exact socket (a SOCK_DIAG_BY_FAMILY
+// look-up or a SOCK_DESTROY, as the port doctor sends them). Returns the verdict, 0 (found,
+// done, acknowledged) or the kernel's positive errno; nullopt when this read decides nothing
+// (read on). `info`, when not null, receives the TCP_INFO of a found socket (zero-filled where
+// the kernel's struct is shorter). Throws ParseError on a truncated or malformed answer.
+std::optional<int> exact_answer(std::span<const std::byte> bytes, ::tcp_info* info);
 
 // One data line of /proc/net/{tcp,tcp6,udp,udp6}. Returns nullopt for the header line.
 // Throws ParseError on a malformed line.
