@@ -9,30 +9,21 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
-#include <system_error>
 #include <vector>
+
+#include "testsupport.hpp"
 
 namespace socklab::test {
 
 inline const std::filesystem::path& xauth_dir() {
     struct Dir {
-        std::filesystem::path path;
-        Dir() {
-            char tmpl[] = "/tmp/socklab-xauth-XXXXXX";
-            if (::mkdtemp(tmpl) == nullptr) std::abort();
-            path = tmpl;
-            ::chmod(tmpl, 01777);
-        }
-        ~Dir() {
-            std::error_code ec;
-            std::filesystem::remove_all(path, ec);
-        }
+        TempDir dir{"socklab-xauth"};
+        Dir() { ::chmod(dir.path.c_str(), 01777); }
     };
     static const Dir dir;
-    return dir.path;
+    return dir.dir.path;
 }
 
 // xvfb-run -a with an X authority file of its own, the server's arguments, then `command`.

@@ -80,10 +80,13 @@ struct DoctorPanel::Worker {
     }
 
 private:
-    void publish(DoctorView v) {
+    // The view the UI reads next; `finished` ends the job in the same step, so busy() never
+    // says "idle" before the job's final view is there.
+    void publish(DoctorView v, bool finished = false) {
         auto p = std::make_shared<const DoctorView>(std::move(v));
         std::lock_guard lock(mutex_);
         view_ = std::move(p);
+        if (finished) working_ = false;
     }
 
     void run() {
@@ -127,10 +130,7 @@ private:
                 v.phase = DoctorView::Phase::failed;
                 v.error = e.what();
             }
-            auto done = std::make_shared<const DoctorView>(std::move(v));
-            std::lock_guard lock(mutex_);
-            view_ = std::move(done);
-            working_ = false;
+            publish(std::move(v), /*finished=*/true);
         }
     }
 
