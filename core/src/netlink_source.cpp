@@ -211,6 +211,16 @@ private:
         req->idiag_family = AF_INET;  // ignored by the kernel for a dump: both are walked
         req->idiag_states = q.states;
         if (q.tcp_info) req->idiag_ext |= 1u << (INET_DIAG_INFO - 1);
+        if (exchange(nlh, q, Proto::tcp, out, /*may_be_refused=*/true)) return true;
+        tcp_both_families_ = false;
+        return false;
+    }
+
+    // Add the port filter to the request in `nlh`, send it and read the whole dump into `out`.
+    // With `may_be_refused`, a kernel that refuses the request outright (an error before any
+    // socket) makes this return false with nothing read; otherwise its error is thrown.
+    bool exchange(nlmsghdr* nlh, const Query& q, Proto proto, std::vector<SocketRecord>& out,
+                  bool may_be_refused) {
         if (q.port) {
             const auto ops = port_filter(*q.port);
             mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof ops, ops.data());
@@ -227,15 +237,14 @@ private:
                 throw sys_error("read the sock_diag dump", errno);
             }
             if (n == 0) break;
-            if (first_read && refused(buf_.data(), static_cast<std::size_t>(n))) {
+            if (may_be_refused && first_read && refused(buf_.data(), static_cast<std::size_t>(n))) {
                 stale_ = false;
-                tcp_both_families_ = false;
                 return false;
             }
             first_read = false;
             const auto bytes = std::span<const std::byte>(
                 reinterpret_cast<const std::byte*>(buf_.data()), static_cast<std::size_t>(n));
-            if (parse::netlink_dump(bytes, Proto::tcp, out)) break;
+            if (parse::netlink_dump(bytes, proto, out)) break;
         }
         stale_ = false;
         keep_states(q, out, first);
@@ -277,28 +286,7 @@ private:
         req->sdiag_protocol = proto == Proto::tcp ? IPPROTO_TCP : IPPROTO_UDP;
         req->idiag_states = q.states;
         if (q.tcp_info && proto == Proto::tcp) req->idiag_ext |= 1u << (INET_DIAG_INFO - 1);
-        if (q.port) {
-            const auto ops = port_filter(*q.port);
-            mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof ops, ops.data());
-        }
-        if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0)
-            throw sys_error("send the sock_diag dump request", errno);
-
-        const std::size_t first = out.size();
-        stale_ = true;
-        for (;;) {
-            const ssize_t n = mnl_socket_recvfrom(nl_, buf_.data(), buf_.size());
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                throw sys_error("read the sock_diag dump", errno);
-            }
-            if (n == 0) break;
-            const auto bytes = std::span<const std::byte>(
-                reinterpret_cast<const std::byte*>(buf_.data()), static_cast<std::size_t>(n));
-            if (parse::netlink_dump(bytes, proto, out)) break;
-        }
-        stale_ = false;
-        keep_states(q, out, first);
+        (void)exchange(nlh, q, proto, out, /*may_be_refused=*/false);
     }
 
     mnl_socket* nl_;

@@ -381,15 +381,22 @@ TEST(FreeResults, AProcessStuckInTheKernelIsStillThereAfterSigkill) {
     EXPECT_EQ(state, "D") << "the holder is not stuck in the kernel";
 }
 
-TEST(FreeResults, ASocketGoneBeforeTheActionIsNotDestroyed) {
-    UniqueFd l = test::tcp_listen("127.0.0.1", 0);
-    const auto port = test::local_port(l.get());
+// The SOCK_DESTROY plan for the one listener on `port`, from a real diagnosis through
+// sock_diag (call it inside ASSERT_NO_FATAL_FAILURE).
+void destroy_plan_for(std::uint16_t port, Plan& plan) {
     const Diagnosis d = diagnose(port);
     ASSERT_EQ(d.source, "netlink");
     PlanOptions destroy;
     destroy.mode = ActionMode::destroy;
-    const Plan plan = make_plan(d, destroy);
+    plan = make_plan(d, destroy);
     ASSERT_EQ(plan.runnable(), 1u);
+}
+
+TEST(FreeResults, ASocketGoneBeforeTheActionIsNotDestroyed) {
+    UniqueFd l = test::tcp_listen("127.0.0.1", 0);
+    const auto port = test::local_port(l.get());
+    Plan plan;
+    ASSERT_NO_FATAL_FAILURE(destroy_plan_for(port, plan));
     ActHooks hooks;
     hooks.before_recheck = [&](const PlannedAction&) { l.reset(); };  // gone in between
     const FreeResult r = execute(plan, hooks);
@@ -408,12 +415,8 @@ TEST(FreeResults, EachAnswerOfSockDestroyHasItsOwnResultLine) {
     const auto port = test::local_port(l.get());
     const std::string p = std::to_string(port);
     const std::string what = "tcp 127.0.0.1:" + p + " LISTEN";
-    const Diagnosis d = diagnose(port);
-    ASSERT_EQ(d.source, "netlink");
-    PlanOptions destroy;
-    destroy.mode = ActionMode::destroy;
-    const Plan plan = make_plan(d, destroy);
-    ASSERT_EQ(plan.runnable(), 1u);
+    Plan plan;
+    ASSERT_NO_FATAL_FAILURE(destroy_plan_for(port, plan));
     struct Case {
         int err;
         Outcome outcome;
