@@ -45,6 +45,13 @@ void append_timer(std::string& out, const SocketRecord& r) {
     fmt::format_to(std::back_inserter(out), ",{}.{:03}s", r.timer_ms / 1000, r.timer_ms % 1000);
 }
 
+// How many characters append_timer() writes for `r`, without writing them.
+std::size_t timer_width(const SocketRecord& r) {
+    if (r.timer == TimerKind::none) return 1;
+    // name "," seconds "." three digits "s"
+    return timer_name(r.timer).size() + 1 + decimal_digits(r.timer_ms / 1000) + 1 + 3 + 1;
+}
+
 int run_list(const ListOptions& o) {
     Query q;
     // Neither flag: both protocols, as `ss -tu` would.
@@ -84,22 +91,15 @@ int run_list(const ListOptions& o) {
         return kExitOk;
     }
 
-    // Pass 1: column widths from the cells' lengths, nothing formatted yet (only the rare
-    // timer cell is). Pass 2: each row formatted straight into the output chunk.
+    // Pass 1: column widths from the cells' lengths, nothing formatted yet. Pass 2: each row
+    // formatted straight into the output chunk.
     TableWidths w;
-    std::string timer;
-    for (const auto& r : snap.sockets) {
-        std::size_t timer_len = 0;
-        if (o.timers) {
-            timer.clear();
-            append_timer(timer, r);
-            timer_len = timer.size();
-        }
+    for (const auto& r : snap.sockets)
         w.note(r, endpoint_width(r.local_addr, r.local_port),
-               endpoint_width(r.remote_addr, r.remote_port), timer_len);
-    }
+               endpoint_width(r.remote_addr, r.remote_port), o.timers ? timer_width(r) : 0);
 
     ChunkedOutput out;
+    std::string timer;
     w.header(out.text(), o.timers, o.processes);
     for (const auto& r : snap.sockets) {
         if (o.timers) {

@@ -270,12 +270,19 @@ int main(int argc, char** argv) {
             } else {
                 app.labs()->start(o.lab, o.lab_port);
                 const int k = o.lab_steps;
+                // One 60 s allowance for the lab to say how many steps it has and run them.
+                const auto deadline = Clock::now() + std::chrono::seconds(60);
+                const auto time_left = [&] {
+                    return std::max(std::chrono::milliseconds(0),
+                                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        deadline - Clock::now()));
+                };
                 if (headless && k > 0) {
                     // The lab says how many steps it has before it runs any: asking for more
                     // is a mistake to name, not a run that quietly stops early.
                     (void)app.labs()->wait_until(
                         [](const LabState& s) { return s.steps > 0 || s.exit_code || !s.error.empty(); },
-                        std::chrono::seconds(60));
+                        time_left());
                     const auto first = app.labs()->state();
                     if (first.steps > 0 && k > first.steps) {
                         std::fprintf(stderr,
@@ -292,7 +299,7 @@ int main(int argc, char** argv) {
                             return (s.observed && s.observed->step >= k) || s.done_ok ||
                                    s.exit_code || !s.error.empty();
                         },
-                        std::chrono::seconds(60));
+                        time_left());
                     const auto st = app.labs()->state();
                     if (!reached || !st.error.empty()) {
                         std::fprintf(stderr, "socklab-viewer: failed to run lab %s to step %d: %s\n",
