@@ -14,8 +14,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "../labs/labkit/catalog.hpp"
 #include "command.hpp"
+#include "socklab/catalog.hpp"
 
 namespace socklab::cli {
 namespace {

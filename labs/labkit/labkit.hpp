@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "catalog.hpp"
+#include "socklab/catalog.hpp"
 #include "socklab/fd.hpp"
 
 namespace socklab::lab {

@@ -13,8 +13,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "catalog.hpp"
 #include "lab_child.hpp"
+#include "socklab/catalog.hpp"
 #include "testsupport.hpp"
 
 namespace socklab::test {

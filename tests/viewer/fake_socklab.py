@@ -20,12 +20,6 @@ def wait_control(step):
 
 
 def main(argv):
-    if argv[:3] == ["lab", "list", "--json"]:
-        emit([{"id": "demo", "number": 1, "title": "demo lab", "summary": "listen, connect, close",
-               "default_port": 0},
-              {"id": "broken", "number": 2, "title": "broken lab", "summary": "prints garbage",
-               "default_port": 0}])
-        return 0
     if argv[:2] != ["lab", "run"] or len(argv) < 3:
         sys.stderr.write("fake socklab: unexpected arguments %r\n" % argv)
         return 2

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "socklab/catalog.hpp"
 #include "socklab/fd.hpp"
 
 extern char** environ;
@@ -26,82 +27,21 @@ std::string errno_text(const char* what, int err) {
     return std::string("failed to ") + what + ": " + std::strerror(err);
 }
 
-// "10 s", or "300 ms" when it is not a whole number of seconds.
-std::string duration_text(std::chrono::milliseconds d) {
-    return d.count() % 1000 == 0 ? std::to_string(d.count() / 1000) + " s"
-                                 : std::to_string(d.count()) + " ms";
-}
-
-// Run `argv` and collect its stdout (bounded time). For `lab list --json`. Its stderr goes
-// into `error` when it fails, so the student reads the lab's own words.
-std::string capture(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                    std::string& error) {
-    int p[2], e[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) {
-        error = errno_text("create a pipe", errno);
-        return {};
-    }
-    UniqueFd rd(p[0]), wr(p[1]);
-    if (::pipe2(e, O_CLOEXEC) != 0) {
-        error = errno_text("create a pipe", errno);
-        return {};
-    }
-    UniqueFd erd(e[0]), ewr(e[1]);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, wr.get(), 1);
-    posix_spawn_file_actions_adddup2(&fa, ewr.get(), 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    pid_t pid = -1;
-    const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    wr.reset();
-    ewr.reset();
-    if (rc != 0) {
-        error = errno_text(("run " + argv[0]).c_str(), rc) + " (is socklab built next to socklab-viewer?)";
-        return {};
-    }
-    std::string out, err;
-    char buf[4096];
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline && (rd || erd)) {
-        pollfd pfd[2] = {{rd.get(), POLLIN, 0}, {erd.get(), POLLIN, 0}};
-        if (::poll(pfd, 2, 100) <= 0) continue;
-        for (int i = 0; i < 2; ++i) {
-            if (pfd[i].fd < 0 || pfd[i].revents == 0) continue;
-            const ssize_t n = ::read(pfd[i].fd, buf, sizeof buf);
-            if (n <= 0) (i == 0 ? rd : erd).reset();
-            else (i == 0 ? out : err).append(buf, static_cast<std::size_t>(n));
-        }
-    }
-    int status = 0;
-    pid_t r = 0;
-    while ((r = ::waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
-        ::usleep(5'000);  // bounded wait for the exit that follows EOF
-    if (r == 0) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        error = "failed to list the labs: `socklab lab list --json` did not finish in " +
-                duration_text(timeout);
-        return {};
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
-        error = "failed to list the labs: `socklab lab list --json` exited with status " +
-                std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) +
-                (err.empty() ? std::string() : ": " + err.substr(0, 300));
-    }
-    return out;
+// The catalogue as the protocol's LabInfo, what the panel lists.
+std::vector<LabInfo> catalogue() {
+    std::vector<LabInfo> labs;
+    labs.reserve(lab::kLabs.size());
+    for (const auto& e : lab::kLabs)
+        labs.push_back({std::string(e.id), e.number, std::string(e.title), std::string(e.summary),
+                        lab::default_port(e.number)});
+    return labs;
 }
 
 }  // namespace
 
-LabRunner::LabRunner(std::vector<std::string> command, std::chrono::milliseconds list_timeout)
-    : command_(std::move(command)),
-      list_timeout_(list_timeout),
-      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+LabRunner::LabRunner(std::vector<std::string> command)
+    : command_(std::move(command)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    state_.labs = catalogue();
     worker_ = std::thread([this] { run(); });
 }
 
@@ -119,7 +59,6 @@ void LabRunner::post(Command c) {
     [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
 }
 
-void LabRunner::load_list() { post({Cmd::list, {}, 0}); }
 void LabRunner::start(const std::string& id, std::uint16_t port) { post({Cmd::start, id, port}); }
 void LabRunner::next() { post({Cmd::next, {}, 0}); }
 void LabRunner::run_auto() { post({Cmd::auto_mode, {}, 0}); }
@@ -202,22 +141,6 @@ void LabRunner::run() {
 
 void LabRunner::handle(const Command& c, Child& child) {
     switch (c.cmd) {
-        case Cmd::list: {
-            std::string error;
-            auto argv = command_;
-            argv.insert(argv.end(), {"lab", "list", "--json"});
-            const std::string out = capture(argv, list_timeout_, error);
-            LabListResult list;
-            if (error.empty()) list = parse_lab_list(out);
-            if (error.empty() && list.error.empty() && list.labs.empty())
-                error = "`socklab lab list --json` listed none.";
-            update([&](LabState& s) {
-                s.list_loaded = true;
-                s.labs = std::move(list.labs);
-                s.list_error = !error.empty() ? error : list.error;
-            });
-            break;
-        }
         case Cmd::start:
             end_child(child, true);
             spawn(child, c.id, c.port);

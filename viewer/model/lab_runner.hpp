@@ -24,9 +24,7 @@ namespace socklab::viewer {
 
 struct LabState {
     std::uint64_t version = 0;  // bumps on every change
-    std::vector<LabInfo> labs;  // from `socklab lab list --json`
-    std::string list_error;
-    bool list_loaded = false;
+    std::vector<LabInfo> labs;  // the lab catalogue (socklab/catalog.hpp), in lesson order
 
     bool running = false;       // a child is alive
     int pid = 0;                // its pid, also its process group id
@@ -49,15 +47,13 @@ struct LabState {
 class LabRunner {
 public:
     // `command`: how to run socklab, e.g. {"/path/to/socklab"}; the runner appends
-    // "lab list --json" or "lab run ID --json [--port N]". `list_timeout` bounds the wait for
-    // the list (tests shorten it).
-    explicit LabRunner(std::vector<std::string> command,
-                       std::chrono::milliseconds list_timeout = std::chrono::seconds(10));
+    // "lab run ID --json [--port N]". The list of labs comes from the catalogue this program
+    // was built with, so it is there from the start.
+    explicit LabRunner(std::vector<std::string> command);
     ~LabRunner();  // stops the lab (process group) and joins the worker
     LabRunner(const LabRunner&) = delete;
     LabRunner& operator=(const LabRunner&) = delete;
 
-    void load_list();
     void start(const std::string& id, std::uint16_t port = 0);
     void next();
     void run_auto();
@@ -72,7 +68,7 @@ public:
                     std::chrono::milliseconds timeout) const;
 
 private:
-    enum class Cmd { list, start, next, auto_mode, stop, quit };
+    enum class Cmd { start, next, auto_mode, stop, quit };
     struct Command {
         Cmd cmd;
         std::string id;
@@ -102,7 +98,6 @@ private:
     void update(F&& fn);
 
     std::vector<std::string> command_;
-    std::chrono::milliseconds list_timeout_;
     UniqueFd wake_;  // post() writes, the worker's poll() wakes up
     mutable std::mutex mu_;
     mutable std::condition_variable cv_;

@@ -25,10 +25,8 @@ void LabPanel::draw_content(UiContext& ctx) {
         return;
     }
     const LabState& lab = *ctx.lab;
-    if (!lab.list_loaded) {
-        empty_state("Looking for labs...");
-    } else if (lab.labs.empty()) {
-        not_permitted_state("No labs found.", lab.list_error);
+    if (lab.labs.empty()) {
+        empty_state("No labs in this build.");
     } else {
         if (lab.lab_id != synced_lab_) {
             // A lab started elsewhere (--lab): show it in the chooser.
@@ -135,7 +133,6 @@ nlohmann::json LabPanel::dump_state(const UiContext& ctx) const {
     const LabState& lab = *ctx.lab;
     nlohmann::json j{{"available", true},
                      {"labs", lab.labs.size()},
-                     {"list_error", lab.list_error},
                      {"running", lab.running},
                      {"lab", lab.lab_id},
                      {"title", lab.title},

@@ -14,10 +14,7 @@ constexpr std::size_t kMaxTransitions = 4096;
 }
 
 App::App(AppOptions opts) : opts_(std::move(opts)), poller_(opts_.poller) {
-    if (!opts_.socklab_command.empty()) {
-        labs_ = std::make_unique<LabRunner>(opts_.socklab_command);
-        labs_->load_list();
-    }
+    if (!opts_.socklab_command.empty()) labs_ = std::make_unique<LabRunner>(opts_.socklab_command);
     table_.set_filter_text(opts_.filter);
     panels_ = make_panels();
     for (auto& p : panels_)

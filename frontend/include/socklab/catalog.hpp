@@ -1,6 +1,7 @@
 #pragma once
-// The list of labs, in lesson order. Header-only so `socklab lab` (cli/) and the lab programs
-// share one table without another library: id, number, title, summary, default port.
+// The list of labs, in lesson order: id, number, title, summary, default port. Part of
+// socklab::frontend, so `socklab lab` (cli/), the lab programs (labs/) and the viewer's lab
+// panel read one table.
 #include <array>
 #include <charconv>
 #include <cstdint>
