@@ -15,6 +15,7 @@
 
 #include "command.hpp"
 #include "listing.hpp"
+#include "socklab/holders.hpp"
 #include "socklab/json.hpp"
 #include "socklab/owners.hpp"
 #include "socklab/source.hpp"
@@ -40,35 +41,16 @@ std::string plural(std::size_t n, std::string_view one, std::string_view many) {
 int run_who(const WhoOptions& o) {
     const auto port = static_cast<std::uint16_t>(o.port);
     const Proto proto = o.udp ? Proto::udp : Proto::tcp;
-    Query q;
-    q.tcp = !o.udp;
-    q.udp = o.udp;
-    // A socket that is bound but neither listening nor connected holds the port too.
-    q.states = kAllStates | state_bit(TcpState::bound_inactive);
-    q.port = port;
     auto source = make_default_source();
-    Snapshot snap = source->snapshot(q);
-    // The kernel's filter is "local or remote port"; holding a port means the local one.
-    std::erase_if(snap.sockets, [port](const SocketRecord& r) { return r.local_port != port; });
-
-    std::vector<std::uint64_t> inodes;
-    for (const auto& r : snap.sockets)
-        if (r.inode != 0) inodes.push_back(r.inode);
     OwnerIndex owners;
-    owners.refresh_for(inodes);
+    const PortHolding found = holders_of_port(port, !o.udp, o.udp, *source, owners);
 
     std::vector<Holder> holders;
+    for (const auto& h : found.holders) holders.push_back({&h.process, &found.sockets[h.socket]});
     std::map<std::string, std::size_t> kernel_only;  // state -> count, inode 0
-    std::size_t unseen = 0;                          // has an inode, no visible process
-    for (const auto& r : snap.sockets) {
-        if (r.inode == 0) {
-            ++kernel_only[std::string(r.state_name())];
-            continue;
-        }
-        const auto procs = owners.owners_of(r.inode);
-        if (procs.empty()) ++unseen;
-        for (const auto& p : procs) holders.push_back({&p, &r});
-    }
+    for (const auto& r : found.sockets)
+        if (r.inode == 0) ++kernel_only[std::string(r.state_name())];
+    const std::size_t unseen = found.unseen;  // has an inode, no visible process
     std::sort(holders.begin(), holders.end(), [](const Holder& a, const Holder& b) {
         if (a.proc->pid != b.proc->pid) return a.proc->pid < b.proc->pid;
         return a.proc->fd < b.proc->fd;
@@ -101,7 +83,7 @@ int run_who(const WhoOptions& o) {
         j["kernel_only"] = kernel_only;
         j["unseen"] = unseen;
         auto socks = nlohmann::json::array();
-        for (const auto& r : snap.sockets) socks.push_back(to_json(r, owners.owners_of(r.inode)));
+        for (const auto& r : found.sockets) socks.push_back(to_json(r, owners.owners_of(r.inode)));
         j["sockets"] = std::move(socks);
         // Command names are any bytes a process chose: replace what is not UTF-8.
         write_all(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");

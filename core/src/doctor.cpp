@@ -17,6 +17,7 @@
 
 #include "doctor_detail.hpp"
 #include "socklab/error.hpp"
+#include "socklab/holders.hpp"
 #include "socklab/json.hpp"
 #include "socklab/owners.hpp"
 #include "socklab/source.hpp"
@@ -425,26 +426,19 @@ private:
     Diagnosis& d_;
 };
 
-void collect_owners(Diagnosis& d, OwnerIndex& index) {
-    std::vector<std::uint64_t> inodes;
-    for (const auto& s : d.sockets)
-        if (s.inode != 0) inodes.push_back(s.inode);
-    if (inodes.empty()) return;
-    index.refresh_for(inodes);
+// The holders of the port's sockets, one OwnerProcess per pid.
+void collect_owners(Diagnosis& d, const PortHolding& found) {
+    d.hidden_owners = found.unseen;
     std::map<int, OwnerProcess> by_pid;
-    for (const auto& s : d.sockets) {
-        if (s.inode == 0) continue;
-        const auto refs = index.owners_of(s.inode);
-        if (refs.empty()) ++d.hidden_owners;
-        for (const auto& r : refs) {
-            auto& o = by_pid[r.pid];
-            o.pid = r.pid;
-            o.uid = r.uid;
-            o.command = r.command;
-            o.user = r.user;
-            o.fds.push_back(r.fd);
-            o.inodes.push_back(s.inode);
-        }
+    for (const auto& h : found.holders) {
+        const auto& r = h.process;
+        auto& o = by_pid[r.pid];
+        o.pid = r.pid;
+        o.uid = r.uid;
+        o.command = r.command;
+        o.user = r.user;
+        o.fds.push_back(r.fd);
+        o.inodes.push_back(found.sockets[h.socket].inode);
     }
     for (auto& [pid, o] : by_pid) {
         // The pidfd names the process for good; it counts only if, after opening it, the
@@ -510,14 +504,10 @@ Diagnosis diagnose(std::uint16_t port, Source& source, OwnerIndex& owners) {
     d.port = port;
     d.euid = ::geteuid();
     d.probes = probe_bind(port);
-    Query q;
-    q.port = port;
-    q.states = kAllStates | state_bit(TcpState::bound_inactive);
-    Snapshot snap = source.snapshot(q);
-    d.source = snap.source;
-    for (auto& s : snap.sockets)
-        if (s.local_port == port) d.sockets.push_back(s);
-    collect_owners(d, owners);
+    PortHolding found = holders_of_port(port, true, true, source, owners);
+    d.source = found.source;
+    d.sockets = found.sockets;
+    collect_owners(d, found);
     FindingBuilder(d).build();
     return d;
 }

@@ -6,15 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
-#include <filesystem>
-#include <optional>
-#include <fstream>
-#include <sstream>
 #include <string>
-#include <vector>
 
 #include "doctor_detail.hpp"
+#include "procfs.hpp"
 
 namespace socklab {
 namespace {
@@ -22,40 +17,12 @@ namespace {
 // PF_KTHREAD from include/linux/sched.h: the task is a kernel thread.
 constexpr unsigned long kPfKthread = 0x00200000;
 
-std::string read_first_line(const std::string& path) {
-    std::ifstream in(path);
-    std::string line;
-    std::getline(in, line);
-    return line;
-}
-
-struct StatFields {
-    unsigned long flags = 0;
-    unsigned long long start_ticks = 0;
-};
-
-// /proc/<pid>/stat: the command may hold spaces and ')', so the fields start after the last ')'.
-std::optional<StatFields> read_stat(int pid) {
-    const std::string line = read_first_line("/proc/" + std::to_string(pid) + "/stat");
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) return std::nullopt;
-    std::istringstream rest(line.substr(close + 1));
-    std::vector<std::string> f;
-    for (std::string word; rest >> word;) f.push_back(word);
-    // After ')': state(3) ppid(4) ... flags(9) ... starttime(22) -> indices 0, 1, 6, 19.
-    if (f.size() < 20) return std::nullopt;
-    StatFields s;
-    std::from_chars(f[6].data(), f[6].data() + f[6].size(), s.flags);
-    std::from_chars(f[19].data(), f[19].data() + f[19].size(), s.start_ticks);
-    return s;
-}
-
 }  // namespace
 
 namespace doctor_detail {
 
 bool fill_process_info(OwnerProcess& p) {
-    const auto st = read_stat(p.pid);
+    const auto st = procfs::read_stat(p.pid);
     if (!st) return false;
     p.kernel_thread = (st->flags & kPfKthread) != 0;
     const long hz = ::sysconf(_SC_CLK_TCK);
@@ -63,7 +30,7 @@ bool fill_process_info(OwnerProcess& p) {
     ::clock_gettime(CLOCK_BOOTTIME, &boot);
     ::clock_gettime(CLOCK_REALTIME, &real);
     if (hz > 0) {
-        const auto started_after_boot = static_cast<std::int64_t>(st->start_ticks) / hz;
+        const auto started_after_boot = static_cast<std::int64_t>(st->start_time) / hz;
         const std::int64_t up = boot.tv_sec;
         p.age_s = up > started_after_boot ? static_cast<std::uint64_t>(up - started_after_boot) : 0;
         p.start_time = real.tv_sec - static_cast<std::int64_t>(p.age_s);
@@ -99,19 +66,7 @@ std::string describe(const SocketRecord& s) {
 
 }  // namespace doctor_detail
 
-bool process_holds(int pid, std::uint64_t inode) {
-    if (pid <= 0 || inode == 0) return false;
-    const std::string want = "socket:[" + std::to_string(inode) + "]";
-    std::error_code ec;
-    const std::filesystem::path dir = "/proc/" + std::to_string(pid) + "/fd";
-    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end;
-         it.increment(ec)) {
-        std::error_code link_ec;
-        const auto target = std::filesystem::read_symlink(it->path(), link_ec);
-        if (!link_ec && target.native() == want) return true;
-    }
-    return false;
-}
+bool process_holds(int pid, std::uint64_t inode) { return procfs::holds_socket(pid, inode); }
 
 std::string refusal_reason(int pid) {
     if (pid <= 0) return "not a process id";

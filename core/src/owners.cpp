@@ -1,6 +1,6 @@
 // OwnerIndex: socket inode -> processes.
 //
-// Two ways to find them, same answer (tests/cli/owners_test.cpp compares them):
+// Two ways to find them, same answer (tests/core/owners_test.cpp compares them):
 //  - Root, real /proc: a BPF task_file iterator hands over every socket descriptor of every
 //    process in one read (owners_bpf.cpp). No per-descriptor system call at all; this is what
 //    makes `who` and `list --processes` cheap at 100k sockets.
@@ -17,7 +17,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,6 +34,7 @@
 #include "socklab/error.hpp"
 #include "socklab/fd.hpp"
 #include "owners_bpf.hpp"
+#include "procfs.hpp"
 
 namespace socklab {
 namespace {
@@ -78,17 +78,6 @@ bool parse_uint(std::string_view s, T& out) {
     if (s.empty()) return false;
     const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
     return ec == std::errc{} && p == s.data() + s.size();
-}
-
-// "socket:[12345]" -> 12345; anything else -> 0 (socket inodes are never 0).
-std::uint64_t socket_inode_of_link(std::string_view link) {
-    constexpr std::string_view prefix = "socket:[";
-    if (link.size() < prefix.size() + 2 || link.substr(0, prefix.size()) != prefix ||
-        link.back() != ']')
-        return 0;
-    std::uint64_t inode = 0;
-    if (!parse_uint(link.substr(prefix.size(), link.size() - prefix.size() - 1), inode)) return 0;
-    return inode;
 }
 
 // Read a small file below dir_fd into buf; returns the bytes read or -1.
@@ -139,24 +128,9 @@ Signature read_signature(int pid_fd, char* buf, std::size_t size) {
     Signature sig;
     ssize_t n = read_small(pid_fd, "stat", buf, size);
     if (n <= 0) return sig;
-    std::string_view stat(buf, static_cast<std::size_t>(n));
-    // The command (field 2) may contain spaces and ')': the fields start after the last ')'.
-    const auto close = stat.rfind(')');
-    if (close == std::string_view::npos) return sig;
-    stat.remove_prefix(close + 1);
-    // Field 3 is the first one after ')'; we want 20 (num_threads) and 22 (starttime).
-    std::uint64_t threads = 0;
-    int field = 3;
-    while (!stat.empty() && field <= 22) {
-        while (!stat.empty() && stat.front() == ' ') stat.remove_prefix(1);
-        const auto end = std::min(stat.find(' '), stat.size());
-        const auto tok = stat.substr(0, end);
-        if (field == 20 && !parse_uint(tok, threads)) return sig;
-        if (field == 22 && !parse_uint(tok, sig.start_time)) return sig;
-        stat.remove_prefix(end);
-        ++field;
-    }
-    if (field <= 22 || threads != 1) return sig;
+    const auto stat = procfs::parse_stat(std::string_view(buf, static_cast<std::size_t>(n)));
+    if (!stat || stat->num_threads != 1) return sig;
+    sig.start_time = stat->start_time;
     n = read_small(pid_fd, "schedstat", buf, size);
     if (n <= 0) return sig;
     std::string_view sched(buf, static_cast<std::size_t>(n));
@@ -273,17 +247,7 @@ struct OwnerIndex::Impl {
     const std::string& user_name(std::uint32_t uid) {
         auto it = users.find(uid);
         if (it != users.end()) return it->second;
-        std::string name;
-        passwd pw{};
-        passwd* result = nullptr;
-        std::vector<char> buf(4096);
-        for (int tries = 0; tries < 6; ++tries) {
-            const int rc = ::getpwuid_r(uid, &pw, buf.data(), buf.size(), &result);
-            if (rc != ERANGE) break;
-            buf.resize(buf.size() * 2);
-        }
-        name = result ? std::string(result->pw_name) : std::to_string(uid);
-        return users.emplace(uid, std::move(name)).first->second;
+        return users.emplace(uid, socklab::user_name(uid)).first->second;
     }
 
     // Command and uid of a process that holds a socket we keep. The effective uid, as ps
@@ -335,7 +299,7 @@ struct OwnerIndex::Impl {
             ++links;
             if (n <= 0) return;  // closed meanwhile
             const std::uint64_t inode =
-                socket_inode_of_link(std::string_view(link.data(), static_cast<std::size_t>(n)));
+                procfs::socket_inode_of_link(std::string_view(link.data(), static_cast<std::size_t>(n)));
             if (inode != 0 && keep(inode)) out.push_back({inode, fd});
         });
         stats.descriptors += links;

@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <filesystem>
 #include <string>
 
+#include "procfs.hpp"
 #include "socklab/error.hpp"
 #include "socklab/state.hpp"
 #include "socklab/tracer.hpp"
@@ -232,20 +232,8 @@ std::optional<InstanceOwner> parse_instance_name(std::string_view name) noexcept
 }
 
 bool owner_alive(const InstanceOwner& owner, std::string_view proc_root) {
-    std::ifstream in(std::string(proc_root) + "/" + std::to_string(owner.pid) + "/stat");
-    std::string stat;
-    if (!in || !std::getline(in, stat)) return false;
-    // The command may hold spaces and parentheses: fields start after the last ')'.
-    const auto close = stat.rfind(')');
-    if (close == std::string::npos) return false;
-    std::istringstream fields(stat.substr(close + 1));
-    std::string field;
-    // Field 3 (state) is the first after ')'; starttime is field 22.
-    for (int i = 3; i <= 22; ++i)
-        if (!(fields >> field)) return false;
-    std::uint64_t start = 0;
-    if (!parse_number(field, start)) return false;
-    return start == owner.start_time;
+    const auto stat = procfs::read_stat(owner.pid, std::filesystem::path(proc_root));
+    return stat && stat->start_time == owner.start_time;
 }
 
 SocketKey key_of(const TransitionEvent& e) noexcept {

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -117,14 +116,6 @@ std::string endpoint_text(const IpAddr& a, std::uint16_t port) {
     auto text = format_endpoint(a, 0);  // "0.0.0.0:0": show a missing port the way ss does
     text.back() = '*';
     return text;
-}
-
-std::string user_name(std::uint32_t uid) {
-    passwd pw{};
-    passwd* found = nullptr;
-    char buf[1024];
-    if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found) return pw.pw_name;
-    return std::to_string(uid);
 }
 
 }  // namespace

@@ -1,6 +1,5 @@
 #include "poller.hpp"
 
-#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,15 +22,6 @@ double ms_since(Clock::time_point t0) {
 
 long clamp_interval(std::chrono::milliseconds ms) {
     return std::clamp(ms, Poller::kMinInterval, Poller::kMaxInterval).count();
-}
-
-std::string user_name(std::uint32_t uid) {
-    passwd pw{};
-    passwd* found = nullptr;
-    char buf[1024];
-    if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr)
-        return found->pw_name;
-    return std::to_string(uid);
 }
 
 }  // namespace

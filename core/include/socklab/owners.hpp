@@ -31,6 +31,9 @@ struct OwnerScanStats {
     const char* method = "proc";
 };
 
+// The name of user `uid` as ps shows it, or the number when the user database has none.
+[[nodiscard]] std::string user_name(std::uint32_t uid);
+
 class OwnerIndex {
 public:
     explicit OwnerIndex(std::filesystem::path proc_root = "/proc");
