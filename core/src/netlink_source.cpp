@@ -98,12 +98,6 @@ public:
 
     std::string_view name() const noexcept override { return "netlink"; }
 
-    Snapshot snapshot(const Query& q) override {
-        Snapshot s;
-        snapshot_into(q, s);
-        return s;
-    }
-
     void snapshot_into(const Query& q, Snapshot& out) override {
         const auto start = std::chrono::steady_clock::now();
         out.sockets.clear();

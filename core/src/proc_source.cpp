@@ -132,11 +132,6 @@ class ProcSource final : public Source {
 public:
     explicit ProcSource(std::filesystem::path root) : root_(std::move(root)) {}
     std::string_view name() const noexcept override { return "proc"; }
-    Snapshot snapshot(const Query& q) override {
-        Snapshot s;
-        snapshot_into(q, s);
-        return s;
-    }
     void snapshot_into(const Query& q, Snapshot& out) override {
         const auto start = std::chrono::steady_clock::now();
         out.sockets.clear();

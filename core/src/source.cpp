@@ -13,6 +13,12 @@ std::uint64_t monotonic_ns() noexcept {
            static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+Snapshot Source::snapshot(const Query& q) {
+    Snapshot s;
+    snapshot_into(q, s);
+    return s;
+}
+
 bool matches(const Query& q, const SocketRecord& r) noexcept {
     if (r.proto == Proto::tcp && !q.tcp) return false;
     if (r.proto == Proto::udp && !q.udp) return false;

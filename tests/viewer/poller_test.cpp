@@ -25,11 +25,6 @@ class GrowingSource final : public Source {
 public:
     std::atomic<int> taken{0};
     [[nodiscard]] std::string_view name() const noexcept override { return "growing"; }
-    [[nodiscard]] Snapshot snapshot(const Query& q) override {
-        Snapshot s;
-        snapshot_into(q, s);
-        return s;
-    }
     void snapshot_into(const Query&, Snapshot& out) override {
         const int n = ++taken;
         out.sockets.clear();

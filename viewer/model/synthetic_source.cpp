@@ -12,11 +12,6 @@ class SyntheticSource final : public Source {
 public:
     explicit SyntheticSource(std::size_t n) : n_(n) {}
     [[nodiscard]] std::string_view name() const noexcept override { return "synthetic"; }
-    [[nodiscard]] Snapshot snapshot(const Query& q) override {
-        Snapshot s;
-        snapshot_into(q, s);
-        return s;
-    }
     void snapshot_into(const Query& q, Snapshot& out) override {
         const auto t0 = std::chrono::steady_clock::now();
         out.sockets.clear();

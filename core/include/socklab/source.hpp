@@ -40,9 +40,10 @@ class Source {
 public:
     virtual ~Source() = default;
     [[nodiscard]] virtual std::string_view name() const noexcept = 0;
-    // Throws socklab::Error when the table cannot be read at all.
-    [[nodiscard]] virtual Snapshot snapshot(const Query& q) = 0;
-    // Same, appending into `out` (cleared first) so a poller can reuse its buffers.
+    // The sockets that pass `q`. Throws socklab::Error when the table cannot be read at all.
+    [[nodiscard]] Snapshot snapshot(const Query& q);
+    // Same, into `out` (cleared first) so a poller can reuse its buffers. What each source
+    // implements; snapshot() is this into a fresh Snapshot.
     virtual void snapshot_into(const Query& q, Snapshot& out) = 0;
 };
 
