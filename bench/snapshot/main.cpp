@@ -117,20 +117,7 @@ double time_raw_dump() {
     const auto t0 = Clock::now();
     std::vector<char> buf(64 * 1024);
     for (const std::uint8_t family : {AF_INET, AF_INET6}) {
-        UniqueFd nl(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
-        if (!nl) throw socklab::sys_error("open a NETLINK_SOCK_DIAG socket", errno);
-        struct {
-            nlmsghdr nlh;
-            inet_diag_req_v2 req;
-        } msg{};
-        msg.nlh.nlmsg_len = sizeof msg;
-        msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-        msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-        msg.req.sdiag_family = family;
-        msg.req.sdiag_protocol = IPPROTO_TCP;
-        msg.req.idiag_states = socklab::kAllStates;
-        if (::send(nl.get(), &msg, sizeof msg, 0) < 0)
-            throw socklab::sys_error("send the dump request", errno);
+        const UniqueFd nl = socklab::test::request_sock_diag_dump(family, IPPROTO_TCP, socklab::kAllStates);
         for (bool done = false; !done;) {
             const ssize_t n = ::recv(nl.get(), buf.data(), buf.size(), 0);
             if (n <= 0) break;

@@ -8,11 +8,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "child.hpp"
 #include "plan.hpp"
 #include "socklab/error.hpp"
 #include "testsupport.hpp"
@@ -134,84 +136,16 @@ TEST(PopulationNetns, RefusesANamespaceThatExists) {
 }
 
 // The generator as another script uses it: --hold, read the ready line, look inside with
-// `ip netns exec`, ask for a status line, then close stdin and see everything go.
-class HeldPopulation {
-public:
-    explicit HeldPopulation(const std::vector<std::string>& argv) {
-        int in[2], out[2];
-        if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) throw sys_error("create pipes", errno);
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::dup2(in[0], 0);
-            ::dup2(out[1], 1);
-            std::vector<char*> args;
-            for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-            args.push_back(nullptr);
-            ::execv(args[0], args.data());
-            ::_exit(127);
-        }
-        ::close(in[0]);
-        ::close(out[1]);
-        stdin_.reset(in[1]);
-        stdout_.reset(out[0]);
-    }
-    ~HeldPopulation() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGTERM);
-            (void)wait_exit(30s);
-        }
-    }
-    HeldPopulation(const HeldPopulation&) = delete;
-    HeldPopulation& operator=(const HeldPopulation&) = delete;
-
-    // One line of stdout, or "" after `timeout`.
-    std::string read_line(std::chrono::milliseconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        for (;;) {
-            if (const auto nl = buffer_.find('\n'); nl != std::string::npos) {
-                std::string line = buffer_.substr(0, nl);
-                buffer_.erase(0, nl + 1);
-                return line;
-            }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now());
-            if (left.count() <= 0) return {};
-            pollfd p{stdout_.get(), POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-            char buf[4096];
-            const ssize_t n = ::read(stdout_.get(), buf, sizeof buf);
-            if (n <= 0) return {};
-            buffer_.append(buf, static_cast<std::size_t>(n));
-        }
-    }
-    void write_line(const std::string& line) {
-        const std::string text = line + "\n";
-        ASSERT_EQ(::write(stdin_.get(), text.data(), text.size()), static_cast<ssize_t>(text.size()));
-    }
-    void close_stdin() { stdin_.reset(); }
-    void signal(int sig) { ::kill(pid_, sig); }
-    // Exit code, or -1 if it did not exit in time.
-    int wait_exit(std::chrono::milliseconds timeout) {
-        int status = 0;
-        const bool done = test::wait_until([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout, 10ms);
-        if (!done) return -1;
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-
-private:
-    pid_t pid_ = -1;
-    UniqueFd stdin_;
-    UniqueFd stdout_;
-    std::string buffer_;
-};
+// `ip netns exec`, ask for a status line, then close stdin and see everything go. On a
+// failure the child gets SIGTERM and 30 s to remove its namespace itself (test::Child).
+constexpr auto kCleanupGrace = 30s;
 
 TEST(PopulationNetns, HoldsUntilStdinClosesAndIsVisibleToIpNetnsExec) {
     SOCKLAB_REQUIRE_ROOT();
     const std::string ns = unique_netns("hold");
-    HeldPopulation pop({test::bin("socklab-population"), "--sockets", "2000", "--netns", ns, "--hold",
-                        "--listen-port", "9098", "--max-hold", "120"});
-    const std::string ready_line = pop.read_line(120s);
+    test::Child pop({test::bin("socklab-population"), "--sockets", "2000", "--netns", ns, "--hold",
+                        "--listen-port", "9098", "--max-hold", "120"}, kCleanupGrace);
+    const std::string ready_line = pop.next_line(120s).value_or("");
     ASSERT_FALSE(ready_line.empty()) << "no ready line";
     const auto ready = nlohmann::json::parse(ready_line);
     const int listen_pid = ready.at("listen_pid").get<int>();
@@ -224,13 +158,13 @@ TEST(PopulationNetns, HoldsUntilStdinClosesAndIsVisibleToIpNetnsExec) {
     const auto est = run_command({"ip", "netns", "exec", ns, "ss", "-Htan", "state", "established"});
     EXPECT_EQ(count_lines(est.out), ready.at("states").at("ESTABLISHED").get<std::size_t>());
 
-    pop.write_line("status");
-    const auto status = nlohmann::json::parse(pop.read_line(30s));
+    pop.write("status\n");
+    const auto status = nlohmann::json::parse(pop.next_line(30s).value_or(""));
     EXPECT_TRUE(status.at("status").get<bool>());
     EXPECT_EQ(status.at("states").at("CLOSE_WAIT"), ready.at("states").at("CLOSE_WAIT"));
 
     pop.close_stdin();
-    EXPECT_EQ(pop.wait_exit(60s), 0);
+    EXPECT_EQ(pop.wait(60s), std::optional<int>(0));
     EXPECT_FALSE(netns_exists(ns));
     for (const auto& pid : ready.at("pids")) EXPECT_FALSE(process_alive(pid.get<int>())) << pid;
 }
@@ -238,18 +172,18 @@ TEST(PopulationNetns, HoldsUntilStdinClosesAndIsVisibleToIpNetnsExec) {
 TEST(PopulationNetns, SigtermDuringHoldTearsDown) {
     SOCKLAB_REQUIRE_ROOT();
     const std::string ns = unique_netns("term");
-    HeldPopulation pop({test::bin("socklab-population"), "--sockets", "500", "--netns", ns, "--until-signal",
-                        "--max-hold", "120"});
-    const std::string ready_line = pop.read_line(120s);
+    test::Child pop({test::bin("socklab-population"), "--sockets", "500", "--netns", ns, "--until-signal",
+                        "--max-hold", "120"}, kCleanupGrace);
+    const std::string ready_line = pop.next_line(120s).value_or("");
     ASSERT_FALSE(ready_line.empty());
     pop.close_stdin();  // --until-signal: closing stdin must not end it
     const auto ready = nlohmann::json::parse(ready_line);
-    EXPECT_EQ(pop.wait_exit(300ms), -1) << "ended on stdin EOF despite --until-signal";
+    EXPECT_EQ(pop.wait(300ms, false), std::nullopt) << "ended on stdin EOF despite --until-signal";
     EXPECT_TRUE(netns_exists(ns));
     for (const auto& pid : ready.at("pids")) EXPECT_TRUE(process_alive(pid.get<int>())) << pid;
 
     pop.signal(SIGTERM);
-    EXPECT_EQ(pop.wait_exit(60s), 0);
+    EXPECT_EQ(pop.wait(60s), std::optional<int>(0));
     EXPECT_FALSE(netns_exists(ns));
     for (const auto& pid : ready.at("pids")) EXPECT_FALSE(process_alive(pid.get<int>())) << pid;
 }

@@ -7,65 +7,13 @@
 
 #include <cstring>
 
-#include "model/frame_builder.hpp"
+#include "sample_records.hpp"
 #include "socklab/history.hpp"
 
 namespace socklab {
 namespace {
 
-constexpr auto kListen = static_cast<std::uint8_t>(TcpState::listen);
-constexpr auto kEst = static_cast<std::uint8_t>(TcpState::established);
-constexpr auto kSynSent = static_cast<std::uint8_t>(TcpState::syn_sent);
-constexpr auto kFin1 = static_cast<std::uint8_t>(TcpState::fin_wait1);
-constexpr auto kFin2 = static_cast<std::uint8_t>(TcpState::fin_wait2);
-constexpr auto kTimeWait = static_cast<std::uint8_t>(TcpState::time_wait);
-constexpr auto kCloseWait = static_cast<std::uint8_t>(TcpState::close_wait);
-constexpr auto kClose = static_cast<std::uint8_t>(TcpState::close);
-
-IpAddr v4(const char* text) {
-    in_addr a{};
-    ::inet_pton(AF_INET, text, &a);
-    return IpAddr::v4(&a);
-}
-
-SocketRecord rec(std::uint16_t lport, std::uint16_t rport, std::uint8_t state,
-                 const char* laddr = "127.0.0.1", const char* raddr = "127.0.0.1") {
-    SocketRecord r;
-    r.proto = Proto::tcp;
-    r.family = AF_INET;
-    r.state = state;
-    r.local_addr = v4(laddr);
-    r.local_port = lport;
-    r.remote_addr = rport == 0 ? v4("0.0.0.0") : v4(raddr);
-    r.remote_port = rport;
-    r.inode = state == kTimeWait ? 0 : 1000u + lport;
-    return r;
-}
-
-Snapshot snap(std::uint64_t t, std::vector<SocketRecord> rs) {
-    Snapshot s;
-    s.taken_ns = t;
-    s.sockets = std::move(rs);
-    return s;
-}
-
-TransitionEvent ev(std::uint64_t t, std::uint64_t skaddr, std::uint16_t lport, std::uint16_t rport,
-                   std::uint8_t from, std::uint8_t to) {
-    TransitionEvent e;
-    e.time_ns = t;
-    e.skaddr = skaddr;
-    e.family = AF_INET;
-    e.protocol = IPPROTO_TCP;
-    e.local_addr = v4("127.0.0.1");
-    e.local_port = lport;
-    e.remote_addr = v4("127.0.0.1");
-    e.remote_port = rport;
-    e.old_state = from;
-    e.new_state = to;
-    e.pid = 42;
-    std::strncpy(e.comm.data(), "client", e.comm.size() - 1);
-    return e;
-}
+using namespace test::samples;
 
 SocketKey key(std::uint16_t lport, std::uint16_t rport) { return key_of(rec(lport, rport, kEst)); }
 
@@ -246,45 +194,6 @@ TEST(History, BoundsTheLifelineAndTheTransitionLog) {
     EXPECT_EQ(h.find(key(8080, 40000))->lifeline.size(), 4u);
     EXPECT_EQ(h.transitions().size(), 5u);
     EXPECT_EQ(h.transitions().back().seq, 10u);
-}
-
-TEST(FrameBuilder, LinksPeersAndKeepsClosedRowsForTheLingerTime) {
-    History h;
-    h.apply_snapshot(snap(1'000'000'000, {rec(8080, 0, kListen), rec(8080, 40000, kEst), rec(40000, 8080, kEst),
-                                          rec(9000, 0, kListen)}));
-    h.apply_snapshot(snap(2'000'000'000, {rec(8080, 0, kListen), rec(8080, 40000, kEst), rec(40000, 8080, kEst)}));
-    viewer::BuildInputs in;
-    in.now_ns = 3'000'000'000;
-    in.closed_linger = std::chrono::milliseconds(2000);
-    auto f = viewer::build_frame(h, in);
-    ASSERT_EQ(f->rows.size(), 4u) << "closed 1 s ago: still shown (red)";
-    EXPECT_TRUE(f->gone.empty());
-    int linked = 0;
-    for (std::size_t i = 0; i < f->rows.size(); ++i) {
-        const auto& r = f->rows[i];
-        if (r.peer < 0) continue;
-        ++linked;
-        const auto& p = f->rows[static_cast<std::size_t>(r.peer)];
-        EXPECT_EQ(p.rec.local_port, r.rec.remote_port);
-        EXPECT_EQ(p.peer, static_cast<std::int32_t>(i));
-    }
-    EXPECT_EQ(linked, 2);
-    EXPECT_EQ(f->tcp_counts[kListen], 1u);
-    EXPECT_EQ(f->tcp_counts[kEst], 2u);
-    for (const auto& r : f->rows) {
-        EXPECT_EQ(f->lifeline(r).size(), r.life_count);
-        if (r.rec.local_port == 9000) {
-            EXPECT_NE(r.closed_ns, 0u);
-        }
-    }
-
-    in.now_ns = 5'000'000'000;  // 3 s after it closed: off the table, still on the timeline
-    f = viewer::build_frame(h, in);
-    EXPECT_EQ(f->rows.size(), 3u);
-    ASSERT_EQ(f->gone.size(), 1u);
-    EXPECT_EQ(f->gone[0].rec.local_port, 9000);
-    EXPECT_EQ(f->gone[0].local_text, "127.0.0.1:9000");
-    EXPECT_EQ(f->gone[0].remote_text, "*:*");
 }
 
 }  // namespace

@@ -28,22 +28,7 @@ using socklab::UniqueFd;
 // One dump, raw: what parse::netlink_dump gets to see, byte for byte.
 std::vector<char> raw_dump(std::uint8_t family, std::uint8_t protocol, std::uint32_t states,
                            std::uint8_t ext) {
-    UniqueFd nl(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
-    if (!nl) throw socklab::sys_error("open a NETLINK_SOCK_DIAG socket", errno);
-    struct {
-        nlmsghdr nlh;
-        inet_diag_req_v2 req;
-    } msg{};
-    msg.nlh.nlmsg_len = sizeof msg;
-    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    msg.nlh.nlmsg_seq = 1;
-    msg.req.sdiag_family = family;
-    msg.req.sdiag_protocol = protocol;
-    msg.req.idiag_states = states;
-    msg.req.idiag_ext = ext;
-    if (::send(nl.get(), &msg, sizeof msg, 0) < 0)
-        throw socklab::sys_error("send the dump request", errno);
+    const UniqueFd nl = socklab::test::request_sock_diag_dump(family, protocol, states, ext);
     std::vector<char> all;
     std::vector<char> buf(64 * 1024);
     for (;;) {

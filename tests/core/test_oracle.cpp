@@ -1,7 +1,7 @@
 // ss as an oracle: inside a private network namespace, build a varied population (listeners,
 // established pairs, CLOSE_WAIT/FIN_WAIT2, TIME_WAIT, SYN_SENT, SYN_RECV, FIN_WAIT1, UDP,
 // IPv6, v4-mapped), then the set of (proto, state, local, remote) that socklab reports must
-// equal what `ss -tanH` and `ss -uanH` print.
+// equal what `ss -tuanH` prints.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -12,6 +12,7 @@
 
 #include "population.hpp"
 #include "socklab/source.hpp"
+#include "ss.hpp"
 #include "testsupport.hpp"
 
 namespace socklab {
@@ -42,32 +43,6 @@ std::string ss_endpoint(const std::string& text) {
     if (colon == std::string::npos) throw std::runtime_error("ss endpoint without ':': " + text);
     const auto port = text.substr(colon + 1);
     return norm_addr(text.substr(0, colon)) + ":" + (port == "0" ? "*" : port);
-}
-
-std::string ss_state(const std::string& s, const std::string& proto) {
-    static const std::map<std::string, std::string> names = {
-        {"ESTAB", "ESTABLISHED"},   {"SYN-SENT", "SYN_SENT"},     {"SYN-RECV", "SYN_RECV"},
-        {"FIN-WAIT-1", "FIN_WAIT1"}, {"FIN-WAIT-2", "FIN_WAIT2"}, {"TIME-WAIT", "TIME_WAIT"},
-        {"CLOSE-WAIT", "CLOSE_WAIT"}, {"LAST-ACK", "LAST_ACK"},   {"LISTEN", "LISTEN"},
-        {"CLOSING", "CLOSING"}};
-    if (s == "UNCONN") return proto == "udp" ? "UNCONN" : "CLOSE";
-    const auto it = names.find(s);
-    if (it == names.end()) throw std::runtime_error("ss printed an unknown state: " + s);
-    return it->second;
-}
-
-std::multiset<Row> from_ss(const std::string& proto) {
-    const auto res = run_command({"ss", proto == "tcp" ? "-tanH" : "-uanH"});
-    if (res.exit_code != 0) throw std::runtime_error("ss failed: " + res.err);
-    std::multiset<Row> rows;
-    std::istringstream in(res.out);
-    for (std::string line; std::getline(in, line);) {
-        std::istringstream f(line);
-        std::string state, rq, sq, local, peer;
-        if (!(f >> state >> rq >> sq >> local >> peer)) continue;
-        rows.emplace(proto, ss_state(state, proto), ss_endpoint(local), ss_endpoint(peer));
-    }
-    return rows;
 }
 
 std::multiset<Row> from_records(const std::vector<SocketRecord>& recs) {
@@ -107,8 +82,8 @@ std::string diff(const std::multiset<Row>& want, const std::multiset<Row>& got) 
 }
 
 std::multiset<Row> ss_all() {
-    auto rows = from_ss("tcp");
-    rows.merge(from_ss("udp"));
+    std::multiset<Row> rows;
+    for (const auto& r : ss_rows()) rows.emplace(r.proto, r.state, ss_endpoint(r.local), ss_endpoint(r.peer));
     return rows;
 }
 

@@ -2,6 +2,9 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -58,6 +61,26 @@ std::uint16_t port_of(const sockaddr_storage& ss) {
 }
 
 }  // namespace
+
+UniqueFd request_sock_diag_dump(std::uint8_t family, std::uint8_t protocol, std::uint32_t states,
+                                std::uint8_t ext) {
+    UniqueFd nl(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+    if (!nl) throw sys_error("open a NETLINK_SOCK_DIAG socket", errno);
+    struct {
+        nlmsghdr nlh;
+        inet_diag_req_v2 req;
+    } msg{};
+    msg.nlh.nlmsg_len = sizeof msg;
+    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    msg.nlh.nlmsg_seq = 1;
+    msg.req.sdiag_family = family;
+    msg.req.sdiag_protocol = protocol;
+    msg.req.idiag_states = states;
+    msg.req.idiag_ext = ext;
+    if (::send(nl.get(), &msg, sizeof msg, 0) < 0) throw sys_error("send the dump request", errno);
+    return nl;
+}
 
 bool is_root() { return ::geteuid() == 0; }
 

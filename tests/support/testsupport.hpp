@@ -37,6 +37,12 @@ UniqueFd tcp_connect(const std::string& addr, std::uint16_t port, bool nonblocki
 // accept() with a bounded wait (poll first).
 UniqueFd tcp_accept(int listen_fd, std::chrono::milliseconds timeout = std::chrono::seconds(5));
 UniqueFd udp_bind(const std::string& addr = "127.0.0.1", std::uint16_t port = 0);
+
+// A NETLINK_SOCK_DIAG socket on which one dump request (inet_diag_req_v2 for `family`,
+// `protocol`, the `states` mask and the `ext` attributes) has been sent: the caller reads the
+// kernel's raw answer. For tools that record or time the dump itself. Throws socklab::Error.
+UniqueFd request_sock_diag_dump(std::uint8_t family, std::uint8_t protocol, std::uint32_t states,
+                                std::uint8_t ext = 0);
 [[nodiscard]] std::uint16_t local_port(int fd);
 [[nodiscard]] std::uint16_t remote_port(int fd);
 

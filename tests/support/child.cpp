@@ -1,0 +1,151 @@
+#include "child.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "socklab/error.hpp"
+#include "testsupport.hpp"
+
+namespace socklab::test {
+
+using Clock = std::chrono::steady_clock;
+
+Child::Child(const std::vector<std::string>& argv, std::chrono::milliseconds term_grace)
+    : term_grace_(term_grace) {
+    int in[2], out[2], err[2];
+    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
+        throw sys_error("create pipes", errno);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    pid_ = ::fork();
+    if (pid_ < 0) throw sys_error("fork", errno);
+    if (pid_ == 0) {
+        ::setpgid(0, 0);
+        ::dup2(in[0], 0);
+        ::dup2(out[1], 1);
+        ::dup2(err[1], 2);
+        ::execvp(args[0], args.data());
+        std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+        ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    in_ = in[1];
+    out_fd_ = out[0];
+    err_fd_ = err[0];
+    ::signal(SIGPIPE, SIG_IGN);  // a child that exits early must not kill the test
+}
+
+Child::~Child() {
+    if (!reaped_ && pid_ > 0 && term_grace_.count() > 0) {
+        ::kill(pid_, SIGTERM);
+        const auto deadline = Clock::now() + term_grace_;
+        while (!reaped_ && Clock::now() < deadline) {
+            if (::waitpid(pid_, nullptr, WNOHANG) == pid_) reaped_ = true;
+            // Draining its pipes meanwhile, so it never blocks on a full one while it cleans up.
+            else if (!pump(std::chrono::milliseconds(10)))
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+    if (!reaped_ && pid_ > 0) {
+        ::kill(-pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+    }
+    for (int fd : {in_, out_fd_, err_fd_})
+        if (fd >= 0) ::close(fd);
+}
+
+void Child::write(std::string_view text) {
+    std::size_t off = 0;
+    while (in_ >= 0 && off < text.size()) {
+        const ssize_t n = ::write(in_, text.data() + off, text.size() - off);
+        if (n <= 0) break;
+        off += static_cast<std::size_t>(n);
+    }
+}
+
+void Child::close_stdin() {
+    if (in_ >= 0) ::close(in_);
+    in_ = -1;
+}
+
+void Child::signal(int sig) {
+    if (!reaped_) ::kill(pid_, sig);
+}
+
+bool Child::pump(std::chrono::milliseconds timeout) {
+    pollfd fds[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
+    if (out_fd_ < 0 && err_fd_ < 0) return false;
+    const int n = ::poll(fds, 2, static_cast<int>(timeout.count()));
+    if (n <= 0) return true;
+    char buf[8192];
+    for (int i = 0; i < 2; ++i) {
+        if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
+        if (got > 0) {
+            (i == 0 ? out_ : err_).append(buf, static_cast<std::size_t>(got));
+        } else {
+            ::close(fds[i].fd);
+            (i == 0 ? out_fd_ : err_fd_) = -1;
+        }
+    }
+    return true;
+}
+
+bool Child::read_until(const std::function<bool(const std::string&)>& pred,
+                       std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (!pred(out_)) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0 || out_fd_ < 0) return pred(out_);
+        if (!pump(left)) return pred(out_);
+    }
+    return true;
+}
+
+std::optional<std::string> Child::next_line(std::chrono::milliseconds timeout) {
+    if (!read_until([&](const std::string& o) { return o.find('\n', line_pos_) != std::string::npos; },
+                    timeout))
+        return std::nullopt;
+    const auto nl = out_.find('\n', line_pos_);
+    std::string line = out_.substr(line_pos_, nl - line_pos_);
+    line_pos_ = nl + 1;
+    return line;
+}
+
+std::optional<int> Child::wait(std::chrono::milliseconds timeout, bool kill_on_timeout) {
+    if (reaped_) return exit_code_;
+    const auto deadline = Clock::now() + timeout;
+    int status = 0;
+    for (;;) {
+        // Keep draining the pipes so a chatty child never blocks on a full one.
+        (void)pump(std::chrono::milliseconds(5));
+        const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+        if (r == pid_) break;
+        if (Clock::now() >= deadline) {
+            if (!kill_on_timeout) return std::nullopt;
+            ::kill(-pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+            reaped_ = true;
+            return std::nullopt;
+        }
+    }
+    reaped_ = true;
+    while (out_fd_ >= 0 || err_fd_ >= 0)
+        if (!pump(std::chrono::milliseconds(200))) break;
+    if (WIFEXITED(status)) exit_code_ = WEXITSTATUS(status);
+    return exit_code_;
+}
+
+}  // namespace socklab::test
