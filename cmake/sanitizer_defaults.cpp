@@ -13,13 +13,14 @@
 // pointers, reads the garbage range and dies: "Tracer caught signal 11 ... LeakSanitizer has
 // encountered a fatal error", exit 1, although the program itself ended cleanly.
 //
-// The viewer meets this through the GL driver: a program that draws with Mesa's llvmpipe
-// (whose libraries are loaded with dlopen) gets, in its drawing thread, a dynamic TLS block
-// that ASan places in its 48-byte chunks (seen with verbosity=2 in a small GLFW program that
-// draws one triangle: the block at 0x6030000xxxxx, the 48-byte region). 48-byte chunks start
-// on a page boundary once every 256 chunks, so about one run in 256 per such block hits it;
-// which chunk it gets depends on every allocation before it, so a viewer test failed now and
-// then and passed when rerun (the viewer_soak failure at exit). cmake/dtls_check puts such
+// The viewer meets this through the GL driver: Mesa's llvmpipe is loaded with dlopen and
+// brings libLLVM-15 with it, whose thread-local variables get dynamic TLS blocks that ASan
+// places in its 48-byte chunks. Those start on a page boundary once every 256 chunks, so
+// about one placement in 256 per block is misread; which chunk a block gets depends on every
+// allocation before it, so a viewer test failed now and then and passed when rerun (the
+// viewer_soak failure at exit). In a small GLFW program drawing under Xvfb, steering the block
+// to that offset gave the CI message 3 times in 3, and none with this option
+// (docs/performance.md, "CI"). cmake/dtls_check puts such
 // a block at that offset on purpose and fails without this option. The runtime's debug log
 // shows the misreading: ASAN_OPTIONS=verbosity=2 prints "__tls_get_addr: glibc >=2.19
 // suspected; tls={...}" with the garbage start and size.
