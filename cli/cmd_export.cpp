@@ -183,6 +183,14 @@ std::string listen_failure(const exporter::ListenAddress& a) {
         return fmt::format("failed to listen on {}: {}: 'socklab why {}' tells who holds the "
                            "port; or choose another with --listen",
                            where, std::strerror(err), a.port);
+    if (err == EADDRNOTAVAIL)
+        return fmt::format("failed to listen on {}: {}: the address is not one of this "
+                           "machine's; use 127.0.0.1, 0.0.0.0 or an address 'ip addr' shows",
+                           where, std::strerror(err));
+    if (err == EACCES)
+        return fmt::format("failed to listen on {}: {}: ports below "
+                           "net.ipv4.ip_unprivileged_port_start need root; choose a higher port",
+                           where, std::strerror(err));
     if (err != 0) return fmt::format("failed to listen on {}: {}", where, std::strerror(err));
     return fmt::format("failed to listen on {}: the HTTP server did not start", where);
 }
