@@ -116,7 +116,8 @@ for size in $sizes; do
 
     # socklab export in the namespace, once with the owner walk (the default) and once
     # without, each scraped by curl as Prometheus would. No tracer (--no-trace): the scrape's
-    # own cost is measured, not the tracer thread's.
+    # own cost is measured, not the tracer thread's. The wall time of `curl` covers the whole
+    # scrape; its cpu column is curl's alone (the exporter works in its own process).
     declare -A export_port=()
     for variant in default no-processes; do
         flags=(--no-trace)

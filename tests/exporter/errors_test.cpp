@@ -2,7 +2,9 @@
 // appear for real and checked word for word.
 #include <civetweb.h>
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 #include <fstream>
 #include <string>
@@ -115,6 +117,57 @@ TEST(ExportErrors, WithoutRootTransitionsAreNotExportedAndSaysWhy) {
     // One line, and it says what enables tracing.
     EXPECT_EQ(end.err.find('\n'), end.err.size() - 1) << end.err;
     EXPECT_NE(end.err.find("root"), std::string::npos) << end.err;
+}
+
+TEST(ExportErrors, AnyOtherBindFailureGivesTheKernelsReason) {
+    SOCKLAB_REQUIRE_ROOT();
+    test::PrivateNetns ns;
+    test::Confinement c;
+    c.deny = {{SYS_bind, EPERM}};  // the netlink source needs bind() too: /proc is used then
+    const auto r = test::run_confined(
+        {bin("socklab"), "export", "--listen", "127.0.0.1:9469", "--no-trace"}, c);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err, "socklab: failed to listen on 127.0.0.1:9469: Operation not permitted\n");
+}
+
+TEST(ExportErrors, AServerThatFailsAfterBindSaysSo) {
+    SOCKLAB_REQUIRE_ROOT();
+    test::PrivateNetns ns;
+    test::Confinement c;
+    c.deny = {{SYS_listen, EACCES}};  // bind() works, so only the HTTP server knows
+    const auto r = test::run_confined(
+        {bin("socklab"), "export", "--listen", "127.0.0.1:9469", "--no-trace"}, c);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err,
+              "socklab: failed to listen on 127.0.0.1:9469: the HTTP server did not start\n");
+}
+
+TEST(ExportErrors, AScrapeThatCannotReadTheTableSaysSoAndKeepsServing) {
+    SOCKLAB_REQUIRE_ROOT();
+    test::PrivateNetns ns;
+    // No sock_diag (so the /proc source is used) and, in private mounts, an empty tmpfs over
+    // this process's /proc/<pid>/net: no table at all at scrape time.
+    test::Confinement c;
+    c.deny = {test::deny_netlink_sockets()};
+    c.prepare = [] {
+        if (!test::private_mounts()) return false;
+        if (::mount("socklab-test", "/proc/self/net", "tmpfs", MS_RDONLY, "size=4k") != 0)
+            return test::prepare_failed("mount an empty tmpfs over /proc/self/net");
+        return true;
+    };
+    test::RunningExporter exporter({"--no-trace"}, c);
+    ASSERT_NE(exporter.port(), 0) << exporter.first_line();
+    const std::string text = exporter.scrape();
+    EXPECT_EQ(test::sample(text, "socklab_scrape_ok"), 0) << text;
+    EXPECT_EQ(text.find("# TYPE socklab_sockets "), std::string::npos);
+    // It still answers the next scrape.
+    EXPECT_EQ(test::sample(exporter.scrape(), "socklab_scrape_ok"), 0);
+    const auto end = exporter.stop();
+    EXPECT_EQ(end.exit_code, 0);
+    const std::string line =
+        "socklab: this scrape has no socket metrics: failed to read /proc/net/{tcp,tcp6,udp,udp6}: "
+        "none could be opened (is /proc mounted?)\n";
+    EXPECT_EQ(end.err, line + line) << end.err;
 }
 
 }  // namespace
