@@ -262,7 +262,8 @@ void register_export(CLI::App& root, Runner& run) {
                 return "'" + shown + "' is not ADDR:PORT (" + why +
                        "): give e.g. 127.0.0.1:9469 or [::1]:9469";
             },
-            "ADDR:PORT"))
+            ""))
+        ->type_name("ADDR:PORT")
         ->capture_default_str();
     sub->add_option("--top", opts->top,
                     "Ports, listeners and processes that get series of their own (each); the "

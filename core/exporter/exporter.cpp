@@ -398,8 +398,9 @@ std::vector<MetricFamily> tracer_families(const TracerView& t) {
                 pairs[{state_name(from), state_name(to)}] += n;
     auto transitions = family("socklab_transitions_total",
                               "TCP state changes since the exporter started, per old and new "
-                              "state, as the kernel reports them (every network namespace of the "
-                              "host; a closing socket's TIME_WAIT is reported as CLOSE)",
+                              "state, as the kernel reports them: every network namespace of the "
+                              "host; an active closer's TIME_WAIT is not reported, it shows as "
+                              "FIN_WAIT2 -> CLOSE",
                               MetricType::Counter);
     for (const auto& [k, n] : pairs)
         add(transitions, {{"from", std::string(k.first)}, {"to", std::string(k.second)}},
