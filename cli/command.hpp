@@ -22,6 +22,7 @@ void register_who(CLI::App& root, Runner& run);
 void register_why(CLI::App& root, Runner& run);
 void register_free(CLI::App& root, Runner& run);
 void register_trace(CLI::App& root, Runner& run);
+void register_export(CLI::App& root, Runner& run);
 void register_lab(CLI::App& root, Runner& run);
 
 // Add the EXAMPLES block that ends every help text.

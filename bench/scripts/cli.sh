@@ -4,12 +4,13 @@
 #   socklab list               vs  ss -tan,  netstat -tan
 #   socklab who P              vs  ss -tlnp 'sport = :P',  lsof -nP -iTCP:P
 #   socklab list --processes   vs  ss -tanp
+#   a scrape of `socklab export` (curl /metrics; with and without --no-processes)  vs  ss -tan
 # Interleaved rounds, median of --runs (>= 5). Prints a table, writes
 # bench/results/cli-<date>.json and checks the ratios against DESIGN.md's targets.
 #
 # usage: bench/scripts/cli.sh [--sizes "10000 100000"] [--runs 7] [--warmup 1]
 #                             [--build-dir DIR] [--no-build] [--port 8080] [--out-dir DIR]
-# Needs root (network namespaces), iproute2, net-tools, lsof, jq.
+# Needs root (network namespaces), iproute2, net-tools, lsof, jq, curl.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -45,7 +46,7 @@ for n in $sizes; do
     [[ $n =~ ^[0-9]+$ ]] && ((n >= 100 && n <= 500000)) || { echo "cli.sh: size '$n' must be 100..500000" >&2; exit 2; }
 done
 ((EUID == 0)) || die "needs root to build the population in a network namespace; run it with sudo"
-for tool in ip ss netstat lsof jq awk; do
+for tool in ip ss netstat lsof jq awk curl; do
     command -v "$tool" >/dev/null || die "'$tool' is not installed (apt-get install iproute2 net-tools lsof jq)"
 done
 
@@ -68,7 +69,14 @@ build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build_dir/CMakeCache.txt"
 work=$(mktemp -d /tmp/socklab-cli-bench.XXXXXX)
 pop_pid=""
 netns=""
+exporter_pids=()
+stop_exporters() {
+    local p
+    for p in "${exporter_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    exporter_pids=()
+}
 stop_population() {
+    stop_exporters
     if [[ -n ${POP[1]:-} ]]; then exec {POP[1]}>&- || true; fi
     if [[ -n $pop_pid ]]; then
         # Closing its stdin ends it; wait a bounded time, then insist.
@@ -106,6 +114,21 @@ for size in $sizes; do
     listen_pid=$(jq -r .listen_pid <<<"$ready")
     echo "   ready: $(jq -c .states <<<"$ready")" >&2
 
+    # socklab export in the namespace, once with the owner walk (the default) and once
+    # without, each scraped by curl as Prometheus would. No tracer (--no-trace): the scrape's
+    # own cost is measured, not the tracer thread's. The wall time of `curl` covers the whole
+    # scrape; its cpu column is curl's alone (the exporter works in its own process).
+    declare -A export_port=()
+    for variant in default no-processes; do
+        flags=(--no-trace)
+        [[ $variant == no-processes ]] && flags+=(--no-processes)
+        in_ns "$socklab" export --listen 127.0.0.1:0 "${flags[@]}" >"$work/export-$variant.out" 2>"$work/export-$variant.err" &
+        exporter_pids+=($!)
+        for _ in $(seq 1 100); do grep -q '^serving metrics on' "$work/export-$variant.out" && break; sleep 0.1; done
+        export_port[$variant]=$(sed -n 's#^serving metrics on http://127.0.0.1:\([0-9]*\)/metrics.*#\1#p' "$work/export-$variant.out")
+        [[ -n ${export_port[$variant]} ]] || die "socklab export ($variant) did not start: $(head -c 300 "$work/export-$variant.err")"
+    done
+
     # The commands, each exactly as a person would type it.
     cat >"$work/cmds" <<CMDS
 @time_wait	ss -Htan state time-wait | wc -l
@@ -117,6 +140,8 @@ ss -tlnp sport	ss -tlnp 'sport = :$port'
 lsof -iTCP	lsof -nP -iTCP:$port
 socklab list --processes	$socklab list --processes
 ss -tanp	ss -tanp
+socklab export scrape	curl -sS http://127.0.0.1:${export_port[default]}/metrics
+socklab export scrape --no-processes	curl -sS http://127.0.0.1:${export_port[no-processes]}/metrics
 CMDS
 
     # Sanity, once and outside the timing: every tool succeeds and sees the population.
@@ -135,6 +160,12 @@ CMDS
                 # Within 3% of the table (TIME_WAIT refreshes move a little), plus headers.
                 awk -v l="${lines[$name]}" -v t="$total" 'BEGIN {exit !(l >= t * 0.97 && l <= t * 1.03 + 5)}' \
                     || why="printed ${lines[$name]} lines for a table of $total sockets" ;;
+            "socklab export scrape"*)
+                # The scrape read the table and counted what the population holds.
+                scraped=$(awk '/^socklab_sockets\{proto="tcp"/ {n += $2} END {print n + 0}' "$work/out")
+                grep -q '^socklab_scrape_ok 1' "$work/out" \
+                    && awk -v s="$scraped" -v t="$total" 'BEGIN {exit !(s >= t * 0.97 && s <= t * 1.03 + 5)}' \
+                    || why="scrape counted $scraped TCP sockets for a table of $total" ;;
             *) grep -Eq "(^|[^0-9])$listen_pid([^0-9]|$)" "$work/out" \
                     || why="did not name the listener (pid $listen_pid)" ;;
         esac
@@ -192,7 +223,9 @@ targets=$'list vs ss -tan\tsocklab list\tss -tan\t0.5
 list vs netstat -tan\tsocklab list\tnetstat -tan\t
 who vs ss -tlnp\tsocklab who\tss -tlnp sport\t0.25
 who vs lsof\tsocklab who\tlsof -iTCP\t0.1
-list --processes vs ss -tanp\tsocklab list --processes\tss -tanp\t0.15'
+list --processes vs ss -tanp\tsocklab list --processes\tss -tanp\t0.15
+export scrape vs ss -tan\tsocklab export scrape\tss -tan\t0.5
+export scrape --no-processes vs ss -tan\tsocklab export scrape --no-processes\tss -tan\t'
 ratios="[]"
 for size in $sizes; do
     while IFS=$'\t' read -r label ours theirs target; do
