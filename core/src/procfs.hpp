@@ -1,7 +1,7 @@
 #pragma once
 // Reading /proc, once for the whole library: the fields of /proc/<pid>/stat, the socket inode
 // behind a descriptor link, and a user's name. Parsers are pure functions of their text, so
-// tests feed them fixtures (tests/fixtures/procroot-owners) and fuzz_proc_line feeds them
+// tests feed them fixtures (tests/fixtures/procroot-owners) and fuzz_procfs feeds them
 // anything; readers take the /proc root so a fake one can stand in.
 #include <cstdint>
 #include <filesystem>
