@@ -63,7 +63,7 @@ struct Segment {
 
 // Flag names in a fixed order (SYN, ACK, FIN, RST, PSH, URG, ECE, CWR): the JSON "flags".
 [[nodiscard]] std::vector<std::string_view> flag_names(std::uint8_t flags);
-// The same joined for people: "SYN", "SYN-ACK", "FIN-ACK", "ACK", "PSH-ACK", "RST" ...
+// The same joined for people: "SYN", "SYN-ACK", "FIN-ACK", "ACK", "PSH-ACK", "RST" (ACK last)
 [[nodiscard]] std::string flags_label(std::uint8_t flags);
 
 namespace pkt {
