@@ -36,8 +36,9 @@ struct SyscallEvent {
     std::int32_t fd = -1;          // the socket's descriptor (socket(): the new one, if any)
     std::int64_t result = 0;       // the return value (accept/socket: the new fd)
     std::int32_t error = 0;        // errno when result < 0, else 0
-    // Arguments worth showing, by call: listen: backlog; shutdown: how; setsockopt: level,
-    // optname, and for SO_LINGER/SO_REUSEADDR the value (l_onoff, l_linger / int).
+    // Arguments worth showing, by call: socket: domain, type, protocol; listen: backlog;
+    // shutdown: how; setsockopt: level, optname (the value lives in the caller's memory,
+    // which the tracepoint does not copy).
     std::int64_t arg0 = 0, arg1 = 0, arg2 = 0, arg3 = 0;
     // Resolved socket (pid, fd) -> inode -> 4-tuple, when known. For accept/accept4 the key
     // is the new connection's (the fd returned), not the listener's.
