@@ -589,6 +589,9 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
         inode = cached->second;
     } else {
         inode = inode_of(e.pid, fd);
+        // Gone already (the process exited, or closed the descriptor, before this read):
+        // what was learned earlier still names it — close comes after this call.
+        if (inode == 0 && cached != fd_inode.end()) inode = cached->second;
         if (fd_inode.size() > 262144) fd_inode.clear();
         fd_inode[fd_slot] = inode;
     }
