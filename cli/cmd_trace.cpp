@@ -215,7 +215,14 @@ int run_causes(const TraceArgs& args) {
     }
     Tracer tracer(topts);
     // One clear line per source that is missing; the others carry on.
-    if (!tracer.status().active) std::fprintf(stderr, "socklab: %s\n", tracer.status().message.c_str());
+    if (!tracer.status().active) {
+        // Transitions and calls share the tracing instance: one reason for both.
+        std::string msg = tracer.status().message;
+        const std::string lead = "state transitions are not traced";
+        if (args.syscalls && msg.rfind(lead, 0) == 0)
+            msg.replace(0, lead.size(), "state transitions and system calls are not traced");
+        std::fprintf(stderr, "socklab: %s\n", msg.c_str());
+    }
     else if (args.syscalls && !tracer.syscall_status().active)
         std::fprintf(stderr, "socklab: %s\n", tracer.syscall_status().message.c_str());
     if (capture && !capture->status().active)
