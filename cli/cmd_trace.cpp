@@ -11,10 +11,13 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "command.hpp"
 #include "socklab/address.hpp"
+#include "socklab/capture.hpp"
+#include "socklab/conversation.hpp"
 #include "socklab/json.hpp"
 #include "socklab/source.hpp"
 #include "socklab/state.hpp"
@@ -61,6 +64,9 @@ struct TraceArgs {
     std::optional<double> duration_s;
     bool no_trace = false;
     std::size_t buffer_kb = TracerOptions{}.buffer_kb_per_cpu;
+    bool packets = false;
+    bool syscalls = false;
+    std::string interface = "lo";
 };
 
 std::string format_duration(std::uint64_t ns) {
@@ -140,7 +146,200 @@ std::string text_line(const TransitionEvent& e, std::int64_t offset) {
                        format_duration(e.old_state_ns));
 }
 
+// --- trace --packets --syscalls: segments, transitions and calls in one stream ---------------
+
+// "127.0.0.1:41000 → :9005" (the address is left out on the right when it is the same).
+std::string arrow(const IpAddr& a, std::uint16_t ap, const IpAddr& b, std::uint16_t bp) {
+    const std::string right = a == b ? fmt::format(":{}", bp) : format_endpoint(b, bp);
+    return format_endpoint(a, ap) + " \u2192 " + right;
+}
+
+std::string segment_text(const Segment& s) {
+    std::string out = arrow(s.src_addr, s.src_port, s.dst_addr, s.dst_port) + "  " +
+                      flags_label(s.flags) + fmt::format(" seq {}", s.rel_seq);
+    if (s.has(tcp_flag::ACK)) out += fmt::format(" ack {}", s.rel_ack);
+    if (s.len) out += fmt::format(" len {}", s.len);
+    out += fmt::format(" win {}", s.win);
+    if (s.options.mss) out += fmt::format(" mss {}", *s.options.mss);
+    if (s.options.wscale) out += fmt::format(" wscale {}", *s.options.wscale);
+    if (s.options.sack_permitted) out += " sackOK";
+    return out;
+}
+
+std::string transition_text(const TransitionEvent& e, Side side) {
+    const std::string who = side == Side::unknown
+                                ? format_endpoint(e.local_addr, e.local_port)
+                                : std::string(side_name(side));
+    return fmt::format("{} {}  (was {}, {}; {} {}:{})", who, state_name(e.new_state),
+                       state_name(e.old_state), format_duration(e.old_state_ns),
+                       format_endpoint(e.local_addr, e.local_port), e.comm_view(), e.pid);
+}
+
+std::string syscall_text(const SyscallEvent& c, Side side) {
+    std::string out;
+    if (side != Side::unknown) out = std::string(side_name(side)) + " ";
+    out += fmt::format("{}(fd {}) = {}", syscall_name(c.call), c.fd, c.result);
+    if (c.error) out += " " + errno_name(c.error);
+    out += fmt::format(" by {}[{}]", c.comm_view(), c.pid);
+    if (c.key && c.key->local_port)
+        out += "  " + (c.key->remote_port ? arrow(c.key->local_addr, c.key->local_port,
+                                                  c.key->remote_addr, c.key->remote_port)
+                                          : format_endpoint(c.key->local_addr, c.key->local_port));
+    return out;
+}
+
+struct CauseLine {
+    std::uint64_t time_ns = 0;
+    std::variant<Segment, TransitionEvent, SyscallEvent> what;
+};
+
+bool on_port(const SyscallEvent& c, std::optional<std::uint16_t> port) {
+    if (!port) return true;
+    return c.key && (c.key->local_port == *port || c.key->remote_port == *port);
+}
+
+int run_causes(const TraceArgs& args) {
+    StopSignals signals;
+    TracerOptions topts;
+    topts.port = args.port;
+    topts.force_unprivileged = args.no_trace;
+    topts.buffer_kb_per_cpu = args.buffer_kb;
+    topts.syscalls = args.syscalls;
+    // The capture opens first: once the tracer's instance is on, both sources are live.
+    std::optional<Capture> capture;
+    if (args.packets) {
+        CaptureOptions copts;
+        copts.interface = args.interface;
+        if (args.port) copts.ports = {*args.port};
+        capture.emplace(copts);
+    }
+    Tracer tracer(topts);
+    // One clear line per source that is missing; the others carry on.
+    if (!tracer.status().active) {
+        // Transitions and calls share the tracing instance: one reason for both.
+        std::string msg = tracer.status().message;
+        const std::string lead = "state transitions are not traced";
+        if (args.syscalls && msg.rfind(lead, 0) == 0)
+            msg.replace(0, lead.size(), "state transitions and system calls are not traced");
+        std::fprintf(stderr, "socklab: %s\n", msg.c_str());
+    }
+    else if (args.syscalls && !tracer.syscall_status().active)
+        std::fprintf(stderr, "socklab: %s\n", tracer.syscall_status().message.c_str());
+    if (capture && !capture->status().active)
+        std::fprintf(stderr, "socklab: %s\n", capture->status().message.c_str());
+    const bool capturing = capture && capture->status().active;
+    if (!tracer.status().active && !capturing) return kExitNothing;
+    if (::getpriority(PRIO_PROCESS, 0) > kReaderNice) ::setpriority(PRIO_PROCESS, 0, kReaderNice);
+
+    const auto start = std::chrono::steady_clock::now();
+    const std::optional<std::chrono::steady_clock::time_point> until =
+        args.duration_s ? std::optional(start + std::chrono::duration_cast<
+                                                    std::chrono::steady_clock::duration>(
+                                                    std::chrono::duration<double>(*args.duration_s)))
+                        : std::nullopt;
+
+    conversation::ConversationSet convs;
+    std::vector<CauseLine> held;  // read, waiting until the other sources have caught up
+    std::vector<Segment> segs;
+    std::vector<TransitionEvent> trans;
+    std::vector<SyscallEvent> calls;
+    std::uint64_t first_ns = 0;
+    std::uint64_t shown_segments = 0, shown_transitions = 0, shown_calls = 0;
+    bool output_ok = true;
+    // Sources are read one after the other: hold each record back this long so an earlier
+    // one from another source can still sort before it.
+    constexpr std::uint64_t kHoldNs = 50'000'000;
+
+    const auto emit = [&](const CauseLine& line) {
+        std::string text;
+        if (const auto* s = std::get_if<Segment>(&line.what)) {
+            const ConversationItem* item = nullptr;
+            convs.add(*s, &item);
+            const Segment& rel = *item->segment();
+            text = args.json ? to_json(rel).dump() : segment_text(rel);
+            ++shown_segments;
+        } else if (const auto* e = std::get_if<TransitionEvent>(&line.what)) {
+            const ConversationItem* item = nullptr;
+            convs.add(*e, &item);
+            text = args.json ? [&] {
+                auto j = to_json(*e);
+                j["kind"] = "transition";
+                return j.dump();
+            }()
+                             : transition_text(*e, item                  ? item->side
+                                                   : e->new_state == static_cast<std::uint8_t>(
+                                                                         TcpState::syn_sent)
+                                                       ? Side::client  // only a client sends a SYN
+                                                       : Side::unknown);
+            ++shown_transitions;
+        } else if (const auto* c = std::get_if<SyscallEvent>(&line.what)) {
+            if (!on_port(*c, args.port)) return;
+            const ConversationItem* item = nullptr;
+            convs.add(*c, &item);
+            text = args.json ? to_json(*c).dump() : syscall_text(*c, item ? item->side : Side::unknown);
+            ++shown_calls;
+        }
+        if (first_ns == 0) first_ns = line.time_ns;
+        if (!args.json) {
+            const auto since = line.time_ns >= first_ns ? line.time_ns - first_ns : 0;
+            text = fmt::format("+{}.{:06} ", since / 1'000'000'000, (since % 1'000'000'000) / 1'000) + text;
+        }
+        text += '\n';
+        if (std::fputs(text.c_str(), stdout) == EOF) output_ok = false;
+    };
+    const auto flush = [&](std::uint64_t before_ns) {
+        std::stable_sort(held.begin(), held.end(),
+                         [](const CauseLine& a, const CauseLine& b) { return a.time_ns < b.time_ns; });
+        std::size_t n = 0;
+        while (n < held.size() && held[n].time_ns < before_ns && output_ok) emit(held[n++]);
+        held.erase(held.begin(), held.begin() + static_cast<std::ptrdiff_t>(n));
+        if (n && std::fflush(stdout) == EOF) output_ok = false;
+    };
+    const auto gather = [&](std::chrono::milliseconds wait) {
+        segs.clear();
+        trans.clear();
+        calls.clear();
+        if (capturing) capture->poll(segs, tracer.status().active ? std::chrono::milliseconds(0) : wait);
+        if (tracer.status().active) tracer.poll(trans, calls, wait);
+        if (capturing) capture->poll(segs, std::chrono::milliseconds(0));
+        for (auto& s : segs) held.push_back({s.time_ns, s});
+        for (auto& e : trans) held.push_back({e.time_ns, e});
+        for (auto& c : calls) held.push_back({c.time_ns, c});
+    };
+
+    while (!g_stop.load() && output_ok) {
+        auto wait = std::chrono::milliseconds(20);
+        if (until) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                *until - std::chrono::steady_clock::now());
+            if (left.count() <= 0) break;
+            wait = std::min(wait, left);
+        }
+        gather(wait);
+        const std::uint64_t now = monotonic_ns();
+        flush(now > kHoldNs ? now - kHoldNs : 0);
+    }
+    if (output_ok) {
+        gather(std::chrono::milliseconds(0));
+        flush(~std::uint64_t{0});
+    }
+
+    std::fprintf(stderr, "socklab: %llu segments, %llu transitions, %llu system calls shown",
+                 static_cast<unsigned long long>(shown_segments),
+                 static_cast<unsigned long long>(shown_transitions),
+                 static_cast<unsigned long long>(shown_calls));
+    const std::uint64_t lost = tracer.lost_events();
+    const std::uint64_t dropped = capturing ? capture->stats().lost() : 0;
+    std::fprintf(stderr, "; %llu trace events lost, %llu segments dropped by the capture\n",
+                 static_cast<unsigned long long>(lost), static_cast<unsigned long long>(dropped));
+    if (lost || dropped)
+        std::fprintf(stderr, "socklab: records were lost (buffers full); narrow it with --port "
+                             "or enlarge --buffer-kb\n");
+    return kExitOk;
+}
+
 int run_trace(const TraceArgs& args) {
+    if (args.packets || args.syscalls) return run_causes(args);
     StopSignals signals;
     TracerOptions opts;
     opts.port = args.port;
@@ -238,13 +437,22 @@ void register_trace(CLI::App& root, Runner& run) {
         ->check(decimal_number(0.001, 31'536'000, "seconds"));
     sub->add_option("--buffer-kb", args->buffer_kb, "Kernel trace buffer per cpu, in KiB")
         ->check(whole_number(64, 1 << 20, "KiB"));
+    sub->add_flag("--packets", args->packets,
+                  "Also show the TCP segments (libpcap on --interface, needs CAP_NET_RAW): "
+                  "flags, seq/ack relative to each side's first sequence number, length, window");
+    sub->add_flag("--syscalls", args->syscalls,
+                  "Also show the lifecycle system calls (socket, bind, listen, accept, connect, "
+                  "shutdown, close, setsockopt) and who made them");
+    sub->add_option("--interface", args->interface, "Interface to capture on (default: lo)");
     // Hidden: behave as without privileges (tests, and showing what non-root users see).
     sub->add_flag("--no-trace", args->no_trace, "Do not trace (as without privileges)")
         ->group("");
     set_examples(*sub,
                  "  socklab trace                         every transition on this machine\n"
                  "  socklab trace --port 8080             only connections to/from port 8080\n"
-                 "  socklab trace --json --duration 10    ten seconds as JSON lines\n");
+                 "  socklab trace --json --duration 10    ten seconds as JSON lines\n"
+                 "  socklab trace --packets --syscalls --port 9005\n"
+                 "                                        segments, states and calls of port 9005\n");
     sub->callback([&run, args] { run = [args] { return run_trace(*args); }; });
 }
 

@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include "socklab/error.hpp"
+
 namespace socklab {
 
 std::string_view family_name(std::uint8_t family) noexcept {
@@ -62,6 +64,76 @@ nlohmann::json to_json(const TransitionEvent& e) {
         {"skaddr", e.skaddr},
         {"cpu", e.cpu},
     };
+}
+
+nlohmann::json to_json(const Segment& s) {
+    auto flags = nlohmann::json::array();
+    for (const auto name : flag_names(s.flags)) flags.push_back(name);
+    return {
+        {"kind", "segment"},
+        {"time_ns", s.time_ns},
+        {"src_addr", s.src_addr.to_string()},
+        {"src_port", s.src_port},
+        {"dst_addr", s.dst_addr.to_string()},
+        {"dst_port", s.dst_port},
+        {"flags", std::move(flags)},
+        {"seq", s.rel_seq},
+        {"ack", s.rel_ack},
+        {"len", s.len},
+        {"win", s.win},
+    };
+}
+
+nlohmann::json to_json(const SyscallEvent& c) {
+    nlohmann::json j{
+        {"kind", "syscall"},
+        {"time_ns", c.time_ns},
+        {"pid", c.pid},
+        {"tid", c.tid},
+        {"comm", std::string(c.comm_view())},
+        {"call", syscall_name(c.call)},
+        {"fd", c.fd},
+        {"result", c.result},
+    };
+    if (c.error != 0) j["error"] = errno_name(c.error);
+    if (c.key) {
+        j["local_port"] = c.key->local_port;
+        j["remote_port"] = c.key->remote_port;
+    }
+    return j;
+}
+
+Segment segment_from_json(const nlohmann::json& j) {
+    try {
+        Segment s;
+        s.time_ns = j.at("time_ns").get<std::uint64_t>();
+        const auto src = parse_ip(j.at("src_addr").get<std::string>());
+        const auto dst = parse_ip(j.at("dst_addr").get<std::string>());
+        if (!src || !dst) throw ParseError("failed to read a segment: bad address");
+        s.src_addr = *src;
+        s.dst_addr = *dst;
+        s.family = src->family;
+        s.src_port = j.at("src_port").get<std::uint16_t>();
+        s.dst_port = j.at("dst_port").get<std::uint16_t>();
+        for (const auto& f : j.at("flags")) {
+            const auto name = f.get<std::string>();
+            std::uint8_t bit = 0;
+            for (unsigned b = 0; b < 8; ++b) {
+                const auto n = flag_names(static_cast<std::uint8_t>(1u << b));
+                if (!n.empty() && n[0] == name) bit = static_cast<std::uint8_t>(1u << b);
+            }
+            if (bit == 0) throw ParseError("failed to read a segment: unknown flag '" + name + "'");
+            s.flags |= bit;
+        }
+        s.seq = s.rel_seq = j.at("seq").get<std::uint32_t>();
+        s.ack = s.rel_ack = j.at("ack").get<std::uint32_t>();
+        s.relative = true;
+        s.len = j.at("len").get<std::uint32_t>();
+        s.win = j.at("win").get<std::uint16_t>();
+        return s;
+    } catch (const nlohmann::json::exception& e) {
+        throw ParseError(std::string("failed to read a segment: ") + e.what());
+    }
 }
 
 }  // namespace socklab

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "socklab/error.hpp"
+#include "socklab/json.hpp"
+
 namespace socklab {
 namespace {
 
@@ -148,6 +151,16 @@ LabParseResult parse_object(const json& j) {
                      !get_port(x, "remote_port", s.remote_port, err))
                      return false;
                  ev.sockets.push_back(std::move(s));
+                 return true;
+             }) &&
+        each(j, "segments", err,
+             [&](const json& x) {
+                 try {
+                     ev.segments.push_back(segment_from_json(x));
+                 } catch (const ParseError& e) {
+                     err = e.what();
+                     return false;
+                 }
                  return true;
              }) &&
         each(j, "checks", err, [&](const json& x) {

@@ -12,6 +12,7 @@
 #include "procfs.hpp"
 #include "socklab/error.hpp"
 #include "socklab/state.hpp"
+#include "socklab/syscall_trace.hpp"
 #include "socklab/tracer.hpp"
 
 namespace socklab::trace {
@@ -276,5 +277,175 @@ std::optional<SocketKey> SocketTracker::key_of_socket(std::uint64_t skaddr) cons
 }
 
 std::size_t SocketTracker::tracked() const noexcept { return sockets_.size(); }
+
+}  // namespace socklab::trace
+
+// --- syscalls tracepoints ------------------------------------------------------------------
+namespace socklab::trace {
+
+SyscallLayout parse_syscall_format(std::string_view text) {
+    SyscallLayout layout;
+    bool have_id = false, have_name = false, have_type = false, have_pid = false,
+         have_ret = false;
+    std::size_t nargs = 0;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        auto end = text.find('\n', pos);
+        if (end == std::string_view::npos) end = text.size();
+        const std::string_view line = trim(text.substr(pos, end - pos));
+        pos = end + 1;
+        if (line.substr(0, 5) == "name:") {
+            std::string_view name = trim(line.substr(5));
+            if (name.substr(0, 10) == "sys_enter_") {
+                name.remove_prefix(10);
+            } else if (name.substr(0, 9) == "sys_exit_") {
+                name.remove_prefix(9);
+                layout.exit = true;
+            } else {
+                throw ParseError("failed to parse the syscall tracepoint format: '" +
+                                 std::string(name) + "' is not a syscalls event");
+            }
+            const auto kind = syscall_from_name(name);
+            if (!kind)
+                throw ParseError("failed to parse the syscall tracepoint format: socklab does "
+                                 "not trace '" + std::string(name) + "'");
+            layout.call = *kind;
+            have_name = true;
+            continue;
+        }
+        if (line.substr(0, 3) == "ID:") {
+            unsigned id = 0;
+            if (!parse_number(line.substr(3), id) || id == 0 || id > 0xffff)
+                throw ParseError("failed to parse the syscall tracepoint format: bad ID line '" +
+                                 std::string(line) + "'");
+            layout.event_id = static_cast<std::uint16_t>(id);
+            have_id = true;
+            continue;
+        }
+        std::string_view name;
+        FieldSpec spec;
+        if (!parse_field_line(line, name, spec)) continue;
+        const auto want = [&](std::uint32_t size) {
+            if (spec.size != size)
+                throw ParseError("failed to parse the syscall tracepoint format: field '" +
+                                 std::string(name) + "' has size " + std::to_string(spec.size) +
+                                 ", this socklab reads " + std::to_string(size));
+        };
+        if (name == "common_type") {
+            want(2);
+            layout.common_type = spec;
+            have_type = true;
+        } else if (name == "common_pid") {
+            want(4);
+            layout.common_pid = spec;
+            have_pid = true;
+        } else if (name.substr(0, 6) == "common" || name == "__syscall_nr") {
+            continue;
+        } else if (name == "ret") {
+            want(8);
+            layout.ret = spec;
+            have_ret = true;
+        } else if (nargs < layout.args.size()) {
+            want(8);
+            layout.args[nargs++] = spec;
+        }
+    }
+    if (!have_name || !have_id || !have_type || !have_pid)
+        throw ParseError("failed to parse the syscall tracepoint format: name, ID, common_type "
+                         "or common_pid missing");
+    if (layout.exit && !have_ret)
+        throw ParseError("failed to parse the syscall tracepoint format: exit without 'ret'");
+    if (!layout.exit && nargs == 0)
+        throw ParseError("failed to parse the syscall tracepoint format: entry without arguments");
+    return layout;
+}
+
+SyscallDecodeResult decode_syscall_record(std::span<const std::byte> record,
+                                          const SyscallLayout& layout,
+                                          std::uint64_t time_ns) noexcept {
+    SyscallDecodeResult r;
+    const std::size_t n = record.size();
+    if (layout.common_type.size != 2 || layout.common_pid.size != 4 || !fits(layout.common_type, n) ||
+        !fits(layout.common_pid, n)) {
+        r.error = "truncated syscall record: " + std::to_string(n) + " bytes";
+        return r;
+    }
+    const std::byte* p = record.data();
+    const auto type = read_uint(p + layout.common_type.offset, 2);
+    if (type != layout.event_id) {
+        r.error = "not a " + std::string(syscall_name(layout.call)) + " record (event id " +
+                  std::to_string(type) + ")";
+        return r;
+    }
+    RawSyscall s;
+    s.time_ns = time_ns;
+    s.call = layout.call;
+    s.exit = layout.exit;
+    s.tid = static_cast<std::int32_t>(static_cast<std::uint32_t>(read_uint(p + layout.common_pid.offset, 4)));
+    if (layout.exit) {
+        if (layout.ret.size != 8 || !fits(layout.ret, n)) {
+            r.error = "truncated syscall record: no room for 'ret'";
+            return r;
+        }
+        s.ret = static_cast<std::int64_t>(read_uint(p + layout.ret.offset, 8));
+    } else {
+        for (std::size_t i = 0; i < layout.args.size(); ++i) {
+            const auto& f = layout.args[i];
+            if (f.size == 0) break;
+            if (f.size != 8 || !fits(f, n)) {
+                r.error = "truncated syscall record: no room for argument " + std::to_string(i);
+                return r;
+            }
+            s.args[i] = static_cast<std::int64_t>(read_uint(p + f.offset, 8));
+        }
+    }
+    r.record = s;
+    return r;
+}
+
+std::optional<SyscallEvent> SyscallJoiner::feed(const RawSyscall& r) {
+    if (!r.exit) {
+        // A thread makes one call at a time; an entry without exit (killed) is replaced.
+        open_[r.tid] = r;
+        if (open_.size() > 65536) open_.clear();  // threads that died mid-call
+        return std::nullopt;
+    }
+    const auto it = open_.find(r.tid);
+    if (it == open_.end() || it->second.call != r.call) {
+        ++unmatched_;
+        return std::nullopt;
+    }
+    const RawSyscall enter = it->second;
+    open_.erase(it);
+    SyscallEvent e;
+    e.time_ns = r.time_ns;
+    e.enter_ns = enter.time_ns;
+    e.pid = r.tid;
+    e.tid = r.tid;
+    e.call = r.call;
+    // int arguments travel as 8-byte fields: keep the low 32 bits, signed.
+    e.fd = r.call == SyscallKind::socket
+               ? static_cast<std::int32_t>(r.ret >= 0 ? r.ret : -1)
+               : static_cast<std::int32_t>(static_cast<std::uint32_t>(enter.args[0]));
+    e.result = r.ret;
+    if (r.ret < 0 && r.ret >= -4095) e.error = static_cast<std::int32_t>(-r.ret);
+    switch (r.call) {
+        case SyscallKind::socket:  // domain, type, protocol
+            e.arg0 = enter.args[0];
+            e.arg1 = enter.args[1];
+            e.arg2 = enter.args[2];
+            break;
+        case SyscallKind::listen:    // backlog
+        case SyscallKind::shutdown:  // how
+            e.arg0 = static_cast<std::int32_t>(static_cast<std::uint32_t>(enter.args[1]));
+            break;
+        case SyscallKind::setsockopt:  // level, optname
+            e.arg0 = static_cast<std::int32_t>(static_cast<std::uint32_t>(enter.args[1]));
+            e.arg1 = static_cast<std::int32_t>(static_cast<std::uint32_t>(enter.args[2]));
+            break;
+        default: break;
+    }
+    return e;
+}
 
 }  // namespace socklab::trace

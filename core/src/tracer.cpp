@@ -57,6 +57,7 @@ int tracefs_event_file_write(struct tracefs_instance* instance, const char* syst
 #include "socklab/fd.hpp"
 #include "socklab/source.hpp"
 #include "socklab/state.hpp"
+#include "socklab/syscall_trace.hpp"
 #include "socklab/tracer.hpp"
 
 namespace socklab {
@@ -251,8 +252,26 @@ struct Tracer::Impl {
     std::unordered_map<std::int32_t, std::array<char, 16>> saved_cmdlines;
     std::uint64_t saved_cmdlines_read_ns = 0;
 
+    // System calls (opts.syscalls): one layout per sys_enter/exit event, by event id.
+    TracerStatus sys_status;
+    std::unordered_map<std::uint16_t, trace::SyscallLayout> sys_layouts;
+    trace::SyscallJoiner joiner;
+    std::vector<SyscallEvent> pending_calls;
+    std::unordered_map<std::uint64_t, std::uint64_t> fd_inode;  // (pid << 32 | fd) -> inode, 0: not a socket
+    std::unordered_map<std::uint64_t, SocketKey> inode_key;
+    std::unordered_map<std::uint64_t, DataCallCounts> data_counts;
+    std::unordered_map<std::int32_t, std::int32_t> tgids;
+    std::unique_ptr<Source> diag;
+    std::optional<Snapshot> batch_snapshot;  // one socket-table dump per release, on a miss
+
     void start();
+    void start_syscalls();
     void teardown() noexcept;
+    std::int32_t tgid_of(std::int32_t tid);
+    std::uint64_t inode_of(std::int32_t pid, std::int32_t fd);
+    std::optional<SocketKey> key_of(std::uint64_t inode);
+    bool resolve_call(SyscallEvent& e);
+    std::size_t release_calls(std::vector<SyscallEvent>& out, std::uint64_t before_ns);
     void write_file(const char* file, const std::string& value);
     std::size_t drain();
     void resolve_comm(TransitionEvent& e);
@@ -346,6 +365,16 @@ void Tracer::Impl::start() {
     if (tracefs_event_enable(instance.get(), std::string(trace::kSystem).c_str(),
                              std::string(trace::kEvent).c_str()) < 0)
         throw sys_error("enable sock:inet_sock_set_state in " + name, errno);
+    if (opts.syscalls) {
+        try {
+            start_syscalls();
+        } catch (const std::exception& e) {
+            tracefs_event_disable(instance.get(), "syscalls", nullptr);
+            sys_layouts.clear();
+            sys_status = TracerStatus{false, std::string("system calls are not traced: ") +
+                                                 e.what() + "; state transitions still are"};
+        }
+    }
     write_file("tracing_on", "1");
     status = TracerStatus{true, "tracing sock:inet_sock_set_state in instance " + name};
 }
@@ -425,6 +454,176 @@ void Tracer::Impl::resolve_comm(TransitionEvent& e) {
     e.comm = comm;
 }
 
+void Tracer::Impl::start_syscalls() {
+    static constexpr SyscallKind kLifecycle[] = {
+        SyscallKind::socket,  SyscallKind::bind,     SyscallKind::listen,
+        SyscallKind::accept,  SyscallKind::accept4,  SyscallKind::connect,
+        SyscallKind::shutdown, SyscallKind::close,   SyscallKind::setsockopt,
+        SyscallKind::sendto,  SyscallKind::recvfrom, SyscallKind::sendmsg,
+        SyscallKind::recvmsg, SyscallKind::read,     SyscallKind::write,
+    };
+    // Never our own calls (reading /proc closes files: tracing that would feed itself).
+    std::string filter = "common_pid != " + std::to_string(::getpid());
+    if (!opts.pids.empty()) {
+        filter += " && (";
+        for (std::size_t i = 0; i < opts.pids.size(); ++i)
+            filter += (i ? " || common_pid == " : "common_pid == ") + std::to_string(opts.pids[i]);
+        filter += ")";
+    }
+    for (const auto kind : kLifecycle) {
+        // read/write are everyone's calls on every file: only for a known set of processes.
+        if ((kind == SyscallKind::read || kind == SyscallKind::write) && opts.pids.empty()) continue;
+        for (const char* dir : {"sys_enter_", "sys_exit_"}) {
+            const std::string event = dir + std::string(syscall_name(kind));
+            const auto sys_layout = trace::parse_syscall_format(
+                read_file(instance_dir + "/events/syscalls/" + event + "/format"));
+            if (tracefs_event_file_write(instance.get(), "syscalls", event.c_str(), "filter",
+                                         filter.c_str()) < 0)
+                throw sys_error("set the kernel filter '" + filter + "' on " + event, errno);
+            if (tracefs_event_enable(instance.get(), "syscalls", event.c_str()) < 0)
+                throw sys_error("enable syscalls:" + event + " in " + name, errno);
+            sys_layouts[sys_layout.event_id] = sys_layout;
+        }
+    }
+    diag = make_default_source();
+    sys_status = TracerStatus{true, "tracing the lifecycle system calls in instance " + name};
+}
+
+std::int32_t Tracer::Impl::tgid_of(std::int32_t tid) {
+    if (const auto it = tgids.find(tid); it != tgids.end()) return it->second;
+    std::int32_t tgid = tid;
+    std::ifstream in("/proc/" + std::to_string(tid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("Tgid:", 0) == 0) {
+            try {
+                tgid = std::stoi(line.substr(5));
+            } catch (const std::exception&) {
+            }
+            break;
+        }
+    if (tgids.size() > 65536) tgids.clear();
+    tgids[tid] = tgid;
+    return tgid;
+}
+
+std::uint64_t Tracer::Impl::inode_of(std::int32_t pid, std::int32_t fd) {
+    char link[64];
+    const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+    const ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
+    if (n <= 0) return 0;
+    const std::string_view text(link, static_cast<std::size_t>(n));
+    constexpr std::string_view prefix = "socket:[";
+    if (text.substr(0, prefix.size()) != prefix || text.back() != ']') return 0;
+    std::uint64_t inode = 0;
+    for (const char c : text.substr(prefix.size(), text.size() - prefix.size() - 1)) {
+        if (c < '0' || c > '9') return 0;
+        inode = inode * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return inode;
+}
+
+std::optional<SocketKey> Tracer::Impl::key_of(std::uint64_t inode) {
+    if (inode == 0) return std::nullopt;
+    if (const auto it = inode_key.find(inode); it != inode_key.end()) return it->second;
+    if (!diag) return std::nullopt;
+    if (!batch_snapshot) {
+        Query q;
+        q.udp = false;
+        try {
+            batch_snapshot = diag->snapshot(q);
+        } catch (const Error&) {
+            batch_snapshot = Snapshot{};
+        }
+    }
+    for (const auto& r : batch_snapshot->sockets) {
+        if (r.inode != inode) continue;
+        const auto k = socklab::key_of(r);
+        // A connected (or listening) socket keeps its 4-tuple: remember it for close time.
+        if (k.remote_port != 0 || r.state == static_cast<std::uint8_t>(TcpState::listen)) {
+            if (inode_key.size() > 262144) inode_key.clear();
+            inode_key[inode] = k;
+        }
+        return k;
+    }
+    return std::nullopt;
+}
+
+// Fill pid, comm, inode and key. False: not a socket call worth reporting (a close or data
+// call on a descriptor that is not a socket).
+bool Tracer::Impl::resolve_call(SyscallEvent& e) {
+    e.pid = tgid_of(e.tid);
+    if (e.pid == ::getpid()) return false;
+    TransitionEvent named;
+    named.pid = e.tid;
+    named.time_ns = e.time_ns;
+    resolve_comm(named);
+    e.comm = named.comm;
+    const bool returns_fd = e.call == SyscallKind::socket || e.call == SyscallKind::accept ||
+                            e.call == SyscallKind::accept4;
+    const std::int32_t fd = returns_fd ? (e.result >= 0 ? static_cast<std::int32_t>(e.result) : e.fd)
+                                       : e.fd;
+    if (fd < 0) return !is_data_call(e.call) && e.call != SyscallKind::close;
+    const std::uint64_t fd_slot = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(e.pid)) << 32) |
+                               static_cast<std::uint32_t>(fd);
+    if (e.call == SyscallKind::close) {
+        // The descriptor is gone: only what was learned before it closed can name it.
+        const auto it = fd_inode.find(fd_slot);
+        if (it == fd_inode.end()) {
+            // Not seen before: maybe a socket made before tracing began; ask the table once
+            // more by the link, which is gone now — so unknown. Not reported.
+            return false;
+        }
+        e.inode = it->second;
+        fd_inode.erase(it);
+        if (e.inode == 0) return false;
+        if (const auto k = inode_key.find(e.inode); k != inode_key.end()) {
+            e.key = k->second;
+            inode_key.erase(k);
+        }
+        return true;
+    }
+    std::uint64_t inode = 0;
+    const auto cached = fd_inode.find(fd_slot);
+    if (cached != fd_inode.end() && is_data_call(e.call)) {
+        inode = cached->second;
+    } else {
+        inode = inode_of(e.pid, fd);
+        // Gone already (the process exited, or closed the descriptor, before this read):
+        // what was learned earlier still names it — close comes after this call.
+        if (inode == 0 && cached != fd_inode.end()) inode = cached->second;
+        if (fd_inode.size() > 262144) fd_inode.clear();
+        fd_inode[fd_slot] = inode;
+    }
+    if (is_data_call(e.call)) {
+        if (inode == 0) return false;
+        if (data_counts.size() > 262144) data_counts.clear();
+        data_counts[inode].add(e.call, e.result, e.time_ns);
+        return false;  // counted, not reported one by one
+    }
+    e.inode = inode;
+    e.key = key_of(inode);
+    return true;
+}
+
+std::size_t Tracer::Impl::release_calls(std::vector<SyscallEvent>& out, std::uint64_t before_ns) {
+    if (pending_calls.empty()) return 0;
+    std::stable_sort(pending_calls.begin(), pending_calls.end(),
+                     [](const SyscallEvent& a, const SyscallEvent& b) { return a.time_ns < b.time_ns; });
+    const auto cut = std::partition_point(
+        pending_calls.begin(), pending_calls.end(),
+        [before_ns](const SyscallEvent& e) { return e.time_ns < before_ns; });
+    std::size_t n = 0;
+    batch_snapshot.reset();
+    for (auto it = pending_calls.begin(); it != cut; ++it) {
+        if (!resolve_call(*it)) continue;
+        out.push_back(*it);
+        ++n;
+    }
+    pending_calls.erase(pending_calls.begin(), cut);
+    return n;
+}
+
 std::size_t Tracer::Impl::drain() {
     std::size_t added = 0;
     // Bounded per call: under a storm, the caller still gets control back regularly.
@@ -455,6 +654,20 @@ std::size_t Tracer::Impl::drain() {
                 const std::size_t avail = std::min<std::size_t>(
                     static_cast<std::size_t>(size),
                     page.size() - static_cast<std::size_t>(bytes - reinterpret_cast<const std::byte*>(page.data())));
+                if (!sys_layouts.empty() && avail >= 2) {
+                    std::uint16_t type = 0;
+                    std::memcpy(&type, bytes, 2);
+                    if (const auto l = sys_layouts.find(type); l != sys_layouts.end()) {
+                        const auto raw = trace::decode_syscall_record({bytes, avail}, l->second, ts);
+                        if (!raw) {
+                            ++malformed;
+                            continue;
+                        }
+                        if (auto call = joiner.feed(*raw.record)) pending_calls.push_back(*call);
+                        ++added;
+                        continue;
+                    }
+                }
                 auto decoded = trace::decode_record({bytes, avail}, layout, ts, r.cpu);
                 if (!decoded) {
                     ++malformed;
@@ -492,6 +705,20 @@ std::size_t Tracer::Impl::release(std::vector<TransitionEvent>& out, std::uint64
 }
 
 Tracer::Tracer(TracerOptions opts) : impl_(std::make_unique<Impl>()) {
+    init(std::move(opts));
+    auto& im = *impl_;
+    if (!im.opts.syscalls) {
+        im.sys_status = TracerStatus{false, "system calls are not traced: not asked for"};
+    } else if (!im.status.active) {
+        // Both halves share the instance: the reason is the same.
+        std::string why = im.status.message;
+        const std::string_view lead = "state transitions are not traced: ";
+        if (why.rfind(lead, 0) == 0) why.erase(0, lead.size());
+        im.sys_status = TracerStatus{false, "system calls are not traced: " + why};
+    }
+}
+
+void Tracer::init(TracerOptions opts) {
     if (opts.buffer_kb_per_cpu == 0) opts.buffer_kb_per_cpu = TracerOptions{}.buffer_kb_per_cpu;
     impl_->opts = opts;
     if (opts.force_unprivileged) {
@@ -529,14 +756,32 @@ const std::string& Tracer::instance_name() const noexcept {
 
 std::uint64_t Tracer::malformed_records() const noexcept { return impl_->malformed; }
 
+const std::unordered_map<std::uint64_t, DataCallCounts>& Tracer::data_calls() const noexcept {
+    return impl_->data_counts;
+}
+
+std::optional<SocketKey> Tracer::key_of_inode(std::uint64_t inode) const {
+    const auto it = impl_->inode_key.find(inode);
+    if (it == impl_->inode_key.end()) return std::nullopt;
+    return it->second;
+}
+
+const TracerStatus& Tracer::syscall_status() const noexcept { return impl_->sys_status; }
+
 std::size_t Tracer::poll(std::vector<TransitionEvent>& out, std::chrono::milliseconds timeout) {
+    std::vector<SyscallEvent> calls;
+    return poll(out, calls, timeout);
+}
+
+std::size_t Tracer::poll(std::vector<TransitionEvent>& out, std::vector<SyscallEvent>& calls,
+                         std::chrono::milliseconds timeout) {
     auto& im = *impl_;
     if (!im.status.active) return 0;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         const std::uint64_t read_start = monotonic_ns();
         im.drain();
-        const std::size_t n = im.release(out, read_start);
+        const std::size_t n = im.release(out, read_start) + im.release_calls(calls, read_start);
         if (n > 0) return n;
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
@@ -546,14 +791,15 @@ std::size_t Tracer::poll(std::vector<TransitionEvent>& out, std::chrono::millise
         std::vector<pollfd> fds;
         fds.reserve(im.readers.size());
         for (const auto& r : im.readers) fds.push_back(pollfd{r.fd.get(), POLLIN, 0});
-        const int wait_ms = im.pending.empty() ? static_cast<int>(left.count()) : 1;
+        const bool held = !im.pending.empty() || !im.pending_calls.empty();
+        const int wait_ms = held ? 1 : static_cast<int>(left.count());
         const int ready = ::poll(fds.data(), fds.size(), wait_ms);
         if (ready < 0) {
             // A signal (Ctrl-C) ends the wait early so the caller can look at its flag.
             if (errno == EINTR) return 0;
             throw sys_error("wait for trace events", errno);
         }
-        if (ready > 0 && im.pending.empty()) {
+        if (ready > 0 && !held) {
             // Woken by the first event of a burst: let the rest of it arrive, so a churn of
             // thousands of connections a second costs a few reads, not one per event.
             const auto batch = std::min<std::chrono::nanoseconds>(

@@ -30,6 +30,8 @@
 #include "socklab/source.hpp"
 #include "socklab/state.hpp"
 #include "socklab/tracer.hpp"
+#include "socklab/capture.hpp"
+#include "socklab/conversation.hpp"
 
 namespace socklab::lab {
 namespace {
@@ -345,6 +347,10 @@ struct Lab::Impl {
     std::unique_ptr<Source> source;
     std::unique_ptr<Tracer> tracer;
     bool tracing = false;
+    // The segments each step causes (libpcap on lo; needs CAP_NET_RAW like the tracer).
+    std::unique_ptr<Capture> capture;
+    bool capturing = false;
+    conversation::ConversationSet convs{256};  // relative seq/ack across the lab's steps
     std::set<std::uint16_t> ports;
     int steps_planned = 0;
     int step_no = 0;
@@ -515,6 +521,11 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
         topts.buffer_kb_per_cpu = 512;  // a lab makes a few dozen transitions, not bursts
         im.tracer = std::make_unique<Tracer>(topts);
         im.tracing = im.tracer->status().active;
+        CaptureOptions copts;
+        copts.ports = {opts_.port};
+        copts.buffer_kb = 1024;
+        im.capture = std::make_unique<Capture>(copts);
+        im.capturing = im.capture->status().active;
         if (opts_.json) {
             im.emit({{"event", "lab"},
                      {"lab", id},
@@ -525,7 +536,8 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
                      {"role", opts_.role == Role::both     ? "both"
                               : opts_.role == Role::server ? "server"
                                                            : "client"},
-                     {"tracing", im.tracing}});
+                     {"tracing", im.tracing},
+                     {"capturing", im.capturing}});
         } else {
             im.say(fmt::format("socklab lab {} — {}\n{}", entry_->number, entry_->title,
                                join_lines(entry_->summary, 88, "")));
@@ -602,6 +614,13 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
     }
     if (interrupted()) throw Stop{Stop::Why::interrupted, {}};
 
+    // Segments from before this step (the end of the last one) are not this step's.
+    std::vector<Segment> segments;
+    if (im.capturing) {
+        im.capture->poll(segments, std::chrono::milliseconds(0));
+        for (const auto& seg : segments) im.convs.add(seg);
+        segments.clear();
+    }
     const Result r = call();
     if (interrupted()) throw Stop{Stop::Why::interrupted, {}};
     std::string complaint;
@@ -647,12 +666,22 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
             all = all && check[i];
         }
         if (im.tracing) im.tracer->poll(events, std::chrono::milliseconds(0));
+        if (im.capturing) im.capture->poll(segments, std::chrono::milliseconds(0));
         if (all || Clock::now() >= deadline || interrupted()) break;
         pollfd p{interrupt_fd(), POLLIN, 0};
         (void)::poll(&p, 1, 10);
     }
     // Transitions trail the call by microseconds; give the tracer a moment to hand them over.
     if (im.tracing) im.tracer->poll(events, std::chrono::milliseconds(30));
+    if (im.capturing) im.capture->poll(segments, std::chrono::milliseconds(10));
+    // Numbered relative to each side's first sequence number, as tshark shows them; the
+    // arrow says which way it went (→ client to server, ← server to client).
+    std::vector<std::pair<Segment, Side>> wire;
+    for (const auto& seg : segments) {
+        const ConversationItem* item = nullptr;
+        im.convs.add(seg, &item);
+        wire.emplace_back(item ? *item->segment() : seg, item ? item->side : Side::unknown);
+    }
     std::sort(seen.begin(), seen.end(), [](const SocketRecord& a, const SocketRecord& b) {
         return std::tie(a.proto, a.local_port, a.remote_port, a.state) <
                std::tie(b.proto, b.local_port, b.remote_port, b.state);
@@ -705,6 +734,11 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
             checks.push_back({{"expect", expect_json(s.expect[i])}, {"ok", bool(check[i])}});
         json observed{{"event", "observed"}, {"step", n}, {"sockets", sockets},
                       {"ok", all_ok}, {"checks", checks}};
+        if (im.capturing) {
+            json segs = json::array();
+            for (const auto& [seg, side] : wire) segs.push_back(to_json(seg));
+            observed["segments"] = std::move(segs);
+        }
         if (!call_ok) observed["call_problem"] = complaint;
         im.emit(observed);
     } else {
@@ -738,6 +772,17 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
                                  state_name(ev.new_state),
                                  format_endpoint(ev.local_addr, ev.local_port),
                                  format_endpoint(ev.remote_addr, ev.remote_port));
+        }
+        if (!wire.empty()) {
+            // "close(9) → FIN-ACK seq 1 ack 1 ← ACK seq 1 ack 2": the segments of this step.
+            std::string line = "  Segments: " + s.call;
+            for (const auto& [seg, side] : wire) {
+                line += side == Side::server ? "  ← " : "  → ";
+                line += flags_label(seg.flags) + fmt::format(" seq {}", seg.rel_seq);
+                if (seg.has(tcp_flag::ACK)) line += fmt::format(" ack {}", seg.rel_ack);
+                if (seg.len) line += fmt::format(" len {}", seg.len);
+            }
+            t += line + "\n";
         }
         for (std::size_t i = 0; i < s.expect.size(); ++i)
             t += fmt::format("  {} {}\n", check[i] ? "✓" : "✗", expect_text(s.expect[i]));

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <map>
 #include <sstream>
 
 #include <string>
@@ -279,6 +280,64 @@ TEST(LabCli, BadInputIsOneLineAndExit2) {
         EXPECT_LE(std::count(res.err.begin(), res.err.end(), '\n'), 2) << res.err;
         EXPECT_TRUE(res.out.empty()) << res.out;
     }
+}
+
+
+// The capture hook: each observed event carries the segments its step caused. The abort
+// lab's closes send RST and never a FIN; the active-close lab's two closes make the
+// four-segment close (FIN, ACK, FIN, ACK: RFC 9293 figure 12's normal close).
+TEST(LabSegments, AbortSendsRstAndActiveCloseFourSegments) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    struct Seen {
+        bool capturing = false;
+        int port = 0;
+        std::vector<std::pair<int, json>> segments;  // (step, segment)
+        std::map<int, std::string> titles;
+    };
+    auto run_lab = [](const std::string& id) {
+        const auto res = run_command({lab_bin(id), "--auto", "--json"}, {}, 60s);
+        Seen s;
+        std::istringstream in(res.out);
+        std::string line;
+        while (std::getline(in, line)) {
+            const json ev = json::parse(line);
+            if (ev["event"] == "lab") {
+                s.capturing = ev.value("capturing", false);
+                s.port = ev["port"];
+            }
+            if (ev["event"] == "step") s.titles[ev["step"].get<int>()] = ev["title"];
+            if (ev["event"] == "observed" && ev.contains("segments"))
+                for (const auto& seg : ev["segments"]) s.segments.emplace_back(ev["step"].get<int>(), seg);
+        }
+        return s;
+    };
+    const auto has = [](const json& seg, const char* flag) {
+        for (const auto& f : seg["flags"])
+            if (f == flag) return true;
+        return false;
+    };
+
+    const auto abort = run_lab("abort");
+    if (!abort.capturing) GTEST_SKIP() << "the capture is not active here (needs CAP_NET_RAW)";
+    int rst_step = 0;
+    for (const auto& [step, seg] : abort.segments) {
+        EXPECT_FALSE(has(seg, "FIN")) << "step " << step << ": " << seg.dump();
+        if (has(seg, "RST") && rst_step == 0) rst_step = step;
+    }
+    ASSERT_NE(rst_step, 0) << "no RST in any step";
+    EXPECT_NE(abort.titles.at(rst_step).find("RST"), std::string::npos)
+        << "the first RST belongs to the step that says it sends one: " << abort.titles.at(rst_step);
+
+    const auto close = run_lab("active-close");
+    std::vector<std::string> ending;  // control segments from the first FIN on
+    for (const auto& [step, seg] : close.segments) {
+        if (ending.empty() && !has(seg, "FIN")) continue;
+        if (seg["len"] != 0) continue;
+        const std::string who = seg["src_port"] == close.port ? "server " : "client ";
+        ending.push_back(who + (has(seg, "FIN") ? "FIN" : has(seg, "RST") ? "RST" : "ACK"));
+    }
+    EXPECT_EQ(ending, (std::vector<std::string>{"client FIN", "server ACK", "server FIN", "client ACK"}));
 }
 
 }  // namespace

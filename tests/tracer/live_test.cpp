@@ -313,7 +313,7 @@ TEST(TracerLiveBasics, MountsTracefsWhenItIsNotMounted) {
             ::umount2("/sys/kernel/debug/tracing", MNT_DETACH);
         int code = 0;
         {
-            Tracer tracer(TracerOptions{std::uint16_t{9}, 256, false});
+            Tracer tracer(TracerOptions{std::uint16_t{9}, 256, false, false, {}});
             if (!tracer.status().active) code = 13;
             else if (!tracefs_here()) code = 14;
         }
@@ -347,7 +347,7 @@ TEST(TracerLiveBasics, InstanceRemovedOnSigtermAndOnExit) {
             ::signal(SIGTERM, SIG_DFL);
             // Built in static storage and never destroyed: only the hooks can clean up.
             alignas(Tracer) static unsigned char storage[sizeof(Tracer)];
-            auto* tracer = new (storage) Tracer(TracerOptions{std::uint16_t{9}, 256, false});
+            auto* tracer = new (storage) Tracer(TracerOptions{std::uint16_t{9}, 256, false, false, {}});
             const char ok = tracer->status().active ? '1' : '0';
             if (::write(ready[1], &ok, 1) != 1) ::_exit(20);
             if (by_signal) ::raise(SIGTERM);

@@ -48,7 +48,7 @@ TEST(TracerStale, RemovesInstancesOfDeadOwnersOnly) {
     const int pid = ::getpid();
     std::uint64_t start = 0;
     {
-        Tracer t(TracerOptions{std::uint16_t{9}, 256, false});
+        Tracer t(TracerOptions{std::uint16_t{9}, 256, false, false, {}});
         ASSERT_TRUE(t.status().active) << t.status().message;
         const auto owner = trace::parse_instance_name(t.instance_name());
         ASSERT_TRUE(owner);

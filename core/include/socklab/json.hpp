@@ -7,6 +7,8 @@
 #include "socklab/event.hpp"
 #include "socklab/owners.hpp"
 #include "socklab/record.hpp"
+#include "socklab/segment.hpp"
+#include "socklab/syscall_event.hpp"
 
 namespace socklab {
 
@@ -18,6 +20,16 @@ namespace socklab {
 // time_ns, pid, comm, family, local_addr, local_port, remote_addr, remote_port,
 // old_state, new_state, old_state_ns.
 [[nodiscard]] nlohmann::json to_json(const TransitionEvent& e);
+
+// {"kind":"segment", time_ns, src_addr, src_port, dst_addr, dst_port, flags:[names], seq,
+// ack, len, win}: seq/ack relative to each sender's ISN when known (else raw).
+[[nodiscard]] nlohmann::json to_json(const Segment& s);
+// {"kind":"syscall", time_ns, pid, tid, comm, call, fd, result, error? (errno name),
+// local_port?, remote_port? (when the descriptor resolved to a socket)}.
+[[nodiscard]] nlohmann::json to_json(const SyscallEvent& c);
+// Reads what to_json(Segment) wrote (flags by name, seq/ack as given, relative). Throws
+// ParseError on a missing or mistyped field.
+[[nodiscard]] Segment segment_from_json(const nlohmann::json& j);
 
 [[nodiscard]] std::string_view family_name(std::uint8_t family) noexcept;  // "ipv4"/"ipv6"
 

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "socklab/segment.hpp"
+
 namespace socklab {
 
 enum class LabEventKind : std::uint8_t {
@@ -61,6 +63,7 @@ struct LabEvent {
     std::vector<std::string> transitions;
     std::vector<LabSocket> sockets;
     std::vector<LabCheck> checks;
+    std::vector<Segment> segments;  // observed: the segments the step caused (when capturing)
 };
 
 struct LabParseResult {

@@ -15,6 +15,7 @@
 
 #include "socklab/event.hpp"
 #include "socklab/record.hpp"
+#include "socklab/syscall_event.hpp"
 
 namespace socklab {
 
@@ -22,6 +23,12 @@ struct TracerOptions {
     std::optional<std::uint16_t> port;     // kernel-side filter: sport == port || dport == port
     std::size_t buffer_kb_per_cpu = 8192;  // ring buffer per cpu, sized for bursts
     bool force_unprivileged = false;       // do not trace: --no-trace (status() says so)
+    // Also trace the lifecycle system calls (syscalls:sys_enter/exit_* of socket, bind,
+    // listen, accept, accept4, connect, shutdown, close, setsockopt) and count the data
+    // calls (sendto, recvfrom, sendmsg, recvmsg; read and write too when `pids` is given),
+    // in the same instance. `pids` filters them in the kernel (common_pid: thread ids).
+    bool syscalls = false;
+    std::vector<std::int32_t> pids;
 };
 
 struct TracerStatus {
@@ -40,6 +47,17 @@ public:
     // Append the transitions recorded since the last call, in time order; waits at most
     // `timeout` for the first one. Returns how many were appended.
     std::size_t poll(std::vector<TransitionEvent>& out, std::chrono::milliseconds timeout);
+    // The same, also appending the system calls (options.syscalls) completed since the last
+    // call, in time order, resolved to their sockets where possible. Returns how many records
+    // of both kinds were appended.
+    std::size_t poll(std::vector<TransitionEvent>& out, std::vector<SyscallEvent>& calls,
+                     std::chrono::milliseconds timeout);
+    // Data calls counted per socket inode (options.syscalls), and the socket each inode was
+    // last known as.
+    [[nodiscard]] const std::unordered_map<std::uint64_t, DataCallCounts>& data_calls() const noexcept;
+    [[nodiscard]] std::optional<SocketKey> key_of_inode(std::uint64_t inode) const;
+    // Status of the system-call half: active, or why not (transitions may still be traced).
+    [[nodiscard]] const TracerStatus& syscall_status() const noexcept;
     // Events the kernel dropped because the buffer was full (per-cpu "overrun" stats).
     [[nodiscard]] std::uint64_t lost_events() const;
 
@@ -53,6 +71,7 @@ public:
     [[nodiscard]] std::uint64_t malformed_records() const noexcept;
 
 private:
+    void init(TracerOptions opts);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -1,0 +1,67 @@
+#pragma once
+// The kernel-free half of system-call tracing: the syscalls tracepoints' format files, the
+// raw record decoder and the pairing of each call's entry with its exit. Fed recorded format
+// files and bytes in tests and in the fuzzer (fuzz_trace_record), so every read is checked.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "socklab/syscall_event.hpp"
+#include "socklab/tracer.hpp"
+
+namespace socklab::trace {
+
+// Layout of one syscalls:sys_enter_<call> or sys_exit_<call> tracepoint.
+struct SyscallLayout {
+    std::uint16_t event_id = 0;
+    SyscallKind call = SyscallKind::close;
+    bool exit = false;
+    FieldSpec common_type, common_pid;
+    std::array<FieldSpec, 4> args{};  // sys_enter: the first (up to) four arguments, in order
+    FieldSpec ret;                    // sys_exit: "long ret"
+};
+
+// Parse events/syscalls/sys_{enter,exit}_<call>/format. Throws ParseError when it is not the
+// format of a call socklab traces, or a field has an unexpected size.
+[[nodiscard]] SyscallLayout parse_syscall_format(std::string_view format_text);
+
+struct RawSyscall {
+    std::uint64_t time_ns = 0;
+    std::int32_t tid = 0;  // common_pid: the thread
+    SyscallKind call = SyscallKind::close;
+    bool exit = false;
+    std::array<std::int64_t, 4> args{};
+    std::int64_t ret = 0;
+};
+
+struct SyscallDecodeResult {
+    std::optional<RawSyscall> record;
+    std::string error;
+    explicit operator bool() const noexcept { return record.has_value(); }
+};
+
+// Decode one raw record of the event `layout` describes. Never throws, never reads outside.
+[[nodiscard]] SyscallDecodeResult decode_syscall_record(std::span<const std::byte> record,
+                                                        const SyscallLayout& layout,
+                                                        std::uint64_t time_ns) noexcept;
+
+// Pairs entries with exits per thread (a thread is in one system call at a time): an exit
+// whose entry was seen gives a SyscallEvent (pid = tid until the caller knows the process;
+// fd: accept/socket give the new descriptor in `result`, the listener's in `fd`).
+class SyscallJoiner {
+public:
+    [[nodiscard]] std::optional<SyscallEvent> feed(const RawSyscall& r);
+    [[nodiscard]] std::size_t open_calls() const noexcept { return open_.size(); }
+    [[nodiscard]] std::uint64_t unmatched_exits() const noexcept { return unmatched_; }
+
+private:
+    std::unordered_map<std::int32_t, RawSyscall> open_;
+    std::uint64_t unmatched_ = 0;
+};
+
+}  // namespace socklab::trace

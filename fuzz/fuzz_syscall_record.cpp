@@ -1,0 +1,64 @@
+// libFuzzer target: the syscalls tracepoints' format parser and record decoder, and the
+// entry/exit joiner. Bit 0 of the first byte: parse the rest as a format file (and decode the
+// same bytes with whatever it accepted); otherwise the rest is a stream of records of the
+// connect entry/exit layouts as Linux 6.18 prints them (tests/fixtures/trace/sys_*_connect).
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "socklab/error.hpp"
+#include "socklab/syscall_trace.hpp"
+
+namespace {
+
+constexpr std::string_view kEnter =
+    "name: sys_enter_connect\nID: 2230\nformat:\n"
+    "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+    "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
+    "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n"
+    "\tfield:int fd;\toffset:16;\tsize:8;\tsigned:0;\n"
+    "\tfield:struct sockaddr * uservaddr;\toffset:24;\tsize:8;\tsigned:0;\n"
+    "\tfield:int addrlen;\toffset:32;\tsize:8;\tsigned:0;\n";
+constexpr std::string_view kExit =
+    "name: sys_exit_connect\nID: 2229\nformat:\n"
+    "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+    "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
+    "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n"
+    "\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n";
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    using namespace socklab;
+    if (size < 1) return 0;
+    const auto* bytes = reinterpret_cast<const std::byte*>(data + 1);
+    const std::span<const std::byte> rest(bytes, size - 1);
+    if (data[0] & 1) {
+        try {
+            const auto layout = trace::parse_syscall_format(
+                std::string_view(reinterpret_cast<const char*>(data + 1), size - 1));
+            (void)trace::decode_syscall_record(rest, layout, 0);
+        } catch (const ParseError&) {
+        }
+        return 0;
+    }
+    static const auto enter = trace::parse_syscall_format(kEnter);
+    static const auto exit = trace::parse_syscall_format(kExit);
+    trace::SyscallJoiner joiner;
+    // Records of 40 bytes (the entry's size), the low bit of each first byte picking the layout.
+    for (std::size_t at = 0; at + 40 <= rest.size(); at += 40) {
+        const auto rec = rest.subspan(at, 40);
+        const auto& layout = (static_cast<unsigned>(rec[2]) & 1) ? exit : enter;
+        const auto r = trace::decode_syscall_record(rec, layout, at);
+        if (!r) {
+            if (r.error.empty()) __builtin_trap();
+            continue;
+        }
+        if (const auto call = joiner.feed(*r.record)) {
+            volatile auto sink = syscall_name(call->call).size() + errno_name(call->error).size();
+            (void)sink;
+        }
+    }
+    return 0;
+}

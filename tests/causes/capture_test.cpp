@@ -1,0 +1,121 @@
+// Capture on the real kernel (root; skipped with the reason otherwise), in a network
+// namespace of the test's own so only its traffic is on lo.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <map>
+#include <tuple>
+
+#include "socklab/capture.hpp"
+#include "socklab/conversation.hpp"
+#include "testsupport.hpp"
+
+namespace socklab {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Segments until one matching `done` arrives (bounded).
+std::vector<Segment> capture_until(Capture& cap, const std::function<bool(const Segment&)>& done) {
+    std::vector<Segment> got;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        const auto before = got.size();
+        cap.poll(got, 100ms);
+        for (auto i = before; i < got.size(); ++i)
+            if (done(got[i])) return got;
+    }
+    return got;
+}
+
+TEST(CaptureLive, FilterText) {
+    const std::vector<std::uint16_t> ports{9001, 9005};
+    EXPECT_EQ(Capture::filter_for(ports), "tcp and (port 9001 or port 9005)");
+    EXPECT_EQ(Capture::filter_for({}), "tcp");
+}
+
+TEST(CaptureLive, EachLoopbackSegmentOnce) {
+    SOCKLAB_REQUIRE_ROOT();
+    test::PrivateNetns ns;
+    auto listener = test::tcp_listen("127.0.0.1", 0);
+    const auto port = test::local_port(listener.get());
+    CaptureOptions opts;
+    opts.ports = {port};
+    Capture cap(opts);
+    ASSERT_TRUE(cap.status().active) << cap.status().message;
+    EXPECT_EQ(cap.datalink(), pkt::kDltEthernet) << "Linux lo is Ethernet framed";
+
+    const std::uint64_t start = monotonic_ns();
+    auto client = test::tcp_connect("127.0.0.1", port);
+    auto server = test::tcp_accept(listener.get());
+    ASSERT_EQ(::write(client.get(), "hello", 5), 5);
+    char buf[8];
+    ASSERT_EQ(::read(server.get(), buf, sizeof buf), 5);
+    client.reset();
+    ASSERT_EQ(::read(server.get(), buf, sizeof buf), 0);
+    server.reset();
+    int fins = 0;
+    auto segs = capture_until(cap, [&](const Segment& s) {
+        if (s.has(tcp_flag::FIN)) ++fins;
+        return fins == 2 && !s.has(tcp_flag::FIN);  // the ACK of the second FIN
+    });
+    // Nothing after the last ACK: a duplicate would come right behind it.
+    cap.poll(segs, 200ms);
+
+    std::map<std::tuple<std::uint16_t, std::uint32_t, std::uint32_t, std::uint8_t, std::uint32_t>, int>
+        seen;
+    for (const auto& s : segs) {
+        ++seen[{s.src_port, s.seq, s.ack, s.flags, s.len}];
+        EXPECT_GE(s.time_ns, start) << "times are CLOCK_MONOTONIC, after the test began";
+        EXPECT_LE(s.time_ns, monotonic_ns());
+    }
+    for (const auto& [k, n] : seen) EXPECT_EQ(n, 1) << "segment seen " << n << " times";
+    const auto convs = conversation::build(segs, {}, {});
+    ASSERT_EQ(convs.size(), 1u);
+    const auto& c = convs[0];
+    ASSERT_GE(c.items.size(), 8u);
+    EXPECT_EQ(flags_label(c.items[0].segment()->flags), "SYN");
+    EXPECT_EQ(flags_label(c.items[1].segment()->flags), "SYN-ACK");
+    EXPECT_EQ(c.items[1].segment()->rel_ack, 1u);
+    EXPECT_TRUE(c.items[0].segment()->options.mss.has_value());
+    EXPECT_EQ(c.server.port, port);
+    const auto st = cap.stats();
+    EXPECT_EQ(st.lost(), 0u);
+    EXPECT_EQ(st.undecoded, 0u);
+    EXPECT_EQ(st.decoded, segs.size());
+}
+
+TEST(CaptureLive, WithoutCapNetRawSaysWhatIsMissing) {
+    SOCKLAB_REQUIRE_ROOT();
+    int pipefd[2];
+    ASSERT_EQ(::pipe(pipefd), 0);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        ::close(pipefd[0]);
+        if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0)
+            ::_exit(3);
+        Capture cap;
+        const std::string msg = cap.status().message;
+        (void)!::write(pipefd[1], msg.data(), msg.size());
+        ::_exit(cap.status().active ? 1 : 0);
+    }
+    ::close(pipefd[1]);
+    std::string msg;
+    char buf[512];
+    for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) > 0;) msg.append(buf, static_cast<std::size_t>(n));
+    ::close(pipefd[0]);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0) << "capture opened without CAP_NET_RAW";
+    EXPECT_NE(msg.find("segments are not captured: capturing on lo needs CAP_NET_RAW"),
+              std::string::npos) << msg;
+    EXPECT_NE(msg.find("state transitions, system calls and the socket table do not need it"),
+              std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace socklab
