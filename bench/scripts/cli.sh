@@ -122,7 +122,8 @@ for size in $sizes; do
     for variant in default no-processes; do
         flags=(--no-trace)
         [[ $variant == no-processes ]] && flags+=(--no-processes)
-        in_ns "$socklab" export --listen 127.0.0.1:0 "${flags[@]}" >"$work/export-$variant.out" 2>"$work/export-$variant.err" &
+        # Not through in_ns (a shell function would make $! a subshell's pid): ip execs socklab.
+        ip netns exec "$netns" "$socklab" export --listen 127.0.0.1:0 "${flags[@]}" >"$work/export-$variant.out" 2>"$work/export-$variant.err" &
         exporter_pids+=($!)
         for _ in $(seq 1 100); do grep -q '^serving metrics on' "$work/export-$variant.out" && break; sleep 0.1; done
         export_port[$variant]=$(sed -n 's#^serving metrics on http://127.0.0.1:\([0-9]*\)/metrics.*#\1#p' "$work/export-$variant.out")
