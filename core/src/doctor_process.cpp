@@ -99,6 +99,13 @@ std::string describe(const SocketRecord& s) {
 
 }  // namespace doctor_detail
 
+std::optional<std::uint64_t> process_start_ticks(int pid) {
+    if (pid <= 0) return std::nullopt;
+    const auto st = read_stat(pid);
+    if (!st) return std::nullopt;
+    return static_cast<std::uint64_t>(st->start_ticks);
+}
+
 bool process_holds(int pid, std::uint64_t inode) {
     if (pid <= 0 || inode == 0) return false;
     const std::string want = "socket:[" + std::to_string(inode) + "]";

@@ -195,6 +195,9 @@ struct ActHooks {
 [[nodiscard]] int destroy_socket(const SocketRecord& s);
 // Does this exact socket (4-tuple and cookie) still exist? Answered by the kernel.
 [[nodiscard]] bool socket_exists(const SocketRecord& s);
+// Field 22 of /proc/<pid>/stat (clock ticks after boot): with the pid, names one process
+// for good, since a recycled pid has a later start. nullopt when the process is gone.
+[[nodiscard]] std::optional<std::uint64_t> process_start_ticks(int pid);
 // Does process `pid` hold socket `inode` now (a "socket:[inode]" link in /proc/<pid>/fd)?
 [[nodiscard]] bool process_holds(int pid, std::uint64_t inode);
 

@@ -22,6 +22,9 @@ struct TracerOptions {
     std::optional<std::uint16_t> port;     // kernel-side filter: sport == port || dport == port
     std::size_t buffer_kb_per_cpu = 8192;  // ring buffer per cpu, sized for bursts
     bool force_unprivileged = false;       // do not trace: --no-trace (status() says so)
+    // Try even when not uid 0: socklab-helper holds CAP_DAC_OVERRIDE through file capabilities
+    // instead (docs/privileges.md). Without it, a non-root caller is told to use root.
+    bool without_root = false;
 };
 
 struct TracerStatus {
