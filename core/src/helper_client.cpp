@@ -2,6 +2,7 @@
 #include "socklab/helper_client.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -68,16 +70,34 @@ std::optional<std::filesystem::path> find_helper() {
     return std::nullopt;
 }
 
+bool in_group_socklab() {
+    const group* g = ::getgrnam("socklab");
+    if (g == nullptr) return false;
+    const gid_t want = g->gr_gid;
+    if (::getegid() == want) return true;
+    const int n = ::getgroups(0, nullptr);
+    if (n <= 0) return false;
+    std::vector<gid_t> groups(static_cast<std::size_t>(n));
+    const int got = ::getgroups(n, groups.data());
+    return got > 0 && std::find(groups.begin(), groups.begin() + got, want) != groups.begin() + got;
+}
+
 PrivilegePath privilege_path() {
     if (::geteuid() == 0) return PrivilegePath::root;
-    return find_helper() ? PrivilegePath::helper : PrivilegePath::unprivileged;
+    // Only a member may run the installed helper (mode 0750, group socklab); anyone else
+    // keeps the unprivileged behaviour and its advice.
+    return in_group_socklab() && find_helper() ? PrivilegePath::helper
+                                               : PrivilegePath::unprivileged;
 }
 
 std::string privilege_path_text() {
-    if (::geteuid() == 0) return "root";
-    if (auto p = find_helper()) return "socklab-helper (" + p->string() + ")";
-    return "unprivileged (no socklab-helper found; install socklab and join group socklab, "
-           "or run as root)";
+    switch (privilege_path()) {
+        case PrivilegePath::root: return "root";
+        case PrivilegePath::helper: return "socklab-helper (" + find_helper()->string() + ")";
+        case PrivilegePath::unprivileged: break;
+    }
+    return "unprivileged (tracing and other users' processes need root, or membership of "
+           "group socklab with socklab-helper installed: docs/privileges.md)";
 }
 
 // ---- HelperClient -------------------------------------------------------------------------

@@ -475,3 +475,123 @@ TEST_F(HelperPriv, PeerThatIsNotTheParentIsRefused) {
 }
 
 }  // namespace
+
+// ---- the CLI on the helper path -----------------------------------------------------------
+
+namespace {
+
+struct Running {
+    pid_t pid = -1;
+    socklab::UniqueFd out, err;
+};
+
+// Start argv as `who` (setpriv, groups from the group file), stdout and stderr on pipes.
+Running start_as(const Account& who, const std::vector<std::string>& argv) {
+    int o[2], e[2];
+    if (::pipe2(o, O_CLOEXEC) != 0 || ::pipe2(e, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+    Running r;
+    r.pid = ::fork();
+    if (r.pid == 0) {
+        ::dup2(o[1], 1);
+        ::dup2(e[1], 2);
+        std::vector<std::string> full = {"setpriv", "--reuid=" + std::to_string(who.uid),
+                                         "--regid=" + std::to_string(who.gid), "--init-groups",
+                                         "--"};
+        full.insert(full.end(), argv.begin(), argv.end());
+        std::vector<char*> args;
+        for (auto& a : full) args.push_back(a.data());
+        args.push_back(nullptr);
+        ::execvp("setpriv", args.data());
+        ::_exit(127);
+    }
+    ::close(o[1]);
+    ::close(e[1]);
+    r.out.reset(o[0]);
+    r.err.reset(e[0]);
+    return r;
+}
+
+// Read `fd` until `needle` shows up, EOF, or the timeout. Returns what was read.
+std::string read_until(int fd, std::string_view needle, std::chrono::milliseconds timeout) {
+    std::string got;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (needle.empty() || got.find(needle) == std::string::npos) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd p{fd, POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+        char buf[4096];
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        got.append(buf, static_cast<std::size_t>(n));
+    }
+    return got;
+}
+
+int reap(pid_t pid) {
+    int st = 0;
+    if (!socklab::test::wait_until([&] { return ::waitpid(pid, &st, WNOHANG) == pid; }, 20s)) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &st, 0);
+        return -1;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+class HelperCli : public HelperPriv {
+protected:
+    void SetUp() override {
+        HelperPriv::SetUp();
+        if (IsSkipped() || HasFatalFailure()) return;
+        ::setenv("SOCKLAB_HELPER", helper_.c_str(), 1);
+    }
+    void TearDown() override {
+        ::unsetenv("SOCKLAB_HELPER");
+        HelperPriv::TearDown();
+    }
+};
+
+TEST_F(HelperCli, MemberRunsSocklabTraceThroughTheHelper) {
+    auto listener = socklab::test::tcp_listen("127.0.0.1", 0);
+    const auto port = socklab::test::local_port(listener.get());
+    auto r = start_as(member_, {socklab::test::bin("socklab"), "trace", "--json", "--duration",
+                                "3", "--port", std::to_string(port)});
+    const std::string started = read_until(r.err.get(), "\n", 10s);
+    EXPECT_EQ(started.rfind("socklab: tracing through socklab-helper (" + helper_.string() + ")", 0),
+              0u)
+        << started;
+    {
+        auto client = socklab::test::tcp_connect("127.0.0.1", port);
+        auto server = socklab::test::tcp_accept(listener.get());
+    }
+    const std::string out = read_until(r.out.get(), "", 10s);
+    const std::string err = started + read_until(r.err.get(), "", 10s);
+    EXPECT_EQ(reap(r.pid), 0) << err;
+    for (const char* t : {R"("old_state":"CLOSE","new_state":"SYN_SENT")",
+                          R"("old_state":"SYN_SENT","new_state":"ESTABLISHED")",
+                          R"("old_state":"LISTEN","new_state":"SYN_RECV")"})
+        EXPECT_NE(out.find(t), std::string::npos) << t << "\n" << out;
+    EXPECT_NE(err.find(" lost\n"), std::string::npos) << err;
+}
+
+TEST_F(HelperCli, MemberFreesRootsPortWithDestroy) {
+    socklab::test::PrivateNetns ns;
+    auto listener = socklab::test::tcp_listen("127.0.0.1", 0);
+    const auto port = socklab::test::local_port(listener.get());
+    auto client = socklab::test::tcp_connect("127.0.0.1", port);
+    auto server = socklab::test::tcp_accept(listener.get());
+    auto r = start_as(member_, {socklab::test::bin("socklab"), "free", std::to_string(port),
+                                "--destroy", "--yes"});
+    const std::string out = read_until(r.out.get(), "", 20s);
+    const std::string err = read_until(r.err.get(), "", 5s);
+    EXPECT_EQ(reap(r.pid), 0) << out << err;
+    EXPECT_NE(err.find("socklab: acting through socklab-helper (" + helper_.string() + ")"),
+              std::string::npos)
+        << err;
+    EXPECT_NE(out.find("[done] destroyed tcp 127.0.0.1:" + std::to_string(port) + " LISTEN"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("can be bound now (checked with a real bind())"), std::string::npos) << out;
+}
+
+}  // namespace

@@ -180,6 +180,9 @@ struct ActHooks {
     // this machine never gives (EOPNOTSUPP without CONFIG_INET_DIAG_DESTROY, ENOENT in the
     // instant between the re-check and SOCK_DESTROY, other errnos). Empty: the real call.
     std::function<int(const SocketRecord&)> destroy;
+    // Stands in for pidfd_send_signal() after the re-check (socklab-helper sends it for a
+    // member of group socklab). Returns 0 or an errno. Empty: the real call.
+    std::function<int(const OwnerProcess&, int sig)> signal;
 };
 
 // Re-check, act and verify. Never throws for a refused or failed action: each has a result.

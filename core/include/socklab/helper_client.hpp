@@ -28,7 +28,10 @@ namespace socklab {
 
 // Which way privileged work is done, for --help and status lines.
 enum class PrivilegePath : std::uint8_t { root, helper, unprivileged };
-[[nodiscard]] PrivilegePath privilege_path();  // root if euid 0, else helper if found
+// root if euid 0; helper if the caller is in group socklab and the helper is found;
+// unprivileged otherwise.
+[[nodiscard]] PrivilegePath privilege_path();
+[[nodiscard]] bool in_group_socklab();
 // "root", "socklab-helper (<path>)", "unprivileged (...what enables more...)"
 [[nodiscard]] std::string privilege_path_text();
 
