@@ -7,6 +7,7 @@
 
 #include "socklab/args.hpp"
 #include "socklab/error.hpp"
+#include "socklab/helper_client.hpp"
 
 namespace socklab::cli {
 namespace {
@@ -28,6 +29,8 @@ SocklabCli::SocklabCli()
                  "  socklab who 8080                      which process holds port 8080\n"
                  "  socklab why 8080                      why bind() on 8080 fails\n"
                  "  socklab lab run passive-close         a lab, one step at a time\n");
+    // Which way tracing and acting on other users' sockets would go (docs/privileges.md).
+    app_.footer([] { return "\nPRIVILEGES\n  in use now: " + privilege_path_text(); });
     register_list(app_, run_);
     register_who(app_, run_);
     register_why(app_, run_);

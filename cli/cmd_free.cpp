@@ -3,6 +3,8 @@
 // --yes), re-checks right before acting, and exits 0 only if a real bind() works afterwards.
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -10,6 +12,7 @@
 
 #include "command.hpp"
 #include "socklab/doctor.hpp"
+#include "socklab/helper_client.hpp"
 
 namespace socklab::cli {
 
@@ -23,6 +26,19 @@ bool confirm(const std::string& question) {
     std::string answer;
     if (!std::getline(std::cin, answer)) return false;
     return answer == "y" || answer == "Y" || answer == "yes" || answer == "YES";
+}
+
+// The helper's answer as the errno the doctor's messages are written for. `gone` is ENOENT
+// for a socket, ESRCH for a process; a refusal after its re-check (another socket or process
+// in its place now) means the one planned for is gone too.
+int helper_errno(const HelperClient::Answer& a, int gone) {
+    if (a.ok) return 0;
+    switch (a.code) {
+        case helper::ErrorCode::gone:
+        case helper::ErrorCode::refused: return gone;
+        case helper::ErrorCode::no_permission: return EPERM;
+        default: return EIO;
+    }
 }
 
 }  // namespace
@@ -113,7 +129,23 @@ void register_free(CLI::App& root, Runner& run) {
                 }
             }
 
-            const FreeResult r = execute(plan);
+            // Not root, in group socklab, helper installed: it destroys and signals for us,
+            // re-checking each socket (4-tuple + cookie) and process (pid + start time).
+            std::unique_ptr<HelperClient> helper;
+            ActHooks hooks;
+            if (privilege_path() == PrivilegePath::helper) {
+                helper = std::make_unique<HelperClient>(*find_helper());
+                std::fprintf(stderr, "socklab: acting through %s\n", privilege_path_text().c_str());
+                hooks.destroy = [&helper](const SocketRecord& s) {
+                    return helper_errno(helper->destroy(s), ENOENT);
+                };
+                hooks.signal = [&helper](const OwnerProcess& p, int signo) {
+                    const auto ticks = process_start_ticks(p.pid);
+                    if (!ticks) return ESRCH;
+                    return helper_errno(helper->signal(p.pid, *ticks, signo), ESRCH);
+                };
+            }
+            const FreeResult r = execute(plan, hooks);
             std::printf("\nResult:\n");
             for (const auto& res : r.results)
                 std::printf("  [%s] %s\n", std::string(outcome_name(res.outcome)).c_str(),

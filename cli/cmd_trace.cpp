@@ -21,6 +21,7 @@
 #include "socklab/json.hpp"
 #include "socklab/source.hpp"
 #include "socklab/state.hpp"
+#include "socklab/helper_client.hpp"
 #include "socklab/tracer.hpp"
 
 namespace socklab::cli {
@@ -338,14 +339,17 @@ int run_causes(const TraceArgs& args) {
     return kExitOk;
 }
 
-int run_trace(const TraceArgs& args) {
-    if (args.packets || args.syscalls) return run_causes(args);
-    StopSignals signals;
-    TracerOptions opts;
-    opts.port = args.port;
-    opts.force_unprivileged = args.no_trace;
-    opts.buffer_kb_per_cpu = args.buffer_kb;
-    Tracer tracer(opts);
+// The end of a trace: what is still owed to the reader, and the kernel's lost count.
+std::uint64_t finish(Tracer& t, std::vector<TransitionEvent>& tail) {
+    t.poll(tail, std::chrono::milliseconds(0));
+    return t.lost_events();
+}
+std::uint64_t finish(HelperTracer& t, std::vector<TransitionEvent>& tail) { return t.finish(tail); }
+std::uint64_t malformed_of(const Tracer& t) { return t.malformed_records(); }
+std::uint64_t malformed_of(const HelperTracer&) { return 0; }  // counted inside the helper
+
+template <class AnyTracer>
+int trace_loop(AnyTracer& tracer, const TraceArgs& args) {
     if (!tracer.status().active) {
         std::fprintf(stderr, "socklab: %s\n", tracer.status().message.c_str());
         return kExitNothing;
@@ -396,9 +400,9 @@ int run_trace(const TraceArgs& args) {
     }
 
     // What was read but held back for ordering is still owed to the reader.
+    events.clear();
+    const std::uint64_t lost = finish(tracer, events);
     if (output_ok) {
-        events.clear();
-        tracer.poll(events, std::chrono::milliseconds(0));
         for (const auto& e : events) {
             const std::string line = args.json ? json_line(e) : text_line(e, offset);
             if (std::fputs(line.c_str(), stdout) == EOF) break;
@@ -407,8 +411,7 @@ int run_trace(const TraceArgs& args) {
         std::fflush(stdout);
     }
 
-    const std::uint64_t lost = tracer.lost_events();
-    const std::uint64_t malformed = tracer.malformed_records();
+    const std::uint64_t malformed = malformed_of(tracer);
     std::fprintf(stderr, "socklab: %llu transitions shown, %llu lost",
                  static_cast<unsigned long long>(shown), static_cast<unsigned long long>(lost));
     if (malformed) std::fprintf(stderr, ", %llu unreadable", static_cast<unsigned long long>(malformed));
@@ -421,12 +424,32 @@ int run_trace(const TraceArgs& args) {
     return kExitOk;
 }
 
+int run_trace(const TraceArgs& args) {
+    if (args.packets || args.syscalls) return run_causes(args);
+    StopSignals signals;
+    TracerOptions opts;
+    opts.port = args.port;
+    opts.force_unprivileged = args.no_trace;
+    opts.buffer_kb_per_cpu = args.buffer_kb;
+    // Not root, but in group socklab with the helper installed: the helper traces for us.
+    if (!args.no_trace && privilege_path() == PrivilegePath::helper) {
+        HelperTracer tracer(*find_helper(), opts);
+        if (tracer.status().active)
+            std::fprintf(stderr, "socklab: %s\n", tracer.status().message.c_str());
+        return trace_loop(tracer, args);
+    }
+    Tracer tracer(opts);
+    return trace_loop(tracer, args);
+}
+
 }  // namespace
 
 void register_trace(CLI::App& root, Runner& run) {
     auto args = std::make_shared<TraceArgs>();
     auto* sub = root.add_subcommand(
-        "trace", "Show every TCP state transition as the kernel makes it (needs root)");
+        "trace",
+        "Show every TCP state transition as the kernel makes it (needs root, or group "
+        "socklab with socklab-helper installed)");
     sub->add_option("--port", args->port,
                     "Only connections with this local or remote port (filtered in the kernel)")
         ->check(port_validator());
@@ -453,6 +476,7 @@ void register_trace(CLI::App& root, Runner& run) {
                  "  socklab trace --json --duration 10    ten seconds as JSON lines\n"
                  "  socklab trace --packets --syscalls --port 9005\n"
                  "                                        segments, states and calls of port 9005\n");
+    sub->footer([] { return "\nPRIVILEGES\n  in use now: " + privilege_path_text(); });
     sub->callback([&run, args] { run = [args] { return run_trace(*args); }; });
 }
 

@@ -64,7 +64,13 @@ std::string sockets_of(const Diagnosis& d, const OwnerProcess& o) {
     return out;
 }
 
-ActionResult signal_action(const Plan& plan, const PlannedAction& a) {
+ActionResult signal_action(const Plan& plan, const PlannedAction& a, const ActHooks& hooks) {
+    const auto deliver = [&](int pidfd, int sig) {
+        if (!hooks.signal) return send_signal(pidfd, sig);
+        const int err = hooks.signal(a.process, sig);
+        errno = err;
+        return err == 0 ? 0 : -1;
+    };
     const auto& p = a.process;
     ActionResult r{a.description, Outcome::failed, {}};
     const std::string who = describe(p);
@@ -99,7 +105,7 @@ ActionResult signal_action(const Plan& plan, const PlannedAction& a) {
                     ": nothing signalled";
         return r;
     }
-    if (send_signal(pidfd, SIGTERM) != 0) {
+    if (deliver(pidfd, SIGTERM) != 0) {
         const int err = errno;
         if (err == ESRCH) {
             r.outcome = Outcome::gone;
@@ -126,7 +132,7 @@ ActionResult signal_action(const Plan& plan, const PlannedAction& a) {
                     "again with --signal KILL to end it";
         return r;
     }
-    if (send_signal(pidfd, SIGKILL) != 0 && errno != ESRCH) {
+    if (deliver(pidfd, SIGKILL) != 0 && errno != ESRCH) {
         r.message = "failed to send SIGKILL to " + who + ": " + std::strerror(errno);
         return r;
     }
@@ -283,7 +289,7 @@ FreeResult execute(const Plan& plan, const ActHooks& hooks) {
             continue;
         }
         out.results.push_back(a.kind == PlannedAction::Kind::signal_process
-                                  ? signal_action(plan, a)
+                                  ? signal_action(plan, a, hooks)
                                   : destroy_action(plan, a, hooks));
     }
     out.after = diagnose(plan.port);

@@ -149,7 +149,8 @@ bool socket_exists(const SocketRecord& s) {
     DiagSocket nl;
     const int err = nl.request(s, SOCK_DIAG_BY_FAMILY, false, nullptr);
     if (err == 0) return true;
-    if (err == ENOENT) return false;
+    // ESTALE: a socket with this 4-tuple exists, but with another cookie: not this one.
+    if (err == ENOENT || err == ESTALE) return false;
     throw sys_error("look up socket " + doctor_detail::describe(s), err);
 }
 

@@ -66,6 +66,13 @@ std::string describe(const SocketRecord& s) {
 
 }  // namespace doctor_detail
 
+std::optional<std::uint64_t> process_start_ticks(int pid) {
+    if (pid <= 0) return std::nullopt;
+    const auto st = procfs::read_stat(pid);
+    if (!st) return std::nullopt;
+    return st->start_time;
+}
+
 bool process_holds(int pid, std::uint64_t inode) { return procfs::holds_socket(pid, inode); }
 
 std::string refusal_reason(int pid) {

@@ -728,7 +728,7 @@ void Tracer::init(TracerOptions opts) {
                    "on polling alone"};
         return;
     }
-    if (::geteuid() != 0) {
+    if (::geteuid() != 0 && !opts.without_root) {
         impl_->status = TracerStatus{
             false, "state transitions are not traced: the tracepoint sock:inet_sock_set_state "
                    "needs root; " +

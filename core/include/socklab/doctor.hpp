@@ -180,6 +180,9 @@ struct ActHooks {
     // this machine never gives (EOPNOTSUPP without CONFIG_INET_DIAG_DESTROY, ENOENT in the
     // instant between the re-check and SOCK_DESTROY, other errnos). Empty: the real call.
     std::function<int(const SocketRecord&)> destroy;
+    // Stands in for pidfd_send_signal() after the re-check (socklab-helper sends it for a
+    // member of group socklab). Returns 0 or an errno. Empty: the real call.
+    std::function<int(const OwnerProcess&, int sig)> signal;
 };
 
 // Re-check, act and verify. Never throws for a refused or failed action: each has a result.
@@ -195,6 +198,9 @@ struct ActHooks {
 [[nodiscard]] int destroy_socket(const SocketRecord& s);
 // Does this exact socket (4-tuple and cookie) still exist? Answered by the kernel.
 [[nodiscard]] bool socket_exists(const SocketRecord& s);
+// Field 22 of /proc/<pid>/stat (clock ticks after boot): with the pid, names one process
+// for good, since a recycled pid has a later start. nullopt when the process is gone.
+[[nodiscard]] std::optional<std::uint64_t> process_start_ticks(int pid);
 // Does process `pid` hold socket `inode` now (a "socket:[inode]" link in /proc/<pid>/fd)?
 [[nodiscard]] bool process_holds(int pid, std::uint64_t inode);
 

@@ -29,6 +29,9 @@ struct TracerOptions {
     // in the same instance. `pids` filters them in the kernel (common_pid: thread ids).
     bool syscalls = false;
     std::vector<std::int32_t> pids;
+    // Try even when not uid 0: socklab-helper holds CAP_DAC_OVERRIDE through file capabilities
+    // instead (docs/privileges.md). Without it, a non-root caller is told to use root.
+    bool without_root = false;
 };
 
 struct TracerStatus {

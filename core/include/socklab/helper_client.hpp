@@ -1,0 +1,110 @@
+#pragma once
+// The front ends' side of socklab-helper: start it as a child with a socketpair, ask, reap.
+// An unprivileged member of group `socklab` gets through it what root gets directly: the
+// tracer, owners of every process, SOCK_DESTROY and signals to other users' processes.
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "socklab/event.hpp"
+#include "socklab/fd.hpp"
+#include "socklab/helper_protocol.hpp"
+#include "socklab/record.hpp"
+#include "socklab/tracer.hpp"
+
+namespace socklab {
+
+// Where socklab-helper is: $SOCKLAB_HELPER when set; else beside the running program; else
+// <dir>/../libexec/socklab/socklab-helper or <dir>/../lib/socklab/socklab-helper, <dir> being
+// the running program's folder. nullopt when none of them is an executable file.
+[[nodiscard]] std::optional<std::filesystem::path> find_helper();
+
+// Which way privileged work is done, for --help and status lines.
+enum class PrivilegePath : std::uint8_t { root, helper, unprivileged };
+// root if euid 0; helper if the caller is in group socklab and the helper is found;
+// unprivileged otherwise.
+[[nodiscard]] PrivilegePath privilege_path();
+[[nodiscard]] bool in_group_socklab();
+// "root", "socklab-helper (<path>)", "unprivileged (...what enables more...)"
+[[nodiscard]] std::string privilege_path_text();
+
+class HelperClient {
+public:
+    // Start `helper` as a child, its end of a socketpair on fd 3. Throws socklab::Error when
+    // it cannot be started.
+    explicit HelperClient(const std::filesystem::path& helper);
+    ~HelperClient();  // closes the channel, waits for the helper (SIGKILL after 2 s)
+    HelperClient(const HelperClient&) = delete;
+    HelperClient& operator=(const HelperClient&) = delete;
+
+    [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+
+    struct Answer {
+        bool ok = false;
+        helper::ErrorCode code = helper::ErrorCode::failed;
+        std::string message;
+        std::uint64_t count = 0;
+    };
+
+    // ---- requests (one at a time; a trace holds the channel until stop_trace) ----
+    Answer destroy(const SocketRecord& s);
+    Answer signal(int pid, std::uint64_t start_ticks, int sig);
+    std::vector<helper::OwnerEntry> owners(std::span<const std::uint64_t> inodes, Answer& answer);
+    Answer start_trace(std::optional<std::uint16_t> port);
+    // Events of the running trace, waiting at most `timeout` for the first. Throws Error when
+    // the trace ended (the helper's message says why).
+    std::size_t poll_events(std::vector<TransitionEvent>& out, std::chrono::milliseconds timeout);
+    // Stop the trace; the answer's count is the events the kernel lost. Events still on the
+    // way are appended to `tail`.
+    Answer stop_trace(std::vector<TransitionEvent>& tail);
+
+    // ---- raw access (tests: malformed frames, unknown verbs) ----
+    void send_bytes(std::span<const std::byte> bytes);
+    void send(const helper::Message& m);
+    // The next frame; nullopt when the helper closed the channel. Throws Error on a bad frame
+    // or when nothing whole arrives within `timeout`.
+    std::optional<helper::Message> receive(std::chrono::milliseconds timeout);
+    // Why the helper stopped, from its stderr (empty while it runs or when it said nothing).
+    [[nodiscard]] std::string last_words();
+    // Wait for the helper to exit (after the channel closed); its exit status, or -1 when
+    // killed by a signal or still running after `timeout`.
+    int wait_exit(std::chrono::milliseconds timeout);
+
+private:
+    Answer request(const helper::Message& m);
+    Answer closed_answer();
+    pid_t pid_ = -1;
+    bool reaped_ = false;
+    int status_ = 0;
+    UniqueFd channel_;
+    UniqueFd stderr_;  // the helper's stderr: its refusal before the channel is served
+    UniqueFd pidfd_;
+    std::vector<std::byte> buf_;
+};
+
+// The tracer behind socklab-helper, with the Tracer's face: status(), poll(), lost_events().
+class HelperTracer {
+public:
+    HelperTracer(const std::filesystem::path& helper, TracerOptions opts);  // never throws
+    ~HelperTracer();
+    [[nodiscard]] const TracerStatus& status() const noexcept { return status_; }
+    std::size_t poll(std::vector<TransitionEvent>& out, std::chrono::milliseconds timeout);
+    // Stop the trace (events still on the way are appended to `tail`) and return the lost
+    // count; later calls return the same count.
+    std::uint64_t finish(std::vector<TransitionEvent>& tail);
+
+private:
+    std::unique_ptr<HelperClient> client_;
+    TracerStatus status_;
+    bool finished_ = false;
+    std::uint64_t lost_ = 0;
+};
+
+}  // namespace socklab

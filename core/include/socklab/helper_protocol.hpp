@@ -1,0 +1,137 @@
+#pragma once
+// The socklab-helper protocol: what an unprivileged front end and the privileged helper say
+// to each other over their socketpair. One definition, used by both sides.
+//
+// A frame is   [u32 length, big-endian][u8 version][u8 verb][payload]
+// where length counts version + verb + payload (2 .. kMaxFrame). Integers are big-endian;
+// a string is [u16 length][bytes] (at most kMaxString); an address is [u8 family][16 bytes].
+// The decoder is a pure function over bytes: it never reads past what it was given, and
+// any frame it cannot take whole is an error, never a guess.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "socklab/address.hpp"
+#include "socklab/event.hpp"
+
+namespace socklab::helper {
+
+inline constexpr std::uint8_t kVersion = 1;
+inline constexpr std::size_t kHeaderSize = 4;          // the length word
+inline constexpr std::uint32_t kMaxFrame = 64 * 1024;  // version + verb + payload
+inline constexpr std::size_t kMaxString = 4096;
+// The fd on which the helper finds its end of the socketpair (set up by HelperClient).
+inline constexpr int kChannelFd = 3;
+
+enum class Verb : std::uint8_t {
+    // requests (front end -> helper)
+    trace = 1,    // start streaming transitions; ends with `stop` or when the channel closes
+    owners = 2,   // which processes hold these socket inodes (all sockets when none given)
+    destroy = 3,  // SOCK_DESTROY one TCP socket named by 4-tuple and cookie
+    signal = 4,   // signal one process named by pid and start time
+    stop = 5,     // end the running trace
+    // replies (helper -> front end)
+    ok = 0x80,            // the request was done; `message` says what
+    error = 0x81,         // refused or failed; `code` says which, `message` why
+    event = 0x82,         // one transition (trace)
+    owners_batch = 0x83,  // some owner entries (owners); an `ok` ends the list
+};
+
+enum class ErrorCode : std::uint8_t {
+    bad_frame = 1,      // the frame could not be read (the helper then closes the channel)
+    unknown_verb = 2,   // a frame it does not serve
+    refused = 3,        // a check said no (pid 1, socket changed, ...)
+    no_permission = 4,  // the kernel said EPERM/EACCES: a capability is missing
+    gone = 5,           // the process or socket is not there (any more)
+    failed = 6,         // anything else; the message says what
+    busy = 7,           // a request arrived while a trace runs (only `stop` is served)
+};
+[[nodiscard]] std::string_view error_code_name(ErrorCode c) noexcept;
+
+struct TraceRequest {
+    std::optional<std::uint16_t> port;  // kernel-side filter: either end on this port
+    friend bool operator==(const TraceRequest&, const TraceRequest&) = default;
+};
+struct OwnersRequest {
+    std::vector<std::uint64_t> inodes;  // empty: every socket of every process
+    friend bool operator==(const OwnersRequest&, const OwnersRequest&) = default;
+};
+struct DestroyRequest {
+    IpAddr local_addr;  // the family of the socket is local_addr.family
+    std::uint16_t local_port = 0;
+    IpAddr remote_addr;
+    std::uint16_t remote_port = 0;
+    std::uint64_t cookie = 0;  // sock_diag's idiag_cookie; must match right before the act
+    friend bool operator==(const DestroyRequest&, const DestroyRequest&) = default;
+};
+struct SignalRequest {
+    std::int32_t pid = 0;
+    std::uint64_t start_ticks = 0;  // field 22 of /proc/<pid>/stat: who the pid must still be
+    std::int32_t signal = 0;        // SIGTERM or SIGKILL; anything else is refused
+    friend bool operator==(const SignalRequest&, const SignalRequest&) = default;
+};
+struct StopRequest {
+    friend bool operator==(const StopRequest&, const StopRequest&) = default;
+};
+struct OkReply {
+    std::string message;
+    std::uint64_t count = 0;  // trace: events lost by the kernel; owners: entries sent
+    friend bool operator==(const OkReply&, const OkReply&) = default;
+};
+struct ErrorReply {
+    ErrorCode code = ErrorCode::failed;
+    std::string message;
+    friend bool operator==(const ErrorReply&, const ErrorReply&) = default;
+};
+struct EventReply {
+    TransitionEvent event;
+    friend bool operator==(const EventReply& a, const EventReply& b);
+};
+struct OwnerEntry {
+    std::uint64_t inode = 0;
+    std::int32_t pid = 0;
+    std::int32_t fd = -1;
+    std::uint32_t uid = 0;
+    std::string command;
+    friend bool operator==(const OwnerEntry&, const OwnerEntry&) = default;
+};
+struct OwnersBatch {
+    std::vector<OwnerEntry> entries;
+    friend bool operator==(const OwnersBatch&, const OwnersBatch&) = default;
+};
+
+using Message = std::variant<TraceRequest, OwnersRequest, DestroyRequest, SignalRequest,
+                             StopRequest, OkReply, ErrorReply, EventReply, OwnersBatch>;
+
+[[nodiscard]] Verb verb_of(const Message& m) noexcept;
+
+// One whole frame, length word included. Throws std::length_error when the message does not
+// fit in kMaxFrame or a string is longer than kMaxString (the sender's bug, never input).
+[[nodiscard]] std::vector<std::byte> encode(const Message& m);
+
+// How many owner entries fit one owners_batch frame for sure.
+inline constexpr std::size_t kOwnersPerBatch = 256;
+
+struct Decoded {
+    enum class Status : std::uint8_t {
+        complete,      // `message` holds the frame, `consumed` bytes were used
+        need_more,     // not a whole frame yet: read more and call again
+        unknown_verb,  // a well-framed frame with a verb this version does not know;
+                       // `consumed` skips it, `error` says which
+        bad_frame,     // the stream cannot be trusted from here on; `error` says why
+    };
+    Status status = Status::need_more;
+    std::optional<Message> message;
+    std::size_t consumed = 0;
+    std::string error;
+};
+
+// Decode the first frame at the start of `buf`. Never throws, never reads outside `buf`.
+[[nodiscard]] Decoded decode(std::span<const std::byte> buf) noexcept;
+
+}  // namespace socklab::helper

@@ -1,0 +1,324 @@
+// The helper's verbs. Each one re-checks what it was asked right before acting, raises only
+// its own capability for the act, and answers with ok or an error frame saying why not.
+#include "server.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "caps.hpp"
+#include "socklab/doctor.hpp"
+#include "socklab/error.hpp"
+#include "socklab/fd.hpp"
+#include "socklab/helper_protocol.hpp"
+#include "socklab/owners.hpp"
+#include "socklab/source.hpp"
+#include "socklab/tracer.hpp"
+
+namespace socklab::helper_main {
+namespace {
+
+namespace h = socklab::helper;
+
+constexpr long kTracefsMagic = 0x74726163;
+
+class Channel {
+public:
+    explicit Channel(int fd) : fd_(fd) {}
+
+    // False when the front end is gone.
+    bool send(const h::Message& m) {
+        const auto bytes = h::encode(m);
+        std::size_t off = 0;
+        while (off < bytes.size()) {
+            const ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return false;
+            off += static_cast<std::size_t>(n);
+        }
+        return true;
+    }
+    bool error(h::ErrorCode c, std::string msg) {
+        if (msg.size() > h::kMaxString) msg.resize(h::kMaxString);
+        return send(h::ErrorReply{c, std::move(msg)});
+    }
+
+    enum class Got { frame, closed, bad, unknown, timeout };
+    // Next frame, waiting at most `timeout_ms` (-1: for ever).
+    Got next(h::Decoded& out, int timeout_ms) {
+        for (;;) {
+            out = h::decode(buf_);
+            switch (out.status) {
+                case h::Decoded::Status::complete:
+                    buf_.erase(buf_.begin(), buf_.begin() + static_cast<long>(out.consumed));
+                    return Got::frame;
+                case h::Decoded::Status::unknown_verb:
+                    buf_.erase(buf_.begin(), buf_.begin() + static_cast<long>(out.consumed));
+                    return Got::unknown;
+                case h::Decoded::Status::bad_frame: return Got::bad;
+                case h::Decoded::Status::need_more: break;
+            }
+            pollfd p{fd_, POLLIN, 0};
+            const int r = ::poll(&p, 1, timeout_ms);
+            if (r < 0 && errno == EINTR) continue;
+            if (r == 0) return Got::timeout;
+            std::byte chunk[8192];
+            const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return Got::closed;
+            buf_.insert(buf_.end(), chunk, chunk + n);
+            if (buf_.size() > h::kHeaderSize + h::kMaxFrame) {
+                // The decoder already refuses such a length; this only bounds the buffer.
+                out.status = h::Decoded::Status::bad_frame;
+                out.error = "more than one frame's worth of bytes without a whole frame";
+                return Got::bad;
+            }
+        }
+    }
+
+private:
+    int fd_;
+    std::vector<std::byte> buf_;
+};
+
+std::string missing_cap(const char* cap, const char* verb) {
+    return std::string("socklab-helper does not hold ") + cap + ", which " + verb +
+           " needs: as root run 'setcap " +
+           "cap_dac_override,cap_dac_read_search,cap_sys_ptrace,cap_kill,cap_net_admin,"
+           "cap_net_raw=p' on the installed socklab-helper (docs/privileges.md)";
+}
+
+// ---- trace ------------------------------------------------------------------------------
+// Returns false when the channel is gone or unusable.
+bool do_trace(Channel& ch, const h::TraceRequest& req) {
+    if (::geteuid() != 0 && !permitted(CAP_DAC_OVERRIDE))
+        return ch.error(h::ErrorCode::no_permission, missing_cap("CAP_DAC_OVERRIDE", "trace"));
+    // tracefs files are root's, mode 0640/0750: only CAP_DAC_OVERRIDE opens them for writing.
+    Raised raised{CAP_DAC_OVERRIDE};
+    struct statfs fs {};
+    if (!(::statfs("/sys/kernel/tracing", &fs) == 0 && static_cast<long>(fs.f_type) == kTracefsMagic) &&
+        !(::statfs("/sys/kernel/debug/tracing", &fs) == 0 && static_cast<long>(fs.f_type) == kTracefsMagic))
+        return ch.error(h::ErrorCode::failed,
+                        "failed to find tracefs: it is not mounted, and socklab-helper does not "
+                        "mount file systems; as root run 'mount -t tracefs nodev "
+                        "/sys/kernel/tracing' (most distributions mount it at boot)");
+    TracerOptions opts;
+    opts.port = req.port;
+    opts.without_root = true;
+    Tracer tracer(opts);
+    if (!tracer.status().active)
+        return ch.error(h::ErrorCode::failed, tracer.status().message);
+    if (!ch.send(h::OkReply{tracer.status().message, 0})) return false;
+
+    std::vector<TransitionEvent> events;
+    for (;;) {
+        events.clear();
+        try {
+            tracer.poll(events, std::chrono::milliseconds(100));
+        } catch (const Error& e) {
+            return ch.error(h::ErrorCode::failed, e.what());
+        }
+        for (const auto& e : events)
+            if (!ch.send(h::EventReply{e})) return false;
+        h::Decoded d;
+        switch (ch.next(d, 0)) {
+            case Channel::Got::timeout: continue;
+            case Channel::Got::closed: return false;
+            case Channel::Got::bad:
+                ch.error(h::ErrorCode::bad_frame, "bad frame: " + d.error);
+                return false;
+            case Channel::Got::unknown:
+                if (!ch.error(h::ErrorCode::unknown_verb, "refused: " + d.error)) return false;
+                continue;
+            case Channel::Got::frame: break;
+        }
+        if (std::holds_alternative<h::StopRequest>(*d.message)) break;
+        if (!ch.error(h::ErrorCode::busy, "refused: a trace is running; only 'stop' is served"))
+            return false;
+    }
+    const auto lost = tracer.lost_events();
+    return ch.send(h::OkReply{"trace stopped", lost});
+}
+
+// ---- owners -----------------------------------------------------------------------------
+bool do_owners(Channel& ch, const h::OwnersRequest& req) {
+    std::vector<std::uint64_t> inodes = req.inodes;
+    if (inodes.empty()) {
+        // Every socket: the table says which inodes there are (no privilege needed).
+        try {
+            auto src = make_netlink_source();
+            for (const auto& r : src->snapshot(Query{}).sockets)
+                if (r.inode != 0) inodes.push_back(r.inode);
+        } catch (const Error& e) {
+            return ch.error(h::ErrorCode::failed, e.what());
+        }
+    }
+    OwnerIndex index;
+    index.set_allow_bpf(false);  // the task_file iterator needs CAP_BPF/CAP_SYS_ADMIN: not kept
+    {
+        // Listing another user's /proc/<pid>/fd needs CAP_DAC_READ_SEARCH, reading its links
+        // CAP_SYS_PTRACE (docs/privileges.md): both, or neither helps.
+        Raised raised{CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE};
+        try {
+            index.refresh_for(inodes);
+        } catch (const Error& e) {
+            return ch.error(h::ErrorCode::failed, e.what());
+        }
+    }
+    std::sort(inodes.begin(), inodes.end());
+    inodes.erase(std::unique(inodes.begin(), inodes.end()), inodes.end());
+    h::OwnersBatch batch;
+    std::uint64_t sent = 0;
+    for (auto inode : inodes) {
+        for (const auto& p : index.owners_of(inode)) {
+            h::OwnerEntry e{inode, p.pid, p.fd, p.uid, p.command.substr(0, 64)};
+            batch.entries.push_back(std::move(e));
+            if (batch.entries.size() == h::kOwnersPerBatch) {
+                if (!ch.send(batch)) return false;
+                sent += batch.entries.size();
+                batch.entries.clear();
+            }
+        }
+    }
+    if (!batch.entries.empty()) {
+        if (!ch.send(batch)) return false;
+        sent += batch.entries.size();
+    }
+    return ch.send(h::OkReply{"owners of " + std::to_string(inodes.size()) + " socket(s), " +
+                                  std::to_string(index.stats().unreadable) +
+                                  " process(es) unreadable",
+                              sent});
+}
+
+// ---- destroy ----------------------------------------------------------------------------
+bool do_destroy(Channel& ch, const h::DestroyRequest& req) {
+    SocketRecord s;
+    s.proto = Proto::tcp;
+    s.family = req.local_addr.family;
+    s.local_addr = req.local_addr;
+    s.local_port = req.local_port;
+    s.remote_addr = req.remote_addr;
+    s.remote_port = req.remote_port;
+    s.cookie = req.cookie;
+    const std::string what = format_endpoint(s.local_addr, s.local_port) + " -> " +
+                             format_endpoint(s.remote_addr, s.remote_port) + " (cookie " +
+                             std::to_string(s.cookie) + ")";
+    if (s.cookie == 0)
+        return ch.error(h::ErrorCode::refused,
+                        "refused to destroy " + what + ": no cookie names the socket exactly");
+    try {
+        // Re-check right before the act: this 4-tuple with this cookie, or nothing.
+        if (!socket_exists(s))
+            return ch.error(h::ErrorCode::refused,
+                            "refused to destroy " + what + ": no socket with this 4-tuple and "
+                            "cookie exists now (it closed, or another socket took its place)");
+    } catch (const Error& e) {
+        return ch.error(h::ErrorCode::failed, e.what());
+    }
+    int err = 0;
+    {
+        Raised raised{CAP_NET_ADMIN};
+        err = destroy_socket(s);
+    }
+    switch (err) {
+        case 0: return ch.send(h::OkReply{"destroyed " + what, 1});
+        case ENOENT:
+            return ch.error(h::ErrorCode::gone, what + " went away just before SOCK_DESTROY");
+        case EPERM:
+        case EACCES:
+            return ch.error(h::ErrorCode::no_permission,
+                            "failed to destroy " + what + ": " + std::strerror(err) + "; " +
+                                missing_cap("CAP_NET_ADMIN", "destroy"));
+        default:
+            return ch.error(h::ErrorCode::failed,
+                            "failed to destroy " + what + ": " + std::strerror(err));
+    }
+}
+
+// ---- signal -----------------------------------------------------------------------------
+bool do_signal(Channel& ch, const h::SignalRequest& req) {
+    const std::string who = "pid " + std::to_string(req.pid);
+    if (req.signal != SIGTERM && req.signal != SIGKILL)
+        return ch.error(h::ErrorCode::refused, "refused to send signal " +
+                                                   std::to_string(req.signal) + " to " + who +
+                                                   ": only SIGTERM and SIGKILL are served");
+    // The doctor's own refusals: pid 1, this process (the helper), its parent (the front
+    // end that started it), kernel threads.
+    if (auto why = refusal_reason(req.pid); !why.empty())
+        return ch.error(h::ErrorCode::refused, "refused to signal " + who + ": " + why);
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, req.pid, 0u)));
+    if (!pidfd) {
+        const int err = errno;
+        return ch.error(err == ESRCH ? h::ErrorCode::gone : h::ErrorCode::failed,
+                        "failed to open a pidfd for " + who + ": " + std::strerror(err));
+    }
+    // The pidfd pins one process; its start time (read while pinned) says it is the one asked
+    // for, and not another that got the pid since.
+    const auto ticks = process_start_ticks(req.pid);
+    pollfd p{pidfd.get(), POLLIN, 0};
+    if (!ticks || (::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP))))
+        return ch.error(h::ErrorCode::gone, who + " has exited: nothing signalled");
+    if (*ticks != req.start_ticks)
+        return ch.error(h::ErrorCode::refused,
+                        "refused to signal " + who + ": it started at tick " +
+                            std::to_string(*ticks) + ", not " + std::to_string(req.start_ticks) +
+                            " as asked: another process has that pid now");
+    int rc = 0, err = 0;
+    {
+        Raised raised{CAP_KILL};
+        rc = static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd.get(), req.signal, nullptr, 0u));
+        err = errno;
+    }
+    if (rc == 0)
+        return ch.send(h::OkReply{"sent " + std::string(sigabbrev_np(req.signal)) + " to " + who, 1});
+    if (err == ESRCH) return ch.error(h::ErrorCode::gone, who + " has exited: nothing signalled");
+    if (err == EPERM)
+        return ch.error(h::ErrorCode::no_permission, "failed to signal " + who + ": " +
+                                                         std::strerror(err) + "; " +
+                                                         missing_cap("CAP_KILL", "signal"));
+    return ch.error(h::ErrorCode::failed, "failed to signal " + who + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+int serve(int fd) {
+    Channel ch(fd);
+    for (;;) {
+        h::Decoded d;
+        switch (ch.next(d, -1)) {
+            case Channel::Got::closed: return 0;
+            case Channel::Got::timeout: continue;
+            case Channel::Got::bad:
+                // The stream cannot be trusted any more: say why and stop.
+                ch.error(h::ErrorCode::bad_frame, "bad frame: " + d.error);
+                return 1;
+            case Channel::Got::unknown:
+                if (!ch.error(h::ErrorCode::unknown_verb, "refused: " + d.error)) return 0;
+                continue;
+            case Channel::Got::frame: break;
+        }
+        const auto& m = *d.message;
+        bool alive = true;
+        if (const auto* t = std::get_if<h::TraceRequest>(&m)) alive = do_trace(ch, *t);
+        else if (const auto* o = std::get_if<h::OwnersRequest>(&m)) alive = do_owners(ch, *o);
+        else if (const auto* x = std::get_if<h::DestroyRequest>(&m)) alive = do_destroy(ch, *x);
+        else if (const auto* s = std::get_if<h::SignalRequest>(&m)) alive = do_signal(ch, *s);
+        else
+            alive = ch.error(h::ErrorCode::unknown_verb,
+                             "refused: verb " +
+                                 std::to_string(static_cast<int>(h::verb_of(m))) +
+                                 " is not a request this helper serves");
+        if (!alive) return 0;
+    }
+}
+
+}  // namespace socklab::helper_main

@@ -1,0 +1,597 @@
+// socklab-helper as it is meant to run: a copy with the file capabilities of
+// docs/privileges.md, started by an unprivileged user in group socklab. Root sets the stage
+// (group, users, the copy, tracefs) and removes all of it again, even when a test fails;
+// the requests themselves run in a child that has become that user, with no capabilities.
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include "socklab/doctor.hpp"
+#include "socklab/helper_client.hpp"
+#include "socklab/source.hpp"
+#include "socklab/state.hpp"
+#include "testsupport.hpp"
+
+namespace h = socklab::helper;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kCaps =
+    "cap_dac_override,cap_dac_read_search,cap_sys_ptrace,cap_kill,cap_net_admin,cap_net_raw=p";
+constexpr long kTracefsMagic = 0x74726163;
+
+struct Account {
+    std::string name;
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
+bool run_ok(const std::vector<std::string>& argv) {
+    const auto r = socklab::test::run_command(argv);
+    if (r.exit_code != 0) ADD_FAILURE() << argv[0] << " failed: " << r.err;
+    return r.exit_code == 0;
+}
+
+Account lookup(const std::string& name) {
+    const passwd* pw = ::getpwnam(name.c_str());
+    if (pw == nullptr) throw std::runtime_error("no user " + name);
+    return {name, pw->pw_uid, pw->pw_gid};
+}
+
+// Run `fn` in a child that has become `who` (groups from the group file, no capabilities
+// left) and return what it returned; "EXCEPTION: ..." when it threw.
+std::string run_as(const Account& who, const std::function<std::string()>& fn) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) return "pipe failed";
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::close(p[0]);
+        std::string out;
+        if (::initgroups(who.name.c_str(), who.gid) != 0 || ::setgid(who.gid) != 0 ||
+            ::setuid(who.uid) != 0) {
+            out = "failed to become " + who.name;
+        } else {
+            try {
+                out = fn();
+            } catch (const std::exception& e) {
+                out = std::string("EXCEPTION: ") + e.what();
+            }
+        }
+        std::size_t off = 0;
+        while (off < out.size()) {
+            const ssize_t n = ::write(p[1], out.data() + off, out.size() - off);
+            if (n <= 0) break;
+            off += static_cast<std::size_t>(n);
+        }
+        ::_exit(0);
+    }
+    ::close(p[1]);
+    socklab::UniqueFd r(p[0]);
+    std::string out;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd pf{r.get(), POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&pf, 1, static_cast<int>(left.count())) <= 0) {
+            ::kill(pid, SIGKILL);
+            out += "\nTIMEOUT";
+            break;
+        }
+        char buf[4096];
+        const ssize_t n = ::read(r.get(), buf, sizeof buf);
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    return out;
+}
+
+std::string cap_eff() {
+    std::ifstream in("/proc/self/status");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("CapEff:", 0) == 0) return line.substr(line.find_first_not_of(" \t", 7));
+    return "?";
+}
+
+std::string answer_text(const socklab::HelperClient::Answer& a) {
+    return (a.ok ? std::string("ok") : std::string(h::error_code_name(a.code))) + ": " + a.message;
+}
+
+class HelperPriv : public ::testing::Test {
+protected:
+    void SetUp() override {
+        SOCKLAB_REQUIRE_ROOT();
+        if (!socklab::test::have_program("setcap") || !socklab::test::have_program("useradd"))
+            GTEST_SKIP() << "needs setcap (libcap2-bin) and useradd (passwd)";
+        // Another run of these tests (or anything else that follows this lock) waits here.
+        lock_.reset(::open("/tmp/socklab-group-socklab.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+        ASSERT_TRUE(lock_.valid());
+        ASSERT_EQ(::flock(lock_.get(), LOCK_EX), 0);
+        armed_ = true;
+        if (::getgrnam("socklab") == nullptr) {
+            ASSERT_TRUE(run_ok({"groupadd", "socklab"}));
+            made_group_ = true;
+        }
+        const std::string tag = std::to_string(::getpid());
+        member_name_ = "slhm" + tag;
+        outsider_name_ = "slho" + tag;
+        ASSERT_TRUE(run_ok({"useradd", "-M", "-N", "-g", "nogroup", "-G", "socklab", "-s",
+                            "/usr/sbin/nologin", member_name_}));
+        made_member_ = true;
+        ASSERT_TRUE(run_ok({"useradd", "-M", "-N", "-g", "nogroup", "-s", "/usr/sbin/nologin",
+                            outsider_name_}));
+        made_outsider_ = true;
+        member_ = lookup(member_name_);
+        outsider_ = lookup(outsider_name_);
+
+        dir_ = std::make_unique<socklab::test::TempDir>("socklab-helper-test");
+        ASSERT_EQ(::chmod(dir_->path.c_str(), 0755), 0);
+        helper_ = dir_->path / "socklab-helper";
+        bare_ = dir_->path / "socklab-helper-nocaps";
+        for (const auto& p : {helper_, bare_})
+            std::filesystem::copy_file(socklab::test::bin("socklab-helper"), p);
+        ASSERT_TRUE(run_ok({"setcap", kCaps, helper_.string()}));
+        // tracefs: mounted where the tracer looks, as a booted system has it.
+        struct statfs fs {};
+        if (!(::statfs("/sys/kernel/tracing", &fs) == 0 &&
+              static_cast<long>(fs.f_type) == kTracefsMagic)) {
+            ASSERT_EQ(::mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr), 0)
+                << std::strerror(errno);
+            mounted_tracefs_ = true;
+        }
+    }
+
+    void TearDown() override {
+        if (!armed_) return;
+        dir_.reset();
+        if (made_member_) run_ok({"userdel", member_name_});
+        if (made_outsider_) run_ok({"userdel", outsider_name_});
+        if (made_group_) run_ok({"groupdel", "socklab"});
+        if (mounted_tracefs_) ::umount2("/sys/kernel/tracing", MNT_DETACH);
+        EXPECT_EQ(::getpwnam(member_name_.c_str()), nullptr);
+        EXPECT_EQ(::getpwnam(outsider_name_.c_str()), nullptr);
+        if (made_group_) {
+            EXPECT_EQ(::getgrnam("socklab"), nullptr);
+        }
+    }
+
+    Account member_, outsider_;
+    std::filesystem::path helper_, bare_;
+
+private:
+    socklab::UniqueFd lock_;
+    bool armed_ = false, made_group_ = false, made_member_ = false, made_outsider_ = false;
+    bool mounted_tracefs_ = false;
+    std::string member_name_, outsider_name_;
+    std::unique_ptr<socklab::test::TempDir> dir_;
+};
+
+// ---- what the helper gives a member -----------------------------------------------------
+
+TEST_F(HelperPriv, CopyHoldsExactlyTheDocumentedCapabilities) {
+    const auto r = socklab::test::run_command({helper_.string(), "--capabilities"});
+    EXPECT_EQ(r.out, "cap_dac_override,cap_dac_read_search,cap_sys_ptrace,cap_kill,"
+                     "cap_net_admin,cap_net_raw\n");
+    const auto g = socklab::test::run_command({"getcap", helper_.string()});
+    EXPECT_NE(g.out.find("=p"), std::string::npos) << g.out;  // permitted only, never +e
+}
+
+TEST_F(HelperPriv, MemberTracesLoopbackTransitions) {
+    const auto out = run_as(member_, [&]() -> std::string {
+        std::string r = "capeff=" + cap_eff() + "\n";
+        auto listener = socklab::test::tcp_listen("127.0.0.1", 0);
+        const auto port = socklab::test::local_port(listener.get());
+        socklab::TracerOptions opts;
+        opts.port = port;
+        socklab::HelperTracer tracer(helper_, opts);
+        if (!tracer.status().active) return r + "inactive: " + tracer.status().message;
+        r += "active\n";
+        std::vector<socklab::TransitionEvent> events;
+        {
+            auto client = socklab::test::tcp_connect("127.0.0.1", port);
+            auto server = socklab::test::tcp_accept(listener.get());
+            client.reset();  // the client closes first: FIN_WAIT1/2 here, CLOSE_WAIT there
+            socklab::test::wait_until([&] {
+                tracer.poll(events, 50ms);
+                for (const auto& e : events)
+                    if (e.new_state == static_cast<std::uint8_t>(socklab::TcpState::close_wait))
+                        return true;
+                return false;
+            });
+        }  // the server closes: LAST_ACK -> CLOSE
+        socklab::test::wait_until([&] {
+            tracer.poll(events, 50ms);
+            for (const auto& e : events)
+                if (e.old_state == static_cast<std::uint8_t>(socklab::TcpState::last_ack))
+                    return true;
+            return false;
+        });
+        tracer.finish(events);
+        for (const auto& e : events)
+            r += std::string(socklab::state_name(e.old_state)) + ">" +
+                 std::string(socklab::state_name(e.new_state)) + "\n";
+        return r;
+    });
+    EXPECT_NE(out.find("capeff=0000000000000000\n"), std::string::npos) << out;
+    ASSERT_NE(out.find("active\n"), std::string::npos) << out;
+    for (const char* t : {"CLOSE>SYN_SENT", "SYN_SENT>ESTABLISHED", "LISTEN>SYN_RECV",
+                          "SYN_RECV>ESTABLISHED", "ESTABLISHED>FIN_WAIT1", "FIN_WAIT1>FIN_WAIT2",
+                          "ESTABLISHED>CLOSE_WAIT", "CLOSE_WAIT>LAST_ACK", "LAST_ACK>CLOSE"})
+        EXPECT_NE(out.find(std::string(t) + "\n"), std::string::npos) << t << " missing in\n" << out;
+    // The helper's tracing instance went with it.
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/sys/kernel/tracing/instances", ec)) {
+        const auto owner = socklab::trace::parse_instance_name(e.path().filename().string());
+        EXPECT_FALSE(owner && !socklab::trace::owner_alive(*owner)) << e.path();
+    }
+}
+
+TEST_F(HelperPriv, MemberSeesOwnersOfRootsSockets) {
+    auto listener = socklab::test::tcp_listen("127.0.0.1", 0);
+    const auto port = socklab::test::local_port(listener.get());
+    auto src = socklab::make_netlink_source();
+    std::uint64_t inode = 0;
+    for (const auto& s : socklab::test::sockets_on_port(*src, port))
+        if (s.local_port == port) inode = s.inode;
+    ASSERT_NE(inode, 0u);
+    const auto out = run_as(member_, [&]() -> std::string {
+        socklab::HelperClient c(helper_);
+        socklab::HelperClient::Answer a;
+        const std::uint64_t want[] = {inode};
+        const auto owners = c.owners(want, a);
+        std::string r = answer_text(a) + "\n";
+        for (const auto& o : owners)
+            r += std::to_string(o.inode) + " " + std::to_string(o.pid) + " " +
+                 std::to_string(o.fd) + " " + std::to_string(o.uid) + "\n";
+        return r;
+    });
+    EXPECT_EQ(out.rfind("ok: ", 0), 0u) << out;
+    EXPECT_NE(out.find(std::to_string(inode) + " " + std::to_string(::getpid()) + " " +
+                       std::to_string(listener.get()) + " 0\n"),
+              std::string::npos)
+        << out;
+}
+
+TEST_F(HelperPriv, MemberDestroysExactlyTheSocketNamed) {
+    socklab::test::PrivateNetns ns;
+    auto listener = socklab::test::tcp_listen("127.0.0.1", 0);
+    const auto port = socklab::test::local_port(listener.get());
+    auto client = socklab::test::tcp_connect("127.0.0.1", port);
+    auto server = socklab::test::tcp_accept(listener.get());
+    const auto cport = socklab::test::local_port(client.get());
+    auto src = socklab::make_netlink_source();
+    socklab::SocketRecord target;
+    for (const auto& s : socklab::test::sockets_on_port(*src, port))
+        if (s.local_port == cport) target = s;
+    ASSERT_NE(target.cookie, 0u);
+
+    const auto out = run_as(member_, [&]() -> std::string {
+        socklab::HelperClient c(helper_);
+        auto changed = target;
+        changed.cookie += 1;  // same 4-tuple, another socket: what a reuse in between looks like
+        std::string r = answer_text(c.destroy(changed)) + "\n";
+        r += answer_text(c.destroy(target)) + "\n";
+        r += answer_text(c.destroy(target)) + "\n";  // gone now
+        return r;
+    });
+    std::istringstream lines(out);
+    std::string changed, done, again;
+    std::getline(lines, changed);
+    std::getline(lines, done);
+    std::getline(lines, again);
+    EXPECT_EQ(changed.rfind("refused: refused to destroy", 0), 0u) << out;
+    EXPECT_NE(changed.find("no socket with this 4-tuple and cookie exists now"), std::string::npos);
+    EXPECT_EQ(done.rfind("ok: destroyed 127.0.0.1:" + std::to_string(cport), 0), 0u) << out;
+    EXPECT_EQ(again.rfind("refused: ", 0), 0u) << out;
+    // The kernel agrees: the client's socket was aborted; the listener on the same port,
+    // not named, still stands.
+    char byte;
+    EXPECT_EQ(::recv(client.get(), &byte, 1, MSG_DONTWAIT), -1);
+    EXPECT_EQ(errno, ECONNABORTED);
+    bool listener_there = false, client_there = false;
+    for (const auto& s : socklab::test::sockets_on_port(*src, port)) {
+        if (s.local_port == cport) client_there = true;
+        if (s.local_port == port && s.state == static_cast<std::uint8_t>(socklab::TcpState::listen))
+            listener_there = true;
+    }
+    EXPECT_FALSE(client_there);
+    EXPECT_TRUE(listener_there);
+}
+
+TEST_F(HelperPriv, MemberSignalsRootsProcessOnlyWhenItIsStillTheSame) {
+    const pid_t victim = ::fork();
+    if (victim == 0) {
+        for (;;) ::pause();
+    }
+    ASSERT_GT(victim, 0);
+    std::optional<std::uint64_t> ticks;
+    socklab::test::wait_until([&] { return (ticks = socklab::process_start_ticks(victim)).has_value(); });
+    ASSERT_TRUE(ticks);
+    const auto init_ticks = socklab::process_start_ticks(1).value_or(0);
+    const auto out = run_as(member_, [&]() -> std::string {
+        socklab::HelperClient c(helper_);
+        std::string r;
+        r += answer_text(c.signal(victim, *ticks + 1, SIGTERM)) + "\n";  // another process
+        r += answer_text(c.signal(1, init_ticks, SIGTERM)) + "\n";
+        r += answer_text(c.signal(c.pid(), 0, SIGTERM)) + "\n";          // the helper itself
+        r += answer_text(c.signal(::getpid(), 0, SIGTERM)) + "\n";       // its parent
+        r += answer_text(c.signal(victim, *ticks, SIGHUP)) + "\n";       // not TERM or KILL
+        r += answer_text(c.signal(victim, *ticks, SIGTERM)) + "\n";
+        return r;
+    });
+    int st = 0;
+    const bool reaped = socklab::test::wait_until([&] { return ::waitpid(victim, &st, WNOHANG) == victim; });
+    if (!reaped) {
+        ::kill(victim, SIGKILL);
+        ::waitpid(victim, &st, 0);
+    }
+    std::istringstream lines(out);
+    std::vector<std::string> l;
+    for (std::string s; std::getline(lines, s);) l.push_back(s);
+    ASSERT_EQ(l.size(), 6u) << out;
+    EXPECT_NE(l[0].find("refused: refused to signal pid " + std::to_string(victim) + ": it started at tick"), std::string::npos) << l[0];
+    EXPECT_EQ(l[1], "refused: refused to signal pid 1: pid 1 is init: signalling it could take the whole system down");
+    EXPECT_EQ(l[2].rfind("refused: ", 0), 0u) << l[2];
+    EXPECT_EQ(l[3].rfind("refused: ", 0), 0u) << l[3];
+    EXPECT_EQ(l[4].rfind("refused: refused to send signal 1", 0), 0u) << l[4];
+    EXPECT_EQ(l[5], "ok: sent TERM to pid " + std::to_string(victim)) << out;
+    ASSERT_TRUE(reaped);
+    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+}
+
+// ---- refusals ---------------------------------------------------------------------------
+
+TEST_F(HelperPriv, UserOutsideTheGroupIsRefused) {
+    const auto out = run_as(outsider_, [&]() -> std::string {
+        socklab::HelperClient c(helper_);
+        const auto a = c.start_trace(std::nullopt);
+        return answer_text(a) + "\nexit=" + std::to_string(c.wait_exit(5s));
+    });
+    EXPECT_NE(out.find("failed: socklab-helper: refused: user " + outsider_.name +
+                       " is not in group socklab"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("\nexit=1"), std::string::npos) << out;
+}
+
+TEST_F(HelperPriv, CopyWithoutCapabilitiesSaysWhichIsMissing) {
+    const auto out = run_as(member_, [&]() -> std::string {
+        socklab::HelperClient c(bare_);
+        return answer_text(c.start_trace(std::nullopt));
+    });
+    EXPECT_EQ(out.rfind("no_permission: socklab-helper does not hold CAP_DAC_OVERRIDE, which "
+                        "trace needs",
+                        0),
+              0u)
+        << out;
+}
+
+TEST_F(HelperPriv, MalformedFramesAreRefusedAndEndTheSession) {
+    struct Case {
+        const char* name;
+        std::vector<std::byte> bytes;
+        const char* reply;
+    };
+    auto bytes = [](std::initializer_list<int> v) {
+        std::vector<std::byte> out;
+        for (int b : v) out.push_back(static_cast<std::byte>(b));
+        return out;
+    };
+    const std::vector<Case> cases = {
+        {"wrong version", bytes({0, 0, 0, 2, 9, 5}), "bad frame: protocol version 9 (this side speaks 1)"},
+        {"oversized", bytes({0x7f, 0, 0, 0}), "bad frame: frame of 2130706432 bytes (at most 65536)"},
+        {"truncated", bytes({0, 0, 0, 5, 1, 4, 0, 0, 0}), "bad frame: verb 4: truncated integer: 4 bytes wanted, 3 left"},
+    };
+    for (const auto& c : cases) {
+        const auto out = run_as(member_, [&]() -> std::string {
+            socklab::HelperClient hc(helper_);
+            hc.send_bytes(c.bytes);
+            auto m = hc.receive(10s);
+            std::string r;
+            if (const auto* e = m ? std::get_if<h::ErrorReply>(&*m) : nullptr)
+                r = std::string(h::error_code_name(e->code)) + ": " + e->message;
+            else
+                r = "no error frame";
+            r += m && !hc.receive(10s) ? "\nclosed" : "\nstill open";
+            return r;
+        });
+        EXPECT_EQ(out, std::string("bad_frame: ") + c.reply + "\nclosed") << c.name;
+    }
+}
+
+TEST_F(HelperPriv, UnknownVerbsAreRefusedAndTheSessionGoesOn) {
+    const auto out = run_as(member_, [&]() -> std::string {
+        socklab::HelperClient hc(helper_);
+        std::string r;
+        auto error_of = [&] {
+            auto m = hc.receive(10s);
+            const auto* e = m ? std::get_if<h::ErrorReply>(&*m) : nullptr;
+            return e ? std::string(h::error_code_name(e->code)) + ": " + e->message : "none";
+        };
+        const std::byte unknown[] = {std::byte{0}, std::byte{0}, std::byte{0}, std::byte{3},
+                                     std::byte{1}, std::byte{0x42}, std::byte{7}};
+        hc.send_bytes(unknown);
+        r += error_of() + "\n";
+        hc.send(h::OkReply{"a reply is not a request", 0});
+        r += error_of() + "\n";
+        socklab::SocketRecord none;  // cookie 0
+        none.family = AF_INET;
+        none.local_addr = none.remote_addr = *socklab::parse_ip("127.0.0.1");
+        r += answer_text(hc.destroy(none)) + "\n";
+        return r;
+    });
+    EXPECT_EQ(out,
+              "unknown_verb: refused: unknown verb 66\n"
+              "unknown_verb: refused: verb 128 is not a request this helper serves\n"
+              "refused: refused to destroy 127.0.0.1:0 -> 127.0.0.1:0 (cookie 0): no cookie "
+              "names the socket exactly\n");
+}
+
+TEST_F(HelperPriv, PeerThatIsNotTheParentIsRefused) {
+    // The helper started by hand, its fd 3 a socketpair made by another process (a shell
+    // passing it on): SO_PEERCRED names that process, not the helper's parent.
+    const auto out = run_as(member_, [&]() -> std::string {
+        int sv[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return "socketpair failed";
+        const pid_t middle = ::fork();
+        if (middle == 0) {
+            // The middle process starts the helper; the socketpair was made by its parent.
+            const pid_t child = ::fork();
+            if (child == 0) {
+                ::dup2(sv[1], 3);
+                ::execl(helper_.c_str(), "socklab-helper", nullptr);
+                ::_exit(127);
+            }
+            int st = 0;
+            ::waitpid(child, &st, 0);
+            ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 126);
+        }
+        ::close(sv[1]);
+        int st = 0;
+        ::waitpid(middle, &st, 0);
+        ::close(sv[0]);
+        return "exit=" + std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    });
+    EXPECT_EQ(out, "exit=1");
+}
+
+}  // namespace
+
+// ---- the CLI on the helper path -----------------------------------------------------------
+
+namespace {
+
+struct Running {
+    pid_t pid = -1;
+    socklab::UniqueFd out, err;
+};
+
+// Start argv as `who` (setpriv, groups from the group file), stdout and stderr on pipes.
+Running start_as(const Account& who, const std::vector<std::string>& argv) {
+    int o[2], e[2];
+    if (::pipe2(o, O_CLOEXEC) != 0 || ::pipe2(e, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+    Running r;
+    r.pid = ::fork();
+    if (r.pid == 0) {
+        ::dup2(o[1], 1);
+        ::dup2(e[1], 2);
+        std::vector<std::string> full = {"setpriv", "--reuid=" + std::to_string(who.uid),
+                                         "--regid=" + std::to_string(who.gid), "--init-groups",
+                                         "--"};
+        full.insert(full.end(), argv.begin(), argv.end());
+        std::vector<char*> args;
+        for (auto& a : full) args.push_back(a.data());
+        args.push_back(nullptr);
+        ::execvp("setpriv", args.data());
+        ::_exit(127);
+    }
+    ::close(o[1]);
+    ::close(e[1]);
+    r.out.reset(o[0]);
+    r.err.reset(e[0]);
+    return r;
+}
+
+// Read `fd` until `needle` shows up, EOF, or the timeout. Returns what was read.
+std::string read_until(int fd, std::string_view needle, std::chrono::milliseconds timeout) {
+    std::string got;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (needle.empty() || got.find(needle) == std::string::npos) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd p{fd, POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+        char buf[4096];
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        got.append(buf, static_cast<std::size_t>(n));
+    }
+    return got;
+}
+
+int reap(pid_t pid) {
+    int st = 0;
+    if (!socklab::test::wait_until([&] { return ::waitpid(pid, &st, WNOHANG) == pid; }, 20s)) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &st, 0);
+        return -1;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+class HelperCli : public HelperPriv {
+protected:
+    void SetUp() override {
+        HelperPriv::SetUp();
+        if (IsSkipped() || HasFatalFailure()) return;
+        ::setenv("SOCKLAB_HELPER", helper_.c_str(), 1);
+    }
+    void TearDown() override {
+        ::unsetenv("SOCKLAB_HELPER");
+        HelperPriv::TearDown();
+    }
+};
+
+TEST_F(HelperCli, MemberRunsSocklabTraceThroughTheHelper) {
+    auto listener = socklab::test::tcp_listen("127.0.0.1", 0);
+    const auto port = socklab::test::local_port(listener.get());
+    auto r = start_as(member_, {socklab::test::bin("socklab"), "trace", "--json", "--duration",
+                                "3", "--port", std::to_string(port)});
+    const std::string started = read_until(r.err.get(), "\n", 10s);
+    EXPECT_EQ(started.rfind("socklab: tracing through socklab-helper (" + helper_.string() + ")", 0),
+              0u)
+        << started;
+    {
+        auto client = socklab::test::tcp_connect("127.0.0.1", port);
+        auto server = socklab::test::tcp_accept(listener.get());
+    }
+    const std::string out = read_until(r.out.get(), "", 10s);
+    const std::string err = started + read_until(r.err.get(), "", 10s);
+    EXPECT_EQ(reap(r.pid), 0) << err;
+    for (const char* t : {R"("old_state":"CLOSE","new_state":"SYN_SENT")",
+                          R"("old_state":"SYN_SENT","new_state":"ESTABLISHED")",
+                          R"("old_state":"LISTEN","new_state":"SYN_RECV")"})
+        EXPECT_NE(out.find(t), std::string::npos) << t << "\n" << out;
+    EXPECT_NE(err.find(" lost\n"), std::string::npos) << err;
+}
+
+TEST_F(HelperCli, MemberFreesRootsPortWithDestroy) {
+    socklab::test::PrivateNetns ns;
+    auto listener = socklab::test::tcp_listen("127.0.0.1", 0);
+    const auto port = socklab::test::local_port(listener.get());
+    auto client = socklab::test::tcp_connect("127.0.0.1", port);
+    auto server = socklab::test::tcp_accept(listener.get());
+    auto r = start_as(member_, {socklab::test::bin("socklab"), "free", std::to_string(port),
+                                "--destroy", "--yes"});
+    const std::string out = read_until(r.out.get(), "", 20s);
+    const std::string err = read_until(r.err.get(), "", 5s);
+    EXPECT_EQ(reap(r.pid), 0) << out << err;
+    EXPECT_NE(err.find("socklab: acting through socklab-helper (" + helper_.string() + ")"),
+              std::string::npos)
+        << err;
+    EXPECT_NE(out.find("[done] destroyed tcp 127.0.0.1:" + std::to_string(port) + " LISTEN"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("can be bound now (checked with a real bind())"), std::string::npos) << out;
+}
+
+}  // namespace

@@ -1,0 +1,175 @@
+// The socklab-helper protocol as bytes: every message survives a round trip, and every kind
+// of broken frame is told apart (need more / unknown verb / bad frame) with its reason.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "socklab/helper_protocol.hpp"
+
+namespace h = socklab::helper;
+using Status = h::Decoded::Status;
+
+namespace {
+
+std::vector<std::byte> raw(std::initializer_list<int> bytes) {
+    std::vector<std::byte> out;
+    for (int b : bytes) out.push_back(static_cast<std::byte>(b));
+    return out;
+}
+
+socklab::IpAddr v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
+    const std::uint8_t x[4] = {a, b, c, d};
+    return socklab::IpAddr::v4(x);
+}
+
+std::vector<h::Message> samples() {
+    socklab::TransitionEvent e;
+    e.time_ns = 123456789012345;
+    e.cpu = 3;
+    e.pid = 4242;
+    std::strcpy(e.comm.data(), "curl");
+    e.skaddr = 0xffff888012345678ull;
+    e.family = AF_INET;
+    e.protocol = IPPROTO_TCP;
+    e.local_addr = v4(127, 0, 0, 1);
+    e.local_port = 41000;
+    e.remote_addr = v4(127, 0, 0, 1);
+    e.remote_port = 8080;
+    e.old_state = 2;
+    e.new_state = 1;
+    e.old_state_ns = 98765;
+    const std::uint8_t six[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return {
+        h::TraceRequest{},
+        h::TraceRequest{8080},
+        h::OwnersRequest{},
+        h::OwnersRequest{{1, 2, 0xffffffffffull}},
+        h::DestroyRequest{v4(127, 0, 0, 1), 8080, v4(127, 0, 0, 2), 50000, 0x1234},
+        h::DestroyRequest{socklab::IpAddr::v6(six), 1, socklab::IpAddr::v6(six), 2, 7},
+        h::SignalRequest{1234, 5678, 15},
+        h::StopRequest{},
+        h::OkReply{"done", 3},
+        h::ErrorReply{h::ErrorCode::refused, "refused to signal pid 1: pid 1 is init"},
+        h::EventReply{e},
+        h::OwnersBatch{{{11, 100, 4, 1000, "nc"}, {12, 101, 5, 0, ""}}},
+    };
+}
+
+}  // namespace
+
+TEST(HelperProtocol, EveryMessageRoundTrips) {
+    for (const auto& m : samples()) {
+        const auto bytes = h::encode(m);
+        const auto d = h::decode(bytes);
+        ASSERT_EQ(d.status, Status::complete) << d.error;
+        EXPECT_EQ(d.consumed, bytes.size());
+        ASSERT_TRUE(d.message);
+        EXPECT_EQ(d.message->index(), m.index());
+        EXPECT_TRUE(*d.message == m) << "verb " << static_cast<int>(h::verb_of(m));
+    }
+}
+
+TEST(HelperProtocol, HeaderIsLengthVersionVerb) {
+    const auto bytes = h::encode(h::SignalRequest{0x01020304, 0x05, 15});
+    ASSERT_EQ(bytes.size(), 4u + 2 + 4 + 8 + 4);
+    EXPECT_EQ(bytes[0], std::byte{0});
+    EXPECT_EQ(bytes[3], std::byte{18});  // version + verb + 16 bytes of fields
+    EXPECT_EQ(bytes[4], std::byte{h::kVersion});
+    EXPECT_EQ(bytes[5], std::byte{4});  // signal
+    EXPECT_EQ(bytes[6], std::byte{1});  // pid, big-endian
+    EXPECT_EQ(bytes[9], std::byte{4});
+}
+
+TEST(HelperProtocol, EveryPrefixNeedsMore) {
+    for (const auto& m : samples()) {
+        const auto bytes = h::encode(m);
+        for (std::size_t n = 0; n < bytes.size(); ++n) {
+            const auto d = h::decode(std::span(bytes).first(n));
+            EXPECT_EQ(d.status, Status::need_more) << "prefix " << n;
+            EXPECT_EQ(d.consumed, 0u);
+        }
+    }
+}
+
+TEST(HelperProtocol, TwoFramesInOneBufferAreReadOneAtATime) {
+    auto a = h::encode(h::StopRequest{});
+    const auto b = h::encode(h::TraceRequest{9});
+    const auto first_size = a.size();
+    a.insert(a.end(), b.begin(), b.end());
+    const auto d = h::decode(a);
+    ASSERT_EQ(d.status, Status::complete);
+    EXPECT_EQ(d.consumed, first_size);
+    EXPECT_TRUE(std::holds_alternative<h::StopRequest>(*d.message));
+}
+
+TEST(HelperProtocol, WrongVersionIsABadFrame) {
+    auto bytes = h::encode(h::StopRequest{});
+    bytes[4] = std::byte{2};
+    const auto d = h::decode(bytes);
+    EXPECT_EQ(d.status, Status::bad_frame);
+    EXPECT_EQ(d.error, "protocol version 2 (this side speaks 1)");
+}
+
+TEST(HelperProtocol, OversizedLengthIsRefusedBeforeAnyPayload) {
+    const auto d = h::decode(raw({0x00, 0x01, 0x00, 0x01}));  // 65537, nothing after it
+    EXPECT_EQ(d.status, Status::bad_frame);
+    EXPECT_EQ(d.error, "frame of 65537 bytes (at most 65536)");
+    EXPECT_EQ(h::decode(raw({0xff, 0xff, 0xff, 0xff})).status, Status::bad_frame);
+}
+
+TEST(HelperProtocol, TooShortLengthIsABadFrame) {
+    EXPECT_EQ(h::decode(raw({0, 0, 0, 1, 1})).error, "frame of 1 bytes (version and verb need 2)");
+    EXPECT_EQ(h::decode(raw({0, 0, 0, 0})).status, Status::bad_frame);
+}
+
+TEST(HelperProtocol, TruncatedFieldsAreABadFrame) {
+    // A signal frame whose length covers only 3 bytes of its 16 bytes of fields.
+    const auto d = h::decode(raw({0, 0, 0, 5, 1, 4, 0, 0, 0}));
+    EXPECT_EQ(d.status, Status::bad_frame);
+    EXPECT_EQ(d.error, "verb 4: truncated integer: 4 bytes wanted, 3 left");
+}
+
+TEST(HelperProtocol, TrailingBytesAreABadFrame) {
+    const auto d = h::decode(raw({0, 0, 0, 3, 1, 5, 0}));  // stop takes no fields
+    EXPECT_EQ(d.status, Status::bad_frame);
+    EXPECT_EQ(d.error, "verb 5: 1 bytes after the fields");
+}
+
+TEST(HelperProtocol, UnknownVerbIsSkippedWhole) {
+    const auto d = h::decode(raw({0, 0, 0, 4, 1, 0x42, 9, 9}));
+    EXPECT_EQ(d.status, Status::unknown_verb);
+    EXPECT_EQ(d.consumed, 8u);
+    EXPECT_EQ(d.error, "unknown verb 66");
+}
+
+TEST(HelperProtocol, BadFieldValuesAreRefused) {
+    // trace: port flag 2
+    EXPECT_EQ(h::decode(raw({0, 0, 0, 5, 1, 1, 2, 0, 80})).error,
+              "verb 1: trace port flag 2 (want 0 or 1)");
+    // owners: says 1000 inodes, carries none
+    EXPECT_EQ(h::decode(raw({0, 0, 0, 6, 1, 2, 0, 0, 3, 0xe8})).error,
+              "verb 2: owners request says 1000 inodes, 0 bytes left");
+    // error: code 0
+    EXPECT_EQ(h::decode(raw({0, 0, 0, 5, 1, 0x81, 0, 0, 0})).error, "verb 129: error code 0");
+    // destroy with address family 7
+    auto bytes = h::encode(h::DestroyRequest{v4(1, 2, 3, 4), 1, v4(1, 2, 3, 4), 2, 3});
+    bytes[6] = std::byte{7};
+    EXPECT_EQ(h::decode(bytes).error, "verb 3: address family 7 (want AF_INET or AF_INET6)");
+    // a string longer than kMaxString
+    EXPECT_EQ(h::decode(raw({0, 0, 0, 12, 1, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x01})).error,
+              "verb 128: string of 4097 bytes (at most 4096)");
+}
+
+TEST(HelperProtocol, SenderMistakesThrowInsteadOfSendingGarbage) {
+    EXPECT_THROW((void)h::encode(h::OkReply{std::string(h::kMaxString + 1, 'x'), 0}),
+                 std::length_error);
+    h::OwnersRequest big;
+    big.inodes.resize(h::kMaxFrame / 8);
+    EXPECT_THROW((void)h::encode(big), std::length_error);
+    // The helper's batch size always fits, even with the longest command it sends (64 bytes).
+    h::OwnersBatch batch;
+    batch.entries.assign(h::kOwnersPerBatch, h::OwnerEntry{1, 2, 3, 4, std::string(64, 'c')});
+    EXPECT_NO_THROW((void)h::encode(batch));
+}
