@@ -154,8 +154,8 @@ std::string state_from_ss(const std::string& s) {
 }  // namespace
 
 std::vector<SsRow> ss_rows() {
-    const auto res = run_command({"ss", "-tuanH"}, {}, std::chrono::seconds(10));
-    if (res.exit_code != 0) throw Error("failed to run ss -tuanH: " + res.err);
+    const auto res = run_command({"ss", "-tuanpH"}, {}, std::chrono::seconds(10));
+    if (res.exit_code != 0) throw Error("failed to run ss -tuanpH: " + res.err);
     std::vector<SsRow> rows;
     std::istringstream in(res.out);
     std::string line;
@@ -167,6 +167,7 @@ std::vector<SsRow> ss_rows() {
         r.state = state_from_ss(state);
         r.local_port = port_of(local);
         r.remote_port = port_of(peer);
+        r.owned = line.find("users:(") != std::string::npos;
         r.line = line;
         rows.push_back(r);
     }

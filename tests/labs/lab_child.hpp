@@ -44,7 +44,7 @@ private:
     bool reaped_ = false;
 };
 
-// One socket as `ss -tuanH` prints it, with the state in socklab's spelling (ESTABLISHED,
+// One socket as `ss -tuanpH` prints it, with the state in socklab's spelling (ESTABLISHED,
 // FIN_WAIT2, UNCONN...).
 struct SsRow {
     std::string proto;
@@ -53,6 +53,7 @@ struct SsRow {
     std::uint32_t send_q = 0;
     std::uint16_t local_port = 0;
     std::uint16_t remote_port = 0;
+    bool owned = false;  // ss -p names a process holding it
     std::string line;
 };
 std::vector<SsRow> ss_rows();
