@@ -1,5 +1,6 @@
 // Lab 2 — listen: LISTEN; for a listener Send-Q is the backlog and Recv-Q the length of the
 // accept queue.
+#include <poll.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -23,8 +24,9 @@ int main(int argc, char** argv) {
                                       server.family_name(), server.str()),
                   .explain = "As in lab 1: bound, not listening. Nobody can connect yet. "
                              "(SO_REUSEADDR lets you re-run the lab while the TIME_WAIT of the "
-                             "last run still holds the port; lab 6 explains.)",
-                  .expect = {{.local_port = port, .state = "BOUND_INACTIVE"}}},
+                             "last run still holds the port; lab 6 explains.) " +
+                             bound_only_text(),
+                  .expect = expect_bound_only(port)},
                  [&] {
                      s.reset(::socket(server.family, SOCK_STREAM, 0));
                      if (!s) return Result::of(-1);
@@ -95,17 +97,37 @@ int main(int argc, char** argv) {
         lab.step({.title = "Close the listener",
                   .call = fmt::format("close({})", s.get()),
                   .explain = "Closing a listener resets the connections still in its accept "
-                             "queue (the second client gets RST) but leaves accepted "
-                             "connections alone: they are sockets of their own.",
+                             "queue — the second client gets RST, and its next recv() fails "
+                             "with ECONNRESET — but leaves accepted connections alone: they are "
+                             "sockets of their own. The accept queue is the sockets API's, not "
+                             "TCP's: RFC 9293 has no such queue, and this is how Linux (like "
+                             "the BSDs) disposes of it.",
                   .expect = {{.local_port = port, .state = "LISTEN", .absent = true},
                              {.local_port = port, .remote_port = p1, .state = "ESTABLISHED"},
                              {.local_port = port, .remote_port = p2, .state = "ESTABLISHED",
-                              .absent = true}}},
-                 [&] { return Result::of(::close(s.release())); });
+                              .absent = true}},
+                  .verify = [](const Result& r) {
+                      return r.detail == "second client: recv() = -1 ECONNRESET"
+                                 ? std::string()
+                                 : "the second client should have been reset";
+                  }},
+                 [&] {
+                     const int rc = ::close(s.release());
+                     // The RST reaches the second client within microseconds (bounded wait).
+                     pollfd p{c2.get(), POLLIN, 0};
+                     (void)::poll(&p, 1, 2000);
+                     char byte = 0;
+                     const auto n = ::recv(c2.get(), &byte, 1, MSG_DONTWAIT);
+                     const int err = errno;
+                     return Result::of(rc, n < 0 ? "second client: recv() = -1 " + errno_name(err)
+                                                 : "second client: recv() = " +
+                                                       std::to_string(n));
+                 });
 
         lab.step({.title = "Close the accepted connection, then its client",
                   .call = fmt::format("close({}); close({})", a.get(), c1.get()),
-                  .explain = "The server side closed first, so it is the one left in TIME_WAIT "
+                  .explain = "The server side sent the first FIN, so it is the one left in "
+                             "TIME_WAIT "
                              "(60 s, no descriptor). The port stays taken until then: lab 6 "
                              "shows why that matters.",
                   .expect = {{.local_port = port, .remote_port = p1, .state = "TIME_WAIT"}}},

@@ -82,8 +82,9 @@ int main(int argc, char** argv) {
 
         lab.step({.title = "The client closes first, then the server",
                   .call = fmt::format("close({}); close({})", client.get(), conn.get()),
-                  .explain = "The side that closes first ends in TIME_WAIT (lab 5 takes this "
-                             "apart): here the client, so the server's port is free at once.",
+                  .explain = "The side that sends the first FIN ends in TIME_WAIT (lab 5 takes "
+                             "this apart): here the client, so the server's port is free at "
+                             "once.",
                   .expect = {{.local_port = cport, .remote_port = port, .state = "TIME_WAIT"},
                              {.local_port = port, .remote_port = cport, .state = "LAST_ACK",
                               .absent = true}}},

@@ -1,4 +1,4 @@
-// Lab 5 — active close: the side that closes first goes FIN_WAIT1 → FIN_WAIT2 → TIME_WAIT;
+// Lab 5 — active close: the side that sends the first FIN goes FIN_WAIT1 → FIN_WAIT2 → TIME_WAIT;
 // the other side sits in CLOSE_WAIT until it closes too, passing through LAST_ACK.
 #include <unistd.h>
 
@@ -45,11 +45,13 @@ int main(int argc, char** argv) {
         lab.step({.title = "The server closes too (the passive close)",
                   .call = fmt::format("close({})", c.server.get()),
                   .explain = "The server sent its FIN and went to LAST_ACK; the client's ACK "
-                             "ended it (microseconds on loopback). The client, which closed "
-                             "first, received that FIN and is now TIME_WAIT: it keeps the "
-                             "connection's four numbers for 60 s (TCP_TIMEWAIT_LEN) so a late "
-                             "duplicate packet cannot be taken for a new connection. Watch the "
-                             "timer count down.",
+                             "ended it (microseconds on loopback). The client, which sent the "
+                             "first FIN, received that FIN and is now TIME_WAIT: it keeps the "
+                             "connection's four numbers for 60 s (TCP_TIMEWAIT_LEN) for two "
+                             "reasons (RFC 9293 §3.3.2): if its last ACK is lost, the server "
+                             "retransmits its FIN and TIME_WAIT can acknowledge it again; and a "
+                             "late duplicate packet cannot be taken for a new connection. Watch "
+                             "the timer count down.",
                   .expect = {{.local_port = cport, .remote_port = port, .state = "TIME_WAIT"},
                              {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT",
                               .absent = true},
@@ -63,7 +65,8 @@ int main(int argc, char** argv) {
                              "and it outlives this program. It will vanish by itself when the "
                              "timer runs out.",
                   .expect = {{.local_port = port, .state = "LISTEN", .absent = true},
-                             {.local_port = cport, .remote_port = port, .state = "TIME_WAIT"}}},
+                             {.local_port = cport, .remote_port = port, .state = "TIME_WAIT",
+                              .kernel_only = true}}},
                  [&] { return Result::of(::close(c.listener.release())); });
     });
 }

@@ -1,5 +1,9 @@
 // Lab 7 — the CLOSE_WAIT leak: a server that ignores recv() == 0 keeps the socket in
-// CLOSE_WAIT for ever, while the other side's orphaned FIN_WAIT2 times out. Then the fix.
+// CLOSE_WAIT (nothing but close() or a peer's RST ends it), while the other side's orphaned
+// FIN_WAIT2 times out. Then the fix.
+// The client half-closes before it closes: an orphan whose FIN was acknowledged before
+// close() always expires silently; one that reached FIN_WAIT2 on the keepalive-timer path
+// sends RST at expiry and would end the CLOSE_WAIT early (tcp_keepalive_timer).
 // Writing to a peer that is gone gives EPIPE (and SIGPIPE, unless MSG_NOSIGNAL).
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -14,18 +18,18 @@ using namespace socklab::lab;
 
 int main(int argc, char** argv) {
     Lab runner("close-wait-leak", argc, argv);
-    return runner.run(11, [](Lab& lab) {
+    return runner.run(12, [](Lab& lab) {
         const auto port = lab.port();
-        constexpr int kLinger2 = 3;
+        constexpr int kLinger2 = 1;
         Connection c = connect_pair(lab);
         const auto cport = c.client_port;
 
-        lab.step({.title = "Shorten the client's FIN_WAIT2 timeout to 3 s",
+        lab.step({.title = "Shorten the client's orphan timeout to 1 s",
                   .call = fmt::format("setsockopt({}, IPPROTO_TCP, TCP_LINGER2, {})",
                                       c.client.get(), kLinger2),
-                  .explain = "An orphaned FIN_WAIT2 (closed by its program, still waiting for "
-                             "the peer's FIN) lives tcp_fin_timeout seconds, 60 by default. "
-                             "TCP_LINGER2 sets it per socket, so the lab does not take a "
+                  .explain = "An orphaned FIN_WAIT2 (its program closed it, the peer has not "
+                             "sent FIN) lives tcp_fin_timeout seconds, 60 by default. "
+                             "TCP_LINGER2 sets it for this socket, so the lab does not take a "
                              "minute.",
                   .expect = {{.local_port = cport, .remote_port = port, .state = "ESTABLISHED"}}},
                  [&] {
@@ -34,20 +38,22 @@ int main(int argc, char** argv) {
                                                     sizeof v));
                  });
 
-        lab.step({.title = "The client closes",
-                  .call = fmt::format("close({})", c.client.get()),
+        lab.step({.title = "The client is done: it sends FIN with shutdown(SHUT_WR)",
+                  .call = fmt::format("shutdown({}, SHUT_WR)", c.client.get()),
                   .explain = "Client FIN_WAIT2 (its FIN was acknowledged), server CLOSE_WAIT: "
-                             "the server's kernel waits for the server program to close.",
+                             "the server's kernel waits for the server program to close. The "
+                             "client still holds its descriptor, so no timer runs on its "
+                             "FIN_WAIT2 yet.",
                   .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2"},
                              {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}}},
-                 [&] { return Result::of(::close(c.client.release())); });
+                 [&] { return Result::of(::shutdown(c.client.get(), SHUT_WR)); });
 
         lab.step({.title = "The leaky server reads 0 — and ignores it",
                   .call = fmt::format("recv({}, buf, 4096, 0)", c.server.get()),
                   .explain = "recv() == 0 means \"the peer closed\". The bug: this server just "
                              "goes on (maybe it only checks for -1) and never calls close(). "
-                             "Its socket will sit in CLOSE_WAIT as long as the process lives; "
-                             "enough of them and it runs out of descriptors.",
+                             "Its socket will sit in CLOSE_WAIT until something ends it; "
+                             "enough of them and the program runs out of descriptors.",
                   .expect = {{.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}},
                   .verify = [](const Result& r) {
                       return r.value == 0 ? std::string() : "recv() should return 0";
@@ -57,12 +63,27 @@ int main(int argc, char** argv) {
                      return Result::of(::recv(c.server.get(), buf, sizeof buf, 0));
                  });
 
+        lab.step({.title = "The client closes its descriptor",
+                  .call = fmt::format("close({})", c.client.get()),
+                  .explain = "The FIN_WAIT2 is now an orphan: the kernel swapped the socket for "
+                             "a timewait mini-socket (no descriptor, inode 0) that lives "
+                             "TCP_LINGER2 seconds. Because the FIN was acknowledged before "
+                             "close(), this ending is certain. Had close() sent the FIN itself, "
+                             "the ACK could arrive while close() still held the socket; the "
+                             "kernel then times the orphan with its keepalive timer, and when "
+                             "that timer fires the orphan sends RST — which would end the "
+                             "server's CLOSE_WAIT too.",
+                  .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2",
+                              .kernel_only = true},
+                             {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}}},
+                 [&] { return Result::of(::close(c.client.release())); });
+
         lab.step({.title = "Wait: the client's FIN_WAIT2 times out, CLOSE_WAIT does not",
                   .call = "(no call: wait up to 10 s for the FIN_WAIT2 timer)",
-                  .explain = "The orphaned FIN_WAIT2 gave up after its 3 s and vanished "
+                  .explain = "The orphaned FIN_WAIT2 gave up after its 1 s and vanished "
                              "silently. The server's CLOSE_WAIT has no timer at all: only "
-                             "close() ends it. That asymmetry is why leaks show up as piles of "
-                             "CLOSE_WAIT.",
+                             "close() — or an RST from the peer — ends it. That asymmetry is "
+                             "why leaks show up as piles of CLOSE_WAIT.",
                   .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2",
                               .absent = true},
                              {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}},
@@ -109,7 +130,9 @@ int main(int argc, char** argv) {
 
         lab.step({.title = "The client closes",
                   .call = fmt::format("close({})", client2.get()),
-                  .explain = "As before: FIN_WAIT2 on the client, CLOSE_WAIT on the server.",
+                  .explain = "This time the client just calls close(): FIN_WAIT2 on the client "
+                             "(an orphan at once, with the default 60 s timeout), CLOSE_WAIT on "
+                             "the server.",
                   .expect = {{.local_port = cport2, .remote_port = port, .state = "FIN_WAIT2"},
                              {.local_port = port, .remote_port = cport2, .state = "CLOSE_WAIT"}}},
                  [&] { return Result::of(::close(client2.release())); });

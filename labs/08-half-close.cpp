@@ -1,5 +1,6 @@
 // Lab 8 — half-close: shutdown(SHUT_WR) sends FIN but keeps the socket open for reading.
 // FIN_WAIT2 on one side, CLOSE_WAIT on the other — and the CLOSE_WAIT side can still send.
+// The TIME_WAIT that follows is a new, ownerless mini-socket; the descriptor's socket is CLOSE.
 #include <poll.h>
 #include <unistd.h>
 
@@ -44,8 +45,10 @@ int main(int argc, char** argv) {
         lab.step({.title = "CLOSE_WAIT can still send: the server answers",
                   .call = fmt::format("send({}, \"answer after your FIN\", 21, 0)", sfd),
                   .explain = "CLOSE_WAIT means \"the peer will send no more\", not \"the "
-                             "connection is over\". The answer sits in the client's receive "
-                             "queue (Recv-Q 21).",
+                             "connection is over\": here it is normal, because this server "
+                             "still has an answer to send. (The bug of lab 7 is a CLOSE_WAIT "
+                             "that sits idle for a long time.) The answer waits in the "
+                             "client's receive queue (Recv-Q 21).",
                   .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2",
                               .recv_q = 21}}},
                  [&] { return Result::of(::send(sfd, "answer after your FIN", 21, 0)); });
@@ -67,18 +70,38 @@ int main(int argc, char** argv) {
 
         lab.step({.title = "The server closes",
                   .call = fmt::format("close({})", sfd),
-                  .explain = "The server's FIN (via LAST_ACK) ends the exchange. The client, "
-                             "which sent the first FIN, is now TIME_WAIT — although it has not "
-                             "called close() yet.",
-                  .expect = {{.local_port = cport, .remote_port = port, .state = "TIME_WAIT"},
+                  .explain = "The server's FIN (via LAST_ACK) ends the exchange. The client "
+                             "sent the first FIN, so its end of the connection is now TIME_WAIT "
+                             "— but look at the OWNER column: the TIME_WAIT row has no "
+                             "descriptor (inode 0). The kernel replaced the client's socket by "
+                             "a timewait mini-socket; the socket the client still holds is "
+                             "CLOSE, as TCP_INFO on it says.",
+                  .expect = {{.local_port = cport, .remote_port = port, .state = "TIME_WAIT",
+                              .kernel_only = true},
                              {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT",
-                              .absent = true}}},
-                 [&] { return Result::of(::close(c.server.release())); });
+                              .absent = true}},
+                  .verify = [](const Result& r) {
+                      return r.detail == "client's own socket: tcpi_state = CLOSE"
+                                 ? std::string()
+                                 : "TCP_INFO of the client's socket should say CLOSE";
+                  }},
+                 [&] {
+                     const int rc = ::close(c.server.release());
+                     // The FIN reaches the client within microseconds; wait for it (bounded)
+                     // before asking the client's socket for its state.
+                     pollfd p{cfd, POLLIN, 0};
+                     (void)::poll(&p, 1, 2000);
+                     for (int i = 0; i < 200 && tcp_info_state(cfd) != "CLOSE"; ++i)
+                         (void)::poll(nullptr, 0, 5);
+                     return Result::of(rc, "client's own socket: tcpi_state = " +
+                                               tcp_info_state(cfd));
+                 });
 
         lab.step({.title = "The client reads EOF and closes",
                   .call = fmt::format("recv({0}, buf, 4096, 0) == 0; close({0})", cfd),
-                  .explain = "The TIME_WAIT entry stays for its 60 s whether or not the program "
-                             "still holds the descriptor.",
+                  .explain = "close() on the CLOSE socket changes nothing in the table: the "
+                             "TIME_WAIT mini-socket was never this descriptor's, and it stays "
+                             "for its 60 s either way.",
                   .expect = {{.local_port = cport, .remote_port = port, .state = "TIME_WAIT"}}},
                  [&] {
                      char buf[16];

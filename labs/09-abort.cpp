@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
                   .call = fmt::format("setsockopt({}, SOL_SOCKET, SO_LINGER, {{1, 0}})",
                                       c.client.get()),
                   .explain = "Linger on with a timeout of 0 tells close() not to shut down "
-                             "gracefully but to throw the connection away.",
+                             "gracefully but to throw the connection away: the sockets API's "
+                             "way to ask for TCP's ABORT (UNP §7.5; RFC 9293 §3.10.5).",
                   .expect = {{.local_port = cport, .remote_port = port, .state = "ESTABLISHED"}}},
                  [&] {
                      const linger l{1, 0};
@@ -82,7 +83,7 @@ int main(int argc, char** argv) {
                   .call = fmt::format("close({})", conn2.get()),
                   .explain = "Data the program never read would be lost without a word, so the "
                              "kernel does not pretend this was a clean close: it sends RST, not "
-                             "FIN (RFC 9293 §3.6, RFC 2525 §2.17). No TIME_WAIT on the server.",
+                             "FIN (RFC 9293 §3.6.1, RFC 2525 §2.17). No TIME_WAIT on the server.",
                   .expect = {{.local_port = port, .remote_port = cport2, .state = "TIME_WAIT",
                               .absent = true},
                              {.local_port = cport2, .remote_port = port, .state = "ESTABLISHED",

@@ -1,9 +1,16 @@
 // Lab 10 — the listen backlog: listen(fd, 1) and no accept(). backlog + 1 connections become
 // ESTABLISHED; further clients wait in SYN_SENT, and get in on a retransmission once accept()
 // makes room.
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <array>
+#include <cmath>
+#include <chrono>
+#include <fstream>
+#include <optional>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -12,9 +19,57 @@
 using namespace socklab;
 using namespace socklab::lab;
 
+namespace {
+
+std::optional<int> read_sysctl(const char* path) {
+    std::ifstream in(path);
+    int v = 0;
+    if (in >> v) return v;
+    return std::nullopt;
+}
+
+// When this kernel sends the SYN retransmissions, in seconds after connect(): the initial RTO
+// is 1 s (TCP_TIMEOUT_INIT). Since Linux 6.5, tcp_syn_linear_timeouts = N keeps the RTO at 1 s
+// for the first N + 1 timeouts, then doubles it; before, it doubles from the start.
+struct SynSchedule {
+    std::optional<int> linear;  // tcp_syn_linear_timeouts, absent before Linux 6.5
+    int retries = 6;            // tcp_syn_retries
+    std::vector<int> at;        // seconds after connect() of retransmission 1, 2, ...
+
+    static SynSchedule of_this_kernel() {
+        SynSchedule s;
+        s.linear = read_sysctl("/proc/sys/net/ipv4/tcp_syn_linear_timeouts");
+        s.retries = read_sysctl("/proc/sys/net/ipv4/tcp_syn_retries").value_or(6);
+        int t = 0, rto = 1;
+        for (int k = 1; k <= s.retries; ++k) {
+            t += rto;
+            s.at.push_back(t);
+            if (!s.linear || k > *s.linear) rto *= 2;
+        }
+        return s;
+    }
+    [[nodiscard]] std::string text() const {
+        std::string times;
+        for (std::size_t i = 0; i < at.size(); ++i)
+            times += fmt::format("{}{} s", i ? ", " : "", at[i]);
+        return linear ? fmt::format("This kernel has tcp_syn_linear_timeouts = {} and "
+                                    "tcp_syn_retries = {}: the SYN is retransmitted {} after "
+                                    "connect() — 1 s apart for the first {}, then doubling — "
+                                    "and then connect() gives up with ETIMEDOUT.",
+                                    *linear, retries, times, *linear + 1)
+                      : fmt::format("This kernel has no tcp_syn_linear_timeouts (it came with "
+                                    "Linux 6.5) and tcp_syn_retries = {}: the SYN is "
+                                    "retransmitted {} after connect(), the wait doubling each "
+                                    "time, and then connect() gives up with ETIMEDOUT.",
+                                    retries, times);
+    }
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
     Lab runner("backlog", argc, argv);
-    return runner.run(6, [](Lab& lab) {
+    return runner.run(7, [](Lab& lab) {
         const Endpoint server = lab.endpoint();
         const auto port = lab.port();
         UniqueFd listener;
@@ -65,26 +120,86 @@ int main(int argc, char** argv) {
                      [&, i] { return connect_client(i); });
         }
 
+        const SynSchedule syn = SynSchedule::of_this_kernel();
+        std::chrono::steady_clock::time_point connected_at;
         lab.step({.title = "Client 3 connects: the queue is full",
                   .call = fmt::format("connect(<new non-blocking socket>, {})", server.str()),
                   .explain = "The listener's queue is full, so its kernel drops the SYN without "
-                             "an answer. Client 3 stays in SYN_SENT and will retransmit its SYN "
-                             "after 1 s, 3 s, 7 s... This is what an overloaded server looks "
-                             "like from the client.",
+                             "an answer. Client 3 stays in SYN_SENT and retransmits its SYN. " +
+                             syn.text() +
+                             " This is what an overloaded server looks like from the client.",
                   .expect = {{.local_port = port, .state = "LISTEN", .recv_q = 2}},
                   .fails_with = EINPROGRESS,
                   .expect_after = [&] {
                       return std::vector<Expect>{
                           {.local_port = cport[2], .remote_port = port, .state = "SYN_SENT"}};
                   }},
-                 [&] { return connect_client(2); });
+                 [&] {
+                     connected_at = std::chrono::steady_clock::now();
+                     return connect_client(2);
+                 });
+
+        lab.step({.title = "Watch client 3 retransmit its SYN twice",
+                  .call = fmt::format("getsockopt({}, IPPROTO_TCP, TCP_INFO) every 10 ms until "
+                                      "tcpi_total_retrans has grown by 2",
+                                      clients[2].get()),
+                  .explain = "TCP_INFO counts the client's retransmissions; the lab noted when "
+                             "each of the next two happened. They match the schedule the "
+                             "sysctls above give (±0.3 s): run without pauses, the second "
+                             "retransmission tells a linear schedule (2 s) from an exponential "
+                             "one (3 s).",
+                  .expect = {{.local_port = port, .state = "LISTEN", .recv_q = 2}},
+                  .wait = std::chrono::milliseconds(100),
+                  .verify = [&](const Result& r) {
+                      return r.value == 2 ? std::string()
+                                          : "the retransmissions did not come when the "
+                                            "schedule says";
+                  },
+                  .expect_after = [&] {
+                      return std::vector<Expect>{
+                          {.local_port = cport[2], .remote_port = port, .state = "SYN_SENT"}};
+                  }},
+                 [&] {
+                     // Time the next two retransmissions as they happen (the ones before this
+                     // step, in step mode, cannot be timed any more).
+                     auto total_retrans = [&]() -> long {
+                         tcp_info info{};
+                         socklen_t len = sizeof info;
+                         if (::getsockopt(clients[2].get(), IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
+                             return -1;
+                         return info.tcpi_total_retrans;
+                     };
+                     const long before = total_retrans();
+                     if (before < 0) return Result::of(-1);
+                     std::vector<std::pair<long, double>> seen;  // (number, seconds after connect)
+                     long last = before;
+                     for (int i = 0; i < 2000 && last < before + 2; ++i) {  // ≤ 20 s
+                         (void)::poll(nullptr, 0, 10);
+                         const long now = total_retrans();
+                         if (now < 0) return Result::of(-1);
+                         const double t = std::chrono::duration<double>(
+                                              std::chrono::steady_clock::now() - connected_at)
+                                              .count();
+                         while (last < now) seen.emplace_back(++last, t);
+                     }
+                     int matching = 0;
+                     std::string when;
+                     for (const auto& [k, t] : seen) {
+                         if (k < 1 || k > static_cast<long>(syn.at.size())) continue;
+                         const int want = syn.at[static_cast<std::size_t>(k - 1)];
+                         when += fmt::format("{}#{} at {:.1f} s (expected {} s)",
+                                             when.empty() ? "" : ", ", k, t, want);
+                         if (std::abs(t - want) <= 0.3) ++matching;
+                     }
+                     return Result{matching, 0, when};
+                 });
 
         UniqueFd first;
         lab.step({.title = "accept() one connection — client 3 gets in on its next SYN",
                   .call = fmt::format("accept({}, NULL, NULL)", listener.get()),
                   .explain = "accept() made room in the queue. Nothing tells client 3: it gets "
-                             "in when its retransmitted SYN arrives (within a few seconds), "
-                             "and the queue is full again.",
+                             "in when its next retransmitted SYN arrives (see the schedule "
+                             "above), and the queue is full again.",
                   .expect = {{.local_port = cport[2], .remote_port = port, .state = "ESTABLISHED"},
                              {.local_port = port, .state = "LISTEN", .recv_q = 2}},
                   .wait = std::chrono::seconds(10)},

@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
                                       server.family_name(), server.str()),
                   .explain = "UDP has no listen(), no handshake and no connection states. A "
                              "bound UDP socket shows as UNCONN: it takes datagrams from anyone.",
-                  .expect = {{.local_port = port, .state = "UNCONN"}}},
+                  .expect = {{.proto = "udp", .local_port = port, .state = "UNCONN"}}},
                  [&] {
                      srv.reset(::socket(server.family, SOCK_DGRAM, 0));
                      return Result::of(::bind(srv.get(), server.sa(), server.len),
@@ -56,10 +56,10 @@ int main(int argc, char** argv) {
                              "picks a local port and records the peer, so send() needs no "
                              "address and only that peer's datagrams are let in. ss calls that "
                              "ESTABLISHED.",
-                  .expect = {{.local_port = port, .state = "UNCONN", .recv_q = 0}},
+                  .expect = {{.proto = "udp", .local_port = port, .state = "UNCONN", .recv_q = 0}},
                   .expect_after = [&] {
                       return std::vector<Expect>{
-                          {.local_port = cport, .remote_port = port, .state = "ESTABLISHED"}};
+                          {.proto = "udp", .local_port = cport, .remote_port = port, .state = "ESTABLISHED"}};
                   }},
                  [&] {
                      cli.reset(::socket(server.family, SOCK_DGRAM, 0));
@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
                                       cli.get()),
                   .explain = "Three datagrams wait at the server (UDP's Recv-Q counts kernel "
                              "memory, not just payload bytes).",
-                  .expect = {{.local_port = port, .state = "UNCONN", .min_recv_q = 1}}},
+                  .expect = {{.proto = "udp", .local_port = port, .state = "UNCONN", .min_recv_q = 1}}},
                  [&] {
                      long total = 0;
                      for (const std::string_view m : {"one", "two", "three"}) {
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
                   .call = fmt::format("recv({}, buf, 2048, 0)", srv.get()),
                   .explain = "Just \"one\": each recv() returns exactly one datagram, however "
                              "big the buffer. Compare lab 4, where TCP merged three sends.",
-                  .expect = {{.local_port = port, .state = "UNCONN", .min_recv_q = 1}},
+                  .expect = {{.proto = "udp", .local_port = port, .state = "UNCONN", .min_recv_q = 1}},
                   .verify = [](const Result& r) { return want(r, "one"); }},
                  [&] { return recv_one(srv.get()); });
 
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
                                       srv.get()),
                   .explain = "\"two\", then \"three\": boundaries kept, order kept (on loopback; "
                              "across a network UDP may also lose or reorder).",
-                  .expect = {{.local_port = port, .state = "UNCONN", .recv_q = 0}},
+                  .expect = {{.proto = "udp", .local_port = port, .state = "UNCONN", .recv_q = 0}},
                   .verify = [](const Result& r) { return want(r, "three"); }},
                  [&] {
                      const Result two = recv_one(srv.get());
@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
         lab.step({.title = "The server goes away",
                   .call = fmt::format("close({})", srv.get()),
                   .explain = "Nothing is sent: UDP has nobody to tell.",
-                  .expect = {{.local_port = port, .state = "UNCONN", .absent = true}}},
+                  .expect = {{.proto = "udp", .local_port = port, .state = "UNCONN", .absent = true}}},
                  [&] { return Result::of(::close(srv.release())); });
 
         lab.step({.title = "The client sends anyway",
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
                   .explain = "send() succeeds: the datagram left. No socket took it, so the "
                              "kernel answered with ICMP \"port unreachable\", and because this "
                              "socket is connected the kernel keeps that as a pending error.",
-                  .expect = {{.local_port = cport, .remote_port = port, .state = "ESTABLISHED"}}},
+                  .expect = {{.proto = "udp", .local_port = cport, .remote_port = port, .state = "ESTABLISHED"}}},
                  [&] { return Result::of(::send(cli.get(), "anyone?", 7, 0)); });
 
         lab.step({.title = "The next call reports it: ECONNREFUSED",

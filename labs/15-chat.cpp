@@ -1,8 +1,19 @@
 // Lab 15 — chat: the two-way chat of a first socket program, done right. One thread reads the
-// keyboard, one the socket. Plain UTF-8 text over TCP, no framing of its own: whatever bytes
-// arrive are shown as they arrive, so it talks to any simple text peer (nc included).
-// "/quit" from either side, or the peer closing, ends the conversation and BOTH sides close:
-// no CLOSE_WAIT is left behind.
+// keyboard, one the socket. Plain UTF-8 text over TCP: what this lab sends is newline-framed
+// (one line per message), and whatever bytes arrive are shown as they arrive, so it talks to
+// any simple text peer — nc, or a beginner's chat that sends each message with one send()
+// and no newline. "/quit" from either side, or the peer closing, ends the conversation and
+// BOTH sides close: no CLOSE_WAIT is left behind.
+//
+// "/quit" is recognised the way newline framing finds it — a line "/quit", however the bytes
+// were split across recv() calls — and also the way a beginner's peer sends it: alone, with no
+// newline, so that one recv() ends in "/quit" right after a newline or the start of the read.
+// (A beginner's own server compares each whole recv() with "/quit" and misses it when two
+// messages arrive in one read; see docs/labs/15-chat.md.)
+//
+// The server serves ONE client: later clients still connect (the kernel completes their
+// handshake and queues them, backlog 4 + 1), but nobody reads them; when the server closes
+// its listener the kernel resets them (lab 2).
 //
 //   socklab-lab-chat --role server [--host 0.0.0.0]     # one machine
 //   socklab-lab-chat --role client --host 192.0.2.7     # another (or: nc 192.0.2.7 9015)
@@ -11,6 +22,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -63,6 +75,11 @@ public:
         std::lock_guard lock(mu_);
         return why_;
     }
+    // How the peer's bytes came: recv() calls that returned data, and newlines among them.
+    [[nodiscard]] std::pair<int, int> reads_and_newlines() {
+        std::lock_guard lock(mu_);
+        return {reads_, newlines_};
+    }
     bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
         std::unique_lock lock(mu_);
         return cv_.wait_for(lock, limit, [&] { return pred() || Lab::interrupted(); }) &&
@@ -112,9 +129,16 @@ private:
                 quit = quit || line == "/quit";
                 line.clear();
             }
+            // A peer without framing sends "/quit" alone: this read ends in it, right after a
+            // newline or from its first byte.
+            const auto nl = bytes.rfind('\n');
+            const auto tail = nl == std::string_view::npos ? bytes : bytes.substr(nl + 1);
+            quit = quit || tail == "/quit" || tail == "/quit\r";
             {
                 std::lock_guard lock(mu_);
                 received_.append(bytes);
+                ++reads_;
+                newlines_ += static_cast<int>(std::count(bytes.begin(), bytes.end(), '\n'));
             }
             cv_.notify_all();
             if (quit) {
@@ -146,6 +170,8 @@ private:
     bool over_flag_ = false;
     std::string why_;
     std::string received_;
+    int reads_ = 0;
+    int newlines_ = 0;
     std::thread reader_;
 };
 
@@ -178,6 +204,15 @@ Result converse(Lab& lab, Peer& peer) {
         if (sent.err) return sent;
         lab.show_sent(*line);
     }
+    const auto [reads, newlines] = peer.reads_and_newlines();
+    if (reads > 0 && newlines == 0)
+        lab.note(fmt::format(
+            "The peer's text came in {} recv() result(s) and not one newline: it sends each "
+            "message with one send() and no end marker, so on this side its messages run "
+            "together — TCP keeps no message boundaries (lab 4). This lab ends each message "
+            "with a newline and finds lines across recv() calls; it took the peer's \"/quit\" "
+            "from a read that ended in it.",
+            reads));
     return Result::of(peer.close(), "(conversation over: " + how + ")");
 }
 
@@ -208,7 +243,10 @@ void run_server(Lab& lab) {
                                   ep.str()),
               .explain = "Waiting for one client: another socklab-lab-chat --role client, or "
                          "`nc " + ep.str().substr(0, ep.str().rfind(':')) + " " +
-                         std::to_string(port) + "`.",
+                         std::to_string(port) + "`. This server talks to ONE client. More "
+                         "can connect — the kernel completes their handshake and queues them "
+                         "(backlog 4, so up to 5) — but nobody reads what they send, and when "
+                         "the chat ends and the listener closes, the kernel resets them (lab 2).",
               .expect = {{.local_port = port, .state = "LISTEN"}}},
              [&] {
                  listener = listen_on(ep);

@@ -279,9 +279,11 @@ private:
                 f.summary += " (process running for " + seconds_text(o->age_s) + ")";
             f.explanation =
                 "The other end closed its side (its FIN arrived) and this program has not "
-                "called close(). The kernel cannot finish these connections until it does, so "
-                "they stay forever: a program that misses read() returning 0 leaks them. They "
-                "keep port " + port_text() +
+                "called close(). That is normal for a moment, or while the program still "
+                "answers a peer that only half-closed. The kernel sets no timer on CLOSE_WAIT: "
+                "only close() (or a reset from the peer) ends it, so a program that misses "
+                "read() returning 0 leaks them, and a CLOSE_WAIT idle for long is that bug. "
+                "They keep port " + port_text() +
                 " in use. socklab free " + port_text() +
                 " --destroy clears them without killing the program (root); restarting it "
                 "clears them too; the real fix is a close() in its code." +
@@ -340,8 +342,11 @@ private:
             f.summary = std::to_string(socks.size()) + " connection(s) in FIN_WAIT2 on port " +
                         port_text() + (f.pids.empty() ? "" : ", held by " + owners_text(f.pids));
             f.explanation =
-                "The program shut down its sending side (shutdown() or close()) and waits for "
-                "the peer to close too. They free the port when the peer closes.";
+                "The program called shutdown() on these sockets (only shutdown() leaves a "
+                "FIN_WAIT2 that a process still owns; after close() it would be an orphan) and "
+                "waits for the peer to close its side. There is no time limit while the "
+                "program holds them. When the peer's FIN arrives each becomes TIME_WAIT, which "
+                "keeps the port another 60 s.";
         }
         d_.findings.push_back(f);
     }
@@ -358,14 +363,18 @@ private:
                     (socks.size() > 1 ? " (the first in " + seconds_text(f.seconds_left_min) + ")"
                                       : "");
         f.explanation =
-            "This side closed these connections first. The kernel keeps each connection's "
-            "address pair for 60 s (TCP_TIMEWAIT_LEN, not tunable) so that late packets of the "
-            "old connection cannot be mistaken for a new one. No process owns them — ss -p, "
+            "This side sent the first FIN of these connections (or both sides sent FIN at "
+            "once). The kernel keeps each connection's address pair for 60 s "
+            "(TCP_TIMEWAIT_LEN, not tunable) for two reasons (RFC 9293 §3.3.2): to acknowledge "
+            "the peer's FIN again if it is retransmitted, and so that late duplicate packets "
+            "of the old connection are not taken for a new one. No process owns them — ss -p, "
             "lsof and fuser name nobody, and there is nothing to kill. A server that sets "
             "SO_REUSEADDR can bind anyway on Linux, provided the old socket had set it too "
             "(old and new both). " +
             reuseaddr_verdict() + " Otherwise wait " + seconds_text(f.seconds_left_max) +
-            ", or clear them with socklab free " + port_text() + " --destroy (root).";
+            ", or clear them with socklab free " + port_text() +
+            " --destroy (root) — which removes that protection (TIME-WAIT assassination, "
+            "RFC 1337); for a server the lasting fix is SO_REUSEADDR on its listening socket.";
         d_.findings.push_back(f);
     }
 

@@ -242,6 +242,7 @@ Plan make_plan(const Diagnosis& d, const PlanOptions& opts) {
                               "owner: no signal can clear them. They expire within " +
                               std::to_string(ownerless_left) + " s, or use --destroy (root).");
     } else {
+        std::size_t time_waits = 0;
         for (const auto& s : d.sockets) {
             if (!is_tcp_on_port(s)) continue;
             if (bound_only(s.state)) {
@@ -250,6 +251,7 @@ Plan make_plan(const Diagnosis& d, const PlanOptions& opts) {
                                   "program instead (socklab free " + port + ").");
                 continue;
             }
+            if (s.state == static_cast<std::uint8_t>(TcpState::time_wait)) ++time_waits;
             PlannedAction a;
             a.kind = PlannedAction::Kind::destroy_socket;
             a.socket = s;
@@ -266,6 +268,14 @@ Plan make_plan(const Diagnosis& d, const PlanOptions& opts) {
                             "socket cannot be named exactly";
             p.actions.push_back(std::move(a));
         }
+        if (time_waits > 0)
+            p.notes.push_back(
+                "destroying " + std::to_string(time_waits) +
+                " TIME_WAIT socket(s) removes what TIME_WAIT is for: a late duplicate segment "
+                "or a retransmitted FIN of the old connection can then reach a new connection "
+                "with the same addresses (TIME-WAIT assassination, RFC 1337). For a server "
+                "the lasting fix is SO_REUSEADDR on its listening socket (socklab why " +
+                port + " says whether that is enough).");
     }
     if (d.hidden_owners > 0)
         p.notes.push_back(

@@ -20,34 +20,46 @@ constexpr std::array<StateInfo, kMaxKernelState + 1> kStates{{
      "connect() sent a SYN and is waiting for the peer's SYN+ACK. On loopback this lasts "
      "microseconds, unless the listener's accept queue is full."},
     {"SYN_RECV",
-     "The listener got a SYN and answered SYN+ACK; it now waits for the final ACK of the "
-     "handshake. The connection is not yet in the accept queue."},
+     "A full socket in SYN-RECEIVED (RFC 9293 §3.3.2): rare on Linux, where a half-open "
+     "request is NEW_SYN_RECV. Seen for a TCP Fast Open child (created at the SYN, before the "
+     "final ACK), a simultaneous open (both ends sent SYN), and for an instant after the "
+     "final ACK while the kernel turns the request into a connection."},
     {"FIN_WAIT1",
-     "This end closed (or shut down writing) and sent FIN; it waits for the peer to "
-     "acknowledge it. Held only when the FIN cannot be sent, e.g. the peer's window is full."},
+     "This end sent FIN (close() or shutdown(SHUT_WR)) and waits for it to be acknowledged. "
+     "It lasts while the FIN, or data queued before it, is unacknowledged: e.g. the peer "
+     "stopped reading and its window is zero, so the FIN cannot even be sent."},
     {"FIN_WAIT2",
-     "Our FIN was acknowledged; now we wait for the peer to close its side. If the peer never "
-     "calls close(), an orphaned FIN_WAIT2 times out after tcp_fin_timeout (60 s)."},
+     "Our FIN was acknowledged; now we wait for the peer to close its side. A socket still "
+     "open after shutdown() waits without a time limit; an orphan (its program called "
+     "close()) gives up after tcp_fin_timeout (60 s) or TCP_LINGER2."},
     {"TIME_WAIT",
-     "This end closed first. The kernel keeps the connection's 4-tuple for 60 s so late "
-     "packets of the old connection cannot be mistaken for a new one. No process owns it."},
+     "This end sent the first FIN, or both ends sent FIN at once. The kernel keeps the "
+     "connection's 4-tuple for 60 s (RFC 9293 §3.3.2) so it can acknowledge the peer's FIN "
+     "again if that FIN is retransmitted, and so late duplicate packets of the old "
+     "connection are not taken for a new one. A kernel-only mini-socket: no process owns it."},
     {"CLOSE",
      "Not connected: a socket that is created or bound but neither listening nor connected, "
      "or one that is finished."},
     {"CLOSE_WAIT",
-     "The peer closed its side (we received FIN) and the kernel is waiting for this program "
-     "to call close(). A socket that stays here is a bug: the program ignored recv() == 0."},
+     "The peer closed its side (we received FIN); this end can still send, and the kernel "
+     "waits for this program to call close(). Normal while the program still answers a "
+     "half-closed peer; a CLOSE_WAIT that stays idle for long is a bug: the program ignored "
+     "recv() == 0."},
     {"LAST_ACK",
      "We closed after the peer did, sent our FIN and wait for its ACK. Gone in microseconds "
-     "on loopback."},
+     "on loopback, unless the FIN cannot go out: the peer stopped reading and its receive "
+     "buffer is full (zero window), so the FIN waits behind our data."},
     {"LISTEN",
      "A server socket waiting for connections. Recv-Q is the number of connections waiting "
      "to be accept()ed, Send-Q the backlog."},
     {"CLOSING",
-     "Both ends sent FIN at the same time and each waits for the other's ACK. Rare."},
+     "Both ends sent FIN and each received the other's FIN before the ACK of its own. Brief "
+     "after a simultaneous close; held while our FIN cannot be acknowledged because it waits "
+     "behind data the peer does not read (zero window)."},
     {"SYN_RECV",
-     "A half-open connection (a request socket): the listener answered the SYN and waits for "
-     "the final ACK of the handshake."},
+     "A half-open connection: the listener answered the SYN with SYN+ACK and waits for the "
+     "final ACK. Linux keeps it as a small request socket (NEW_SYN_RECV), not yet in the "
+     "accept queue."},
     {"BOUND_INACTIVE",
      "Bound to an address and port with bind(), but not listening and not connected: nothing "
      "can connect to it yet."},

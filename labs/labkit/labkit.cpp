@@ -5,9 +5,11 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -63,6 +65,74 @@ void install_signal_handlers() {
     ::signal(SIGPIPE, SIG_IGN);
 }
 
+// Columns a UTF-8 string takes on a terminal: 2 for East Asian wide characters (Hangul,
+// CJK), 1 for the rest. Enough for the labs' text; no locale needed.
+std::size_t display_width(std::string_view s) {
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        const std::size_t len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        std::uint32_t cp = len == 1 ? c : c & (0xFF >> (len + 1));
+        for (std::size_t k = 1; k < len && i + k < s.size(); ++k)
+            cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+        const bool wide = (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF) ||
+                          (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+                          (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
+                          (cp >= 0xFFE0 && cp <= 0xFFE6);
+        w += wide ? 2 : 1;
+        i += len;
+    }
+    return w;
+}
+
+// The width to lay text out in: the terminal's (TIOCGWINSZ on stdout), else $COLUMNS, else
+// 100. Never below 40: narrower than that, nothing can be laid out sensibly.
+std::size_t terminal_width() {
+    std::size_t w = 100;
+    winsize ws{};
+    if (::ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+        w = ws.ws_col;
+    } else if (const char* cols = std::getenv("COLUMNS")) {
+        char* end = nullptr;
+        const long v = std::strtol(cols, &end, 10);
+        if (end != cols && *end == '\0' && v > 0 && v < 10000) w = static_cast<std::size_t>(v);
+    }
+    return std::max<std::size_t>(w, 40);
+}
+
+// Break every line of `text` that is wider than `width` at spaces (never inside a word); the
+// continuation keeps the line's indent plus two spaces. The terminal then never wraps.
+std::string fit_lines(std::string_view text, std::size_t width) {
+    std::string out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        auto end = text.find('\n', start);
+        const bool nl = end != std::string_view::npos;
+        if (!nl) end = text.size();
+        std::string line(text.substr(start, end - start));
+        const auto indent_len = std::min(line.find_first_not_of(' '), line.size());
+        const std::string cont(std::min<std::size_t>(indent_len + 2, width / 2), ' ');
+        std::size_t floor = indent_len;  // never cut inside the indent
+        while (display_width(line) > width) {
+            std::size_t cut = std::string::npos;
+            for (auto sp = line.find(' ', floor + 1);
+                 sp != std::string::npos && display_width(std::string_view(line).substr(0, sp)) <= width;
+                 sp = line.find(' ', sp + 1))
+                cut = sp;
+            if (cut == std::string::npos) break;  // one word wider than the line: leave it
+            out.append(line, 0, cut);
+            out += '\n';
+            const auto rest = line.find_first_not_of(' ', cut);
+            line = cont + (rest == std::string::npos ? std::string() : line.substr(rest));
+            floor = cont.size();
+        }
+        out += line;
+        if (nl) out += '\n';
+        start = end + 1;
+    }
+    return out;
+}
+
 std::string join_lines(std::string_view text, std::size_t width, std::string_view indent) {
     std::string out, line;
     std::size_t start = 0;
@@ -70,7 +140,7 @@ std::string join_lines(std::string_view text, std::size_t width, std::string_vie
         auto sp = text.find(' ', start);
         if (sp == std::string_view::npos) sp = text.size();
         const auto word = text.substr(start, sp - start);
-        if (!line.empty() && line.size() + 1 + word.size() > width) {
+        if (!line.empty() && display_width(indent) + display_width(line) + 1 + display_width(word) > width) {
             out += std::string(indent) + line + "\n";
             line.clear();
         }
@@ -90,24 +160,30 @@ std::string expect_text(const Expect& e) {
     if (e.min_recv_q) where += fmt::format(", Recv-Q ≥ {}", e.min_recv_q);
     if (e.min_send_q) where += fmt::format(", Send-Q ≥ {}", e.min_send_q);
     if (e.count) where += fmt::format(", exactly {} of them", e.count);
+    if (e.kernel_only) where += ", no descriptor (inode 0)";
     return e.absent ? fmt::format("no {} left at {}", e.state, where)
                     : fmt::format("{} at {}", e.state, where);
 }
 
 json expect_json(const Expect& e) {
-    json j{{"local_port", e.local_port}, {"remote_port", e.remote_port}, {"state", e.state}};
+    json j{{"proto", e.proto},
+           {"local_port", e.local_port},
+           {"remote_port", e.remote_port},
+           {"state", e.state}};
     if (e.absent) j["absent"] = true;
     if (e.recv_q) j["recv_q"] = *e.recv_q;
     if (e.send_q) j["send_q"] = *e.send_q;
     if (e.min_recv_q) j["min_recv_q"] = e.min_recv_q;
     if (e.min_send_q) j["min_send_q"] = e.min_send_q;
     if (e.count) j["count"] = e.count;
+    if (e.kernel_only) j["kernel_only"] = true;
     return j;
 }
 
 bool matches(const Expect& e, const SocketRecord& r) {
-    return r.local_port == e.local_port && r.remote_port == e.remote_port &&
-           r.state_name() == e.state && (!e.recv_q || r.recv_q == *e.recv_q) &&
+    return proto_name(r.proto) == e.proto && r.local_port == e.local_port &&
+           r.remote_port == e.remote_port && r.state_name() == e.state &&
+           (!e.kernel_only || r.inode == 0) && (!e.recv_q || r.recv_q == *e.recv_q) &&
            (!e.send_q || r.send_q == *e.send_q) && r.recv_q >= e.min_recv_q &&
            r.send_q >= e.min_send_q;
 }
@@ -218,6 +294,35 @@ std::uint16_t peer_port_of(int fd) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     return ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 ? port_from(ss) : 0;
+}
+
+bool bound_sockets_listed() {
+    static const bool listed = [] {
+        if (const char* env = std::getenv("SOCKLAB_BOUND_INACTIVE"); env && std::string_view(env) == "0")
+            return false;
+        try {
+            const auto src = make_default_source();
+            return socklab::kernel_lists_bound_sockets(*src);
+        } catch (const Error&) {
+            return false;  // no probe socket: expect what an older kernel shows
+        }
+    }();
+    return listed;
+}
+
+std::vector<Expect> expect_bound_only(std::uint16_t port, std::uint32_t count) {
+    if (bound_sockets_listed())
+        return {{.local_port = port, .state = "BOUND_INACTIVE", .count = count}};
+    return {{.local_port = port, .state = "LISTEN", .absent = true}};
+}
+
+std::string bound_only_text() {
+    return bound_sockets_listed()
+               ? "This kernel lists a bound-only socket as BOUND_INACTIVE (Linux 6.9 and later, "
+                 "when the dump asks for it; ss -a does not ask)."
+               : "This kernel does not list bound-only sockets at all (before Linux 6.9 the "
+                 "dump has no BOUND_INACTIVE): the table shows nothing on the port, although "
+                 "the port is taken.";
 }
 
 long fill_until_eagain(int fd) {
@@ -373,6 +478,8 @@ struct Lab::Impl {
         std::fwrite(text.data(), 1, text.size(), stdout);
         std::fflush(stdout);
     }
+    // Text of the runner's own (not chat bytes), laid out for the terminal's width.
+    void say_fitted(const std::string& text) { say(fit_lines(text, terminal_width())); }
 };
 
 Lab::Lab(std::string_view id, int argc, char** argv) : impl_(std::make_unique<Impl>()) {
@@ -478,7 +585,7 @@ void Lab::note(const std::string& text) {
     if (opts_.json)
         impl_->emit({{"event", "note"}, {"step", impl_->step_no}, {"text", text}});
     else
-        impl_->say(join_lines(text, 88, "  ") );
+        impl_->say(join_lines(text, terminal_width(), "  "));
 }
 
 void Lab::show_received(std::string_view bytes) {
@@ -540,14 +647,14 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
                      {"capturing", im.capturing}});
         } else {
             im.say(fmt::format("socklab lab {} — {}\n{}", entry_->number, entry_->title,
-                               join_lines(entry_->summary, 88, "")));
-            im.say(fmt::format("Port {} on {}, {} steps. Enter = next step, a = run the rest, "
+                               join_lines(entry_->summary, terminal_width(), "")));
+            im.say_fitted(fmt::format("Port {} on {}, {} steps. Enter = next step, a = run the rest, "
                                "q = quit.\n",
                                opts_.port, opts_.host, steps));
             if (!im.tracing)
                 im.say(join_lines(fmt::format("(No transitions shown: {})",
                                               im.tracer->status().message),
-                                  88, ""));
+                                  terminal_width(), ""));
         }
         lesson(*this);
         if (im.step_no != im.steps_planned) {
@@ -597,8 +704,8 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
     if (interrupted()) throw Stop{Stop::Why::interrupted, {}};
 
     if (!opts_.json)
-        im.say(fmt::format("\n── Step {}/{}: {}\n  $ {}\n", n, im.steps_planned, step_in.title,
-                           step_in.call));
+        im.say_fitted(fmt::format("\n── Step {}/{}: {}\n  $ {}\n", n, im.steps_planned,
+                                  step_in.title, step_in.call));
     if (im.step_mode) {
         if (opts_.json)
             im.emit({{"event", "waiting"}, {"step", n}});
@@ -641,7 +748,7 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
     std::vector<SocketRecord> seen;
     std::vector<bool> check(s.expect.size(), false);
     Query q;
-    q.states = kAllStates | state_bit(TcpState::bound_inactive);
+    q.states = kAllStates | (bound_sockets_listed() ? state_bit(TcpState::bound_inactive) : 0u);
     q.tcp_info = true;
     const auto deadline = Clock::now() + s.wait;
     for (;;) {
@@ -743,15 +850,16 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
         im.emit(observed);
     } else {
         std::string t = fmt::format("  = {}{}\n", r.text(), call_ok ? "" : "   ✗ " + complaint);
-        t += join_lines(s.explain, 86, "  │ ");
+        t += join_lines(s.explain, terminal_width(), "  │ ");
         t += fmt::format("  Kernel table (port{} {}):\n", im.ports.size() > 1 ? "s" : "",
                          fmt::join(im.ports, ", "));
         if (seen.empty()) t += "    (no sockets)\n";
-        else
-            t += fmt::format("    {:<5} {:<15} {:<22} {:<22} {:>6} {:>6}  {:<12} {}\n", "PROTO",
-                             "STATE", "LOCAL", "REMOTE", "RECV-Q", "SEND-Q", "TIMER", "OWNER");
+        // Columns as wide as their widest cell (as ss does); what does not fit the terminal
+        // continues on the next line, broken between words.
+        std::vector<std::array<std::string, 8>> rows{
+            {"PROTO", "STATE", "LOCAL", "REMOTE", "RECV-Q", "SEND-Q", "TIMER", "OWNER"}};
         for (const auto& rec : seen) {
-            std::string timer;
+            std::string timer = "-";
             if (rec.timer != TimerKind::none)
                 timer = fmt::format("{} {:.1f}s", timer_name(rec.timer), rec.timer_ms / 1000.0);
             std::string owner = "-";
@@ -759,12 +867,27 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
                 owner = "no descriptor (kernel only)";
             else if (const auto it = our_fds.find(rec.inode); it != our_fds.end())
                 owner = fmt::format("fd {} (this lab)", it->second);
-            t += fmt::format("    {:<5} {:<15} {:<22} {:<22} {:>6} {:>6}  {:<12} {}\n",
-                             proto_name(rec.proto), rec.state_name(),
-                             endpoint_text(rec.local_addr, rec.local_port),
-                             endpoint_text(rec.remote_addr, rec.remote_port), rec.recv_q,
-                             rec.send_q, timer, owner);
+            rows.push_back({std::string(proto_name(rec.proto)), std::string(rec.state_name()),
+                            endpoint_text(rec.local_addr, rec.local_port),
+                            endpoint_text(rec.remote_addr, rec.remote_port),
+                            std::to_string(rec.recv_q), std::to_string(rec.send_q), timer,
+                            owner});
         }
+        std::array<std::size_t, 8> widths{};
+        for (const auto& row : rows)
+            for (std::size_t i = 0; i < row.size(); ++i)
+                widths[i] = std::max(widths[i], display_width(row[i]));
+        if (!seen.empty())
+            for (const auto& row : rows) {
+                std::string line = "   ";
+                for (std::size_t i = 0; i < row.size(); ++i) {
+                    const bool right = i == 4 || i == 5;  // the queues, as ss aligns them
+                    const std::string pad(widths[i] - display_width(row[i]), ' ');
+                    line += ' ';
+                    line += right ? pad + row[i] : i + 1 < row.size() ? row[i] + pad : row[i];
+                }
+                t += line + "\n";
+            }
         if (!events.empty()) {
             t += "  Transitions (kernel tracepoint):\n";
             for (const auto& ev : events)
@@ -786,7 +909,7 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
         }
         for (std::size_t i = 0; i < s.expect.size(); ++i)
             t += fmt::format("  {} {}\n", check[i] ? "✓" : "✗", expect_text(s.expect[i]));
-        im.say(t);
+        im.say_fitted(t);
     }
     if (call_ok && n == im.steps_planned && im.step_mode) {
         // Let the student (or the viewer) look at the last table while the lab still holds

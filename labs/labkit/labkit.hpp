@@ -39,6 +39,7 @@ struct Options {
 // (LISTEN, UNCONN). `absent` turns it round: no such socket may be left (e.g. no TIME_WAIT
 // after an RST).
 struct Expect {
+    std::string proto = "tcp";  // "tcp" or "udp"
     std::uint16_t local_port = 0;
     std::uint16_t remote_port = 0;
     std::string state{};
@@ -49,6 +50,8 @@ struct Expect {
     std::uint32_t min_recv_q = 0;
     std::uint32_t min_send_q = 0;
     std::uint32_t count = 0;  // exactly this many matching sockets; 0: at least one
+    // A kernel-only socket (inode 0): a timewait mini-socket, no descriptor anywhere.
+    bool kernel_only = false;
 };
 
 // The outcome of a step's call: the return value, or -1 and the errno it left.
@@ -168,6 +171,23 @@ struct Pair {
     std::uint16_t client_port = 0;
 };
 Pair connect_again(Lab& lab, int listener_fd, std::string title, std::string explain);
+
+// ---- what this kernel shows of a socket that is only bound ----
+
+// Does the running kernel list bound-only sockets (BOUND_INACTIVE, Linux >= 6.9)? Asked once
+// (socklab::kernel_lists_bound_sockets). SOCKLAB_BOUND_INACTIVE=0 in the environment makes the
+// labs ask and expect as on an older kernel, so that path is tested here too.
+[[nodiscard]] bool bound_sockets_listed();
+// What the table must show of `count` (0: at least one) sockets only bound to `port`:
+// BOUND_INACTIVE rows where the kernel lists them; elsewhere no LISTEN on the port.
+[[nodiscard]] std::vector<Expect> expect_bound_only(std::uint16_t port, std::uint32_t count = 0);
+// One sentence for an explanation: how this kernel shows a bound-only socket.
+[[nodiscard]] std::string bound_only_text();
+// Two lists of expectations as one.
+[[nodiscard]] inline std::vector<Expect> concat(std::vector<Expect> a, const std::vector<Expect>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
 
 // ---- small wrappers: keep the happy path of a lab straight (UNP style) ----
 

@@ -2,6 +2,7 @@
 // the right endpoints. Ports are chosen by the kernel and every query is filtered by port,
 // so other tests running on the machine at the same time do not matter.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -407,6 +408,26 @@ TEST(LiveNetlink, FinWait1BehindFullBuffers) {
     EXPECT_TRUE(wait_for_state(*src, local_port(c.get()), p, u8(TcpState::fin_wait1)));
     auto proc = make_proc_source();
     EXPECT_TRUE(wait_for_state(*proc, local_port(c.get()), p, u8(TcpState::fin_wait1)));
+}
+
+// The probe the labs use. This kernel (>= 6.9) lists bound-only sockets when asked for bit 13;
+// /proc/net/tcp never does, like a kernel before 6.9.
+TEST(LiveNetlink, BoundInactiveProbeMatchesTheRunningKernel) {
+    auto nl = make_netlink_source();
+    auto proc = make_proc_source();
+    EXPECT_FALSE(kernel_lists_bound_sockets(*proc));
+    // What the kernel itself says: a bound socket, asked for with bit 13 alone.
+    UniqueFd b(::socket(AF_INET, SOCK_STREAM, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(b.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    Query q;
+    q.states = state_bit(TcpState::bound_inactive);
+    q.port = local_port(b.get());
+    const bool listed = !nl->snapshot(q).sockets.empty();
+    EXPECT_EQ(kernel_lists_bound_sockets(*nl), listed);
+    EXPECT_TRUE(listed) << "Linux >= 6.9 lists bound-only sockets; this suite runs on 6.18";
 }
 
 TEST(LiveNetlink, DefaultSourceIsNetlink) {

@@ -251,6 +251,12 @@ TEST(DoctorWhy, ExplainsTimeWaitAndThatReuseaddrBindsAnyway) {
     EXPECT_GE(left, 1u);
     EXPECT_LE(left, 60u);
     EXPECT_NE(f->at("explanation").get<std::string>().find("SO_REUSEADDR"), std::string::npos);
+    // Both reasons for TIME_WAIT, and who gets it: the side that sent the first FIN.
+    const auto text = f->at("explanation").get<std::string>();
+    EXPECT_NE(text.find("sent the first FIN"), std::string::npos) << text;
+    EXPECT_NE(text.find("retransmitted"), std::string::npos) << text;
+    EXPECT_NE(text.find("late duplicate"), std::string::npos) << text;
+    EXPECT_NE(text.find("RFC 1337"), std::string::npos) << text;
     EXPECT_EQ(probe(d, "127.0.0.1", false)->at("errno").get<int>(), EADDRINUSE);
     EXPECT_TRUE(probe(d, "127.0.0.1", true)->at("ok").get<bool>());
     EXPECT_TRUE(d.at("bindable_with_reuseaddr").get<bool>());
@@ -279,6 +285,32 @@ TEST(DoctorWhy, OrphanedFinWait2HasNoOwnerAndATimer) {
     EXPECT_TRUE(f->at("pids").empty());
     EXPECT_NE(f->at("summary").get<std::string>().find("orphaned"), std::string::npos);
     EXPECT_GE(f->at("seconds_left_max").get<std::uint32_t>(), 1u);
+}
+
+// An owned FIN_WAIT2 exists only after shutdown(); the doctor says so, and says that the
+// peer's FIN turns it into TIME_WAIT — checked against the kernel right after.
+TEST(DoctorWhy, OwnedFinWait2ComesFromShutdownAndBecomesTimeWait) {
+    auto src = make_netlink_source();
+    auto l = test::tcp_listen("127.0.0.1", 0);
+    const auto lport = test::local_port(l.get());
+    auto c = test::tcp_connect("127.0.0.1", lport);
+    auto a = test::tcp_accept(l.get());
+    const auto port = test::local_port(c.get());
+    ASSERT_EQ(::shutdown(c.get(), SHUT_WR), 0);
+    ASSERT_TRUE(test::wait_for_state(*src, port, lport,
+                                     static_cast<std::uint8_t>(TcpState::fin_wait2)));
+    const auto d = why_json(port, 1);
+    const auto* f = finding(d, "fin_wait2");
+    ASSERT_NE(f, nullptr) << d.dump(2);
+    const auto text = f->at("explanation").get<std::string>();
+    EXPECT_NE(text.find("only shutdown() leaves a FIN_WAIT2 that a process still owns"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("becomes TIME_WAIT"), std::string::npos) << text;
+    a.reset();  // the peer's FIN
+    EXPECT_TRUE(test::wait_for_state(*src, port, lport,
+                                     static_cast<std::uint8_t>(TcpState::time_wait)));
+    EXPECT_EQ(count_local(port, TcpState::time_wait), 1u);
 }
 
 TEST(DoctorWhy, CloseWaitNamesTheHolderAndHowLongThePeerIsGone) {
@@ -491,6 +523,13 @@ TEST(DoctorFree, DestroyClearsTimeWait) {
     const auto r = socklab({"free", std::to_string(port), "--destroy", "--yes"});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_EQ(count_local(port, TcpState::time_wait), 0u);
+    // The plan warns what destroying TIME_WAIT gives up, and names the server's real fix.
+    EXPECT_NE(r.out.find("note: destroying 1 TIME_WAIT socket(s) removes what TIME_WAIT is "
+                         "for"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("(TIME-WAIT assassination, RFC 1337)"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("SO_REUSEADDR on its listening socket"), std::string::npos) << r.out;
     EXPECT_TRUE(tcp_bind_works(port));
 }
 

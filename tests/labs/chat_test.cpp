@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -151,6 +152,162 @@ TEST(ChatLab, EndOfInputHalfClosesAndKeepsReading) {
     EXPECT_EQ(client.wait(15s), 0) << client.out() << client.err();
     listener.reset();
     expect_both_sides_closed();
+}
+
+// ---- a beginner's chat (tests/fixtures/beginner_chat.py): one send() per message, no
+// newline, "/quit" alone, every recv(1024) compared whole ----
+
+std::vector<std::string> beginner(const std::string& role) {
+    return {"/usr/bin/python3", "-u", std::string(SOCKLAB_FIXTURES) + "/beginner_chat.py", role,
+            std::to_string(kPort)};
+}
+const std::string kBeginner = "안녕하세요, 저는 파이썬이에요";  // sent without a newline
+const std::string kLabLine = "반가워요 — the lab answers";
+
+// The lab as server, the beginner's client says hello and then "/quit" (no newline at all):
+// the lab shows the text as it arrives, takes the bare "/quit" as /quit, closes, and says
+// that the peer used no newlines.
+TEST(ChatLab, BeginnerPythonClientWithoutNewlinesQuits) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child server({chat_bin(), "--role", "server", "--auto"});
+    wait_for_listener();
+    Child py(beginner("client"));
+    ASSERT_TRUE(py.read_until(has("connected"), 10s)) << py.out() << py.err();
+    py.write(kBeginner + "\n");
+    ASSERT_TRUE(server.read_until(has(kBeginner), 10s)) << server.out() << server.err();
+    server.write(kLabLine + "\n");
+    ASSERT_TRUE(py.read_until(has("recv: " + kLabLine + "\\n"), 10s)) << py.out() << py.err();
+    py.write("/quit\n");
+    EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
+    EXPECT_NE(server.out().find("the peer typed /quit"), std::string::npos) << server.out();
+    EXPECT_NE(server.out().find("not one newline"), std::string::npos) << server.out();
+    EXPECT_NE(server.out().find("every expectation met"), std::string::npos) << server.out();
+    EXPECT_TRUE(py.wait(15s).has_value()) << py.out() << py.err();
+    expect_both_sides_closed();
+}
+
+// The lab as client, the beginner's server: its messages (no newline) appear, ours reach it;
+// then the beginner types "/quit" and the lab ends the chat.
+TEST(ChatLab, BeginnerPythonServerWithoutNewlinesQuits) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child py(beginner("server"));
+    ASSERT_TRUE(py.read_until(has("listening"), 10s)) << py.out() << py.err();
+    Child client({chat_bin(), "--role", "client", "--auto"});
+    ASSERT_TRUE(py.read_until(has("connected"), 10s)) << py.out() << py.err();
+    py.write(kBeginner + "\n");
+    ASSERT_TRUE(client.read_until(has(kBeginner), 10s)) << client.out() << client.err();
+    client.write(kLabLine + "\n");
+    ASSERT_TRUE(py.read_until(has("recv: " + kLabLine), 10s)) << py.out() << py.err();
+    py.write("/quit\n");
+    EXPECT_EQ(client.wait(15s), 0) << client.out() << client.err();
+    EXPECT_NE(client.out().find("the peer typed /quit"), std::string::npos) << client.out();
+    EXPECT_TRUE(py.wait(15s).has_value()) << py.out() << py.err();
+    expect_both_sides_closed();
+}
+
+// The lab types /quit to the beginner's server. The lab frames it ("/quit\n"), which a
+// whole-read comparison misses — the beginner prints it as a message — but the lab's FIN
+// follows, the beginner sees recv() == b"" and closes, and the lab ends cleanly.
+TEST(ChatLab, LabClientQuitsAgainstBeginnerPythonServer) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child py(beginner("server"));
+    ASSERT_TRUE(py.read_until(has("listening"), 10s)) << py.out() << py.err();
+    Child client({chat_bin(), "--role", "client", "--auto"});
+    ASSERT_TRUE(py.read_until(has("connected"), 10s)) << py.out() << py.err();
+    py.write(kBeginner + "\n");
+    ASSERT_TRUE(client.read_until(has(kBeginner), 10s)) << client.out() << client.err();
+    client.write("/quit\n");
+    ASSERT_TRUE(py.read_until(has("peer closed"), 10s)) << py.out() << py.err();
+    EXPECT_NE(py.out().find("recv: /quit\\n"), std::string::npos)
+        << "the beginner's whole-read comparison should miss the framed /quit:\n" << py.out();
+    py.close_stdin();  // the beginner's keyboard loop ends: it closes its socket
+    EXPECT_TRUE(py.wait(15s).has_value()) << py.out() << py.err();
+    EXPECT_EQ(client.wait(15s), 0) << client.out() << client.err();
+    EXPECT_NE(client.out().find("you typed /quit"), std::string::npos) << client.out();
+    expect_both_sides_closed();
+}
+
+// The lab server types /quit to the beginner's client: same, the other way round.
+TEST(ChatLab, LabServerQuitsAgainstBeginnerPythonClient) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child server({chat_bin(), "--role", "server", "--auto"});
+    wait_for_listener();
+    Child py(beginner("client"));
+    ASSERT_TRUE(py.read_until(has("connected"), 10s)) << py.out() << py.err();
+    server.write(kLabLine + "\n");
+    ASSERT_TRUE(py.read_until(has("recv: " + kLabLine), 10s)) << py.out() << py.err();
+    server.write("/quit\n");
+    ASSERT_TRUE(py.read_until(has("peer closed"), 10s)) << py.out() << py.err();
+    py.close_stdin();
+    EXPECT_TRUE(py.wait(15s).has_value()) << py.out() << py.err();
+    EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
+    EXPECT_NE(server.out().find("you typed /quit"), std::string::npos) << server.out();
+    expect_both_sides_closed();
+}
+
+// "/quit" split across two reads, or stuck after a line in one read, is still found: newline
+// framing across recv() calls. The peer is the test, so it controls the segments.
+TEST(ChatLab, QuitSplitAcrossReadsOrMergedIsFound) {
+    SOCKLAB_REQUIRE_ROOT();
+    for (const bool split : {true, false}) {
+        PrivateNetns ns;
+        Child server({chat_bin(), "--role", "server", "--auto"});
+        wait_for_listener();
+        auto c = tcp_connect("127.0.0.1", kPort);
+        auto say = [&](const std::string& text) {
+            ASSERT_EQ(::send(c.get(), text.data(), text.size(), MSG_NOSIGNAL),
+                      static_cast<ssize_t>(text.size()));
+        };
+        if (split) {
+            say("first line\n/qu");
+            ASSERT_TRUE(server.read_until(has("/qu"), 10s)) << server.out();
+            say("it\n");
+        } else {
+            say("first line\n/quit\n");
+        }
+        EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
+        EXPECT_NE(server.out().find("the peer typed /quit"), std::string::npos) << server.out();
+        char buf[64];
+        pollfd p{c.get(), POLLIN, 0};
+        EXPECT_EQ(::poll(&p, 1, 5000), 1);
+        EXPECT_EQ(::recv(c.get(), buf, sizeof buf, 0), 0) << "the lab should have closed";
+    }
+}
+
+// One client per server: a second client connects (its handshake completes in the kernel and
+// it waits in the accept queue), nobody reads it, and it is reset when the server closes its
+// listener — what docs/labs/15-chat.md tells a class.
+TEST(ChatLab, ASecondClientWaitsInTheQueueAndIsResetAtTheEnd) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child server({chat_bin(), "--role", "server", "--auto"});
+    wait_for_listener();
+    Child first({chat_bin(), "--role", "client", "--auto"});
+    server.write("hello first\n");
+    ASSERT_TRUE(first.read_until(has("hello first"), 10s)) << first.out() << first.err();
+    auto second = tcp_connect("127.0.0.1", kPort);  // returns: the kernel completed it
+    const std::string ignored = "is anyone there?\n";
+    ASSERT_EQ(::send(second.get(), ignored.data(), ignored.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(ignored.size()));
+    const bool queued = wait_until([] {
+        for (const auto& r : ss_rows())
+            if (r.local_port == kPort && r.state == "LISTEN") return r.recv_q == 1;
+        return false;
+    }, 5s, 20ms);
+    EXPECT_TRUE(queued) << "the second connection should wait in the accept queue";
+    EXPECT_EQ(server.out().find("is anyone there"), std::string::npos);
+    first.write("/quit\n");
+    EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
+    EXPECT_EQ(first.wait(15s), 0) << first.out() << first.err();
+    char buf[64];
+    pollfd p{second.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 5000), 1);
+    EXPECT_EQ(::recv(second.get(), buf, sizeof buf, 0), -1);
+    EXPECT_EQ(errno, ECONNRESET);
 }
 
 // --json: the viewer gets received text as {"event":"message"} lines, UTF-8 intact.

@@ -43,6 +43,7 @@ std::vector<SsRow> parse_ss(std::string_view text) {
         r.state = state_from_ss(state, r.proto);
         r.local_port = port_of(r.local);
         r.remote_port = port_of(r.peer);
+        r.owned = line.find("users:(") != std::string::npos;
         r.line = line;
         rows.push_back(std::move(r));
     }
@@ -50,8 +51,8 @@ std::vector<SsRow> parse_ss(std::string_view text) {
 }
 
 std::vector<SsRow> ss_rows() {
-    const auto res = run_command({"ss", "-tuanH"}, {}, std::chrono::seconds(10));
-    if (res.exit_code != 0) throw Error("failed to run ss -tuanH: " + res.err);
+    const auto res = run_command({"ss", "-tuanpH"}, {}, std::chrono::seconds(10));
+    if (res.exit_code != 0) throw Error("failed to run ss -tuanpH: " + res.err);
     return parse_ss(res.out);
 }
 

@@ -8,7 +8,7 @@
 
 namespace socklab::test {
 
-// One socket as `ss -tuanH` prints it.
+// One socket as `ss -tuanpH` prints it.
 struct SsRow {
     std::string proto;  // "tcp" or "udp"
     std::string state;  // socklab's spelling: ESTABLISHED, FIN_WAIT2, UNCONN (UDP), CLOSE (TCP)
@@ -18,6 +18,7 @@ struct SsRow {
     std::string peer;
     std::uint16_t local_port = 0;  // 0 for "*"
     std::uint16_t remote_port = 0;
+    bool owned = false;  // ss -p names a process holding it
     std::string line;  // the whole line, for failure messages
 };
 
@@ -30,7 +31,7 @@ struct SsRow {
 // are skipped; an unknown state throws std::runtime_error.
 [[nodiscard]] std::vector<SsRow> parse_ss(std::string_view text);
 
-// Run `ss -tuanH` (10 s at most) in the caller's network namespace and parse it. Throws
+// Run `ss -tuanpH` (10 s at most) in the caller's network namespace and parse it. Throws
 // socklab::Error when ss fails.
 [[nodiscard]] std::vector<SsRow> ss_rows();
 

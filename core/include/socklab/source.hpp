@@ -77,6 +77,17 @@ std::optional<SocketRecord> proc_net_line(std::string_view line, Proto proto, st
 
 }  // namespace parse
 
+// Bound-only TCP sockets (bind() without listen() or connect()) appear in a sock_diag dump
+// only on Linux >= 6.9, and only when the request sets state bit 13 (BOUND_INACTIVE); older
+// kernels ignore the bit and leave such sockets out. Given the records of a dump that asked
+// for bit 13 while a socket was only bound to `port`: is it there (state BOUND_INACTIVE)?
+[[nodiscard]] bool dump_lists_bound_socket(std::span<const SocketRecord> dump,
+                                           std::uint16_t port) noexcept;
+// Ask the running kernel through `src`: bind a TCP socket to 127.0.0.1 port 0 (never listened
+// on) and look for it with bit 13. False for the /proc source (it never lists them); throws
+// socklab::Error when the probe socket cannot be made.
+[[nodiscard]] bool kernel_lists_bound_sockets(Source& src);
+
 // Does the record pass the query (protocol, family, state mask, port)? The sources use it
 // where the kernel cannot filter; front ends use it on cached snapshots.
 [[nodiscard]] bool matches(const Query& q, const SocketRecord& r) noexcept;
