@@ -262,6 +262,21 @@ TEST(LadderLayout, HeadsNameAddressAndProcessWhenKnown) {
     EXPECT_NE(l.server_head.find("[4343]"), std::string::npos) << l.server_head;
 }
 
+TEST(LadderLayout, AClosedSocketsHandoverToATimewaitSocketIsExplained) {
+    std::vector<Segment> s{seg(0, true, SYN, 0, 0)};
+    std::vector<TransitionEvent> t{tr(10'000, true, TcpState::fin_wait1, TcpState::fin_wait2),
+                                   tr(20'000, true, TcpState::fin_wait2, TcpState::close),
+                                   tr(30'000, false, TcpState::last_ack, TcpState::close)};
+    const auto all = conversation::build(s, t, {});
+    ASSERT_EQ(all.size(), 1u);
+    const auto l = layout_ladder(all.front());
+    ASSERT_EQ(l.rows.size(), 4u);
+    EXPECT_EQ(l.rows[1].note, "");
+    EXPECT_EQ(l.rows[2].note, "timewait socket takes over");
+    EXPECT_NE(l.rows[2].detail.find("TIME_WAIT"), std::string::npos);
+    EXPECT_EQ(l.rows[3].note, "");  // LAST_ACK -> CLOSE is the end of the socket itself
+}
+
 ObservedTransition observed(const TransitionEvent& e, bool traced) {
     ObservedTransition o;
     o.time_ns = e.time_ns;

@@ -6,6 +6,10 @@
 #include "socklab/state.hpp"
 
 namespace socklab::viewer {
+namespace {
+constexpr std::uint8_t kFinWait2 = 5;
+constexpr std::uint8_t kClose = 7;
+}  // namespace
 
 std::string_view ladder_kind_name(LadderKind k) noexcept {
     switch (k) {
@@ -130,6 +134,18 @@ LadderLayout layout_ladder(const Conversation& c, const LadderOptions& opts) {
             r.label = std::string(state_name(t->new_state));
             r.detail = fmt::format("{} -> {}\n{}", state_name(t->old_state), state_name(t->new_state),
                                    state_explanation(t->new_state));
+            if (t->old_state == kFinWait2 && t->new_state == kClose) {
+                // A program that has closed its socket no longer needs the full socket: in
+                // FIN_WAIT2 the kernel moves the connection to a small timewait socket
+                // (tcp_time_wait()) and frees the full one. The tracepoint reports the full
+                // socket's CLOSE; the timewait socket's FIN_WAIT2 -> TIME_WAIT is not traced.
+                r.note = "timewait socket takes over";
+                r.detail += "\n\nThe program had closed this socket, so the kernel handed the connection "
+                            "to a small timewait socket and freed the full one (this CLOSE). The "
+                            "connection itself is still in FIN_WAIT2 and goes to TIME_WAIT when the "
+                            "peer's FIN arrives; the socket table shows those states, the tracer "
+                            "does not report them.";
+            }
             ++l.badges;
         } else if (const auto* k = it.syscall()) {
             r.kind = LadderKind::call;

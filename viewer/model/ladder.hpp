@@ -25,6 +25,7 @@ struct LadderRow {
     Side side = Side::unknown;  // arrow: the sender; badge and call: whose socket
     std::string label;       // on the diagram: "SYN-ACK seq 0 ack 1", "FIN_WAIT1", "close(fd 3) = 0"
     std::string detail;      // on hover: the whole header, the state's meaning, the call's process
+    std::string note;        // beside a badge: a short remark ("timewait socket takes over")
     std::uint8_t flags = 0;  // arrow: tcp_flag bits
     std::uint8_t state = 0;  // badge: the new state (kernel number)
     std::uint8_t old_state = 0;

@@ -126,6 +126,28 @@ const LadderLayout& LadderPanel::layout_for(const UiContext& ctx) {
     return layout_;
 }
 
+// No system call named the processes: take them from the socket table (an open socket's
+// owner, or for the server the listener's on the same port).
+void LadderPanel::fill_processes(const UiContext& ctx) {
+    auto owner = [&](const Endpoint& e, bool listener_too) -> std::string {
+        const Row* best = nullptr;
+        for (const auto* rows : {&ctx.frame->rows, &ctx.frame->gone})
+            for (const auto& r : *rows) {
+                if (r.pid <= 0 || r.rec.local_port != e.port || r.rec.proto != Proto::tcp) continue;
+                const bool exact = r.rec.local_addr.unmapped() == e.addr;
+                const bool listening = r.rec.remote_port == 0;
+                if (exact && !listening) return r.process + " [" + std::to_string(r.pid) + "]";
+                if (listener_too && listening) best = &r;
+            }
+        return best != nullptr ? best->process + " [" + std::to_string(best->pid) + "]" : std::string();
+    };
+    const auto& conv = *ctx.ladder->selected;
+    if (layout_.client_head.find('\n') == std::string::npos)
+        if (auto p = owner(conv.client, false); !p.empty()) layout_.client_head += "\n" + p;
+    if (layout_.server_head.find('\n') == std::string::npos)
+        if (auto p = owner(conv.server, true); !p.empty()) layout_.server_head += "\n" + p;
+}
+
 void LadderPanel::draw_toolbar(UiContext& ctx) {
     const LadderSnapshot* snap = ctx.ladder.get();
     std::string current = "(none)";
@@ -138,7 +160,7 @@ void LadderPanel::draw_toolbar(UiContext& ctx) {
             for (auto p : snap->selection.ports) current += " " + std::to_string(p);
         }
     }
-    ImGui::SetNextItemWidth(std::max(200.0f, ImGui::GetContentRegionAvail().x * 0.55f));
+    ImGui::SetNextItemWidth(std::max(200.0f, ImGui::GetContentRegionAvail().x * 0.4f));
     if (ImGui::BeginCombo("##connection", current.c_str())) {
         if (snap == nullptr || snap->recent.empty()) ImGui::TextDisabled("No connection seen since the capture started.");
         if (snap != nullptr)
@@ -219,7 +241,11 @@ void LadderPanel::draw_heads(float x_client, float x_server) {
         const ImVec2 t1 = font->CalcTextSizeA(fs, 1e9f, 0, top.c_str());
         const ImVec2 t2 = font->CalcTextSizeA(fs * 0.85f, 1e9f, 0, proc.c_str());
         const float w = std::max(t1.x, t2.x) + 20.0f;
-        const ImVec2 a(x - w * 0.5f, origin.y), b(x + w * 0.5f, origin.y + box_h);
+        // Centred on the lifeline, but never past the panel's edges.
+        const float right = origin.x + ImGui::GetContentRegionAvail().x;
+        const float left_x = std::clamp(x - w * 0.5f, origin.x, std::max(origin.x, right - w));
+        x = left_x + w * 0.5f;
+        const ImVec2 a(left_x, origin.y), b(left_x + w, origin.y + box_h);
         dl->AddRectFilled(a, b, IM_COL32(38, 44, 58, 255), 6.0f);
         dl->AddRect(a, b, colour, 6.0f, 0, 2.0f);
         dl->AddText(font, fs, ImVec2(x - t1.x * 0.5f, a.y + 5.0f), IM_COL32(240, 240, 245, 255), top.c_str());
@@ -302,6 +328,11 @@ void LadderPanel::draw_rows(UiContext& ctx) {
                 const ImVec2 a(x - t.x * 0.5f - 10.0f, y0 + 3.0f), b(x + t.x * 0.5f + 10.0f, y0 + 3.0f + t.y + 6.0f);
                 dl->AddRectFilled(a, b, style::state_color(r.state), (b.y - a.y) * 0.5f);
                 dl->AddText(font, fs, ImVec2(a.x + 10.0f, a.y + 3.0f), style::state_text_color(r.state), name.c_str());
+                if (!r.note.empty()) {
+                    const ImVec2 nt = ImGui::CalcTextSize(r.note.c_str());
+                    const float nx = r.side == Side::server ? a.x - 8.0f - nt.x : b.x + 8.0f;
+                    dl->AddText(ImVec2(nx, (a.y + b.y - nt.y) * 0.5f), IM_COL32(185, 190, 200, 255), r.note.c_str());
+                }
                 if (!ctx.headless && ImGui::IsWindowHovered() && mouse.x >= a.x && mouse.x <= b.x &&
                     mouse.y >= a.y && mouse.y <= b.y) {
                     ImGui::BeginTooltip();
@@ -351,10 +382,11 @@ void LadderPanel::draw_content(UiContext& ctx) {
         return;
     }
     (void)layout_for(ctx);
+    fill_processes(ctx);
     const float width = ImGui::GetContentRegionAvail().x;
     // Room on the left for the times; the same offsets inside the scrolling rows.
-    x_client_ = std::max(130.0f, width * 0.2f);
-    x_server_ = width * 0.88f;
+    x_client_ = std::max(190.0f, width * 0.22f);
+    x_server_ = width - std::max(110.0f, width * 0.14f);
     const float left = ImGui::GetCursorScreenPos().x;
     draw_heads(left + x_client_, left + x_server_);
     draw_rows(ctx);
@@ -388,10 +420,14 @@ nlohmann::json LadderPanel::dump_state(const UiContext& ctx) const {
     const auto s = summarize(*snap.selected);
     j["client"] = s.client;
     j["server"] = s.server;
-    j["client_process"] = s.client_process;
-    j["server_process"] = s.server_process;
     // What the panel drew last (the layout of this snapshot's conversation).
     const LadderLayout shown = laid_out_ == snap.selected ? layout_ : layout_ladder(*snap.selected);
+    auto process = [](const std::string& head) {
+        const auto nl = head.find('\n');
+        return nl == std::string::npos ? std::string() : head.substr(nl + 1);
+    };
+    j["client_process"] = process(shown.client_head);
+    j["server_process"] = process(shown.server_head);
     auto rows = nlohmann::json::array();
     for (const auto& r : shown.rows) {
         nlohmann::json row{{"kind", ladder_kind_name(r.kind)}, {"label", r.label}, {"offset_s", r.offset_s}};
@@ -402,6 +438,7 @@ nlohmann::json LadderPanel::dump_state(const UiContext& ctx) const {
             row["flags"] = std::move(flags);
         }
         if (r.kind == LadderKind::badge) row["from"] = state_name(r.old_state);
+        if (!r.note.empty()) row["note"] = r.note;
         rows.push_back(std::move(row));
     }
     j["rows"] = std::move(rows);

@@ -41,6 +41,7 @@ private:
     void draw_heads(float x_client, float x_server);
     void draw_rows(UiContext& ctx);
     const LadderLayout& layout_for(const UiContext& ctx);
+    void fill_processes(const UiContext& ctx);
 
     bool started_ = false;
     bool follow_ = true;
