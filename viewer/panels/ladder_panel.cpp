@@ -152,7 +152,8 @@ void LadderPanel::draw_toolbar(UiContext& ctx) {
     const LadderSnapshot* snap = ctx.ladder.get();
     std::string current = "(none)";
     if (snap != nullptr && snap->selected) {
-        current = summary_text(summarize(*snap->selected));
+        const auto sum = summarize(*snap->selected);
+        current = sum.client + " \u2192 " + sum.server + (sum.ended ? "  (ended)" : "  (live)");
     } else if (snap != nullptr && snap->selection.mode == LadderSelection::Mode::latest) {
         current = "newest connection";
         if (!snap->selection.ports.empty()) {
@@ -375,10 +376,14 @@ void LadderPanel::draw_content(UiContext& ctx) {
         return;
     }
     if (!snap.selected) {
-        empty_state(kWaiting, snap.selection.mode == LadderSelection::Mode::latest
-                                  ? "It appears here as soon as a connection on that port sends its first segment."
-                                  : "The connection may have ended before the capture started, or been dropped "
-                                    "from the capture's memory.");
+        const char* hint =
+            !snap.capture_active && !ctx.frame->privileges.tracer_active
+                ? "Without the capture and the tracer (both need root) nothing can show here."
+            : snap.selection.mode == LadderSelection::Mode::latest
+                ? "It appears here as soon as a connection on that port sends its first segment."
+                : "The connection may have ended before the capture started, or been dropped "
+                  "from the capture's memory.";
+        empty_state(kWaiting, hint);
         return;
     }
     (void)layout_for(ctx);
