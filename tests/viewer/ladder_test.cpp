@@ -348,6 +348,13 @@ TEST(LadderModel, OnlyTracedTransitionsJoinAndEndsAreRecognised) {
     EXPECT_FALSE(snap->selected_ended);
     EXPECT_EQ(snap->recent.front().client_state, st(TcpState::established));
 
+    // With the capture on, a connection no segment started (another namespace's) is left out.
+    auto elsewhere = observed(tr(15'000, true, TcpState::syn_sent, TcpState::established), true);
+    elsewhere.key.local_port = 50000;
+    EXPECT_FALSE(m.add(elsewhere, true));
+    EXPECT_TRUE(m.add(observed(tr(16'000, false, TcpState::syn_recv, TcpState::established), true), true));
+    EXPECT_EQ(m.set().size(), 1u);
+
     auto rst = seg(20'000, false, RST | ACK, 0, 1);
     m.add(rst);
     EXPECT_TRUE(m.snapshot(sel, nullptr)->selected_ended);

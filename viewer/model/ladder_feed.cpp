@@ -55,7 +55,7 @@ void LadderModel::add(const Segment& s) {
     if (const auto* c = set_.add(s)) changed_at_[c->id] = ++changes_;
 }
 
-bool LadderModel::add(const ObservedTransition& o) {
+bool LadderModel::add(const ObservedTransition& o, bool only_known) {
     if (!o.traced || o.key.proto != Proto::tcp) return false;
     // Without both ports the connection is not known (the SYN_SENT event names no local port).
     if (o.key.local_port == 0 || o.key.remote_port == 0) return false;
@@ -71,6 +71,10 @@ bool LadderModel::add(const ObservedTransition& o) {
     e.remote_port = o.key.remote_port;
     e.old_state = o.old_state;
     e.new_state = o.new_state;
+    if (only_known) {
+        const auto id = conversation::id_of(e);
+        if (!id || set_.find(*id) == nullptr) return false;
+    }
     const auto* c = set_.add(e);
     if (c != nullptr) changed_at_[c->id] = ++changes_;
     return c != nullptr;
@@ -173,7 +177,7 @@ bool LadderFeed::wait_for_snapshot(std::uint64_t after_seq, std::chrono::millise
 void LadderFeed::run() {
     LadderModel model(opts_.max_conversations, opts_.recent);
     std::vector<Segment> segments;
-    std::vector<ObservedTransition> transitions;
+    std::vector<ObservedTransition> transitions, pending;
     std::uint64_t transition_seq = 0, seq = 0;
     const bool capturing = capture_->status().active;
     LadderSnapshotPtr previous;
@@ -196,7 +200,15 @@ void LadderFeed::run() {
         if (opts_.transitions) transition_seq = opts_.transitions(transition_seq, transitions);
         // Both inputs are time-ordered; conversation::append keeps each conversation so.
         for (const auto& s : segments) model.add(s);
-        for (const auto& t : transitions) model.add(t);
+        // A transition may be read before the segment that started its connection: it waits
+        // (bounded, 2 s) for that segment. With the capture on, only captured connections
+        // take transitions (see LadderModel::add).
+        pending.insert(pending.end(), transitions.begin(), transitions.end());
+        const std::uint64_t now = monotonic_ns();
+        std::erase_if(pending, [&](const ObservedTransition& t) {
+            return model.add(t, capturing) || t.time_ns + 2'000'000'000ull < now;
+        });
+        if (pending.size() > 4096) pending.erase(pending.begin(), pending.end() - 4096);
         auto snap = model.snapshot(sel, previous.get());
         snap->seq = ++seq;
         snap->taken_ns = monotonic_ns();

@@ -77,7 +77,10 @@ public:
     void add(const Segment& s);
     // Traced TCP transitions only (an inferred one carries the poll's time, not the kernel's,
     // and would land between the wrong segments). Returns whether it joined a conversation.
-    bool add(const ObservedTransition& t);
+    // `only_known`: join only a conversation a captured segment started. The tracer sees
+    // every network namespace, the capture only this one; without this, other namespaces'
+    // connections would crowd this one's out of the bounded set.
+    bool add(const ObservedTransition& t, bool only_known = false);
     void add(const SyscallEvent& e);
 
     // The snapshot for `sel`. `previous` (may be null) lends its copy of the selected
