@@ -27,6 +27,7 @@
 
 #include "model/synthetic_source.hpp"
 #include "panels/doctor_panel.hpp"
+#include "panels/ladder_panel.hpp"
 #include "socklab/args.hpp"
 #include "ui/app.hpp"
 #include "ui/style.hpp"
@@ -44,6 +45,7 @@ struct Options {
     int lab_steps = 1;
     std::uint16_t lab_port = 0;
     std::uint16_t doctor_port = 0;
+    std::uint16_t ladder_port = 0;
     std::string dump_state;
     bool no_trace = false;
     int bench_frames = 0;
@@ -83,6 +85,7 @@ void load_fonts(ImGuiIO& io) {
     b.AddRanges(extra);
     b.BuildRanges(&ranges);
     io.Fonts->AddFontFromFileTTF(sans, 16.0f, nullptr, ranges.Data);
+    io.Fonts->AddFontFromFileTTF(sans, 22.0f, nullptr, ranges.Data);  // the ladder, read from afar
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -154,6 +157,9 @@ int main(int argc, char** argv) {
     cli.add_option("--doctor", o.doctor_port, "Open the port doctor on PORT: why can't it be bound?")
         ->check(socklab::cli::port_validator())
         ->option_text("PORT");
+    cli.add_option("--ladder", o.ladder_port, "Show the ladder of the newest connection on PORT (capturing from the start)")
+        ->check(socklab::cli::port_validator())
+        ->option_text("PORT");
     cli.add_option("--dump-state", o.dump_state, "Write what each panel shows as JSON and exit");
     cli.add_flag("--no-trace", o.no_trace, "Do not start the tracer: polling only");
     cli.add_option("--bench-frames", o.bench_frames, "Render N frames and report frame times")
@@ -172,6 +178,7 @@ int main(int argc, char** argv) {
         "  xvfb-run -a socklab-viewer --lab close-wait-leak --lab-steps 4 --screenshot lab.png\n"
         "  xvfb-run -a socklab-viewer --dump-state state.json --frames 5\n"
         "  xvfb-run -a socklab-viewer --doctor 8080 --frames 40 --screenshot doctor.png\n"
+        "  xvfb-run -a socklab-viewer --lab active-close --lab-steps 4 --ladder 9005 --screenshot ladder.png\n"
         "  xvfb-run -a socklab-viewer --synthetic 100000 --bench-frames 600 --bench-out b.json");
     try {
         cli.parse(argc, argv);
@@ -249,8 +256,10 @@ int main(int argc, char** argv) {
         if (std::filesystem::exists(socklab)) ao.socklab_command = {socklab.string()};
         ao.filter = o.filter;
         ao.headless = headless;
+        ao.ladder_port = o.ladder_port;
         App app(ao);
         if (o.doctor_port != 0) DoctorPanel::ask(o.doctor_port);
+        if (o.ladder_port != 0) LadderPanel::show_port(o.ladder_port);
 
         if (headless) {
             // Wait for the first picture of the table, bounded.

@@ -11,6 +11,7 @@
 #include "panels/event_log_panel.hpp"
 #include "panels/help_panel.hpp"
 #include "panels/lab_panel.hpp"
+#include "panels/ladder_panel.hpp"
 #include "panels/status_panel.hpp"
 #include "panels/table_panel.hpp"
 #include "panels/timeline_panel.hpp"
@@ -29,6 +30,7 @@ std::vector<std::unique_ptr<Panel>> make_panels() {
     p.back()->set_group("tools");
     p.push_back(std::make_unique<EventLogPanel>());
     p.back()->set_group("tools");
+    p.push_back(std::make_unique<LadderPanel>());  // closed until asked for
     p.push_back(std::make_unique<StatusPanel>());
     p.push_back(std::make_unique<HelpPanel>());  // keep last: drawn on top
     return p;

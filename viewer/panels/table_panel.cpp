@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "panels/doctor_panel.hpp"
+#include "panels/ladder_panel.hpp"
 #include "ui/style.hpp"
 
 namespace socklab::viewer {
@@ -182,6 +183,11 @@ void TablePanel::draw_content(UiContext& ctx) {
                 const std::uint16_t port = r.rec.local_port;
                 if (ImGui::MenuItem("Why is this port busy?", nullptr, false, port != 0))
                     DoctorPanel::ask(port);
+                const bool connected = r.rec.proto == Proto::tcp && r.rec.remote_port != 0;
+                if (ImGui::MenuItem("Show ladder", nullptr, false, connected))
+                    LadderPanel::show(conversation::make_id(
+                        r.rec.family, Endpoint{r.rec.local_addr.unmapped(), r.rec.local_port},
+                        Endpoint{r.rec.remote_addr.unmapped(), r.rec.remote_port}));
                 ImGui::EndPopup();
             }
             if (ImGui::TableSetColumnIndex(1)) ImGui::TextUnformatted(r.local_text.c_str());

@@ -11,9 +11,19 @@
 namespace socklab::viewer {
 namespace {
 constexpr std::size_t kMaxTransitions = 4096;
-}
 
-App::App(AppOptions opts) : opts_(std::move(opts)), poller_(opts_.poller) {
+LadderFeedOptions ladder_options(Poller& poller) {
+    LadderFeedOptions o;
+    o.transitions = [&poller](std::uint64_t after, std::vector<ObservedTransition>& out) {
+        return poller.transitions_since(after, out);
+    };
+    o.poller_seq = [&poller] { return poller.latest()->seq; };
+    return o;
+}
+}  // namespace
+
+App::App(AppOptions opts)
+    : opts_(std::move(opts)), poller_(opts_.poller), ladder_(ladder_options(poller_)) {
     if (!opts_.socklab_command.empty()) labs_ = std::make_unique<LabRunner>(opts_.socklab_command);
     table_.set_filter_text(opts_.filter);
     panels_ = make_panels();
@@ -27,16 +37,28 @@ App::App(AppOptions opts) : opts_(std::move(opts)), poller_(opts_.poller) {
     ctx_.actions.set_paused = [this](bool p) { poller_.set_paused(p); };
     ctx_.actions.set_interval_ms = [this](int ms) { poller_.set_interval(std::chrono::milliseconds(ms)); };
     if (labs_) {
-        ctx_.actions.lab_start = [this](const std::string& id, std::uint16_t port) { labs_->start(id, port); };
+        ctx_.actions.lab_start = [this](const std::string& id, std::uint16_t port) {
+            // A lab is where a ladder is wanted: capture from its first segment.
+            ladder_.start();
+            labs_->start(id, port);
+        };
         ctx_.actions.lab_next = [this] { labs_->next(); };
         ctx_.actions.lab_auto = [this] { labs_->run_auto(); };
         ctx_.actions.lab_stop = [this] { labs_->stop(); };
     }
+    ctx_.actions.ladder_select = [this](LadderSelection sel) { ladder_.select(std::move(sel)); };
     poller_.start();
+    if (opts_.ladder_port != 0) {
+        LadderSelection sel;
+        sel.mode = LadderSelection::Mode::latest;
+        sel.ports = {opts_.ladder_port};
+        ladder_.select(std::move(sel));  // the capture is open when this returns
+    }
 }
 
 App::~App() {
     labs_.reset();  // stops the lab's process group first
+    ladder_.stop();  // reads the poller: stopped before it
     poller_.stop();
 }
 
@@ -68,6 +90,7 @@ void App::gather() {
         lab_state_ = labs_->state();
         lab_version_ = lab_state_.version;
     }
+    if (ladder_.started()) ctx_.ladder = ladder_.latest();
     ctx_.paused = poller_.paused();
     ctx_.interval_ms = static_cast<int>(poller_.interval().count());
     // A changed filter or sort is sorted here once; every later frame arrives sorted.
@@ -130,6 +153,10 @@ void App::draw(double frame_ms) {
     std::vector<std::string> groups_drawn;
     for (auto& p : panels_) {
         if (p->group().empty()) {
+            if (p->wants_attention()) {  // asked for elsewhere: open and in front
+                p->open() = true;
+                ImGui::SetNextWindowFocus();
+            }
             p->draw(ctx_);
         } else if (std::find(groups_drawn.begin(), groups_drawn.end(), p->group()) == groups_drawn.end()) {
             groups_drawn.push_back(p->group());

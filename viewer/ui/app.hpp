@@ -22,6 +22,9 @@ struct AppOptions {
     std::vector<std::string> socklab_command;  // empty: no labs
     std::string filter;                        // initial table filter
     bool headless = false;
+    // Show the ladder of the newest connection on this port, capturing from the start (0: the
+    // capture starts when the Ladder panel is first asked for something).
+    std::uint16_t ladder_port = 0;
 };
 
 class App {
@@ -41,6 +44,7 @@ public:
 
     [[nodiscard]] Poller& poller() noexcept { return poller_; }
     [[nodiscard]] LabRunner* labs() noexcept { return labs_.get(); }
+    [[nodiscard]] LadderFeed& ladder() noexcept { return ladder_; }
 
 private:
     void gather();
@@ -50,6 +54,7 @@ private:
 
     AppOptions opts_;
     Poller poller_;
+    LadderFeed ladder_;
     std::unique_ptr<LabRunner> labs_;
     TableView table_;
     LabState lab_state_;

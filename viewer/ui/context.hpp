@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/frame.hpp"
+#include "model/ladder_feed.hpp"
 #include "model/lab_runner.hpp"
 #include "model/table_view.hpp"
 
@@ -25,6 +26,8 @@ struct Actions {
     std::function<void()> lab_next;
     std::function<void()> lab_auto;
     std::function<void()> lab_stop;
+    // What the Ladder panel shows; the first call starts the capture.
+    std::function<void(LadderSelection)> ladder_select;
 };
 
 struct UiContext {
@@ -44,6 +47,8 @@ struct UiContext {
 
     // Transitions since the viewer started (bounded), oldest first, and the newest seq.
     const std::deque<ObservedTransition>* transitions = nullptr;
+    // The ladder feed's newest snapshot; null until the feed is started.
+    LadderSnapshotPtr ladder;
     bool focus_filter = false;  // `/` was pressed
     bool show_help = false;
     Actions actions;

@@ -1,0 +1,81 @@
+// LadderFeed on the real kernel: its worker thread captures a loopback connection of the test's
+// own (libpcap on lo, filtered to the listener's port) and publishes it as the selected
+// conversation — SYN, SYN-ACK, ACK with relative numbers — while the test thread reads the
+// snapshots (also under ThreadSanitizer). Root only: capturing needs CAP_NET_RAW.
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "model/ladder_feed.hpp"
+#include "testsupport.hpp"
+
+namespace socklab::viewer {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(LadderFeed, PublishesACapturedHandshakeAsTheSelectedConversation) {
+    SOCKLAB_REQUIRE_ROOT();
+    auto listener = test::tcp_listen("127.0.0.1", 0);
+    const auto port = test::local_port(listener.get());
+    LadderFeedOptions o;
+    o.capture.ports = {port};
+    LadderFeed feed(o);
+    LadderSelection sel;
+    sel.mode = LadderSelection::Mode::latest;
+    sel.ports = {port};
+    feed.select(sel);  // the capture is open when this returns
+    ASSERT_TRUE(feed.started());
+
+    auto client = test::tcp_connect("127.0.0.1", port);
+    auto server = test::tcp_accept(listener.get());
+    const auto cport = test::local_port(client.get());
+
+    LadderSnapshotPtr snap;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    std::uint64_t seen = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (!feed.wait_for_snapshot(seen, 1s)) continue;
+        snap = feed.latest();
+        seen = snap->seq;
+        if (snap->selected && snap->selected->segment_count() >= 3) break;
+    }
+    ASSERT_TRUE(snap && snap->selected) << "no conversation published for port " << port;
+    ASSERT_TRUE(snap->capture_active) << snap->capture_message;
+    EXPECT_EQ(snap->capture_stats.lost(), 0u);
+    const auto& c = *snap->selected;
+    EXPECT_EQ(c.client.port, cport);
+    EXPECT_EQ(c.server.port, port);
+    EXPECT_TRUE(c.roles_known);
+    std::vector<const Segment*> segs;
+    for (const auto& it : c.items)
+        if (const auto* s = it.segment()) segs.push_back(s);
+    ASSERT_EQ(segs.size(), 3u) << "the handshake only: nothing else was sent";
+    EXPECT_EQ(flags_label(segs[0]->flags), "SYN");
+    EXPECT_EQ(flags_label(segs[1]->flags), "SYN-ACK");
+    EXPECT_EQ(flags_label(segs[2]->flags), "ACK");
+    EXPECT_EQ(segs[0]->rel_seq, 0u);
+    EXPECT_EQ(segs[1]->rel_ack, 1u);
+    EXPECT_EQ(segs[2]->rel_seq, 1u);
+    EXPECT_EQ(segs[2]->rel_ack, 1u);
+    ASSERT_FALSE(snap->recent.empty());
+    EXPECT_EQ(snap->recent.front().server, "127.0.0.1:" + std::to_string(port));
+    EXPECT_FALSE(snap->selected_ended);
+
+    // Another selection is answered by a later snapshot.
+    LadderSelection none;
+    feed.select(none);
+    const auto before = feed.latest()->seq;
+    ASSERT_TRUE(feed.wait_for_snapshot(before, 5s));
+    bool answered = false;
+    for (int i = 0; i < 100 && !answered; ++i) {
+        const auto s = feed.latest();
+        answered = s->selection.mode == LadderSelection::Mode::none && !s->selected;
+        if (!answered) (void)feed.wait_for_snapshot(s->seq, 1s);
+    }
+    EXPECT_TRUE(answered);
+    feed.stop();
+}
+
+}  // namespace
+}  // namespace socklab::viewer
