@@ -181,7 +181,9 @@ def roff_entries(entries: list[Entry]) -> list[str]:
     out = []
     for e in entries:
         names = ", ".join(f"\\fB{roff(n)}\\fR" for n in e.names)
-        value = f" \\fI{roff(e.value)}\\fR" if e.value else ""
+        # \: lets a long choice list ({LISTEN,SYN_SENT,...}) break after its commas.
+        breakable = roff(e.value).replace(",", ",\\:")
+        value = f" \\fI{breakable}\\fR" if e.value else ""
         out += [".TP", names + value, roff(e.desc) if e.desc else ""]
     return out
 
