@@ -24,11 +24,12 @@ std::string printable(std::string_view text) {
 SocklabCli::SocklabCli()
     : app_("socklab: see what the kernel does with your TCP and UDP sockets", "socklab") {
     app_.require_subcommand(1);
+    add_version_flag(app_);
     set_examples(app_,
                  "  socklab list --state TIME_WAIT        sockets waiting out TIME_WAIT\n"
                  "  socklab who 8080                      which process holds port 8080\n"
                  "  socklab why 8080                      why bind() on 8080 fails\n"
-                 "  socklab lab run passive-close         a lab, one step at a time\n");
+                 "  socklab lab run close-wait-leak       a lab, one step at a time\n");
     // Which way tracing and acting on other users' sockets would go (docs/privileges.md).
     app_.footer([] { return "\nPRIVILEGES\n  in use now: " + privilege_path_text(); });
     register_list(app_, run_);

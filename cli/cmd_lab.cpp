@@ -22,13 +22,22 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Beside our own executable (the build tree's bin/), else ../libexec/socklab (installed).
+// Where an installed socklab keeps the lab programs, relative to its own directory
+// (${CMAKE_INSTALL_LIBEXECDIR}/socklab seen from ${CMAKE_INSTALL_BINDIR}: "../libexec/socklab"),
+// so a staged or moved install tree finds them too. Set by cli/CMakeLists.txt.
+#ifndef SOCKLAB_LABS_FROM_BINDIR
+#error "SOCKLAB_LABS_FROM_BINDIR must be defined by the build"
+#endif
+constexpr const char* kLabsFromBindir = SOCKLAB_LABS_FROM_BINDIR;
+
+// Beside our own executable (the build tree's bin/, where every program is built), else the
+// installed lab directory.
 std::optional<fs::path> find_lab_program(std::string_view id) {
     std::error_code ec;
     const fs::path self = fs::read_symlink("/proc/self/exe", ec);
     if (ec) return std::nullopt;
     const std::string name = "socklab-lab-" + std::string(id);
-    for (const auto& dir : {self.parent_path(), self.parent_path() / ".." / "libexec" / "socklab"}) {
+    for (const auto& dir : {self.parent_path(), self.parent_path() / kLabsFromBindir}) {
         const auto candidate = dir / name;
         if (::access(candidate.c_str(), X_OK) == 0) return candidate;
     }
@@ -81,9 +90,9 @@ int run_lab(const RunArgs& a) {
     if (!program) {
         std::fprintf(stderr,
                      "socklab: failed to find the lab program socklab-lab-%s: it is neither "
-                     "beside socklab nor in ../libexec/socklab; build the 'socklab-labs' target "
+                     "beside socklab nor in %s; build the 'socklab-labs' target "
                      "or install socklab\n",
-                     std::string(entry->id).c_str());
+                     std::string(entry->id).c_str(), kLabsFromBindir);
         return kExitNothing;
     }
     std::vector<std::string> args{program->string()};

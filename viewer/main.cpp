@@ -171,6 +171,7 @@ int main(int argc, char** argv) {
     cli.add_option("--synthetic", o.synthetic,
                    "Show a made-up table of N sockets instead of the kernel's (benchmarks, demos)")
         ->check(socklab::cli::whole_number(1, 10'000'000, "sockets"));
+    socklab::cli::add_version_flag(cli);
     cli.footer(
         "EXAMPLES\n"
         "  socklab-viewer                              # live, as you (sudo: owners of all + tracer)\n"
@@ -182,7 +183,7 @@ int main(int argc, char** argv) {
         "  xvfb-run -a socklab-viewer --synthetic 100000 --bench-frames 600 --bench-out b.json");
     try {
         cli.parse(argc, argv);
-    } catch (const CLI::CallForHelp& e) {
+    } catch (const CLI::Success& e) {  // --help, --version
         return cli.exit(e);
     } catch (const CLI::ParseError& e) {
         std::fprintf(stderr, "socklab-viewer: %s (see socklab-viewer --help)\n", e.what());

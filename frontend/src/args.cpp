@@ -1,12 +1,14 @@
 #include "socklab/args.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <charconv>
 #include <cmath>
 #include <system_error>
 
 #include "socklab/state.hpp"
+#include "socklab/version.hpp"
 
 namespace socklab::cli {
 namespace {
@@ -41,11 +43,18 @@ std::string check_port(std::string_view text) {
     return {};
 }
 
+// The state names a filter takes, as ss prints them: the --state help and its error list them.
+constexpr std::string_view kStateNames[] = {"LISTEN",    "SYN_SENT",   "SYN_RECV", "ESTABLISHED",
+                                            "FIN_WAIT1", "FIN_WAIT2",  "CLOSE_WAIT", "CLOSING",
+                                            "LAST_ACK",  "TIME_WAIT",  "CLOSE",    "UNCONN"};
+
 std::string check_state(std::string_view text) {
     if (parse_state_mask(text)) return {};
-    return quoted(text) +
-           " is not a socket state: use LISTEN, SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT1, "
-           "FIN_WAIT2, CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT, CLOSE or UNCONN";
+    std::string names;
+    for (std::size_t i = 0; i < std::size(kStateNames); ++i)
+        names += fmt::format("{}{}", i == 0 ? "" : i + 1 == std::size(kStateNames) ? " or " : ", ",
+                             kStateNames[i]);
+    return quoted(text) + " is not a socket state: use " + names;
 }
 
 std::string check_whole(std::string_view text, long long min, long long max,
@@ -69,14 +78,20 @@ std::string check_decimal(std::string_view text, double min, double max, std::st
     return {};
 }
 
+void add_version_flag(CLI::App& app) {
+    app.set_version_flag("--version", std::string(kVersionLine), "print the version and exit");
+}
+
 const CLI::Validator& port_validator() {
     static const CLI::Validator v([](std::string& s) { return check_port(s); }, "PORT", "port");
     return v;
 }
 
 const CLI::Validator& state_validator() {
-    static const CLI::Validator v([](std::string& s) { return check_state(s); }, "STATE",
-                                  "state");
+    // The help shows the names, "{LISTEN,SYN_SENT,...}", as it does for other choices; any
+    // case and '-' for '_' are accepted too.
+    static const CLI::Validator v([](std::string& s) { return check_state(s); },
+                                  fmt::format("{{{}}}", fmt::join(kStateNames, ",")), "state");
     return v;
 }
 

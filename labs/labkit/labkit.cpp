@@ -493,6 +493,7 @@ Lab::Lab(std::string_view id, int argc, char** argv) : impl_(std::make_unique<Im
     CLI::App app{fmt::format("socklab lab {} ({}): {}", entry_->number, entry_->id,
                              entry_->summary)};
     app.name(fmt::format("socklab-lab-{}", entry_->id));
+    socklab::cli::add_version_flag(app);
     app.add_flag("--auto", opts_.auto_mode, "run every step without waiting for Enter");
     app.add_option("--delay", opts_.delay_ms, "pause MS milliseconds between steps in --auto")
         ->check(cli::whole_number(0, 600000, "milliseconds"))

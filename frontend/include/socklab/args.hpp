@@ -9,6 +9,10 @@
 
 namespace socklab::cli {
 
+// --version: prints "socklab <version>" (the project version, socklab/version.hpp) and exits 0.
+// Every program adds it, so the line reads the same whichever program is asked.
+void add_version_flag(CLI::App& app);
+
 // A TCP/UDP port: a whole number from 1 to 65535 ("'0' is not a port: give ...").
 const CLI::Validator& port_validator();
 
