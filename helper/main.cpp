@@ -22,10 +22,25 @@
 #include "server.hpp"
 #include "socklab/error.hpp"
 #include "socklab/helper_protocol.hpp"
+#include "socklab/version.hpp"
 
 namespace {
 
 constexpr const char* kGroup = "socklab";
+
+// In CLI11's layout, like every other socklab program, so the man page is made the same way.
+constexpr const char* kHelp =
+    "The one privileged program of socklab. socklab, socklab-viewer and the labs start it as\n"
+    "their child, with a socketpair on fd 3, when a user who is not root asks for tracing, the\n"
+    "owners of other users' processes, SOCK_DESTROY or a signal. It runs with file\n"
+    "capabilities (no setuid), refuses users not in group socklab, and raises each capability\n"
+    "only for the request that needs it (docs/privileges.md).\n"
+    "Usage: socklab-helper [OPTIONS]\n"
+    "\n"
+    "Options:\n"
+    "  -h,--help                   Print this help message and exit\n"
+    "  --version                   print the version and exit\n"
+    "  --capabilities              Print the capabilities this copy may use and exit\n";
 
 [[noreturn]] void die(const std::string& msg) {
     std::fprintf(stderr, "socklab-helper: %s\n", msg.c_str());
@@ -99,9 +114,18 @@ int main(int argc, char** argv) {
         std::printf("%s\n", socklab::helper_main::permitted_names().c_str());
         return 0;
     }
+    if (argc == 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h")) {
+        std::fputs(kHelp, stdout);
+        return 0;
+    }
+    if (argc == 2 && std::string_view(argv[1]) == "--version") {
+        std::printf("%.*s\n", static_cast<int>(socklab::kVersionLine.size()),
+                    socklab::kVersionLine.data());
+        return 0;
+    }
     if (argc != 1)
         die("takes no arguments: it is started by socklab, socklab-viewer and the labs "
-            "(--capabilities prints what it holds)");
+            "(--capabilities prints what it holds, --help says more)");
     check_group();
     check_channel();
     return socklab::helper_main::serve(socklab::helper::kChannelFd);

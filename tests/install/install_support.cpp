@@ -7,7 +7,7 @@
 #include <regex>
 #include <sstream>
 
-#include "catalog.hpp"
+#include "socklab/catalog.hpp"
 
 namespace socklab::test {
 

@@ -15,7 +15,7 @@
 #include <sstream>
 #include <string>
 
-#include "catalog.hpp"
+#include "socklab/catalog.hpp"
 #include "install_support.hpp"
 #include "testsupport.hpp"
 

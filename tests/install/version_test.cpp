@@ -7,7 +7,7 @@
 #include <regex>
 #include <string>
 
-#include "catalog.hpp"
+#include "socklab/catalog.hpp"
 #include "install_support.hpp"
 #include "testsupport.hpp"
 
