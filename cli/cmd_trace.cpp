@@ -147,6 +147,29 @@ std::string text_line(const TransitionEvent& e, std::int64_t offset) {
                        format_duration(e.old_state_ns));
 }
 
+// --duration as a deadline: how long the next wait may last, never past it; nullopt once it
+// has passed. Without --duration, always `longest`.
+class Deadline {
+public:
+    explicit Deadline(std::optional<double> seconds) {
+        if (seconds)
+            until_ = std::chrono::steady_clock::now() +
+                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                         std::chrono::duration<double>(*seconds));
+    }
+    [[nodiscard]] std::optional<std::chrono::milliseconds> next_wait(
+        std::chrono::milliseconds longest) const {
+        if (!until_) return longest;
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            *until_ - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return std::nullopt;
+        return std::min(longest, left);
+    }
+
+private:
+    std::optional<std::chrono::steady_clock::time_point> until_;
+};
+
 // --- trace --packets --syscalls: segments, transitions and calls in one stream ---------------
 
 // "127.0.0.1:41000 → :9005" (the address is left out on the right when it is the same).
@@ -232,12 +255,7 @@ int run_causes(const TraceArgs& args) {
     if (!tracer.status().active && !capturing) return kExitNothing;
     if (::getpriority(PRIO_PROCESS, 0) > kReaderNice) ::setpriority(PRIO_PROCESS, 0, kReaderNice);
 
-    const auto start = std::chrono::steady_clock::now();
-    const std::optional<std::chrono::steady_clock::time_point> until =
-        args.duration_s ? std::optional(start + std::chrono::duration_cast<
-                                                    std::chrono::steady_clock::duration>(
-                                                    std::chrono::duration<double>(*args.duration_s)))
-                        : std::nullopt;
+    const Deadline deadline(args.duration_s);
 
     conversation::ConversationSet convs;
     std::vector<CauseLine> held;  // read, waiting until the other sources have caught up
@@ -309,13 +327,9 @@ int run_causes(const TraceArgs& args) {
     };
 
     while (!g_stop.load() && output_ok) {
-        auto wait = std::chrono::milliseconds(20);
-        if (until) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                *until - std::chrono::steady_clock::now());
-            if (left.count() <= 0) break;
-            wait = std::min(wait, left);
-        }
+        const auto next = deadline.next_wait(std::chrono::milliseconds(20));
+        if (!next) break;
+        const auto wait = *next;
         gather(wait);
         const std::uint64_t now = monotonic_ns();
         flush(now > kHoldNs ? now - kHoldNs : 0);
@@ -360,12 +374,7 @@ int trace_loop(AnyTracer& tracer, const TraceArgs& args) {
     if (::getpriority(PRIO_PROCESS, 0) > kReaderNice) ::setpriority(PRIO_PROCESS, 0, kReaderNice);
 
     const auto offset = wall_minus_mono();
-    const auto start = std::chrono::steady_clock::now();
-    const std::optional<std::chrono::steady_clock::time_point> until =
-        args.duration_s ? std::optional(start + std::chrono::duration_cast<
-                                                    std::chrono::steady_clock::duration>(
-                                                    std::chrono::duration<double>(*args.duration_s)))
-                        : std::nullopt;
+    const Deadline deadline(args.duration_s);
     if (!args.json) {
         std::fputs(fmt::format(kLineFormat, "TIME", "PID", "COMM", "LOCAL", "REMOTE",
                                "OLD -> NEW", "IN OLD")
@@ -378,13 +387,9 @@ int trace_loop(AnyTracer& tracer, const TraceArgs& args) {
     std::uint64_t shown = 0;
     bool output_ok = true;
     while (!g_stop.load() && output_ok) {
-        auto wait = std::chrono::milliseconds(200);
-        if (until) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                *until - std::chrono::steady_clock::now());
-            if (left.count() <= 0) break;
-            wait = std::min(wait, left);
-        }
+        const auto next = deadline.next_wait(std::chrono::milliseconds(200));
+        if (!next) break;
+        const auto wait = *next;
         events.clear();
         tracer.poll(events, wait);
         for (const auto& e : events) {
