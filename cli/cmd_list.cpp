@@ -137,7 +137,7 @@ void register_list(CLI::App& root, Runner& run) {
     sub->add_flag("--timers,-o", opts->timers,
                   "Show each socket's timer (retransmit, keepalive, timewait) and time left");
     sub->add_flag("--json", opts->json,
-                  "One JSON array of sockets (fields as in DESIGN.md), for scripts");
+                  "One JSON array of sockets (fields as in docs/contracts.md), for scripts");
     set_examples(*sub,
                  "  socklab list                            every TCP and UDP socket\n"
                  "  socklab list --tcp --state LISTEN -P    listeners and who holds them\n"

@@ -6,7 +6,7 @@
 #   socklab list --processes   vs  ss -tanp
 #   a scrape of `socklab export` (curl /metrics; with and without --no-processes)  vs  ss -tan
 # Interleaved rounds, median of --runs (>= 5). Prints a table, writes
-# bench/results/cli-<date>.json and checks the ratios against DESIGN.md's targets.
+# bench/results/cli-<date>.json and checks the ratios against the targets in docs/contracts.md.
 #
 # usage: bench/scripts/cli.sh [--sizes "10000 100000"] [--runs 7] [--warmup 1]
 #                             [--build-dir DIR] [--no-build] [--port 8080] [--out-dir DIR]
@@ -219,7 +219,7 @@ CMDS
 done
 
 # ---- ratios vs targets -----------------------------------------------------------------
-# name | socklab command | other command | target ratio (DESIGN.md, at 100k)
+# name | socklab command | other command | target ratio (docs/contracts.md, at 100k)
 targets=$'list vs ss -tan\tsocklab list\tss -tan\t0.5
 list vs netstat -tan\tsocklab list\tnetstat -tan\t
 who vs ss -tlnp\tsocklab who\tss -tlnp sport\t0.25
@@ -240,7 +240,7 @@ for size in $sizes; do
             . + [{comparison: $l, sockets: $n, valid: $v,
                   wall_ratio: (if $v then ratio($a; $b) else null end),
                   cpu_ratio: (if $v then ratio($ca; $cb) else null end),
-                  # DESIGN.md sets the targets at 100k sockets; other sizes are for the trend.
+                  # docs/contracts.md sets the targets at 100k sockets; other sizes are for the trend.
                   target: (if $t == "" or $n != 100000 then null else ($t | tonumber) end)}
                  | .met = (if .target == null or .wall_ratio == null then null else (.wall_ratio <= .target) end)]' \
             <<<"$ratios")

@@ -1,4 +1,4 @@
-// The lab protocol reader: every event of DESIGN.md, and bad lines as errors, never crashes.
+// The lab protocol reader: every event of docs/contracts.md, and bad lines as errors, never crashes.
 #include <gtest/gtest.h>
 
 #include "socklab/lab_protocol.hpp"

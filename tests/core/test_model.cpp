@@ -1,4 +1,4 @@
-// The state table, addresses, record keys and the JSON form fixed by DESIGN.md.
+// The state table, addresses, record keys and the JSON form fixed by docs/contracts.md.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -151,7 +151,7 @@ TEST(Matches, QueryFields) {
     EXPECT_FALSE(matches(q, r));
 }
 
-// DESIGN.md: proto, family, state, local_addr, local_port, remote_addr, remote_port, recv_q,
+// docs/contracts.md: proto, family, state, local_addr, local_port, remote_addr, remote_port, recv_q,
 // send_q, inode, uid, timer, timer_ms, processes[{pid,command,user,fd}]; json.hpp adds cookie
 // and tcp_info when the source has them.
 const std::set<std::string> kDesignFields = {

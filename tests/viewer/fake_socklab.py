@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A stand-in for `socklab lab ...` that speaks the lab step protocol (DESIGN.md), so the
+"""A stand-in for `socklab lab ...` that speaks the lab step protocol (docs/contracts.md), so the
 viewer's lab runner is tested without the real labs. It makes real loopback sockets, so the
 table has something to show: step 1 listens, step 2 connects, step 3 closes the client."""
 import json
