@@ -10,7 +10,7 @@
 
 namespace socklab::cli {
 
-// Exit codes fixed by DESIGN.md.
+// Exit codes fixed by docs/contracts.md.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitNothing = 1;  // found nothing / refused
 inline constexpr int kExitUsage = 2;

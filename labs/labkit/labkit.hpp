@@ -5,7 +5,7 @@
 // did, and what the kernel's socket table must now show. After each step the runner takes a
 // snapshot through core/ (so TIME_WAIT mini-sockets without a descriptor are seen too), waits
 // a bounded time for every expectation, and prints ✓ or ✗ — or, with --json, the step
-// protocol of DESIGN.md, one object per line.
+// protocol of docs/contracts.md, one object per line.
 #include <netinet/in.h>
 #include <sys/socket.h>
 

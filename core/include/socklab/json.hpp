@@ -1,5 +1,5 @@
 #pragma once
-// JSON forms of the core types, with the field names fixed by DESIGN.md.
+// JSON forms of the core types, with the field names fixed by docs/contracts.md.
 #include <span>
 
 #include <nlohmann/json.hpp>

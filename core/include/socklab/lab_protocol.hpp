@@ -1,6 +1,6 @@
 #pragma once
-// Reader for the lab step protocol (DESIGN.md): `socklab lab run ID --json` prints one JSON
-// object per line; `socklab lab list --json` prints the catalogue. Pure functions of the
+// Reader for the lab step protocol (docs/contracts.md): `socklab lab run ID --json` prints one
+// JSON object per line; `socklab lab list --json` prints the catalogue. Pure functions of the
 // bytes, errors as values, so front ends never crash on a bad line and fuzzers can feed it.
 #include <cstdint>
 #include <optional>
