@@ -32,6 +32,17 @@ bool parse_number(std::string_view s, T& out) noexcept {
     return ec == std::errc{} && p == s.data() + s.size();
 }
 
+// "ID: 1376" of a format file: the event id; nullopt when the line is something else.
+// `what` names the format in the error ("tracepoint format", "syscall tracepoint format").
+std::optional<std::uint16_t> parse_id_line(std::string_view line, std::string_view what) {
+    if (line.substr(0, 3) != "ID:") return std::nullopt;
+    unsigned id = 0;
+    if (!parse_number(line.substr(3), id) || id == 0 || id > 0xffff)
+        throw ParseError("failed to parse the " + std::string(what) + ": bad ID line '" +
+                         std::string(line) + "'");
+    return static_cast<std::uint16_t>(id);
+}
+
 // "field:__u16 sport;\toffset:24;\tsize:2;\tsigned:0;" -> name "sport", offset 24, size 2.
 // Array fields keep their name without the brackets ("saddr[4]" -> "saddr").
 bool parse_field_line(std::string_view line, std::string_view& name, FieldSpec& spec) {
@@ -118,12 +129,8 @@ RecordLayout parse_format(std::string_view text) {
         if (end == std::string_view::npos) end = text.size();
         const std::string_view line = trim(text.substr(pos, end - pos));
         pos = end + 1;
-        if (line.substr(0, 3) == "ID:") {
-            unsigned id = 0;
-            if (!parse_number(line.substr(3), id) || id == 0 || id > 0xffff)
-                throw ParseError("failed to parse the tracepoint format: bad ID line '" +
-                                 std::string(line) + "'");
-            layout.event_id = static_cast<std::uint16_t>(id);
+        if (const auto id = parse_id_line(line, "tracepoint format")) {
+            layout.event_id = *id;
             have_id = true;
             continue;
         }
@@ -313,12 +320,8 @@ SyscallLayout parse_syscall_format(std::string_view text) {
             have_name = true;
             continue;
         }
-        if (line.substr(0, 3) == "ID:") {
-            unsigned id = 0;
-            if (!parse_number(line.substr(3), id) || id == 0 || id > 0xffff)
-                throw ParseError("failed to parse the syscall tracepoint format: bad ID line '" +
-                                 std::string(line) + "'");
-            layout.event_id = static_cast<std::uint16_t>(id);
+        if (const auto id = parse_id_line(line, "syscall tracepoint format")) {
+            layout.event_id = *id;
             have_id = true;
             continue;
         }
