@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lab_child.hpp"
+#include "transcript_check.hpp"
 #include "socklab/catalog.hpp"
 #include "testsupport.hpp"
 
@@ -137,11 +138,13 @@ TEST_P(EveryLab, AutoJsonMeetsEveryExpectation) {
     ASSERT_EQ(res.exit_code, 0) << res.out << res.err;
     int steps = 0, observed = 0;
     bool done_ok = false;
+    std::vector<ShownStep> ran;
     std::istringstream in(res.out);
     std::string line;
     while (std::getline(in, line)) {
         const json ev = json::parse(line);
         if (ev["event"] == "lab") steps = ev["steps"];
+        if (ev["event"] == "step") ran.push_back({ev["title"], ev["call"]});
         if (ev["event"] == "waiting") ADD_FAILURE() << "--auto must not wait: " << line;
         if (ev["event"] == "observed") {
             ++observed;
@@ -154,6 +157,21 @@ TEST_P(EveryLab, AutoJsonMeetsEveryExpectation) {
     EXPECT_EQ(observed, steps);
     EXPECT_TRUE(done_ok);
     expect_only_timewait_left();
+
+    // The page's transcript shows these very steps (docs/labs/transcripts.py rewrites it).
+    std::string page_error;
+    const auto page = lab_page_path(entry);
+    const auto shown = steps_shown_on_page(page, page_error);
+    ASSERT_TRUE(page_error.empty()) << page_error;
+    ASSERT_EQ(shown.size(), ran.size())
+        << page << " shows " << shown.size() << " steps in its transcript, the lab runs "
+        << ran.size() << ": run `sudo docs/labs/transcripts.py --only " << entry.id << "`";
+    for (std::size_t i = 0; i < ran.size(); ++i) {
+        EXPECT_EQ(digits_as_hash(shown[i].title), digits_as_hash(ran[i].title))
+            << page << ", step " << i + 1 << ": the page's title is not the lab's";
+        EXPECT_EQ(digits_as_hash(shown[i].call), digits_as_hash(ran[i].call))
+            << page << ", step " << i + 1 << ": the page's call is not the lab's";
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Labs, EveryLab, ::testing::ValuesIn(lab::kLabs),
