@@ -53,11 +53,10 @@ fi
 ip link set lo up
 
 work=$(mktemp -d /tmp/socklab-causes-bench.XXXXXX)
-trace_pid=""
-time_pid=""
+# shellcheck source=timed_trace.sh
+source "$here/timed_trace.sh"
 cleanup() {
-    if [[ -n $trace_pid ]] && kill -0 "$trace_pid" 2>/dev/null; then kill -INT "$trace_pid" 2>/dev/null || true; fi
-    if [[ -n $time_pid ]]; then wait "$time_pid" 2>/dev/null || true; fi
+    trace_cleanup
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -70,25 +69,7 @@ tcp_counter() {  # value of a Tcp: counter in this namespace's /proc/net/snmp
 
 out_before=$(( $(tcp_counter OutSegs) + $(tcp_counter RetransSegs) ))
 jsonl="$work/causes.jsonl"
-/usr/bin/time -f '%U %S %e' -o "$work/time" \
-    "$socklab" trace --packets --syscalls --port "$port" --json --duration $((duration + 120)) \
-    >"$jsonl" 2>"$work/err" &
-time_pid=$!
-for ((i = 0; i < 500; i++)); do
-    trace_pid=$(pgrep -P "$time_pid" -x socklab || true)
-    [[ -z $trace_pid ]] || break
-    sleep 0.01
-done
-[[ -n $trace_pid ]] || die "socklab trace did not start: $(cat "$work/err")"
-for ((i = 0; i < 1000; i++)); do
-    ready=0
-    for f in /sys/kernel/tracing/instances/socklab-"$trace_pid"-*/tracing_on; do
-        [[ -e $f && $(cat "$f") == 1 ]] && ready=1
-    done
-    ((ready)) && break
-    sleep 0.01
-done
-((ready)) || die "socklab trace did not get ready: $(cat "$work/err")"
+trace_start "$jsonl" "$work/err" "$work/time" --packets --syscalls --port "$port" --json --duration $((duration + 120))
 
 summary=$("$churn" --host-netns --rate "$rate" --duration "$duration" --port "$port" --threads "$threads" --json) \
     || die "socklab-churn failed: $summary"
@@ -104,10 +85,7 @@ for ((i = 0; i < 600; i++)); do
     last=$n
     sleep 0.5
 done
-kill -INT "$trace_pid"
-wait "$time_pid" || die "socklab trace failed: $(cat "$work/err")"
-trace_pid=""
-time_pid=""
+trace_stop "$work/err"
 
 segments=$(grep -c '"kind":"segment"' "$jsonl" || true)
 transitions=$(grep -c '"kind":"transition"' "$jsonl" || true)

@@ -61,46 +61,21 @@ socklab="$build_dir/bin/socklab"
 churn="$build_dir/bin/socklab-churn"
 [[ -x $socklab && -x $churn ]] || die "no socklab/socklab-churn in $build_dir/bin; build them or pass --build-dir"
 
-tracing=/sys/kernel/tracing
 work=$(mktemp -d /tmp/socklab-tracer-bench.XXXXXX)
-trace_pid=""
-time_pid=""
+# shellcheck source=timed_trace.sh
+source "$here/timed_trace.sh"
 cleanup() {
-    # Only what this script started: the trace (ends cleanly on SIGINT) and its time wrapper.
-    if [[ -n $trace_pid ]] && kill -0 "$trace_pid" 2>/dev/null; then kill -INT "$trace_pid" 2>/dev/null || true; fi
-    if [[ -n $time_pid ]]; then wait "$time_pid" 2>/dev/null || true; fi
+    trace_cleanup
     rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Wait (bounded) until `socklab trace` (pid $1) has its instance set up and tracing.
-wait_ready() {
-    local pid=$1 i f
-    for ((i = 0; i < 500; i++)); do
-        for f in "$tracing"/instances/socklab-"$pid"-*/tracing_on; do
-            [[ -e $f && $(cat "$f") == 1 ]] && return 0
-        done
-        sleep 0.01
-    done
-    return 1
-}
-
 results=()
 printf '%-8s %10s %12s %12s %12s %6s %9s %8s\n' RATE ACHIEVED CONNECTIONS EXPECTED TRACED LOST CPU_S CPU_%
 for rate in $rates; do
     jsonl="$work/trace-$rate.jsonl"
-    /usr/bin/time -f '%U %S %e' -o "$work/time-$rate" \
-        "$socklab" trace --port "$port" --json --duration $((duration + 60)) >"$jsonl" 2>"$work/trace-$rate.err" &
-    time_pid=$!
-    trace_pid=""
-    for ((i = 0; i < 500; i++)); do
-        trace_pid=$(pgrep -P "$time_pid" -x socklab || true)
-        [[ -z $trace_pid ]] || break
-        sleep 0.01
-    done
-    [[ -n $trace_pid ]] || die "socklab trace did not start: $(cat "$work/trace-$rate.err")"
-    wait_ready "$trace_pid" || die "socklab trace did not get ready: $(cat "$work/trace-$rate.err")"
+    trace_start "$jsonl" "$work/trace-$rate.err" "$work/time-$rate" --port "$port" --json --duration $((duration + 60))
 
     summary=$("$churn" --rate "$rate" --duration "$duration" --port "$port" --threads "$threads" --json) \
         || die "socklab-churn failed at rate $rate: $summary"
@@ -113,10 +88,7 @@ for rate in $rates; do
         last=$n
         sleep 0.1
     done
-    kill -INT "$trace_pid"
-    wait "$time_pid" || die "socklab trace failed: $(cat "$work/trace-$rate.err")"
-    trace_pid=""
-    time_pid=""
+    trace_stop "$work/trace-$rate.err"
 
     traced=$(wc -l <"$jsonl")
     lost=$(sed -n 's/.* transitions shown, \([0-9]*\) lost.*/\1/p' "$work/trace-$rate.err" | tail -1)
