@@ -97,6 +97,32 @@ constexpr Required kRequired[] = {
 };
 
 // Reads little helpers: the caller has already checked offset + size against the record.
+// Walk a tracepoint format file line by line (trimmed). The "ID:" line fills `event_id`;
+// every other line goes to `on_line(line, is_field, name, spec)`, with the field's name and
+// spec when it is a "field:" line. Returns whether an ID line was seen.
+template <typename OnLine>
+bool walk_format(std::string_view text, std::string_view what, std::uint16_t& event_id,
+                 OnLine&& on_line) {
+    bool have_id = false;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        auto end = text.find('\n', pos);
+        if (end == std::string_view::npos) end = text.size();
+        const std::string_view line = trim(text.substr(pos, end - pos));
+        pos = end + 1;
+        if (const auto id = parse_id_line(line, what)) {
+            event_id = *id;
+            have_id = true;
+            continue;
+        }
+        std::string_view name;
+        FieldSpec spec;
+        const bool is_field = parse_field_line(line, name, spec);
+        on_line(line, is_field, name, spec);
+    }
+    return have_id;
+}
+
 std::uint64_t read_uint(const std::byte* p, std::uint32_t size) noexcept {
     switch (size) {
         case 1: { std::uint8_t v; std::memcpy(&v, p, 1); return v; }
@@ -121,32 +147,22 @@ DecodeResult fail(std::string why) {
 
 RecordLayout parse_format(std::string_view text) {
     RecordLayout layout;
-    bool have_id = false;
     bool seen[std::size(kRequired)] = {};
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        auto end = text.find('\n', pos);
-        if (end == std::string_view::npos) end = text.size();
-        const std::string_view line = trim(text.substr(pos, end - pos));
-        pos = end + 1;
-        if (const auto id = parse_id_line(line, "tracepoint format")) {
-            layout.event_id = *id;
-            have_id = true;
-            continue;
-        }
-        std::string_view name;
-        FieldSpec spec;
-        if (!parse_field_line(line, name, spec)) continue;
-        for (std::size_t i = 0; i < std::size(kRequired); ++i) {
-            if (kRequired[i].name != name) continue;
-            if (spec.size != kRequired[i].size_a && spec.size != kRequired[i].size_b)
-                throw ParseError("failed to parse the tracepoint format: field '" +
-                                 std::string(name) + "' has size " + std::to_string(spec.size) +
-                                 ", this socklab reads " + std::to_string(kRequired[i].size_a));
-            layout.*(kRequired[i].member) = spec;
-            seen[i] = true;
-        }
-    }
+    const bool have_id = walk_format(
+        text, "tracepoint format", layout.event_id,
+        [&](std::string_view, bool is_field, std::string_view name, const FieldSpec& spec) {
+            if (!is_field) return;
+            for (std::size_t i = 0; i < std::size(kRequired); ++i) {
+                if (kRequired[i].name != name) continue;
+                if (spec.size != kRequired[i].size_a && spec.size != kRequired[i].size_b)
+                    throw ParseError("failed to parse the tracepoint format: field '" +
+                                     std::string(name) + "' has size " +
+                                     std::to_string(spec.size) + ", this socklab reads " +
+                                     std::to_string(kRequired[i].size_a));
+                layout.*(kRequired[i].member) = spec;
+                seen[i] = true;
+            }
+        });
     if (!have_id) throw ParseError("failed to parse the tracepoint format: no ID line");
     for (std::size_t i = 0; i < std::size(kRequired); ++i)
         if (!seen[i])
@@ -292,42 +308,30 @@ namespace socklab::trace {
 
 SyscallLayout parse_syscall_format(std::string_view text) {
     SyscallLayout layout;
-    bool have_id = false, have_name = false, have_type = false, have_pid = false,
-         have_ret = false;
+    bool have_name = false, have_type = false, have_pid = false, have_ret = false;
     std::size_t nargs = 0;
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        auto end = text.find('\n', pos);
-        if (end == std::string_view::npos) end = text.size();
-        const std::string_view line = trim(text.substr(pos, end - pos));
-        pos = end + 1;
-        if (line.substr(0, 5) == "name:") {
-            std::string_view name = trim(line.substr(5));
-            if (name.substr(0, 10) == "sys_enter_") {
-                name.remove_prefix(10);
-            } else if (name.substr(0, 9) == "sys_exit_") {
-                name.remove_prefix(9);
+    const auto on_line = [&](std::string_view line, bool is_field, std::string_view name,
+                             const FieldSpec& spec) {
+        if (!is_field) {
+            if (line.substr(0, 5) != "name:") return;
+            std::string_view event = trim(line.substr(5));
+            if (event.substr(0, 10) == "sys_enter_") {
+                event.remove_prefix(10);
+            } else if (event.substr(0, 9) == "sys_exit_") {
+                event.remove_prefix(9);
                 layout.exit = true;
             } else {
                 throw ParseError("failed to parse the syscall tracepoint format: '" +
-                                 std::string(name) + "' is not a syscalls event");
+                                 std::string(event) + "' is not a syscalls event");
             }
-            const auto kind = syscall_from_name(name);
+            const auto kind = syscall_from_name(event);
             if (!kind)
                 throw ParseError("failed to parse the syscall tracepoint format: socklab does "
-                                 "not trace '" + std::string(name) + "'");
+                                 "not trace '" + std::string(event) + "'");
             layout.call = *kind;
             have_name = true;
-            continue;
+            return;
         }
-        if (const auto id = parse_id_line(line, "syscall tracepoint format")) {
-            layout.event_id = *id;
-            have_id = true;
-            continue;
-        }
-        std::string_view name;
-        FieldSpec spec;
-        if (!parse_field_line(line, name, spec)) continue;
         const auto want = [&](std::uint32_t size) {
             if (spec.size != size)
                 throw ParseError("failed to parse the syscall tracepoint format: field '" +
@@ -343,7 +347,7 @@ SyscallLayout parse_syscall_format(std::string_view text) {
             layout.common_pid = spec;
             have_pid = true;
         } else if (name.substr(0, 6) == "common" || name == "__syscall_nr") {
-            continue;
+            return;
         } else if (name == "ret") {
             want(8);
             layout.ret = spec;
@@ -352,7 +356,8 @@ SyscallLayout parse_syscall_format(std::string_view text) {
             want(8);
             layout.args[nargs++] = spec;
         }
-    }
+    };
+    const bool have_id = walk_format(text, "syscall tracepoint format", layout.event_id, on_line);
     if (!have_name || !have_id || !have_type || !have_pid)
         throw ParseError("failed to parse the syscall tracepoint format: name, ID, common_type "
                          "or common_pid missing");
