@@ -17,6 +17,7 @@
 
 #include "socklab/source.hpp"
 #include "socklab/state.hpp"
+#include "child.hpp"
 #include "testsupport.hpp"
 
 namespace socklab {
@@ -24,55 +25,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-// A program in a child of ours (in this thread's network namespace); output to files.
-struct Child {
-    pid_t pid = -1;
-    std::string out_path, err_path;
-    explicit Child(std::vector<std::string> argv) {
-        char out_t[] = "/tmp/socklab-ladder-out-XXXXXX";
-        char err_t[] = "/tmp/socklab-ladder-err-XXXXXX";
-        const int out = ::mkstemp(out_t), err = ::mkstemp(err_t);
-        out_path = out_t;
-        err_path = err_t;
-        pid = ::fork();
-        if (pid == 0) {
-            ::dup2(out, 1);
-            ::dup2(err, 2);
-            std::vector<char*> a;
-            for (auto& s : argv) a.push_back(s.data());
-            a.push_back(nullptr);
-            ::execvp(a[0], a.data());
-            ::_exit(127);
-        }
-        ::close(out);
-        ::close(err);
-    }
-    std::string out() const { return slurp(out_path); }
-    std::string err() const { return slurp(err_path); }
-    void stop() {
-        if (pid <= 0) return;
-        ::kill(pid, SIGINT);
-        int st = 0;
-        if (!test::wait_until([&] { return ::waitpid(pid, &st, WNOHANG) == pid; }, 10s, 5ms)) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &st, 0);
-        }
-        pid = -1;
-    }
-    ~Child() {
-        stop();
-        ::unlink(out_path.c_str());
-        ::unlink(err_path.c_str());
-    }
-};
 
 std::vector<json> json_lines(const std::string& text) {
     std::vector<json> out;
@@ -145,14 +97,15 @@ Run run_connection(Ending ending, long min_segments) {
     // machine makes a live reader lag behind).
     test::TempDir dir("socklab-ladder");
     const std::string pcap = (dir.path / "lo.pcapng").string();
-    Child tshark({"tshark", "-i", "lo", "-f", "tcp port " + port, "-w", pcap});
-    Child trace({test::bin("socklab"), "trace", "--packets", "--syscalls", "--port", port, "--json"});
+    test::Child tshark({"tshark", "-i", "lo", "-f", "tcp port " + port, "-w", pcap});
+    test::Child trace({test::bin("socklab"), "trace", "--packets", "--syscalls", "--port", port, "--json"});
     // Both are live once tshark says so and the trace instance is on (capture opens first).
-    EXPECT_TRUE(test::wait_until([&] { return tshark.err().find("Capture started") != std::string::npos; }, 60s, 20ms))
+    EXPECT_TRUE(tshark.read_until(
+        [&](const std::string&) { return tshark.err().find("Capture started") != std::string::npos; }, 60s))
         << tshark.err();
     EXPECT_TRUE(test::wait_until([&] {
         const auto r = test::run_command({"sh", "-c", "cat /sys/kernel/tracing/instances/socklab-" +
-                                                          std::to_string(trace.pid) + "-*/tracing_on"});
+                                                          std::to_string(trace.pid()) + "-*/tracing_on"});
         return r.out == "1\n";
     }, 30s, 20ms)) << trace.err();
 
@@ -164,7 +117,7 @@ Run run_connection(Ending ending, long min_segments) {
     auto server = test::tcp_accept(listener.get());
     run.client_port = test::remote_port(server.get());
     const auto saw = [&](const std::string& needle) {
-        return test::wait_until([&] { return trace.out().find(needle) != std::string::npos; }, 10s, 5ms);
+        return trace.read_until([&](const std::string& out) { return out.find(needle) != std::string::npos; }, 10s);
     };
     EXPECT_TRUE(saw("\"call\":\"connect\"")) << trace.out();
     EXPECT_EQ(::write(go[1], "g", 1), 1);
@@ -196,6 +149,7 @@ Run run_connection(Ending ending, long min_segments) {
     std::size_t last = 0;
     int quiet = 0;
     EXPECT_TRUE(test::wait_until([&] {
+        trace.read_until([](const std::string&) { return false; }, 20ms);  // take what has come
         const auto lines = json_lines(trace.out());
         const auto n = static_cast<std::size_t>(std::count_if(
             lines.begin(), lines.end(), [](const json& j) { return j["kind"] == "segment"; }));
@@ -203,8 +157,11 @@ Run run_connection(Ending ending, long min_segments) {
         last = n;
         return static_cast<long>(n) >= min_segments && quiet >= 5;
     }, 15s, 100ms)) << trace.out();
-    trace.stop();
-    tshark.stop();
+    // Stopped like Ctrl-C, so each removes what it set up (the trace its instance).
+    for (auto* c : {&trace, &tshark}) {
+        c->signal(SIGINT);
+        c->wait(10s);
+    }
     run.records = json_lines(trace.out());
     const auto read = test::run_command({"tshark", "-r", pcap, "-T", "fields", "-e", "tcp.srcport",
                                          "-e", "tcp.flags", "-e", "tcp.seq", "-e", "tcp.ack",

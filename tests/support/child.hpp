@@ -36,6 +36,7 @@ public:
     // `kill_on_timeout` is false: then it keeps running) or died by a signal.
     std::optional<int> wait(std::chrono::milliseconds timeout, bool kill_on_timeout = true);
 
+    [[nodiscard]] pid_t pid() const noexcept { return pid_; }
     [[nodiscard]] const std::string& out() const noexcept { return out_; }
     [[nodiscard]] const std::string& err() const noexcept { return err_; }
 
