@@ -17,6 +17,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=timed_trace.sh
+source "$here/timed_trace.sh"
 root=$(cd "$here/../.." && pwd)
 rate=5000
 duration=10
@@ -28,10 +30,7 @@ die() { echo "causes.sh: $*" >&2; exit 1; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --rate) rate=${2:?--rate needs a value}; shift 2 ;;
-        --duration) duration=${2:?--duration needs a value}; shift 2 ;;
-        --port) port=${2:?--port needs a value}; shift 2 ;;
-        --threads) threads=${2:?--threads needs a value}; shift 2 ;;
-        --build-dir) build_dir=${2:?--build-dir needs a value}; shift 2 ;;
+        --duration|--port|--threads|--build-dir) churn_option "$1" "${2:-}"; shift 2 ;;
         -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "causes.sh: unknown argument '$1'; see --help" >&2; exit 2 ;;
     esac
@@ -53,8 +52,6 @@ fi
 ip link set lo up
 
 work=$(mktemp -d /tmp/socklab-causes-bench.XXXXXX)
-# shellcheck source=timed_trace.sh
-source "$here/timed_trace.sh"
 cleanup() {
     trace_cleanup
     rm -rf "$work"

@@ -4,6 +4,7 @@
 #   trace_start OUT ERR TIMEFILE [socklab trace options...]   sets trace_pid, time_pid
 #   trace_stop ERR                                             SIGINT, wait, clears both
 #   trace_cleanup                                              for an EXIT trap
+#   churn_option OPTION VALUE   the options both take: --duration --port --threads --build-dir
 trace_pid=""
 time_pid=""
 
@@ -40,4 +41,15 @@ trace_cleanup() {
     # Only what this script started: the trace (ends cleanly on SIGINT) and its time wrapper.
     if [[ -n $trace_pid ]] && kill -0 "$trace_pid" 2>/dev/null; then kill -INT "$trace_pid" 2>/dev/null || true; fi
     if [[ -n $time_pid ]]; then wait "$time_pid" 2>/dev/null || true; fi
+}
+
+churn_option() {
+    [[ -n ${2:-} ]] || { echo "$(basename "$0"): $1 needs a value" >&2; exit 2; }
+    case $1 in
+        --duration) duration=$2 ;;
+        --port) port=$2 ;;
+        --threads) threads=$2 ;;
+        --build-dir) build_dir=$2 ;;
+        *) echo "$(basename "$0"): churn_option: unknown option $1" >&2; exit 2 ;;
+    esac
 }

@@ -12,6 +12,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=timed_trace.sh
+source "$here/timed_trace.sh"
 root=$(cd "$here/../.." && pwd)
 rates="1000 5000 10000 15000 0"
 duration=10
@@ -27,10 +29,7 @@ usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --rates) rates=${2:?--rates needs a value}; shift 2 ;;
-        --duration) duration=${2:?--duration needs a value}; shift 2 ;;
-        --port) port=${2:?--port needs a value}; shift 2 ;;
-        --threads) threads=${2:?--threads needs a value}; shift 2 ;;
-        --build-dir) build_dir=${2:?--build-dir needs a value}; shift 2 ;;
+        --duration|--port|--threads|--build-dir) churn_option "$1" "${2:-}"; shift 2 ;;
         --no-build) build=0; shift ;;
         --out-dir) out_dir=${2:?--out-dir needs a value}; shift 2 ;;
         -h|--help) usage; exit 0 ;;
@@ -62,8 +61,6 @@ churn="$build_dir/bin/socklab-churn"
 [[ -x $socklab && -x $churn ]] || die "no socklab/socklab-churn in $build_dir/bin; build them or pass --build-dir"
 
 work=$(mktemp -d /tmp/socklab-tracer-bench.XXXXXX)
-# shellcheck source=timed_trace.sh
-source "$here/timed_trace.sh"
 cleanup() {
     trace_cleanup
     rm -rf "$work"
