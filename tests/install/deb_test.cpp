@@ -4,6 +4,7 @@
 // no file it installed, no group. The guard purges, removes the user and the group even when
 // a check fails half-way.
 #include <grp.h>
+#include <signal.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "../viewer/xvfb.hpp"
+#include "child.hpp"
 #include "install_support.hpp"
 #include "testsupport.hpp"
 
@@ -170,6 +172,54 @@ TEST(Deb, InstallsRunsAsAnUnprivilegedUserAndPurgesCleanly) {
         EXPECT_NE(lab.out.find(R"("event":"done")"), std::string::npos) << lab.out;
         EXPECT_NE(lab.out.find(R"("ok":true)"), std::string::npos) << lab.out;
         EXPECT_EQ(lab.out.find(R"("ok":false)"), std::string::npos) << lab.out;
+    }
+
+    {
+        // Tracing through the installed helper, as the member: a connection made on a port
+        // while `socklab trace --port` runs is shown, the way root would see it.
+        PrivateNetns netns;
+        auto listener = tcp_listen("127.0.0.1");
+        const std::string port = std::to_string(local_port(listener.get()));
+        Child trace(as_user(user, {"/usr/bin/socklab", "trace", "--port", port, "--json",
+                                   "--duration", "30"}));
+        const std::string established = R"("new_state":"ESTABLISHED")";
+        const std::string on_port = R"("local_port":)" + port;
+        bool seen = false;
+        // Connect until the trace shows one (it needs a moment to start the helper); bounded.
+        for (int i = 0; i < 100 && !seen; ++i) {
+            auto client = tcp_connect("127.0.0.1", local_port(listener.get()));
+            auto server = tcp_accept(listener.get());
+            seen = trace.read_until([&](const std::string& out) {
+                return out.find(established) != std::string::npos && out.find(on_port) != std::string::npos;
+            }, 200ms);
+        }
+        EXPECT_TRUE(seen) << "no transition on port " << port << " traced as a member of group "
+                          << "socklab; stdout:\n" << trace.out() << "\nstderr:\n" << trace.err();
+        trace.signal(SIGINT);
+        EXPECT_EQ(trace.wait(20s), 0) << trace.err();
+
+        // The helper also destroys, for the member, a TIME_WAIT that blocks a port.
+        const auto tw_port = make_time_wait(true);
+        const auto freed = run_command(
+            as_user(user, {"/usr/bin/socklab", "free", std::to_string(tw_port), "--destroy", "--yes"}), {}, 60s);
+        EXPECT_EQ(freed.exit_code, 0) << freed.out << freed.err;
+        auto src = make_netlink_source();
+        EXPECT_TRUE(sockets_on_port(*src, tw_port).empty()) << "the TIME_WAIT on " << tw_port << " is still there";
+
+        // Anyone outside the group is not let in: the helper refuses (mode 0750) and socklab
+        // says, in one line, what tracing needs.
+        const auto refused = run_command({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                          "--reset-env", "--", "/usr/bin/socklab", "trace", "--duration", "0.2"},
+                                         {}, 30s);
+        EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+        EXPECT_NE(refused.err.find("needs root"), std::string::npos) << refused.err;
+        // From the non-member's own shell (setpriv itself may still exec it with the rights it
+        // had before the switch): the execute permission is the group's alone.
+        const auto direct = run_command({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                         "--reset-env", "--", "sh", "-c",
+                                         "exec /usr/libexec/socklab/socklab-helper --version"});
+        EXPECT_EQ(direct.exit_code, 126) << "a non-member ran socklab-helper: " << direct.out << direct.err;
+        EXPECT_NE(direct.err.find("Permission denied"), std::string::npos) << direct.err;
     }
 
     if (SOCKLAB_HAVE_VIEWER && have_program("xvfb-run")) {
