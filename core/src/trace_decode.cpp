@@ -301,6 +301,87 @@ std::optional<SocketKey> SocketTracker::key_of_socket(std::uint64_t skaddr) cons
 
 std::size_t SocketTracker::tracked() const noexcept { return sockets_.size(); }
 
+namespace {
+// Bounds: a busy host must not grow these without end (events lost, accepts not traced).
+constexpr std::size_t kMaxHinted = 1u << 16;
+constexpr auto kSynSent = static_cast<std::uint8_t>(TcpState::syn_sent);
+constexpr auto kSynRecv = static_cast<std::uint8_t>(TcpState::syn_recv);
+constexpr auto kEstablished = static_cast<std::uint8_t>(TcpState::established);
+constexpr auto kClose = static_cast<std::uint8_t>(TcpState::close);
+}  // namespace
+
+void CallSocketHints::observe(const TransitionEvent& e) {
+    if (e.new_state == kSynSent) {
+        if (syn_sent_.size() >= kMaxHinted) syn_sent_.clear();
+        syn_sent_[e.skaddr] = Seen{{}, e.time_ns, e.pid};
+        return;
+    }
+    if (const auto it = syn_sent_.find(e.skaddr); it != syn_sent_.end() && e.local_port != 0) {
+        Seen named = it->second;
+        named.key = key_of(e);
+        syn_sent_.erase(it);
+        if (connects_.size() >= kMaxHinted) connects_.pop_front();
+        connects_.push_back(named);
+    } else if (it != syn_sent_.end() && e.new_state == kClose) {
+        syn_sent_.erase(it);
+    }
+    if (e.old_state == kSynRecv && e.new_state == kEstablished && e.local_port != 0) {
+        if (ready_.size() >= kMaxHinted && !ready_.count(e.local_port)) ready_.clear();
+        auto& q = ready_[e.local_port];
+        if (q.size() >= kMaxHinted) q.pop_front();
+        q.push_back(Seen{key_of(e), e.time_ns, e.pid});
+    } else if (e.old_state == static_cast<std::uint8_t>(TcpState::listen) && e.new_state == kClose) {
+        // The listener closed: what still waited is reset, never accepted. (A connection
+        // that ends while it waits stays in the queue, and accept() returns it.)
+        ready_.erase(e.local_port);
+    }
+}
+
+std::optional<SocketKey> CallSocketHints::connected_by(std::int32_t tid, std::uint64_t enter_ns,
+                                                       std::uint64_t exit_ns) const {
+    // Entries are in the order they were named, not of their SYN_SENT (another thread's may be
+    // named later though it started earlier): look back a stretch, not just to the first older.
+    constexpr std::size_t kLookBack = 4096;
+    std::size_t looked = 0;
+    for (auto it = connects_.rbegin(); it != connects_.rend() && looked < kLookBack; ++it, ++looked) {
+        if (it->tid != tid || it->time_ns > exit_ns) continue;
+        if (enter_ns != 0 && it->time_ns < enter_ns) continue;  // an earlier call's
+        return it->key;
+    }
+    return std::nullopt;
+}
+
+std::optional<std::uint64_t> CallSocketHints::syn_sent_by(std::int32_t tid, std::uint64_t enter_ns,
+                                                          std::uint64_t exit_ns) const {
+    for (const auto& [skaddr, seen] : syn_sent_)
+        if (seen.tid == tid && seen.time_ns <= exit_ns && (enter_ns == 0 || seen.time_ns >= enter_ns))
+            return skaddr;
+    return std::nullopt;
+}
+
+std::optional<SocketKey> CallSocketHints::take_accepted(std::uint16_t port, std::uint64_t exit_ns) {
+    const auto it = ready_.find(port);
+    if (it == ready_.end() || it->second.empty() || it->second.front().time_ns > exit_ns)
+        return std::nullopt;
+    const SocketKey k = it->second.front().key;
+    it->second.pop_front();
+    return k;
+}
+
+void CallSocketHints::accepted(const SocketKey& k) {
+    const auto it = ready_.find(k.local_port);
+    if (it == ready_.end()) return;
+    auto& q = it->second;
+    const auto at = std::find_if(q.begin(), q.end(), [&](const Seen& s) { return s.key == k; });
+    if (at != q.end()) q.erase(at);
+    if (q.empty()) ready_.erase(it);
+}
+
+std::size_t CallSocketHints::waiting(std::uint16_t port) const {
+    const auto it = ready_.find(port);
+    return it == ready_.end() ? 0 : it->second.size();
+}
+
 }  // namespace socklab::trace
 
 // --- syscalls tracepoints ------------------------------------------------------------------

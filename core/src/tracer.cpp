@@ -239,6 +239,11 @@ struct Tracer::Impl {
     std::vector<char> page;
     trace::RecordLayout layout;
     trace::SocketTracker tracker;
+    trace::CallSocketHints hints;  // names the sockets of calls whose descriptors are gone
+    std::vector<TransitionEvent> hint_feed;  // released transitions, fed to hints in call order
+    std::size_t hint_fed = 0;
+    void feed_hints(std::uint64_t until_ns);
+    bool connect_name_pending(const SyscallEvent& e, std::uint64_t now_ns);
     std::vector<TransitionEvent> pending;  // read, not yet safe to hand out in time order
     std::uint64_t malformed = 0;
     std::uint64_t page_missed = 0;  // pages flagged "events missed" by the ring buffer
@@ -603,25 +608,98 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
     }
     e.inode = inode;
     e.key = key_of(inode);
+    // The descriptor is read now, after the call: a short-lived connection may have ended and
+    // its number been reused by the next one, so the link names another socket, or none. For
+    // connect() and accept() the transitions name the connection exactly; they win.
+    std::optional<SocketKey> by_transitions;
+    if (e.call == SyscallKind::connect) {
+        by_transitions = hints.connected_by(e.tid, e.enter_ns, e.time_ns);
+        if (!by_transitions) {
+            // Non-blocking: named by a transition after the call, released but not yet fed.
+            if (const auto sk = hints.syn_sent_by(e.tid, e.enter_ns, e.time_ns)) {
+                for (std::size_t i = hint_fed; i < hint_feed.size() && !by_transitions; ++i)
+                    if (hint_feed[i].skaddr == *sk && hint_feed[i].local_port != 0)
+                        by_transitions = trace::key_of(hint_feed[i]);
+            }
+        }
+    } else if ((e.call == SyscallKind::accept || e.call == SyscallKind::accept4) && e.result >= 0) {
+        // The listener as its listen() call found it (the process may be gone by now).
+        const std::uint64_t listen_slot =
+            (static_cast<std::uint64_t>(static_cast<std::uint32_t>(e.pid)) << 32) |
+            static_cast<std::uint32_t>(e.fd);
+        const auto known = fd_inode.find(listen_slot);
+        std::uint64_t listen_inode = known != fd_inode.end() ? known->second : 0;
+        if (listen_inode == 0) {
+            // Listening since before the trace began: ask /proc once, and remember it for
+            // the accepts still to come (the listener may be closed by the time they are read).
+            listen_inode = inode_of(e.pid, e.fd);
+            if (listen_inode != 0) fd_inode[listen_slot] = listen_inode;
+        }
+        const auto listener = key_of(listen_inode);
+        if (listener)
+            by_transitions = hints.take_accepted(listener->local_port, e.time_ns);
+        if (!by_transitions && e.key) hints.accepted(*e.key);
+    }
+    if (by_transitions && by_transitions != e.key) {
+        e.key = by_transitions;
+        e.inode = 0;  // the link's inode was another socket's
+        fd_inode.erase(fd_slot);
+    }
     return true;
 }
 
+void Tracer::Impl::feed_hints(std::uint64_t until_ns) {
+    while (hint_fed < hint_feed.size() && hint_feed[hint_fed].time_ns <= until_ns)
+        hints.observe(hint_feed[hint_fed++]);
+    if (hint_fed == hint_feed.size()) {
+        hint_feed.clear();
+        hint_fed = 0;
+    }
+}
+
 std::size_t Tracer::Impl::release_calls(std::vector<SyscallEvent>& out, std::uint64_t before_ns) {
-    if (pending_calls.empty()) return 0;
+    if (pending_calls.empty()) {
+        feed_hints(before_ns);
+        return 0;
+    }
     std::stable_sort(pending_calls.begin(), pending_calls.end(),
                      [](const SyscallEvent& a, const SyscallEvent& b) { return a.time_ns < b.time_ns; });
-    const auto cut = std::partition_point(
+    auto cut = std::partition_point(
         pending_calls.begin(), pending_calls.end(),
         [before_ns](const SyscallEvent& e) { return e.time_ns < before_ns; });
     std::size_t n = 0;
+    bool held = false;
     batch_snapshot.reset();
     for (auto it = pending_calls.begin(); it != cut; ++it) {
+        // The hints see what happened before this call and nothing after (a listener that
+        // closed later in the same stretch must not empty the queue this accept() took from).
+        feed_hints(it->time_ns);
+        if (connect_name_pending(*it, before_ns)) {
+            // A non-blocking connect() whose socket a coming event will name: it and what
+            // follows wait for the next read (in order), a little while at most.
+            cut = it;
+            held = true;
+            break;
+        }
         if (!resolve_call(*it)) continue;
         out.push_back(*it);
         ++n;
     }
     pending_calls.erase(pending_calls.begin(), cut);
+    // Every call still to come exits at or after before_ns: what came before is theirs to see.
+    if (!held) feed_hints(before_ns);
     return n;
+}
+
+bool Tracer::Impl::connect_name_pending(const SyscallEvent& e, std::uint64_t now_ns) {
+    constexpr std::uint64_t kWaitNs = 200'000'000;  // then it goes out unnamed
+    if (e.call != SyscallKind::connect || now_ns - e.time_ns > kWaitNs) return false;
+    if (hints.connected_by(e.tid, e.enter_ns, e.time_ns)) return false;
+    const auto sk = hints.syn_sent_by(e.tid, e.enter_ns, e.time_ns);
+    if (!sk) return false;
+    for (std::size_t i = hint_fed; i < hint_feed.size(); ++i)
+        if (hint_feed[i].skaddr == *sk && hint_feed[i].local_port != 0) return false;
+    return true;
 }
 
 std::size_t Tracer::Impl::drain() {
@@ -697,6 +775,7 @@ std::size_t Tracer::Impl::release(std::vector<TransitionEvent>& out, std::uint64
     out.reserve(out.size() + n);
     for (auto it = pending.begin(); it != cut; ++it) {
         tracker.observe(*it);
+        if (opts.syscalls) hint_feed.push_back(*it);
         resolve_comm(*it);
         out.push_back(*it);
     }
@@ -781,7 +860,9 @@ std::size_t Tracer::poll(std::vector<TransitionEvent>& out, std::vector<SyscallE
     for (;;) {
         const std::uint64_t read_start = monotonic_ns();
         im.drain();
-        const std::size_t n = im.release(out, read_start) + im.release_calls(calls, read_start);
+        // Transitions first: the calls of the same stretch are named from them (hints).
+        std::size_t n = im.release(out, read_start);
+        n += im.release_calls(calls, read_start);
         if (n > 0) return n;
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -162,6 +163,45 @@ private:
         std::optional<SocketKey> key;
     };
     std::unordered_map<std::uint64_t, Entry> sockets_;
+};
+
+// What the transitions tell about the sockets of calls whose descriptors are gone by the time
+// the calls are resolved (a connection that lives for microseconds: /proc no longer has its
+// descriptor, the table no longer has the socket).
+//  - connect(): the connecting task itself reports CLOSE -> SYN_SENT (port still 0); the
+//    next event of that socket carries its 4-tuple. So a thread's connect() set up the
+//    connection whose SYN_SENT that thread reported between the call's entry and exit.
+//  - accept(): a listener's accept queue is first in, first out, and a connection joins it
+//    at its SYN_RECV -> ESTABLISHED. So the k-th accept() on a port returns the oldest
+//    connection that became ESTABLISHED there and was not accepted since (one reset while
+//    it waited is still returned); closing the listener empties its queue.
+//    (With several SO_REUSEPORT listeners on one port the order is per listener: a guess.)
+// Pure and bounded; events in time order, after SocketTracker::observe.
+class CallSocketHints {
+public:
+    void observe(const TransitionEvent& e);
+    [[nodiscard]] std::optional<SocketKey> connected_by(std::int32_t tid, std::uint64_t enter_ns,
+                                                        std::uint64_t exit_ns) const;
+    // A non-blocking connect() returns before its socket is named: the socket (skaddr) whose
+    // SYN_SENT `tid` reported during the call, to be named by a later event.
+    [[nodiscard]] std::optional<std::uint64_t> syn_sent_by(std::int32_t tid, std::uint64_t enter_ns,
+                                                           std::uint64_t exit_ns) const;
+    // An accept() on a listener of `port` that returned before `exit_ns`: the connection it
+    // took, which leaves the queue.
+    std::optional<SocketKey> take_accepted(std::uint16_t port, std::uint64_t exit_ns);
+    // An accept() whose connection is known already: it leaves the queue too.
+    void accepted(const SocketKey& k);
+    [[nodiscard]] std::size_t waiting(std::uint16_t port) const;
+
+private:
+    struct Seen {
+        SocketKey key;
+        std::uint64_t time_ns = 0;
+        std::int32_t tid = 0;
+    };
+    std::unordered_map<std::uint64_t, Seen> syn_sent_;  // skaddr -> SYN_SENT not yet named
+    std::deque<Seen> connects_;                          // named connects, oldest first
+    std::unordered_map<std::uint16_t, std::deque<Seen>> ready_;  // port -> accept queue
 };
 
 }  // namespace trace
