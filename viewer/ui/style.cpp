@@ -1,5 +1,7 @@
 #include "ui/style.hpp"
 
+#include "socklab/i18n.hpp"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -56,6 +58,8 @@ bool state_chip(std::uint8_t state, Proto proto, float width) {
     ImGui::Dummy(ImVec2(w, h));
     return ImGui::IsItemHovered();
 }
+
+std::string label(const char* msgid, const char* id) { return std::string(_(msgid)) + "###" + id; }
 
 void help_marker(const char* text) {
     ImGui::SameLine();

@@ -32,6 +32,9 @@ bool state_chip(std::uint8_t state, Proto proto = Proto::tcp, float width = 0.0f
 
 // "(?)" that explains itself in a tooltip.
 void help_marker(const char* text);
+// A widget label in the current language with an ID that is the same in every language
+// ("Sockets###table"), so switching language live keeps windows, tabs and open menus.
+std::string label(const char* msgid, const char* id);
 // Tooltip on the last item, wrapped for reading.
 void item_tooltip(const char* text);
 
