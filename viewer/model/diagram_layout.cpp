@@ -15,16 +15,16 @@ constexpr std::uint8_t st(S s) { return static_cast<std::uint8_t>(s); }
 
 constexpr DiagramNode kNodes[kNodeCount] = {
     {st(S::close), "CLOSED", 0.50f, 0.00f},
-    {st(S::listen), "LISTEN", 0.50f, 0.17f},
-    {st(S::syn_sent), "SYN_SENT", 1.00f, 0.32f},
-    {st(S::syn_recv), "SYN_RECV", 0.00f, 0.32f},
-    {st(S::established), "ESTABLISHED", 0.50f, 0.50f},
-    {st(S::fin_wait1), "FIN_WAIT1", 0.00f, 0.66f},
-    {st(S::fin_wait2), "FIN_WAIT2", 0.00f, 0.84f},
-    {st(S::closing), "CLOSING", 0.42f, 0.75f},
+    {st(S::listen), "LISTEN", 0.50f, 0.20f},
+    {st(S::syn_sent), "SYN_SENT", 1.00f, 0.36f},
+    {st(S::syn_recv), "SYN_RECV", 0.00f, 0.36f},
+    {st(S::established), "ESTABLISHED", 0.50f, 0.51f},
+    {st(S::fin_wait1), "FIN_WAIT1", 0.00f, 0.655f},
+    {st(S::fin_wait2), "FIN_WAIT2", 0.00f, 0.82f},
+    {st(S::closing), "CLOSING", 0.42f, 0.74f},
     {st(S::time_wait), "TIME_WAIT", 0.42f, 1.00f},
-    {st(S::close_wait), "CLOSE_WAIT", 1.00f, 0.66f},
-    {st(S::last_ack), "LAST_ACK", 1.00f, 0.84f},
+    {st(S::close_wait), "CLOSE_WAIT", 1.00f, 0.655f},
+    {st(S::last_ack), "LAST_ACK", 1.00f, 0.82f},
     {st(S::close), "CLOSED", 1.00f, 1.00f},
 };
 
@@ -103,10 +103,14 @@ DiagramLayout layout_diagram(RectF canvas, float font, std::span<const Vec2f> no
                              std::span<const Vec2f> edge_text) {
     DiagramLayout out;
     // Boxes wide enough for the widest state name (ESTABLISHED) with room on both sides.
-    float widest = 0;
-    for (const auto& t : node_text) widest = std::max(widest, t.x);
+    // Two lines in each: the name and the number of sockets.
+    float widest = 0, tallest = 0;
+    for (const auto& t : node_text) {
+        widest = std::max(widest, t.x);
+        tallest = std::max(tallest, t.y);
+    }
     const Vec2f half{std::max(std::clamp(canvas.width() * 0.08f, font * 3.8f, font * 5.0f), widest * 0.5f + 8.0f),
-                     font * 1.15f};
+                     std::max(font * 1.15f, tallest + 2.0f)};
     const float mx = half.x + 4, my = half.y + 4;
     std::vector<Vec2f> centre(kNodeCount);
     for (std::size_t n = 0; n < kNodeCount; ++n) {
@@ -132,53 +136,90 @@ DiagramLayout layout_diagram(RectF canvas, float font, std::span<const Vec2f> no
     }
     // Then the labels, one edge at a time; each takes the first free place of a search that
     // starts beside the middle of its arrow, slides along it and then moves outwards.
-    constexpr float kGap = 3.0f;  // the plate around the text, and the air around boxes
-    std::vector<RectF> placed;
-    const float slide[] = {0.5f, 0.4f, 0.6f, 0.32f, 0.68f, 0.25f, 0.75f, 0.18f, 0.82f};
-    const float outward[] = {0.0f, 0.4f, 1.0f, 1.8f, 2.8f, 4.0f};
-    for (std::size_t i = 0; i < kEdgeCount; ++i) {
-        const auto& e = kEdges[i];
-        const Vec2f sz = i < edge_text.size() ? edge_text[i] : Vec2f{};
-        const Vec2f p0 = out.edges[i].from, p1 = out.edges[i].to;
-        const float dx = p1.x - p0.x, dy = p1.y - p0.y;
-        const float len = std::max(1.0f, std::hypot(dx, dy));
-        const Vec2f u{dx / len, dy / len};
-        RectF best{};
-        float best_cost = std::numeric_limits<float>::max();
-        bool found = false;
-        for (const float out_by : outward) {
-            for (const float t : slide) {
-                for (const float side : {e.side, -e.side}) {
-                    const Vec2f nrm{-u.y * side, u.x * side};
-                    const float push = std::fabs(nrm.x) * sz.x * 0.5f + std::fabs(nrm.y) * sz.y * 0.5f +
-                                       kGap * 2 + out_by * font;
-                    const Vec2f c{p0.x + dx * t + nrm.x * push, p0.y + dy * t + nrm.y * push};
-                    const RectF r{c.x - sz.x * 0.5f, c.y - sz.y * 0.5f, c.x + sz.x * 0.5f, c.y + sz.y * 0.5f};
-                    const RectF plate = r.grown(kGap);
-                    float cost = 0;
-                    if (plate.x0 < canvas.x0 || plate.y0 < canvas.y0 || plate.x1 > canvas.x1 || plate.y1 > canvas.y1)
-                        cost += 1e6f;
-                    for (const auto& b : out.boxes) cost += overlap_area(plate, b.grown(kGap)) * 4;
-                    for (const auto& l : placed) cost += overlap_area(plate, l.grown(kGap)) * 4;
-                    for (const auto& g : out.edges)
-                        if (segment_hits(g.from, g.to, plate)) cost += 400;
-                    if (cost == 0) {
-                        best = r;
-                        found = true;
-                        break;
+    constexpr float kGap = 2.0f;  // the plate around the text, and the air around boxes
+    // The most constrained labels choose first: those of the shortest arrows.
+    std::vector<std::size_t> order(kEdgeCount);
+    for (std::size_t i = 0; i < kEdgeCount; ++i) order[i] = i;
+    const auto length = [&](std::size_t i) {
+        return std::hypot(out.edges[i].to.x - out.edges[i].from.x, out.edges[i].to.y - out.edges[i].from.y);
+    };
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return length(a) < length(b); });
+    // A label that found no free place goes first in the next round (a few rounds at most).
+    for (int round = 0; round < 4; ++round) {
+        std::vector<RectF> placed;
+        const float slide[] = {0.5f, 0.42f, 0.58f, 0.34f, 0.66f, 0.26f, 0.74f, 0.18f, 0.82f};
+        // The two arrows of a pair of states run side by side: their labels start nearer each
+        // arrow's source, so they do not compete for the middle.
+        const float slide_pair[] = {0.34f, 0.26f, 0.42f, 0.18f, 0.5f, 0.58f, 0.66f, 0.74f, 0.82f};
+        // Outwards from the arrow, in fonts; kOnLine: on the arrow itself, whose line then runs
+        // under the label's plate (as in many textbook figures) — tried only when no place
+        // beside it and near it is free, before places farther away.
+        constexpr float kOnLine = -1.0f;
+        const float outward[] = {0.0f, 0.3f, 0.7f, 1.2f, kOnLine, 1.8f, 2.5f};
+        // Besides centred on the normal, a label may hang from the line by a corner (the part
+        // of it nearest the line), which fits it into the corners a diagonal arrow leaves.
+        const float along[] = {0.0f, 0.5f, -0.5f};
+        for (const std::size_t i : order) {
+            const auto& e = kEdges[i];
+            const Vec2f sz = i < edge_text.size() ? edge_text[i] : Vec2f{};
+            const Vec2f p0 = out.edges[i].from, p1 = out.edges[i].to;
+            const float dx = p1.x - p0.x, dy = p1.y - p0.y;
+            const float len = std::max(1.0f, std::hypot(dx, dy));
+            const Vec2f u{dx / len, dy / len};
+            RectF best{};
+            float best_cost = std::numeric_limits<float>::max();
+            bool found = false;
+            for (const float out_by : outward) {
+                const bool pair = has_edge(e.to_node, e.from_node);
+                for (const float t : pair ? slide_pair : slide) {
+                    for (const float side : {e.side, -e.side}) {
+                        for (const float shift : along) {
+                            const bool on_line = out_by == kOnLine;
+                            if (on_line && (side != e.side || shift != 0.0f)) continue;
+                            const Vec2f nrm{-u.y * side, u.x * side};
+                            const float push = on_line ? 0.0f
+                                                       : std::fabs(nrm.x) * sz.x * 0.5f + std::fabs(nrm.y) * sz.y * 0.5f +
+                                                             kGap * 2 + out_by * font;
+                            const Vec2f c{p0.x + dx * t + nrm.x * push + u.x * shift * sz.x,
+                                          p0.y + dy * t + nrm.y * push + u.y * shift * sz.y};
+                            const RectF r{c.x - sz.x * 0.5f, c.y - sz.y * 0.5f, c.x + sz.x * 0.5f, c.y + sz.y * 0.5f};
+                            const RectF plate = r.grown(kGap);
+                            float cost = 0;
+                            if (plate.x0 < canvas.x0 || plate.y0 < canvas.y0 || plate.x1 > canvas.x1 ||
+                                plate.y1 > canvas.y1)
+                                cost += 1e6f;
+                            for (const auto& b : out.boxes) cost += overlap_area(plate, b.grown(kGap)) * 4;
+                            for (const auto& l : placed) cost += overlap_area(plate, l.grown(kGap)) * 4;
+                            for (std::size_t j = 0; j < out.edges.size(); ++j)
+                                if ((j != i || !on_line) && segment_hits(out.edges[j].from, out.edges[j].to, plate))
+                                    cost += 400;
+                            if (cost == 0) {
+                                best = r;
+                                found = true;
+                                break;
+                            }
+                            if (cost < best_cost) {
+                                best_cost = cost;
+                                best = r;
+                            }
+                        }
+                        if (found) break;
                     }
-                    if (cost < best_cost) {
-                        best_cost = cost;
-                        best = r;
-                    }
+                    if (found) break;
                 }
                 if (found) break;
             }
-            if (found) break;
+            out.edges[i].label = best;
+            out.edges[i].clear = found;
+            out.edges[i].on_line = found && segment_hits(p0, p1, best.grown(kGap));
+            placed.push_back(best);
         }
-        out.edges[i].label = best;
-        out.edges[i].clear = found;
-        placed.push_back(best);
+
+        std::vector<std::size_t> stuck, rest;
+        for (const std::size_t i : order) (out.edges[i].clear ? rest : stuck).push_back(i);
+        if (stuck.empty()) break;
+        order = stuck;
+        order.insert(order.end(), rest.begin(), rest.end());
     }
     return out;
 }

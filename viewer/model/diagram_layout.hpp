@@ -50,8 +50,9 @@ enum : std::uint8_t {
 
 struct EdgeGeometry {
     Vec2f from, to;  // the arrow, from box edge to box edge (the head is at `to`)
-    RectF label;     // where the label's text goes (its plate is `label` grown by 3 px)
+    RectF label;     // where the label's text goes (its plate is `label` grown by 2 px)
     bool clear = true;  // false: no place was found free of boxes, arrows and other labels
+    bool on_line = false;  // the label sits on its own arrow (no room beside it)
 };
 
 struct DiagramLayout {
@@ -64,6 +65,10 @@ struct DiagramLayout {
 // sliding along it and then outwards until they touch no box, no arrow and no other label.
 [[nodiscard]] DiagramLayout layout_diagram(RectF canvas, float font, std::span<const Vec2f> node_text,
                                            std::span<const Vec2f> edge_text);
+
+// Edge labels wrap at this width (pixels) for font size `font`, so a long label takes two
+// narrow lines rather than one line that reaches into a box.
+[[nodiscard]] constexpr float diagram_label_wrap(float font) { return font * 7.0f; }
 
 // For tests (and the layout itself): do these overlap?
 [[nodiscard]] bool overlaps(const RectF& a, const RectF& b);

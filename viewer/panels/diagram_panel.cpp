@@ -106,7 +106,8 @@ void DiagramPanel::draw_content(UiContext& ctx) {
     }
     for (std::size_t i = 0; i < kEdgeCount; ++i) {
         edge_texts.push_back(edge_text(kEdges[i].label, edge_total_[i]));
-        const ImVec2 t = ImGui::GetFont()->CalcTextSizeA(small, FLT_MAX, 0.0f, edge_texts.back().c_str());
+        const ImVec2 t = ImGui::GetFont()->CalcTextSizeA(small, FLT_MAX, diagram_label_wrap(font),
+                                                         edge_texts.back().c_str());
         edge_size.push_back({t.x, t.y});
     }
     layout_ = layout_diagram({origin.x, origin.y, origin.x + avail.x, origin.y + avail.y}, font, node_size,
@@ -140,7 +141,8 @@ void DiagramPanel::draw_content(UiContext& ctx) {
         dl->AddRectFilled(ImVec2(tp.x - 3, tp.y - 3), ImVec2(g.label.x1 + 3, g.label.y1 + 3),
                           IM_COL32(20, 22, 28, 210), 3.0f);
         dl->AddText(ImGui::GetFont(), small, tp,
-                    active ? IM_COL32(255, 235, 120, 255) : IM_COL32(185, 190, 200, 255), edge_texts[i].c_str());
+                    active ? IM_COL32(255, 235, 120, 255) : IM_COL32(185, 190, 200, 255), edge_texts[i].c_str(),
+                    nullptr, diagram_label_wrap(font));
     }
 
     for (std::uint8_t n = 0; n < kNodeCount; ++n) {
