@@ -69,6 +69,12 @@ TEST(MoCatalog, RejectsOffsetsOutsideTheFile) {
     ASSERT_EQ(std::system(("msgfmt -o '" + mo.string() + "' '" + po.string() + "'").c_str()), 0);
     std::string bytes = slurp(mo);
     ASSERT_TRUE(mo_translations(bytes).has_value());
+    // A translation whose NUL is overwritten (found by fuzz_display_width) is refused.
+    std::string no_nul = bytes;
+    const auto at = no_nul.rfind(std::string("b\0", 2));
+    ASSERT_NE(at, std::string::npos);
+    no_nul[at + 1] = 'x';
+    EXPECT_FALSE(mo_translations(no_nul).has_value());
     // Every truncation of a good file is refused, never read past its end.
     for (std::size_t n = 0; n < bytes.size(); ++n)
         EXPECT_FALSE(mo_translations(std::string_view(bytes).substr(0, n)).has_value()) << n;

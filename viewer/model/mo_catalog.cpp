@@ -43,7 +43,8 @@ std::optional<std::vector<std::string_view>> mo_translations(std::string_view by
         const auto len = r.u32(entry), off = r.u32(entry + 4);
         if (!len || !off) return std::nullopt;
         // The string and its terminating NUL lie inside the file.
-        if (*off > bytes.size() || bytes.size() - *off < static_cast<std::uint64_t>(*len) + 1)
+        if (*off > bytes.size() || bytes.size() - *off < static_cast<std::uint64_t>(*len) + 1 ||
+            bytes[*off + *len] != '\0')
             return std::nullopt;
         out.push_back(bytes.substr(*off, *len));
     }

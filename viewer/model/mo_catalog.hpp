@@ -10,7 +10,8 @@ namespace socklab::viewer {
 
 // The translations (msgstr) of a .mo file, in the file's order; each a view into `bytes`.
 // Plural forms come as one string with NULs between them. nullopt when `bytes` is not a
-// well-formed .mo file (wrong magic, a table or string outside the file).
+// well-formed .mo file (wrong magic, a table or string outside the file, a string without
+// its NUL).
 [[nodiscard]] std::optional<std::vector<std::string_view>> mo_translations(std::string_view bytes);
 
 }  // namespace socklab::viewer
