@@ -153,7 +153,11 @@ FontsLoaded load_fonts(ImGuiIO& io, const std::vector<std::string>& catalogue_di
             cfg.FontDataOwnedByAtlas = false;
             cfg.OversampleH = 1;  // CJK glyphs are dense: no horizontal oversampling (a third of the atlas)
             cfg.PixelSnapH = true;
-            io.Fonts->AddFontFromMemoryTTF(cjk_data.data(), static_cast<int>(cjk_data.size()), size, &cfg,
+            // Noto Sans CJK's ascent + descent is larger than DejaVu's, so at one pixel size its
+            // syllables come out smaller than the Latin letters beside them: enlarge them to
+            // match DejaVu's cap height, and lower them onto its baseline.
+            cfg.GlyphOffset = ImVec2(0.0f, size * 0.06f);
+            io.Fonts->AddFontFromMemoryTTF(cjk_data.data(), static_cast<int>(cjk_data.size()), size * 1.14f, &cfg,
                                            korean.Data);
             out.glyphs += count_glyphs(korean);
         }
