@@ -11,6 +11,7 @@
 
 #include "socklab/doctor.hpp"
 #include "socklab/error.hpp"
+#include "socklab/i18n.hpp"
 #include "ui/style.hpp"
 
 namespace socklab::viewer {
@@ -152,7 +153,7 @@ constexpr const char* kDiagnosisFailed = "The diagnosis failed.";
 }  // namespace
 
 DoctorPanel::DoctorPanel()
-    : Panel("doctor", "Port doctor", {0.62f, 0.56f, 0.38f, 0.41f}),
+    : Panel("doctor", N_("Port doctor"), {0.62f, 0.56f, 0.38f, 0.41f}),
       worker_(std::make_unique<Worker>()) {
 }
 
