@@ -19,7 +19,7 @@ struct ColumnInfo {
 };
 
 constexpr ColumnInfo kColumns[kColumnCount] = {
-    {N_("Proto"), N_("tcp or udp."), 36},
+    {N_("Proto"), N_("tcp or udp."), 48},
     {N_("Local"), N_("This socket's own address and port."), 125},
     {N_("Remote"), N_("The peer's address and port. *:* means not connected (LISTEN, UNCONN)."), 125},
     {N_("State"), N_("The kernel's TCP state. Hover a state in the diagram to learn what it means."), 112},
