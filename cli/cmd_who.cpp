@@ -19,6 +19,7 @@
 #include "socklab/json.hpp"
 #include "socklab/owners.hpp"
 #include "socklab/source.hpp"
+#include "socklab/text_width.hpp"
 
 namespace socklab::cli {
 namespace {
@@ -107,13 +108,18 @@ int run_who(const WhoOptions& o) {
                              std::to_string(h.proc->fd), std::string(h.sock->state_name()),
                              std::move(local), std::move(peer)});
         }
+        // Widths in terminal columns, not bytes: a Hangul command name is 3 bytes a
+        // character but 2 columns.
         std::array<std::size_t, 7> width{};
         for (const auto& row : cells)
-            for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+            for (std::size_t c = 0; c < row.size(); ++c)
+                width[c] = std::max(width[c], socklab::text::display_width(row[c]));
         for (const auto& row : cells) {
             out += "  ";
-            for (std::size_t c = 0; c < row.size(); ++c)
-                fmt::format_to(std::back_inserter(out), "{:<{}} ", row[c], width[c]);
+            for (std::size_t c = 0; c < row.size(); ++c) {
+                socklab::text::append_padded(out, row[c], width[c]);
+                out += ' ';
+            }
             while (out.back() == ' ') out.pop_back();
             out += '\n';
         }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "command.hpp"
+#include "socklab/text_width.hpp"
 #include "listing.hpp"
 #include "socklab/error.hpp"
 #include "socklab/state.hpp"
@@ -135,8 +136,8 @@ void TableWidths::header(std::string& out, bool timer, bool process) const {
 namespace {
 // Text, then spaces up to `width`, then the one space between columns.
 void cell(std::string& out, std::string_view text, std::size_t width) {
-    out += text;
-    out.append(width > text.size() ? width - text.size() + 1 : 1, ' ');
+    socklab::text::append_padded(out, text, width);  // columns, not bytes
+    out += ' ';
 }
 void endpoint_cell(std::string& out, const IpAddr& addr, std::uint16_t port, std::size_t width) {
     const std::size_t before = out.size();

@@ -29,7 +29,9 @@
 #include "panels/doctor_panel.hpp"
 #include "panels/ladder_panel.hpp"
 #include "socklab/args.hpp"
+#include "socklab/i18n.hpp"
 #include "ui/app.hpp"
+#include "ui/fonts.hpp"
 #include "ui/style.hpp"
 
 namespace {
@@ -54,6 +56,8 @@ struct Options {
     std::string size = "1600x1000";
     std::size_t synthetic = 0;
     std::string socklab;
+    std::string lang;
+    bool no_cjk_font = false;
 };
 
 std::filesystem::path self_dir() {
@@ -72,20 +76,6 @@ std::string settings_path() {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     return (dir / "imgui.ini").string();
-}
-
-void load_fonts(ImGuiIO& io) {
-    const char* sans = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
-    if (!std::filesystem::exists(sans)) return;  // ImGui's built-in font: ASCII only, still usable
-    static ImVector<ImWchar> ranges;
-    ImFontGlyphRangesBuilder b;
-    b.AddRanges(io.Fonts->GetGlyphRangesDefault());
-    // Arrows, box drawing, ✓ ✗, … — used by the panels.
-    static const ImWchar extra[] = {0x2010, 0x2027, 0x2190, 0x21FF, 0x2500, 0x257F, 0x2713, 0x2717, 0};
-    b.AddRanges(extra);
-    b.BuildRanges(&ranges);
-    io.Fonts->AddFontFromFileTTF(sans, 16.0f, nullptr, ranges.Data);
-    io.Fonts->AddFontFromFileTTF(sans, 22.0f, nullptr, ranges.Data);  // the ladder, read from afar
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -131,6 +121,13 @@ bool write_png(const std::string& path, int w, int h) {
     return stbi_write_png(path.c_str(), w, h, 4, pixels.data(), w * 4) != 0;
 }
 
+// One line on stderr, prefixed with the program's name.
+void say(const std::string& line) { std::fprintf(stderr, "socklab-viewer: %s\n", line.c_str()); }
+
+void say_cannot_write(const std::string& path) {
+    say(socklab::i18n::format(_("failed to write {}: check the directory exists and is writable"), path));
+}
+
 bool write_text(const std::string& path, const std::string& text) {
     std::ofstream out(path);
     out << text << '\n';
@@ -142,37 +139,50 @@ bool write_text(const std::string& path, const std::string& text) {
 int main(int argc, char** argv) {
     // ---- options ----
     Options o;
-    CLI::App cli{"socklab-viewer: watch the kernel's TCP socket table live — table, state diagram, "
-                 "lifelines and the labs."};
-    cli.add_option("--interval", o.interval_ms, "Poll every MS milliseconds (100-5000)")
+    // The language first: --help itself is translated. CLI11 checks the value again below.
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::string_view(argv[i]) == "--lang") o.lang = argv[i + 1];
+    for (int i = 1; i < argc; ++i)
+        if (std::string_view(argv[i]).rfind("--lang=", 0) == 0) o.lang = argv[i] + 7;
+    if (!socklab::i18n::init(o.lang)) {
+        say(socklab::i18n::format(_("--lang: '{}' is not a language here: give ko or en"), o.lang));
+        return 2;
+    }
+    CLI::App cli{_("socklab-viewer: watch the kernel's TCP socket table live — table, state diagram, "
+                   "lifelines and the labs.")};
+    cli.add_option("--interval", o.interval_ms, _("Poll every MS milliseconds (100-5000)"))
         ->check(socklab::cli::whole_number(100, 5000, "milliseconds"));
-    cli.add_option("--screenshot", o.screenshot, "Render headless, write this PNG and exit");
-    cli.add_option("--frames", o.frames, "Frames to render before the screenshot/dump (default 3)")
+    cli.add_option("--screenshot", o.screenshot, _("Render headless, write this PNG and exit"));
+    cli.add_option("--frames", o.frames, _("Frames to render before the screenshot/dump (default 3)"))
         ->check(socklab::cli::whole_number(1, 100000, "frames"));
-    cli.add_option("--lab", o.lab, "Start this lab (see `socklab lab list`)");
-    cli.add_option("--lab-steps", o.lab_steps, "Run the lab this many steps first (headless)")
+    cli.add_option("--lab", o.lab, _("Start this lab (see `socklab lab list`)"));
+    cli.add_option("--lab-steps", o.lab_steps, _("Run the lab this many steps first (headless)"))
         ->check(socklab::cli::whole_number(0, 1000, "steps"));
-    cli.add_option("--lab-port", o.lab_port, "Port for the lab (default: the lab's own)")
+    cli.add_option("--lab-port", o.lab_port, _("Port for the lab (default: the lab's own)"))
         ->check(socklab::cli::port_validator());
-    cli.add_option("--doctor", o.doctor_port, "Open the port doctor on PORT: why can't it be bound?")
+    cli.add_option("--doctor", o.doctor_port, _("Open the port doctor on PORT: why can't it be bound?"))
         ->check(socklab::cli::port_validator())
         ->option_text("PORT");
-    cli.add_option("--ladder", o.ladder_port, "Show the ladder of the newest connection on PORT (capturing from the start)")
+    cli.add_option("--ladder", o.ladder_port, _("Show the ladder of the newest connection on PORT (capturing from the start)"))
         ->check(socklab::cli::port_validator())
         ->option_text("PORT");
-    cli.add_option("--dump-state", o.dump_state, "Write what each panel shows as JSON and exit");
-    cli.add_flag("--no-trace", o.no_trace, "Do not start the tracer: polling only");
-    cli.add_option("--bench-frames", o.bench_frames, "Render N frames and report frame times")
+    cli.add_option("--dump-state", o.dump_state, _("Write what each panel shows as JSON and exit"));
+    cli.add_flag("--no-trace", o.no_trace, _("Do not start the tracer: polling only"));
+    cli.add_option("--bench-frames", o.bench_frames, _("Render N frames and report frame times"))
         ->check(socklab::cli::whole_number(1, 1000000, "frames"));
-    cli.add_option("--bench-out", o.bench_out, "Where --bench-frames writes its JSON");
-    cli.add_option("--filter", o.filter, "Start with this text in the table's filter box");
-    cli.add_option("--size", o.size, "Window size WxH (default 1600x1000)");
-    cli.add_option("--socklab", o.socklab, "The socklab program that runs the labs (default: the one next to socklab-viewer)");
+    cli.add_option("--bench-out", o.bench_out, _("Where --bench-frames writes its JSON"));
+    cli.add_option("--filter", o.filter, _("Start with this text in the table's filter box"));
+    cli.add_option("--size", o.size, _("Window size WxH (default 1600x1000)"));
+    cli.add_option("--socklab", o.socklab, _("The socklab program that runs the labs (default: the one next to socklab-viewer)"));
     cli.add_option("--synthetic", o.synthetic,
-                   "Show a made-up table of N sockets instead of the kernel's (benchmarks, demos)")
+                   _("Show a made-up table of N sockets instead of the kernel's (benchmarks, demos)"))
         ->check(socklab::cli::whole_number(1, 10'000'000, "sockets"));
+    cli.add_option("--lang", o.lang, _("Language of the viewer: ko or en (default: from LC_ALL, LC_MESSAGES, LANG)"))
+        ->check(CLI::IsMember({"ko", "en"}));
+    cli.add_flag("--no-cjk-font", o.no_cjk_font,
+                 _("Leave the Korean (CJK) font out of the atlas: Hangul shows as '?' (to measure what it costs)"));
     socklab::cli::add_version_flag(cli);
-    cli.footer(
+    cli.footer(_(
         "EXAMPLES\n"
         "  socklab-viewer                              # live, as you (sudo: owners of all + tracer)\n"
         "  socklab-viewer --filter 8080 --interval 250\n"
@@ -180,23 +190,24 @@ int main(int argc, char** argv) {
         "  xvfb-run -a socklab-viewer --dump-state state.json --frames 5\n"
         "  xvfb-run -a socklab-viewer --doctor 8080 --frames 40 --screenshot doctor.png\n"
         "  xvfb-run -a socklab-viewer --lab active-close --lab-steps 4 --ladder 9005 --screenshot ladder.png\n"
-        "  xvfb-run -a socklab-viewer --synthetic 100000 --bench-frames 600 --bench-out b.json");
+        "  xvfb-run -a socklab-viewer --synthetic 100000 --bench-frames 600 --bench-out b.json\n"
+        "  xvfb-run -a socklab-viewer --lang ko --screenshot viewer-ko.png"));
     try {
         cli.parse(argc, argv);
     } catch (const CLI::Success& e) {  // --help, --version
         return cli.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::fprintf(stderr, "socklab-viewer: %s (see socklab-viewer --help)\n", e.what());
+        say(socklab::i18n::format(_("{} (see socklab-viewer --help)"), e.what()));
         return 2;
     }
     if (!o.bench_out.empty() && o.bench_frames == 0) {
-        std::fputs("socklab-viewer: --bench-out needs --bench-frames N\n", stderr);
+        say(_("--bench-out needs --bench-frames N"));
         return 2;
     }
     int win_w = 0, win_h = 0;
     if (std::sscanf(o.size.c_str(), "%dx%d", &win_w, &win_h) != 2 || win_w < 320 || win_h < 240 ||
         win_w > 8192 || win_h > 8192) {
-        std::fputs("socklab-viewer: --size must look like 1600x1000 (320x240 to 8192x8192)\n", stderr);
+        say(_("--size must look like 1600x1000 (320x240 to 8192x8192)"));
         return 2;
     }
     const bool headless = !o.screenshot.empty() || !o.dump_state.empty() || o.bench_frames > 0;
@@ -207,10 +218,11 @@ int main(int argc, char** argv) {
     // ---- window and GL context ----
     glfwSetErrorCallback([](int, const char*) {});
     if (!glfwInit()) {
-        std::fprintf(stderr,
-                     "socklab-viewer: no display: failed to open a window (DISPLAY%s). Run it on a "
-                     "desktop, or headless: xvfb-run -a socklab-viewer --screenshot out.png\n",
-                     std::getenv("DISPLAY") ? " is set but cannot be reached" : " is not set");
+        say(std::getenv("DISPLAY") != nullptr
+                ? _("no display: failed to open a window (DISPLAY is set but cannot be reached). Run it "
+                    "on a desktop, or headless: xvfb-run -a socklab-viewer --screenshot out.png")
+                : _("no display: failed to open a window (DISPLAY is not set). Run it on a desktop, or "
+                    "headless: xvfb-run -a socklab-viewer --screenshot out.png"));
         return 1;
     }
     glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 3);
@@ -218,9 +230,8 @@ int main(int argc, char** argv) {
     glfwWindowHint(GLFW_OPENGL_PROFILE, GLFW_OPENGL_CORE_PROFILE);
     GLFWwindow* window = glfwCreateWindow(win_w, win_h, "socklab-viewer", nullptr, nullptr);
     if (window == nullptr) {
-        std::fputs("socklab-viewer: failed to create an OpenGL 3.3 window: the display has no "
-                   "OpenGL 3.3 (try xvfb-run -a -s \"-screen 0 1600x1000x24\", Mesa llvmpipe)\n",
-                   stderr);
+        say(_("failed to create an OpenGL 3.3 window: the display has no OpenGL 3.3 (try xvfb-run -a "
+              "-s \"-screen 0 1600x1000x24\", Mesa llvmpipe)"));
         glfwTerminate();
         return 1;
     }
@@ -238,9 +249,18 @@ int main(int argc, char** argv) {
     static std::string ini = settings_path();
     io.IniFilename = headless ? nullptr : ini.c_str();
     style::apply_theme();
-    load_fonts(io);
+    std::vector<std::string> catalogues;
+    if (auto dir = socklab::i18n::catalogue_dir(); !dir.empty()) catalogues.push_back(std::move(dir));
+    const FontsLoaded fonts = load_fonts(io, catalogues, !o.no_cjk_font);
+    if (!o.no_cjk_font && fonts.cjk_file.empty())
+        say(socklab::i18n::format(_("no Korean font: {}; the UI stays in Latin letters and Hangul shows as '?'"),
+                                  fonts.problem));
     ImGui_ImplGlfw_InitForOpenGL(window, true);
     ImGui_ImplOpenGL3_Init("#version 330 core");
+    // The atlas goes to the GPU now; its CPU copies (8 + 32 bits a texel, ~80 MB with every
+    // Hangul syllable) are not needed after that.
+    ImGui_ImplOpenGL3_CreateDeviceObjects();
+    io.Fonts->ClearTexData();
 
     // ---- the app: poller thread, labs ----
     int rc = 0;
@@ -269,13 +289,13 @@ int main(int argc, char** argv) {
         if (!o.lab.empty()) {
             if (app.labs() == nullptr) {
                 if (o.socklab.empty())
-                    std::fprintf(stderr, "socklab-viewer: failed to start lab %s: socklab is not next to "
-                                         "socklab-viewer (%s); build the socklab target\n",
-                                 o.lab.c_str(), socklab.c_str());
+                    say(socklab::i18n::format(_("failed to start lab {}: socklab is not next to "
+                                                "socklab-viewer ({}); build the socklab target"),
+                                              o.lab, socklab.string()));
                 else
-                    std::fprintf(stderr, "socklab-viewer: failed to start lab %s: --socklab %s does not "
-                                         "exist; give the path of the socklab program\n",
-                                 o.lab.c_str(), socklab.c_str());
+                    say(socklab::i18n::format(_("failed to start lab {}: --socklab {} does not exist; "
+                                                "give the path of the socklab program"),
+                                              o.lab, socklab.string()));
                 rc = 1;
             } else {
                 app.labs()->start(o.lab, o.lab_port);
@@ -295,10 +315,9 @@ int main(int argc, char** argv) {
                         time_left());
                     const auto first = app.labs()->state();
                     if (first.steps > 0 && k > first.steps) {
-                        std::fprintf(stderr,
-                                     "socklab-viewer: --lab-steps %d: lab %s has %d steps; give a "
-                                     "number from 1 to %d\n",
-                                     k, o.lab.c_str(), first.steps, first.steps);
+                        say(socklab::i18n::format(_("--lab-steps {0}: lab {1} has {2} steps; give a "
+                                                    "number from 1 to {2}"),
+                                                  k, o.lab, first.steps));
                         rc = 2;
                     }
                 }
@@ -312,8 +331,8 @@ int main(int argc, char** argv) {
                         time_left());
                     const auto st = app.labs()->state();
                     if (!reached || !st.error.empty()) {
-                        std::fprintf(stderr, "socklab-viewer: failed to run lab %s to step %d: %s\n",
-                                     o.lab.c_str(), k, st.error.empty() ? "timed out after 60 s" : st.error.c_str());
+                        say(socklab::i18n::format(_("failed to run lab {} to step {}: {}"), o.lab, k,
+                                                  st.error.empty() ? std::string(_("timed out after 60 s")) : st.error));
                         rc = 1;
                     }
                     // The table must show what the lab just did.
@@ -365,16 +384,22 @@ int main(int argc, char** argv) {
             const bool last = headless && drawn >= total + (o.bench_frames > 0 ? 5 : 0) &&
                               (!app.settling() || Clock::now() > settle_deadline);
             if (last && !o.screenshot.empty() && !write_png(o.screenshot, fb_w, fb_h)) {
-                std::fprintf(stderr, "socklab-viewer: failed to write %s: check the directory exists "
-                                     "and is writable\n", o.screenshot.c_str());
+                say_cannot_write(o.screenshot);
                 rc = 1;
             }
             glfwSwapBuffers(window);
             if (last) break;
         }
-        if (rc == 0 && !o.dump_state.empty() && !write_text(o.dump_state, app.dump_state().dump(2))) {
-            std::fprintf(stderr, "socklab-viewer: failed to write %s: check the directory exists and is "
-                                 "writable\n", o.dump_state.c_str());
+        auto state = app.dump_state();
+        state["language"] = std::string(socklab::i18n::language());
+        state["fonts"] = fonts.files;
+        state["font_atlas"] = {{"width", fonts.atlas_width},
+                               {"height", fonts.atlas_height},
+                               {"bytes", std::int64_t{fonts.atlas_width} * fonts.atlas_height * 4},
+                               {"glyphs", fonts.glyphs},
+                               {"build_ms", fonts.build_ms}};
+        if (rc == 0 && !o.dump_state.empty() && !write_text(o.dump_state, state.dump(2))) {
+            say_cannot_write(o.dump_state);
             rc = 1;
         }
         if (rc == 0 && o.bench_frames > 0) {
@@ -394,8 +419,7 @@ int main(int argc, char** argv) {
             const std::string text = j.dump(2);
             if (!o.bench_out.empty()) {
                 if (!write_text(o.bench_out, text)) {
-                    std::fprintf(stderr, "socklab-viewer: failed to write %s: check the directory exists "
-                                         "and is writable\n", o.bench_out.c_str());
+                    say_cannot_write(o.bench_out);
                     rc = 1;
                 }
             } else {

@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "socklab/args.hpp"
+#include "socklab/text_width.hpp"
 #include "socklab/error.hpp"
 #include "socklab/json.hpp"
 #include "socklab/owners.hpp"
@@ -65,25 +66,8 @@ void install_signal_handlers() {
     ::signal(SIGPIPE, SIG_IGN);
 }
 
-// Columns a UTF-8 string takes on a terminal: 2 for East Asian wide characters (Hangul,
-// CJK), 1 for the rest. Enough for the labs' text; no locale needed.
-std::size_t display_width(std::string_view s) {
-    std::size_t w = 0;
-    for (std::size_t i = 0; i < s.size();) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        const std::size_t len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-        std::uint32_t cp = len == 1 ? c : c & (0xFF >> (len + 1));
-        for (std::size_t k = 1; k < len && i + k < s.size(); ++k)
-            cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-        const bool wide = (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF) ||
-                          (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
-                          (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
-                          (cp >= 0xFFE0 && cp <= 0xFFE6);
-        w += wide ? 2 : 1;
-        i += len;
-    }
-    return w;
-}
+// Columns a UTF-8 string takes on a terminal (Hangul: 2 a syllable), shared with the CLI.
+using socklab::text::display_width;
 
 // The width to lay text out in: the terminal's (TIOCGWINSZ on stdout), else $COLUMNS, else
 // 100. Never below 40: narrower than that, nothing can be laid out sensibly.

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
+
+#include "socklab/i18n.hpp"
 
 #include "ui/style.hpp"
 
@@ -12,72 +15,16 @@ namespace {
 using S = TcpState;
 constexpr std::uint64_t kAnimNs = 1'500'000'000ull;
 
-// Nodes: the TCP states, CLOSED twice (where sockets start, and where they end) so no edge
-// has to cross the whole picture.
-struct Node {
-    std::uint8_t state;
-    const char* label;
-    float x, y;  // centre, in fractions of the canvas
-};
-
 constexpr std::uint8_t st(S s) { return static_cast<std::uint8_t>(s); }
 
-enum : std::uint8_t {
-    kClosedTop, kListen, kSynSent, kSynRecv, kEstablished, kFinWait1, kFinWait2, kClosing,
-    kTimeWait, kCloseWait, kLastAck, kClosedBottom, kNodeCount
-};
-
-// Laid out like the figure in RFC 9293 §3.3.2: opening at the top, closing below, the
-// active closer on the left and the passive one on the right.
-constexpr Node kNodes[kNodeCount] = {
-    {st(S::close), "CLOSED", 0.50f, 0.00f},
-    {st(S::listen), "LISTEN", 0.50f, 0.15f},
-    {st(S::syn_sent), "SYN_SENT", 1.00f, 0.32f},
-    {st(S::syn_recv), "SYN_RECV", 0.00f, 0.32f},
-    {st(S::established), "ESTABLISHED", 0.50f, 0.50f},
-    {st(S::fin_wait1), "FIN_WAIT1", 0.00f, 0.66f},
-    {st(S::fin_wait2), "FIN_WAIT2", 0.00f, 0.84f},
-    {st(S::closing), "CLOSING", 0.45f, 0.75f},
-    {st(S::time_wait), "TIME_WAIT", 0.45f, 1.00f},
-    {st(S::close_wait), "CLOSE_WAIT", 1.00f, 0.66f},
-    {st(S::last_ack), "LAST_ACK", 1.00f, 0.84f},
-    {st(S::close), "CLOSED", 1.00f, 1.00f},
-};
-
-constexpr DiagramEdge kEdges[] = {
-    {kClosedTop, kListen, "listen()", 1},
-    {kClosedTop, kSynSent, "connect() / snd SYN", 1},
-    {kListen, kSynRecv, "rcv SYN / snd SYN,ACK", 1},
-    {kListen, kSynSent, "send / snd SYN", -1},
-    {kSynSent, kSynRecv, "rcv SYN / snd ACK", 1},
-    {kSynSent, kEstablished, "rcv SYN,ACK / snd ACK", -1},
-    {kSynRecv, kEstablished, "rcv ACK of SYN", 1},
-    {kSynRecv, kFinWait1, "close / snd FIN", -1},
-    {kEstablished, kFinWait1, "close / snd FIN", 1},
-    {kEstablished, kCloseWait, "rcv FIN / snd ACK", -1},
-    {kFinWait1, kFinWait2, "rcv ACK of FIN", -1},
-    {kFinWait1, kClosing, "rcv FIN / snd ACK", -1},
-    {kFinWait2, kTimeWait, "rcv FIN / snd ACK", 1},
-    {kClosing, kTimeWait, "rcv ACK of FIN", 1},
-    {kCloseWait, kLastAck, "close / snd FIN", 1},
-    {kLastAck, kClosedBottom, "rcv ACK of FIN", 1},
-    {kTimeWait, kClosedBottom, "timeout = 2 MSL (60 s)", -1},
-    {kListen, kClosedTop, "close", 1},
-    {kSynSent, kClosedTop, "close / timeout", 1},
-};
-constexpr std::size_t kEdgeCount = sizeof kEdges / sizeof kEdges[0];
+const std::span<const DiagramNode> kNodes = diagram_nodes();
+const std::span<const DiagramEdge> kEdges = diagram_edges();
+const std::size_t kEdgeCount = kEdges.size();
 
 std::optional<std::size_t> find_edge(std::uint8_t from, std::uint8_t to) {
     for (std::size_t i = 0; i < kEdgeCount; ++i)
         if (kEdges[i].from_node == from && kEdges[i].to_node == to) return i;
     return std::nullopt;
-}
-
-// Where along its edge a label sits: edges meeting at ESTABLISHED keep their labels apart.
-float label_at(const DiagramEdge& e) {
-    if (e.to_node == kEstablished) return 0.35f;
-    if (e.from_node == kEstablished) return 0.65f;
-    return 0.5f;
 }
 
 std::uint8_t node_of(std::uint8_t state, bool arriving) {
@@ -90,13 +37,13 @@ std::uint8_t node_of(std::uint8_t state, bool arriving) {
 
 ImVec2 lerp(ImVec2 a, ImVec2 b, float t) { return {a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t}; }
 
-// Where the segment from the centre of a box towards `to` leaves the box.
-ImVec2 box_exit(ImVec2 c, ImVec2 half, ImVec2 to) {
-    const float dx = to.x - c.x, dy = to.y - c.y;
-    const float tx = dx != 0 ? half.x / std::fabs(dx) : 1e9f;
-    const float ty = dy != 0 ? half.y / std::fabs(dy) : 1e9f;
-    const float t = std::min({tx, ty, 1.0f});
-    return {c.x + dx * t, c.y + dy * t};
+// An edge's label as drawn: the action ("snd SYN") under the event ("rcv SYN"), as in
+// RFC 9293's figure, so labels are narrow enough to sit beside their arrows.
+std::string edge_text(const char* msgid, std::uint32_t seen) {
+    std::string text = _(msgid);
+    if (const auto slash = text.find(" / "); slash != std::string::npos) text.replace(slash, 3, "\n");
+    if (seen > 0) text += "  (" + std::to_string(seen) + ")";
+    return text;
 }
 
 }  // namespace
@@ -117,7 +64,7 @@ std::optional<std::size_t> DiagramPanel::edge_for(std::uint8_t old_state, std::u
     return find_edge(from, to);
 }
 
-DiagramPanel::DiagramPanel() : Panel("diagram", "TCP state diagram", {0.62f, 0.0f, 0.38f, 0.56f}) {}
+DiagramPanel::DiagramPanel() : Panel("diagram", N_("TCP state diagram"), {0.62f, 0.0f, 0.38f, 0.56f}) {}
 
 void DiagramPanel::draw_content(UiContext& ctx) {
     // Take in the transitions that arrived since the last UI frame.
@@ -136,10 +83,10 @@ void DiagramPanel::draw_content(UiContext& ctx) {
     const auto& counts = ctx.table->state_counts();
     const Privileges& priv = ctx.frame->privileges;
     if (!priv.tracer_active) {
-        ImGui::TextDisabled("Polling only: short states (SYN_SENT, SYN_RECV, LAST_ACK) pass unseen.");
+        ImGui::TextDisabled("%s", _("Polling only: short states (SYN_SENT, SYN_RECV, LAST_ACK) pass unseen."));
         style::item_tooltip(priv.tracer_message.c_str());
     } else {
-        ImGui::TextDisabled("Tracing every transition: edges light up as sockets move.");
+        ImGui::TextDisabled("%s", _("Tracing every transition: edges light up as sockets move."));
     }
 
     const ImVec2 origin = ImGui::GetCursorScreenPos();
@@ -148,27 +95,29 @@ void DiagramPanel::draw_content(UiContext& ctx) {
     avail.y = std::max(avail.y, 300.0f);
     ImDrawList* dl = ImGui::GetWindowDrawList();
     const float font = ImGui::GetFontSize();
-    const ImVec2 half(std::clamp(avail.x * 0.08f, font * 3.8f, font * 5.0f), font * 1.15f);
-    auto centre = [&](std::uint8_t n) {
-        const float mx = half.x + 4, my = half.y + 4;
-        return ImVec2(origin.x + mx + kNodes[n].x * (avail.x - 2 * mx),
-                      origin.y + my + kNodes[n].y * (avail.y - 2 * my));
-    };
+    const float small = font * 0.82f;  // edge labels
+
+    // Measure every text, then let the layout place boxes, arrows and labels.
+    std::vector<Vec2f> node_size, edge_size;
+    std::vector<std::string> edge_texts;
+    for (const auto& node : kNodes) {
+        const ImVec2 t = ImGui::CalcTextSize(node.label);
+        node_size.push_back({t.x, t.y});
+    }
+    for (std::size_t i = 0; i < kEdgeCount; ++i) {
+        edge_texts.push_back(edge_text(kEdges[i].label, edge_total_[i]));
+        const ImVec2 t = ImGui::GetFont()->CalcTextSizeA(small, FLT_MAX, diagram_label_wrap(font),
+                                                         edge_texts.back().c_str());
+        edge_size.push_back({t.x, t.y});
+    }
+    layout_ = layout_diagram({origin.x, origin.y, origin.x + avail.x, origin.y + avail.y}, font, node_size,
+                             edge_size);
+    const auto& boxes = layout_.boxes;
 
     // Edges first, nodes on top.
     for (std::size_t i = 0; i < kEdgeCount; ++i) {
-        const auto& e = kEdges[i];
-        ImVec2 a = centre(e.from_node), b = centre(e.to_node);
-        const bool pair = find_edge(e.to_node, e.from_node).has_value();
-        if (pair) {
-            // Two edges between one pair of states: draw them side by side.
-            const float ddx = b.x - a.x, ddy = b.y - a.y;
-            const float l = std::max(1.0f, std::sqrt(ddx * ddx + ddy * ddy));
-            const ImVec2 off(-ddy / l * 7.0f, ddx / l * 7.0f);
-            a = ImVec2(a.x + off.x, a.y + off.y);
-            b = ImVec2(b.x + off.x, b.y + off.y);
-        }
-        const ImVec2 p0 = box_exit(a, half, b), p1 = box_exit(b, half, a);
+        const auto& g = layout_.edges[i];
+        const ImVec2 p0(g.from.x, g.from.y), p1(g.to.x, g.to.y);
         const std::uint64_t last = edge_last_ns_[i];
         const bool active = last != 0 && ctx.now_ns >= last && ctx.now_ns - last < kAnimNs;
         const float age = active ? static_cast<float>(ctx.now_ns - last) / static_cast<float>(kAnimNs) : 1.0f;
@@ -179,9 +128,7 @@ void DiagramPanel::draw_content(UiContext& ctx) {
         // Arrow head at the target.
         const float dx = p1.x - p0.x, dy = p1.y - p0.y;
         const float len = std::max(1.0f, std::sqrt(dx * dx + dy * dy));
-        const ImVec2 u(dx / len, dy / len);
-        // Each label's side is chosen by hand (kEdges) so labels stay clear of each other.
-        const ImVec2 nrm(-u.y * e.side, u.x * e.side);
+        const ImVec2 u(dx / len, dy / len), nrm(-u.y, u.x);
         const float ah = font * 0.6f;
         dl->AddTriangleFilled(p1, ImVec2(p1.x - u.x * ah + nrm.x * ah * 0.5f, p1.y - u.y * ah + nrm.y * ah * 0.5f),
                               ImVec2(p1.x - u.x * ah - nrm.x * ah * 0.5f, p1.y - u.y * ah - nrm.y * ah * 0.5f), col);
@@ -189,27 +136,19 @@ void DiagramPanel::draw_content(UiContext& ctx) {
             const ImVec2 dot = lerp(p0, p1, std::fmod(age * 2.0f, 1.0f));
             dl->AddCircleFilled(dot, 5.0f, IM_COL32(255, 245, 160, 255));
         }
-        // Label near the middle, on a dark plate so it stays readable over lines.
-        const ImVec2 mid = lerp(p0, p1, label_at(e));
-        std::string label = e.label;
-        if (edge_total_[i] > 0) label += "  (" + std::to_string(edge_total_[i]) + ")";
-        const float small = font * 0.82f;
-        const ImVec2 ts = ImGui::CalcTextSize(label.c_str());
-        const ImVec2 tsz(ts.x * 0.82f, ts.y * 0.82f);
-        // Beside the line, not on it: push the label out along the normal by its half extent.
-        const float push = std::fabs(nrm.x) * tsz.x * 0.5f + std::fabs(nrm.y) * tsz.y * 0.5f + 3.0f;
-        const ImVec2 tp(std::clamp(mid.x - tsz.x * 0.5f + nrm.x * push, origin.x, origin.x + avail.x - tsz.x),
-                        std::clamp(mid.y - tsz.y * 0.5f + nrm.y * push, origin.y, origin.y + avail.y - tsz.y));
-        dl->AddRectFilled(ImVec2(tp.x - 3, tp.y - 1), ImVec2(tp.x + tsz.x + 3, tp.y + tsz.y + 1),
-                          IM_COL32(20, 22, 28, 200), 3.0f);
+        // The label where the layout put it, on a dark plate so it stays readable.
+        const ImVec2 tp(g.label.x0, g.label.y0);
+        dl->AddRectFilled(ImVec2(tp.x - 3, tp.y - 3), ImVec2(g.label.x1 + 3, g.label.y1 + 3),
+                          IM_COL32(20, 22, 28, 210), 3.0f);
         dl->AddText(ImGui::GetFont(), small, tp,
-                    active ? IM_COL32(255, 235, 120, 255) : IM_COL32(185, 190, 200, 255), label.c_str());
+                    active ? IM_COL32(255, 235, 120, 255) : IM_COL32(185, 190, 200, 255), edge_texts[i].c_str(),
+                    nullptr, diagram_label_wrap(font));
     }
 
     for (std::uint8_t n = 0; n < kNodeCount; ++n) {
-        const Node& node = kNodes[n];
-        const ImVec2 c = centre(n);
-        const ImVec2 lo(c.x - half.x, c.y - half.y), hi(c.x + half.x, c.y + half.y);
+        const DiagramNode& node = kNodes[n];
+        const ImVec2 lo(boxes[n].x0, boxes[n].y0), hi(boxes[n].x1, boxes[n].y1);
+        const ImVec2 c((lo.x + hi.x) * 0.5f, (lo.y + hi.y) * 0.5f);
         std::uint32_t count = node.state < counts.size() ? counts[node.state] : 0;
         if (node.state == st(S::syn_recv)) count += counts[st(S::new_syn_recv)];
         if (n == kClosedBottom) count = 0;  // counted once, at the top
@@ -248,10 +187,12 @@ void DiagramPanel::draw_content(UiContext& ctx) {
             ImGui::PushTextWrapPos(font * 28.0f);
             ImGui::TextUnformatted(node.label);
             ImGui::Separator();
-            const auto expl = state_explanation(node.state);
+            const auto expl = state_explanation(node.state);  // from core, translated there
             ImGui::TextUnformatted(expl.data(), expl.data() + expl.size());
-            ImGui::TextDisabled("%u socket(s) here under the current filter. Click to show only "
-                                "this state in the table.", count);
+            ImGui::TextDisabled("%s", socklab::i18n::format(socklab::i18n::tr_n(
+                "{} socket here under the current filter. Click to show only this state in the table.",
+                "{} sockets here under the current filter. Click to show only this state in the table.",
+                count), count).c_str());
             ImGui::PopTextWrapPos();
             ImGui::EndTooltip();
         }
@@ -278,8 +219,24 @@ nlohmann::json DiagramPanel::dump_state(const UiContext& ctx) const {
                          {"event", kEdges[i].label},
                          {"seen", edge_total_[i]}});
     }
+    // Where everything was drawn (screen pixels): tests check that no label covers a box,
+    // an arrow or another label, in every language.
+    const auto rect = [](const RectF& r) { return nlohmann::json::array({r.x0, r.y0, r.x1, r.y1}); };
+    auto boxes = nlohmann::json::array();
+    for (const auto& b : layout_.boxes) boxes.push_back(rect(b));
+    auto layout_edges = nlohmann::json::array();
+    for (std::size_t i = 0; i < layout_.edges.size(); ++i) {
+        const auto& g = layout_.edges[i];
+        layout_edges.push_back({{"event", kEdges[i].label},
+                                {"label", edge_text(kEdges[i].label, 0)},
+                                {"from", {g.from.x, g.from.y}},
+                                {"to", {g.to.x, g.to.y}},
+                                {"label_rect", rect(g.label)},
+                                {"clear", g.clear}});
+    }
     return {{"counts", std::move(counts)}, {"edges_seen", std::move(edges)},
-            {"state_mask", ctx.table->state_mask()}};
+            {"state_mask", ctx.table->state_mask()},
+            {"layout", {{"boxes", std::move(boxes)}, {"edges", std::move(layout_edges)}}}};
 }
 
 }  // namespace socklab::viewer

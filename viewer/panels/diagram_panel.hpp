@@ -6,16 +6,10 @@
 #include <cstdint>
 #include <optional>
 
+#include "model/diagram_layout.hpp"
 #include "ui/panel.hpp"
 
 namespace socklab::viewer {
-
-struct DiagramEdge {
-    std::uint8_t from_node;
-    std::uint8_t to_node;
-    const char* label;
-    float side;  // +1: label on the left of the arrow's direction, -1: on its right
-};
 
 class DiagramPanel : public Panel {
 public:
@@ -35,6 +29,7 @@ private:
     std::array<std::uint64_t, 32> edge_last_ns_{};  // last transition time per edge
     std::array<std::uint32_t, 32> edge_total_{};    // transitions seen per edge
     std::array<std::uint64_t, 16> node_pulse_ns_{}; // last time a socket arrived
+    DiagramLayout layout_;                           // as last drawn (for --dump-state)
 };
 
 }  // namespace socklab::viewer

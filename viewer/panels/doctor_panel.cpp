@@ -11,6 +11,7 @@
 
 #include "socklab/doctor.hpp"
 #include "socklab/error.hpp"
+#include "socklab/i18n.hpp"
 #include "ui/style.hpp"
 
 namespace socklab::viewer {
@@ -147,12 +148,12 @@ std::atomic<std::uint32_t> DoctorPanel::asked_port_{0};
 
 namespace {
 // What the panel says above the probe table when there is no diagnosis to show.
-constexpr const char* kNoPortYet = "No port asked about yet.";
-constexpr const char* kDiagnosisFailed = "The diagnosis failed.";
+constexpr const char* kNoPortYet = N_("No port asked about yet.");
+constexpr const char* kDiagnosisFailed = N_("The diagnosis failed.");
 }  // namespace
 
 DoctorPanel::DoctorPanel()
-    : Panel("doctor", "Port doctor", {0.62f, 0.56f, 0.38f, 0.41f}),
+    : Panel("doctor", N_("Port doctor"), {0.62f, 0.56f, 0.38f, 0.41f}),
       worker_(std::make_unique<Worker>()) {
 }
 
@@ -164,19 +165,19 @@ namespace {
 
 const char* kind_help(FindingKind k) {
     switch (k) {
-        case FindingKind::listener: return "A server owns the port. SO_REUSEADDR does not help.";
+        case FindingKind::listener: return N_("A server owns the port. SO_REUSEADDR does not help.");
         case FindingKind::reuseport_group:
-            return "Listeners sharing the port with SO_REUSEPORT; only the same user may join.";
-        case FindingKind::dual_stack: return "An IPv6 socket on :: that takes the IPv4 port too.";
-        case FindingKind::bound: return "Bound, but neither listening nor connected.";
-        case FindingKind::connection: return "Live connections whose local port is this port.";
+            return N_("Listeners sharing the port with SO_REUSEPORT; only the same user may join.");
+        case FindingKind::dual_stack: return N_("An IPv6 socket on :: that takes the IPv4 port too.");
+        case FindingKind::bound: return N_("Bound, but neither listening nor connected.");
+        case FindingKind::connection: return N_("Live connections whose local port is this port.");
         case FindingKind::close_wait:
-            return "The peer closed; the program never called close(). A leak.";
-        case FindingKind::fin_wait2: return "We closed; waiting for the peer to close too.";
+            return N_("The peer closed; the program never called close(). A leak.");
+        case FindingKind::fin_wait2: return N_("We closed; waiting for the peer to close too.");
         case FindingKind::time_wait:
-            return "Closed first by this side; the kernel keeps it 60 s. Nobody owns it.";
-        case FindingKind::udp: return "UDP has its own port space: it does not block TCP.";
-        case FindingKind::unexplained: return "bind() failed and no visible socket explains it.";
+            return N_("Closed first by this side; the kernel keeps it 60 s. Nobody owns it.");
+        case FindingKind::udp: return N_("UDP has its own port space: it does not block TCP.");
+        case FindingKind::unexplained: return N_("bind() failed and no visible socket explains it.");
     }
     return "";
 }
@@ -184,9 +185,9 @@ const char* kind_help(FindingKind k) {
 void probe_table(const Diagnosis& d) {
     if (!ImGui::BeginTable("probes", 3, ImGuiTableFlags_Borders | ImGuiTableFlags_SizingFixedFit))
         return;
-    ImGui::TableSetupColumn("bind() to");
-    ImGui::TableSetupColumn("plain");
-    ImGui::TableSetupColumn("with SO_REUSEADDR");
+    ImGui::TableSetupColumn(_("bind() to"));
+    ImGui::TableSetupColumn(_("plain"));
+    ImGui::TableSetupColumn(_("with SO_REUSEADDR"));
     ImGui::TableHeadersRow();
     for (const char* addr : {"127.0.0.1", "0.0.0.0", "::"}) {
         ImGui::TableNextRow();
@@ -197,7 +198,7 @@ void probe_table(const Diagnosis& d) {
             for (const auto& p : d.probes) {
                 if (p.address != addr || p.reuseaddr != reuse) continue;
                 if (p.ok())
-                    ImGui::TextColored(style::kOkText, "binds");
+                    ImGui::TextColored(style::kOkText, "%s", _("binds"));
                 else
                     ImGui::TextColored(style::kBadText, "%s", std::strerror(p.error));
             }
@@ -218,31 +219,31 @@ void DoctorPanel::draw_content(UiContext&) {
                       v->phase == DoctorView::Phase::acting;
 
     ImGui::SetNextItemWidth(110);
-    const bool entered = ImGui::InputInt("Port", &port_input_, 0, 0,
+    const bool entered = ImGui::InputInt(style::label(N_("Port"), "port").c_str(), &port_input_, 0, 0,
                                          ImGuiInputTextFlags_EnterReturnsTrue);
     const bool valid = port_input_ >= 1 && port_input_ <= 65535;
     ImGui::SameLine();
     ImGui::BeginDisabled(busy || !valid);
-    if ((ImGui::Button("Why is it busy?") || entered) && valid && !busy)
+    if ((ImGui::Button(style::label(N_("Why is it busy?"), "why").c_str()) || entered) && valid && !busy)
         worker_->post({static_cast<std::uint16_t>(port_input_), nullptr});
     ImGui::EndDisabled();
     style::help_marker(
-        "The doctor tries bind() for real on 127.0.0.1, 0.0.0.0 and :: (with and without "
-        "SO_REUSEADDR), with throwaway sockets it closes at once, then explains what is in the "
-        "way. Also: right-click a row in the socket table.");
-    if (!valid && port_input_ != 0) ImGui::TextColored(style::kWarnText, "A port is 1 to 65535.");
+        _("The doctor tries bind() for real on 127.0.0.1, 0.0.0.0 and :: (with and without "
+          "SO_REUSEADDR), with throwaway sockets it closes at once, then explains what is in the "
+          "way. Also: right-click a row in the socket table."));
+    if (!valid && port_input_ != 0) ImGui::TextColored(style::kWarnText, "%s", _("A port is 1 to 65535."));
 
     switch (v->phase) {
         case DoctorView::Phase::idle:
-            empty_state(kNoPortYet,
-                        "Type a port and press Enter, or right-click a row in the socket table "
-                        "and choose \"Why is this port busy?\".");
+            empty_state(_(kNoPortYet),
+                        _("Type a port and press Enter, or right-click a row in the socket table "
+                          "and choose \"Why is this port busy?\"."));
             return;
         case DoctorView::Phase::diagnosing:
-            ImGui::TextDisabled("Probing port %u ...", v->port);
+            ImGui::TextDisabled("%s", socklab::i18n::format(_("Probing port {} ..."), v->port).c_str());
             return;
         case DoctorView::Phase::failed:
-            not_permitted_state(kDiagnosisFailed, v->error);
+            not_permitted_state(_(kDiagnosisFailed), v->error);
             return;
         default: break;
     }
@@ -250,17 +251,17 @@ void DoctorPanel::draw_content(UiContext&) {
     const Diagnosis& d = *v->diagnosis;
     ImGui::Separator();
     if (d.bindable())
-        ImGui::TextColored(style::kOkText, "Port %u/tcp can be bound now.", d.port);
+        ImGui::TextColored(style::kOkText, "%s", socklab::i18n::format(_("Port {}/tcp can be bound now."), d.port).c_str());
     else if (d.bindable_with_reuseaddr())
-        ImGui::TextColored(style::kWarnText,
-                           "Port %u/tcp: only a server that sets SO_REUSEADDR can bind it now.",
-                           d.port);
+        ImGui::TextColored(style::kWarnText, "%s",
+                           socklab::i18n::format(_("Port {}/tcp: only a server that sets SO_REUSEADDR can bind it now."),
+                                                 d.port).c_str());
     else
-        ImGui::TextColored(style::kBadText, "Port %u/tcp cannot be bound now.", d.port);
+        ImGui::TextColored(style::kBadText, "%s", socklab::i18n::format(_("Port {}/tcp cannot be bound now."), d.port).c_str());
     probe_table(d);
     if (d.hidden_owners > 0 && d.euid != 0)
-        not_permitted_state("Some owners are hidden from you.",
-                            "Other users' /proc/<pid>/fd is private. Run: sudo socklab-viewer");
+        not_permitted_state(_("Some owners are hidden from you."),
+                            _("Other users' /proc/<pid>/fd is private. Run: sudo socklab-viewer"));
 
     int n = 0;
     for (const auto& f : d.findings) {
@@ -269,7 +270,7 @@ void DoctorPanel::draw_content(UiContext&) {
         ImGui::PushStyleColor(ImGuiCol_Text, f.blocks ? style::kWarnText : style::kDimText);
         const bool open = ImGui::CollapsingHeader(head.c_str(), ImGuiTreeNodeFlags_DefaultOpen);
         ImGui::PopStyleColor();
-        style::item_tooltip(kind_help(f.kind));
+        style::item_tooltip(_(kind_help(f.kind)));
         if (open) {
             ImGui::PushTextWrapPos(0.0f);
             ImGui::TextUnformatted(f.explanation.c_str());
@@ -281,18 +282,18 @@ void DoctorPanel::draw_content(UiContext&) {
                 if (s.remote_port != 0) line += " <-> " + format_endpoint(s.remote_addr, s.remote_port);
                 if (s.timer != TimerKind::none && s.timer_ms > 0)
                     line += "   " + style::timer_text(static_cast<std::uint8_t>(s.timer), s.timer_ms, s.state);
-                if (s.inode == 0) line += "   owner: none";
+                if (s.inode == 0) line += _("   owner: none");
                 ImGui::TextUnformatted(line.c_str());
             }
         }
         ImGui::PopID();
     }
-    if (d.findings.empty()) empty_state("Nothing holds this port.");
+    if (d.findings.empty()) empty_state(_("Nothing holds this port."));
 
     draw_actions();
     if (v->result) {
         ImGui::Separator();
-        ImGui::TextColored(style::kAccent, "Result");
+        ImGui::TextColored(style::kAccent, "%s", _("Result"));
         for (const auto& r : v->result->results) {
             const bool ok = r.outcome == Outcome::done;
             ImGui::PushStyleColor(ImGuiCol_Text, ok ? style::kOkText : style::kWarnText);
@@ -303,11 +304,11 @@ void DoctorPanel::draw_content(UiContext&) {
             ImGui::PopStyleColor();
         }
         if (v->result->bindable())
-            ImGui::TextColored(style::kOkText, "Checked with a real bind(): the port is free.");
+            ImGui::TextColored(style::kOkText, "%s", _("Checked with a real bind(): the port is free."));
         else
-            ImGui::TextColored(style::kBadText, "Checked with a real bind(): still in use.");
+            ImGui::TextColored(style::kBadText, "%s", _("Checked with a real bind(): still in use."));
     }
-    if (v->phase == DoctorView::Phase::acting) ImGui::TextDisabled("Acting ...");
+    if (v->phase == DoctorView::Phase::acting) ImGui::TextDisabled("%s", _("Acting ..."));
     draw_confirm();
 }
 
@@ -316,29 +317,30 @@ void DoctorPanel::draw_actions() {
     if (!v->diagnosis || v->diagnosis->bindable() || v->phase == DoctorView::Phase::acting) return;
     ImGui::Separator();
     static constexpr std::array<const char*, kChoices> kLabels{
-        "Ask the owners to exit (SIGTERM)", "SIGTERM, then SIGKILL", "Destroy the sockets"};
+        N_("Ask the owners to exit (SIGTERM)"), N_("SIGTERM, then SIGKILL"), N_("Destroy the sockets")};
     static constexpr std::array<const char*, kChoices> kHelp{
-        "Sends SIGTERM through a pidfd opened when the port was diagnosed, so a recycled pid "
-        "is never hit. A well-behaved server closes its sockets and exits.",
-        "SIGTERM first; whatever still runs after 3 s gets SIGKILL, which cannot be caught: "
-        "the program gets no chance to clean up.",
-        "SOCK_DESTROY (what ss -K does): clears CLOSE_WAIT and TIME_WAIT sockets and closes "
-        "listeners without killing anything. Needs root."};
+        N_("Sends SIGTERM through a pidfd opened when the port was diagnosed, so a recycled pid "
+           "is never hit. A well-behaved server closes its sockets and exits."),
+        N_("SIGTERM first; whatever still runs after 3 s gets SIGKILL, which cannot be caught: "
+           "the program gets no chance to clean up."),
+        N_("SOCK_DESTROY (what ss -K does): clears CLOSE_WAIT and TIME_WAIT sockets and closes "
+           "listeners without killing anything. Needs root.")};
     for (int i = 0; i < kChoices; ++i) {
         const auto& plan = v->plans[static_cast<std::size_t>(i)];
         if (i > 0) ImGui::SameLine();
         ImGui::BeginDisabled(!plan || plan->runnable() == 0);
-        if (ImGui::Button(kLabels[static_cast<std::size_t>(i)])) {
+        const std::string id = "action-" + std::to_string(i);
+        if (ImGui::Button(style::label(kLabels[static_cast<std::size_t>(i)], id.c_str()).c_str())) {
             confirm_choice_ = i;
-            ImGui::OpenPopup("Confirm##doctor");
+            ImGui::OpenPopup(style::label(N_("Confirm"), "confirm-doctor").c_str());
         }
         ImGui::EndDisabled();
-        style::item_tooltip(kHelp[static_cast<std::size_t>(i)]);
+        style::item_tooltip(_(kHelp[static_cast<std::size_t>(i)]));
     }
 }
 
 void DoctorPanel::draw_confirm() {
-    if (!ImGui::BeginPopupModal("Confirm##doctor", nullptr, ImGuiWindowFlags_AlwaysAutoResize))
+    if (!ImGui::BeginPopupModal(style::label(N_("Confirm"), "confirm-doctor").c_str(), nullptr, ImGuiWindowFlags_AlwaysAutoResize))
         return;
     const auto v = worker_->view();
     const auto plan = confirm_choice_ >= 0 && confirm_choice_ < kChoices
@@ -349,25 +351,26 @@ void DoctorPanel::draw_confirm() {
         ImGui::EndPopup();
         return;
     }
-    ImGui::Text("Free port %u: this will", plan->port);
+    ImGui::TextUnformatted(socklab::i18n::format(_("Free port {}: this will"), plan->port).c_str());
     ImGui::PushTextWrapPos(ImGui::GetFontSize() * 40.0f);
     for (const auto& a : plan->actions) {
         if (a.refused.empty())
             ImGui::BulletText("%s", a.description.c_str());
         else
-            ImGui::TextColored(style::kDimText, "  not: %s (%s)", a.description.c_str(),
-                               a.refused.c_str());
+            ImGui::TextColored(style::kDimText, "%s",
+                               socklab::i18n::format(_("  not: {} ({})"), a.description, a.refused).c_str());
     }
-    for (const auto& note : plan->notes) ImGui::TextColored(style::kDimText, "note: %s", note.c_str());
-    ImGui::TextDisabled("Each owner is re-checked right before acting; the port is then "
-                        "checked with a real bind().");
+    for (const auto& note : plan->notes)
+        ImGui::TextColored(style::kDimText, "%s", socklab::i18n::format(_("note: {}"), note).c_str());
+    ImGui::TextDisabled("%s", _("Each owner is re-checked right before acting; the port is then "
+                                "checked with a real bind()."));
     ImGui::PopTextWrapPos();
-    if (ImGui::Button("Do it")) {
+    if (ImGui::Button(style::label(N_("Do it"), "do-it").c_str())) {
         worker_->post({plan->port, plan});
         ImGui::CloseCurrentPopup();
     }
     ImGui::SameLine();
-    if (ImGui::Button("Cancel") || ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_Escape))) ImGui::CloseCurrentPopup();
+    if (ImGui::Button(style::label(N_("Cancel"), "cancel").c_str()) || ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_Escape))) ImGui::CloseCurrentPopup();
     ImGui::EndPopup();
 }
 

@@ -6,6 +6,7 @@
 
 #include "model/frame_builder.hpp"
 #include "model/table_view.hpp"
+#include "socklab/i18n.hpp"
 #include "ui/style.hpp"
 
 namespace socklab::viewer {
@@ -39,31 +40,31 @@ struct EmptyText {
 };
 EmptyText empty_text(const Privileges& priv) {
     if (!priv.tracer_active)
-        return {"No transitions yet. Without the tracer only changes between two snapshots are "
-                "listed.",
+        return {_("No transitions yet. Without the tracer only changes between two snapshots are "
+                  "listed."),
                 priv.tracer_message};
-    return {"No transitions yet.", "Connect to a listener, or start a lab."};
+    return {_("No transitions yet."), _("Connect to a listener, or start a lab.")};
 }
 
 }  // namespace
 
-EventLogPanel::EventLogPanel() : Panel("events", "Event log", {0.62f, 0.56f, 0.38f, 0.405f}) {}
+EventLogPanel::EventLogPanel() : Panel("events", N_("Event log"), {0.62f, 0.56f, 0.38f, 0.405f}) {}
 
 void EventLogPanel::draw_content(UiContext& ctx) {
     ImGui::SetNextItemWidth(200.0f);
-    ImGui::InputTextWithHint("##evfilter", "filter (port, state, process)", filter_.data(), filter_.size());
+    ImGui::InputTextWithHint("##evfilter", _("filter (port, state, process)"), filter_.data(), filter_.size());
     ImGui::SameLine();
-    if (ImGui::Checkbox("pause log", &paused_) && paused_ && ctx.transitions) frozen_ = *ctx.transitions;
+    if (ImGui::Checkbox(style::label(N_("pause log"), "pause-log").c_str(), &paused_) && paused_ && ctx.transitions) frozen_ = *ctx.transitions;
     ImGui::SameLine();
     const Privileges& priv = ctx.frame->privileges;
     if (priv.tracer_active) {
-        ImGui::TextColored(style::kOkText, "tracer on");
+        ImGui::TextColored(style::kOkText, "%s", _("tracer on"));
         if (ctx.frame->lost_events > 0) {
             ImGui::SameLine();
-            ImGui::TextColored(style::kBadText, "%llu lost", static_cast<unsigned long long>(ctx.frame->lost_events));
+            ImGui::TextColored(style::kBadText, "%s", socklab::i18n::format(_("{} lost"), ctx.frame->lost_events).c_str());
         }
     } else {
-        ImGui::TextColored(style::kWarnText, "tracer off");
+        ImGui::TextColored(style::kWarnText, "%s", _("tracer off"));
         style::item_tooltip(priv.tracer_message.c_str());
     }
     const auto& log = paused_ ? frozen_ : (ctx.transitions ? *ctx.transitions : frozen_);
@@ -79,18 +80,18 @@ void EventLogPanel::draw_content(UiContext& ctx) {
     for (auto it = log.rbegin(); it != log.rend(); ++it)
         if (matches(*it, f)) shown.push_back(&*it);
     if (shown.empty()) {
-        empty_state("No transition matches the filter.");
+        empty_state(_("No transition matches the filter."));
         return;
     }
     const ImGuiTableFlags flags = ImGuiTableFlags_ScrollY | ImGuiTableFlags_RowBg |
                                   ImGuiTableFlags_SizingFixedFit | ImGuiTableFlags_BordersInnerV;
     if (!ImGui::BeginTable("events", 5, flags)) return;
     ImGui::TableSetupScrollFreeze(0, 1);
-    ImGui::TableSetupColumn("When", ImGuiTableColumnFlags_WidthFixed, 64);
-    ImGui::TableSetupColumn("Socket", ImGuiTableColumnFlags_WidthFixed, 190);
-    ImGui::TableSetupColumn("Transition", ImGuiTableColumnFlags_WidthFixed, 230);
-    ImGui::TableSetupColumn("By", ImGuiTableColumnFlags_WidthFixed, 60);
-    ImGui::TableSetupColumn("Process", ImGuiTableColumnFlags_WidthStretch);
+    ImGui::TableSetupColumn(_("When"), ImGuiTableColumnFlags_WidthFixed, 64);
+    ImGui::TableSetupColumn(_("Socket"), ImGuiTableColumnFlags_WidthFixed, 190);
+    ImGui::TableSetupColumn(_("Transition"), ImGuiTableColumnFlags_WidthFixed, 230);
+    ImGui::TableSetupColumn(_("By"), ImGuiTableColumnFlags_WidthFixed, 60);
+    ImGui::TableSetupColumn(_("Process"), ImGuiTableColumnFlags_WidthStretch);
     ImGui::TableHeadersRow();
     ImGuiListClipper clipper;
     clipper.Begin(static_cast<int>(shown.size()));
@@ -111,8 +112,8 @@ void EventLogPanel::draw_content(UiContext& ctx) {
             ImGui::SameLine();
             style::state_chip(t.new_state, t.key.proto, 96.0f);
             ImGui::TableSetColumnIndex(3);
-            if (t.traced) ImGui::TextColored(style::kOkText, "tracer");
-            else ImGui::TextDisabled("polling");
+            if (t.traced) ImGui::TextColored(style::kOkText, "%s", _("tracer"));
+            else ImGui::TextDisabled("%s", _("polling"));
             ImGui::TableSetColumnIndex(4);
             if (t.pid != 0) ImGui::Text("%s (%d)", comm_text(t).c_str(), t.pid);
         }

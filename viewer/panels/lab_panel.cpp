@@ -2,31 +2,32 @@
 
 #include <algorithm>
 
+#include "socklab/i18n.hpp"
 #include "ui/style.hpp"
 
 namespace socklab::viewer {
 namespace {
 
 std::string expectation_text(const LabExpectation& e) {
-    std::string s = e.absent ? "no " : "";
-    s += e.state.empty() ? std::string("socket") : e.state;
-    if (e.local_port != 0) s += "  local :" + std::to_string(e.local_port);
-    if (e.remote_port != 0) s += "  remote :" + std::to_string(e.remote_port);
+    std::string s = e.state.empty() ? std::string(_("socket")) : e.state;
+    if (e.absent) s = socklab::i18n::format(_("no {}"), s);
+    if (e.local_port != 0) s += socklab::i18n::format(_("  local :{}"), e.local_port);
+    if (e.remote_port != 0) s += socklab::i18n::format(_("  remote :{}"), e.remote_port);
     return s;
 }
 
 }  // namespace
 
-LabPanel::LabPanel() : Panel("labs", "Labs", {0.62f, 0.56f, 0.38f, 0.405f}) {}
+LabPanel::LabPanel() : Panel("labs", N_("Labs"), {0.62f, 0.56f, 0.38f, 0.405f}) {}
 
 void LabPanel::draw_content(UiContext& ctx) {
     if (ctx.lab == nullptr) {
-        not_permitted_state("Labs are not available in this run.", "");
+        not_permitted_state(_("Labs are not available in this run."), "");
         return;
     }
     const LabState& lab = *ctx.lab;
     if (lab.labs.empty()) {
-        empty_state("No labs in this build.");
+        empty_state(_("No labs in this build."));
     } else {
         if (lab.lab_id != synced_lab_) {
             // A lab started elsewhere (--lab): show it in the chooser.
@@ -50,31 +51,31 @@ void LabPanel::draw_content(UiContext& ctx) {
         style::item_tooltip(cur.summary.c_str());
         ImGui::SameLine();
         ImGui::SetNextItemWidth(70.0f);
-        ImGui::InputInt("port", &port_, 0, 0);
+        ImGui::InputInt(style::label(N_("port"), "port").c_str(), &port_, 0, 0);
         port_ = std::clamp(port_, 0, 65535);
-        style::item_tooltip("The port the lab listens on; 0 = the lab's default.");
+        style::item_tooltip(_("The port the lab listens on; 0 = the lab's default."));
         ImGui::SameLine();
-        if (ImGui::Button(lab.running ? "Restart" : "Start") && ctx.actions.lab_start)
+        if (ImGui::Button(style::label(lab.running ? N_("Restart") : N_("Start"), "start").c_str()) && ctx.actions.lab_start)
             ctx.actions.lab_start(cur.id, static_cast<std::uint16_t>(port_));
     }
     if (lab.running || lab.step) {
         ImGui::BeginDisabled(!lab.running || lab.waiting_for == 0);
-        if (ImGui::Button("Next step") && ctx.actions.lab_next) ctx.actions.lab_next();
+        if (ImGui::Button(style::label(N_("Next step"), "next").c_str()) && ctx.actions.lab_next) ctx.actions.lab_next();
         ImGui::EndDisabled();
-        style::item_tooltip("Run the next system call.");
+        style::item_tooltip(_("Run the next system call."));
         ImGui::SameLine();
         ImGui::BeginDisabled(!lab.running || lab.auto_mode);
-        if (ImGui::Button("Auto") && ctx.actions.lab_auto) ctx.actions.lab_auto();
+        if (ImGui::Button(style::label(N_("Auto"), "auto").c_str()) && ctx.actions.lab_auto) ctx.actions.lab_auto();
         ImGui::EndDisabled();
-        style::item_tooltip("Run the remaining steps without waiting.");
+        style::item_tooltip(_("Run the remaining steps without waiting."));
         ImGui::SameLine();
         ImGui::BeginDisabled(!lab.running);
-        if (ImGui::Button("Stop") && ctx.actions.lab_stop) ctx.actions.lab_stop();
+        if (ImGui::Button(style::label(N_("Stop"), "stop").c_str()) && ctx.actions.lab_stop) ctx.actions.lab_stop();
         ImGui::EndDisabled();
-        style::item_tooltip("End the lab and every process it started.");
+        style::item_tooltip(_("End the lab and every process it started."));
         ImGui::SameLine();
-        ImGui::TextDisabled("%s", lab.running ? (lab.waiting_for != 0 ? "waiting for Next" : "running")
-                                              : "finished");
+        ImGui::TextDisabled("%s", lab.running ? (lab.waiting_for != 0 ? _("waiting for Next") : _("running"))
+                                              : _("finished"));
     }
     if (!lab.error.empty()) {
         ImGui::PushStyleColor(ImGuiCol_Text, style::kBadText);
@@ -83,14 +84,16 @@ void LabPanel::draw_content(UiContext& ctx) {
     }
     ImGui::Separator();
     if (!lab.step) {
-        if (lab.running) empty_state("The lab is starting...");
-        else empty_state("No lab running.", "Choose a lab and press Start: each step is one system "
-                                            "call, and you watch the table change.");
+        if (lab.running) empty_state(_("The lab is starting..."));
+        else empty_state(_("No lab running."), _("Choose a lab and press Start: each step is one system "
+                                                 "call, and you watch the table change."));
         return;
     }
     const LabEvent& st = *lab.step;
-    ImGui::TextColored(style::kAccent, "%s  —  step %d of %d", lab.title.empty() ? lab.lab_id.c_str() : lab.title.c_str(),
-                       st.step, std::max(st.steps, lab.steps));
+    ImGui::TextColored(style::kAccent, "%s",
+                       socklab::i18n::format(_("{}  —  step {} of {}"), lab.title.empty() ? lab.lab_id : lab.title,
+                                             st.step, std::max(st.steps, lab.steps))
+                           .c_str());
     ImGui::TextUnformatted(st.title.c_str());
     ImGui::PushStyleColor(ImGuiCol_Text, IM_COL32(255, 220, 140, 255));
     ImGui::TextWrapped("%s", st.call.c_str());
@@ -102,7 +105,7 @@ void LabPanel::draw_content(UiContext& ctx) {
     ImGui::PopTextWrapPos();
     if (!st.expect.empty()) {
         ImGui::Spacing();
-        ImGui::TextDisabled("The table should now show:");
+        ImGui::TextDisabled("%s", _("The table should now show:"));
         for (std::size_t i = 0; i < st.expect.size(); ++i) {
             const auto& e = st.expect[i];
             std::optional<bool> ok;
@@ -119,7 +122,7 @@ void LabPanel::draw_content(UiContext& ctx) {
     }
     if (lab.done_ok) {
         ImGui::TextColored(*lab.done_ok ? style::kOkText : style::kBadText, "%s",
-                           *lab.done_ok ? "Lab finished: every check passed." : "Lab finished: a check failed.");
+                           *lab.done_ok ? _("Lab finished: every check passed.") : _("Lab finished: a check failed."));
     }
     if (!lab.log.empty()) {
         ImGui::Spacing();

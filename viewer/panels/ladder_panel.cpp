@@ -8,6 +8,7 @@
 
 #include "model/frame_builder.hpp"
 #include "socklab/state.hpp"
+#include "socklab/i18n.hpp"
 #include "ui/style.hpp"
 
 namespace socklab::viewer {
@@ -59,7 +60,7 @@ std::string permission_line(const LadderSnapshot& snap, bool tracer_active) {
 std::mutex LadderPanel::request_mu_;
 std::optional<LadderSelection> LadderPanel::request_;
 
-LadderPanel::LadderPanel() : Panel("ladder", "Ladder", {0.52f, 0.0f, 0.48f, 0.965f}, false) {}
+LadderPanel::LadderPanel() : Panel("ladder", N_("Ladder"), {0.52f, 0.0f, 0.48f, 0.965f}, false) {}
 
 void LadderPanel::show(const ConnectionId& id) {
     LadderSelection sel;

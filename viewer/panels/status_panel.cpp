@@ -1,10 +1,11 @@
 #include "panels/status_panel.hpp"
 
+#include "socklab/i18n.hpp"
 #include "ui/style.hpp"
 
 namespace socklab::viewer {
 
-StatusPanel::StatusPanel() : Panel("status", "Status", {0.0f, 0.965f, 1.0f, 0.035f}) {}
+StatusPanel::StatusPanel() : Panel("status", N_("Status"), {0.0f, 0.965f, 1.0f, 0.035f}) {}
 
 ImGuiWindowFlags StatusPanel::window_flags() const {
     return ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoSavedSettings |
@@ -12,11 +13,10 @@ ImGuiWindowFlags StatusPanel::window_flags() const {
 }
 
 std::string StatusPanel::privilege_summary(const Privileges& p) {
-    if (p.root && p.tracer_active) return "root: every owner, every transition traced";
-    if (p.root) return "root: every owner; tracer off — " + p.tracer_message;
-    std::string s = "not root: owners of your own processes only";
-    s += p.tracer_active ? "" : ", no tracer (short states are missed)";
-    return s;
+    if (p.root && p.tracer_active) return _("root: every owner, every transition traced");
+    if (p.root) return socklab::i18n::format(_("root: every owner; tracer off — {}"), p.tracer_message);
+    return p.tracer_active ? _("not root: owners of your own processes only")
+                           : _("not root: owners of your own processes only, no tracer (short states are missed)");
 }
 
 std::string StatusPanel::unlock_command(const Privileges& p) {
@@ -28,16 +28,18 @@ void StatusPanel::draw_content(UiContext& ctx) {
     const Frame& f = *ctx.frame;
     std::uint32_t open = f.udp_count;
     for (auto c : f.tcp_counts) open += c;
-    ImGui::Text("%u sockets", open);
+    ImGui::TextUnformatted(
+        socklab::i18n::format(socklab::i18n::tr_n("{} socket", "{} sockets", open), open).c_str());
     ImGui::SameLine(0, 18);
-    ImGui::TextDisabled("snapshot %.1f ms (%s), owners %.1f ms", f.snapshot_ms, f.source.c_str(), f.owners_ms);
-    style::item_tooltip("What one poll costs on the poller thread: the kernel dump, then the "
-                        "owner scan of /proc/<pid>/fd. The UI thread never waits for it.");
+    ImGui::TextDisabled("%s", socklab::i18n::format(_("snapshot {:.1f} ms ({}), owners {:.1f} ms"), f.snapshot_ms,
+                                                    f.source, f.owners_ms).c_str());
+    style::item_tooltip(_("What one poll costs on the poller thread: the kernel dump, then the "
+                          "owner scan of /proc/<pid>/fd. The UI thread never waits for it."));
     ImGui::SameLine(0, 18);
-    ImGui::TextDisabled("frame %.1f ms", ctx.frame_ms);
+    ImGui::TextDisabled("%s", socklab::i18n::format(_("frame {:.1f} ms"), ctx.frame_ms).c_str());
     ImGui::SameLine(0, 18);
-    if (ctx.paused) ImGui::TextColored(style::kWarnText, "PAUSED (space)");
-    else ImGui::TextDisabled("every %d ms", ctx.interval_ms);
+    if (ctx.paused) ImGui::TextColored(style::kWarnText, "%s", _("PAUSED (space)"));
+    else ImGui::TextDisabled("%s", socklab::i18n::format(_("every {} ms"), ctx.interval_ms).c_str());
     ImGui::SameLine(0, 18);
     const std::string priv = privilege_summary(f.privileges);
     const std::string cmd = unlock_command(f.privileges);
@@ -45,11 +47,11 @@ void StatusPanel::draw_content(UiContext& ctx) {
     else ImGui::TextColored(style::kWarnText, "%s", priv.c_str());
     if (!cmd.empty()) {
         ImGui::SameLine();
-        ImGui::TextDisabled("— run: %s", cmd.c_str());
+        ImGui::TextDisabled("%s", socklab::i18n::format(_("— run: {}"), cmd).c_str());
     }
     if (!f.privileges.tracer_active) style::item_tooltip(f.privileges.tracer_message.c_str());
     ImGui::SameLine(0, 18);
-    ImGui::TextDisabled("F1 help");
+    ImGui::TextDisabled("%s", _("F1 help"));
 }
 
 nlohmann::json StatusPanel::dump_state(const UiContext& ctx) const {

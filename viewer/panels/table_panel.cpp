@@ -4,6 +4,7 @@
 
 #include "panels/doctor_panel.hpp"
 #include "panels/ladder_panel.hpp"
+#include "socklab/i18n.hpp"
 #include "ui/style.hpp"
 
 namespace socklab::viewer {
@@ -18,21 +19,21 @@ struct ColumnInfo {
 };
 
 constexpr ColumnInfo kColumns[kColumnCount] = {
-    {"Proto", "tcp or udp.", 36},
-    {"Local", "This socket's own address and port.", 125},
-    {"Remote", "The peer's address and port. *:* means not connected (LISTEN, UNCONN).", 125},
-    {"State", "The kernel's TCP state. Hover a state in the diagram to learn what it means.", 112},
-    {"In state", "How long the socket has been in this state (since the viewer saw it enter).", 62},
-    {"Timer", "The kernel timer running on this socket: TIME_WAIT's 60 s, a retransmission, "
-              "keepalive.", 140},
-    {"Recv-Q", "Bytes received but not yet read by the program. On a LISTEN socket: "
-               "connections waiting for accept().", 60},
-    {"Send-Q", "Bytes sent but not yet acknowledged by the peer. On a LISTEN socket: the "
-               "backlog.", 60},
-    {"PID", "The process holding the socket. TIME_WAIT sockets belong to nobody: the "
-            "program already closed them.", 52},
-    {"Process", "The command of that process.", 100},
-    {"User", "Who owns the socket.", 50},
+    {N_("Proto"), N_("tcp or udp."), 48},
+    {N_("Local"), N_("This socket's own address and port."), 125},
+    {N_("Remote"), N_("The peer's address and port. *:* means not connected (LISTEN, UNCONN)."), 125},
+    {N_("State"), N_("The kernel's TCP state. Hover a state in the diagram to learn what it means."), 112},
+    {N_("In state"), N_("How long the socket has been in this state (since the viewer saw it enter)."), 62},
+    {N_("Timer"), N_("The kernel timer running on this socket: TIME_WAIT's 60 s, a retransmission, "
+              "keepalive."), 140},
+    {N_("Recv-Q"), N_("Bytes received but not yet read by the program. On a LISTEN socket: "
+               "connections waiting for accept()."), 60},
+    {N_("Send-Q"), N_("Bytes sent but not yet acknowledged by the peer. On a LISTEN socket: the "
+               "backlog."), 60},
+    {N_("PID"), N_("The process holding the socket. TIME_WAIT sockets belong to nobody: the "
+            "program already closed them."), 52},
+    {N_("Process"), N_("The command of that process."), 100},
+    {N_("User"), N_("Who owns the socket."), 50},
 };
 
 }  // namespace
@@ -44,7 +45,7 @@ const char* row_flash(const Row& r, std::uint64_t now_ns) {
     return "";
 }
 
-TablePanel::TablePanel() : Panel("table", "Socket table", {0.0f, 0.0f, 0.62f, 0.56f}) {}
+TablePanel::TablePanel() : Panel("table", N_("Socket table"), {0.0f, 0.0f, 0.62f, 0.56f}) {}
 
 void TablePanel::draw_content(UiContext& ctx) {
     const Frame& f = *ctx.frame;
@@ -56,14 +57,14 @@ void TablePanel::draw_content(UiContext& ctx) {
     if (std::strncmp(filter_.data(), view.filter_text().c_str(), filter_.size()) != 0) {
         std::strncpy(filter_.data(), view.filter_text().c_str(), filter_.size() - 1);
     }
-    if (ImGui::InputTextWithHint("##filter", "filter: port, state, process, address  ( / )",
+    if (ImGui::InputTextWithHint("##filter", _("filter: port, state, process, address  ( / )"),
                                  filter_.data(), filter_.size()))
         view.set_filter_text(filter_.data());
     style::help_marker(
-        "Words are combined: '8080 established' shows ESTABLISHED sockets on port 8080. A "
-        "number matches a local or remote port (or a pid); a state name (time-wait, LISTEN) "
-        "matches that state; anything else is looked for in the addresses, the process and the "
-        "user.");
+        _("Words are combined: '8080 established' shows ESTABLISHED sockets on port 8080. A "
+          "number matches a local or remote port (or a pid); a state name (time-wait, LISTEN) "
+          "matches that state; anything else is looked for in the addresses, the process and the "
+          "user."));
     ImGui::SameLine();
     if (view.state_mask() != 0) {
         std::string states;
@@ -73,29 +74,30 @@ void TablePanel::draw_content(UiContext& ctx) {
                 if (!states.empty()) states += ", ";
                 states += state_name(s);
             }
-        if (ImGui::SmallButton(("state: " + states + "  x").c_str())) view.set_state_mask(0);
-        style::item_tooltip("Set by clicking a state in the diagram. Click to show every state.");
+        if (ImGui::SmallButton((socklab::i18n::format(_("state: {}  x"), states) + "###state-filter").c_str()))
+            view.set_state_mask(0);
+        style::item_tooltip(_("Set by clicking a state in the diagram. Click to show every state."));
         ImGui::SameLine();
     }
-    ImGui::TextDisabled("%zu of %zu sockets", view.order().size(), f.rows.size());
+    ImGui::TextDisabled("%s", socklab::i18n::format(_("{} of {} sockets"), view.order().size(), f.rows.size()).c_str());
 
     if (f.rows.empty()) {
         if (!f.error.empty()) {
-            not_permitted_state("The socket table cannot be read.", f.error);
+            not_permitted_state(_("The socket table cannot be read."), f.error);
         } else if (f.seq == 0) {
-            empty_state("Reading the socket table...");
+            empty_state(_("Reading the socket table..."));
         } else {
-            empty_state("No sockets.", "Start a server (or a lab) and it appears here.");
+            empty_state(_("No sockets."), _("Start a server (or a lab) and it appears here."));
         }
         return;
     }
     if (!f.error.empty()) {
         ImGui::PushStyleColor(ImGuiCol_Text, style::kWarnText);
-        ImGui::TextWrapped("Last poll failed, showing older rows: %s", f.error.c_str());
+        ImGui::TextWrapped("%s", socklab::i18n::format(_("Last poll failed, showing older rows: {}"), f.error).c_str());
         ImGui::PopStyleColor();
     }
     if (view.order().empty()) {
-        empty_state("No socket matches the filter.", "Clear the filter box or the state filter.");
+        empty_state(_("No socket matches the filter."), _("Clear the filter box or the state filter."));
         return;
     }
 
@@ -107,15 +109,21 @@ void TablePanel::draw_content(UiContext& ctx) {
     ImGui::TableSetupScrollFreeze(0, 1);
     for (std::size_t c = 0; c < kColumnCount; ++c) {
         ImGuiTableColumnFlags cf = ImGuiTableColumnFlags_WidthStretch;
+        float width = kColumns[c].width;
         if (static_cast<Column>(c) == Column::local) cf |= ImGuiTableColumnFlags_DefaultSort;
-        ImGui::TableSetupColumn(kColumns[c].name, cf, kColumns[c].width, static_cast<ImGuiID>(c));
+        if (static_cast<Column>(c) == Column::state) {
+            // Fixed, as wide as the widest state's pill: ESTABLISHED is never clipped.
+            cf = ImGuiTableColumnFlags_WidthFixed;
+            width = style::state_chip_width();
+        }
+        ImGui::TableSetupColumn(_(kColumns[c].name), cf, width, static_cast<ImGuiID>(c));
     }
     // Header row by hand, so each column explains itself.
     ImGui::TableNextRow(ImGuiTableRowFlags_Headers);
     for (std::size_t c = 0; c < kColumnCount; ++c) {
         if (!ImGui::TableSetColumnIndex(static_cast<int>(c))) continue;
-        ImGui::TableHeader(kColumns[c].name);
-        style::item_tooltip(kColumns[c].help);
+        ImGui::TableHeader(_(kColumns[c].name));
+        style::item_tooltip(_(kColumns[c].help));
     }
     if (ImGuiTableSortSpecs* specs = ImGui::TableGetSortSpecs(); specs && specs->SpecsDirty) {
         if (specs->SpecsCount > 0) {
@@ -172,19 +180,22 @@ void TablePanel::draw_content(UiContext& ctx) {
                 ImGui::BeginTooltip();
                 ImGui::Text("%s  %s -> %s", r.rec.state_name().data(), r.local_text.c_str(),
                             r.remote_text.c_str());
-                if (r.peer >= 0) ImGui::TextColored(style::kAccent, "Other end: row %s (highlighted in cyan)",
-                                                    f.rows[static_cast<std::size_t>(r.peer)].local_text.c_str());
+                if (r.peer >= 0)
+                    ImGui::TextColored(style::kAccent, "%s",
+                                       socklab::i18n::format(_("Other end: row {} (highlighted in cyan)"),
+                                                             f.rows[static_cast<std::size_t>(r.peer)].local_text)
+                                           .c_str());
                 if (r.rec.inode == 0 && r.rec.proto == Proto::tcp)
-                    ImGui::TextDisabled("No descriptor: the kernel keeps this socket after close().");
-                if (r.traced) ImGui::TextDisabled("The tracer reported this socket's transitions.");
+                    ImGui::TextDisabled("%s", _("No descriptor: the kernel keeps this socket after close()."));
+                if (r.traced) ImGui::TextDisabled("%s", _("The tracer reported this socket's transitions."));
                 ImGui::EndTooltip();
             }
             if (ImGui::BeginPopupContextItem("row-menu")) {  // the port doctor's way in
                 const std::uint16_t port = r.rec.local_port;
-                if (ImGui::MenuItem("Why is this port busy?", nullptr, false, port != 0))
+                if (ImGui::MenuItem(style::label(N_("Why is this port busy?"), "why").c_str(), nullptr, false, port != 0))
                     DoctorPanel::ask(port);
                 const bool connected = r.rec.proto == Proto::tcp && r.rec.remote_port != 0;
-                if (ImGui::MenuItem("Show ladder", nullptr, false, connected))
+                if (ImGui::MenuItem(style::label(N_("Show ladder"), "ladder").c_str(), nullptr, false, connected))
                     LadderPanel::show(conversation::make_id(
                         r.rec.family, Endpoint{r.rec.local_addr.unmapped(), r.rec.local_port},
                         Endpoint{r.rec.remote_addr.unmapped(), r.rec.remote_port}));
@@ -194,7 +205,7 @@ void TablePanel::draw_content(UiContext& ctx) {
             if (ImGui::TableSetColumnIndex(2)) ImGui::TextUnformatted(r.remote_text.c_str());
             if (ImGui::TableSetColumnIndex(3)) style::state_chip(r.rec.state, r.rec.proto, -1.0f);
             if (ImGui::TableSetColumnIndex(4)) {
-                if (r.closed_ns != 0) ImGui::TextColored(style::kBadText, "closed");
+                if (r.closed_ns != 0) ImGui::TextColored(style::kBadText, "%s", _("closed"));
                 else if (r.added_ns == 0 && r.changed_ns == 0)  // there before the viewer: at least
                     ImGui::TextDisabled(">%s", style::duration(ctx.now_ns - std::min(ctx.now_ns, r.state_since_ns)).c_str());
                 else

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "socklab/i18n.hpp"
 #include "ui/style.hpp"
 
 namespace socklab::viewer {
@@ -24,7 +25,7 @@ double nice_step(double span, double target) {
 std::string tick_label(double seconds_ago) {
     char buf[32];
     const double a = std::fabs(seconds_ago);
-    if (a < 1e-9) return "now";
+    if (a < 1e-9) return _("now");
     if (a < 1e-3) std::snprintf(buf, sizeof buf, "-%.0f µs", a * 1e6);
     else if (a < 1.0) std::snprintf(buf, sizeof buf, "-%.3g ms", a * 1e3);
     else std::snprintf(buf, sizeof buf, "-%.3g s", a);
@@ -33,7 +34,7 @@ std::string tick_label(double seconds_ago) {
 
 }  // namespace
 
-TimelinePanel::TimelinePanel() : Panel("timeline", "Timeline", {0.0f, 0.56f, 0.62f, 0.405f}) {}
+TimelinePanel::TimelinePanel() : Panel("timeline", N_("Timeline"), {0.0f, 0.56f, 0.62f, 0.405f}) {}
 
 void TimelinePanel::rebuild_lanes(const UiContext& ctx) {
     const Frame& f = *ctx.frame;
@@ -80,24 +81,24 @@ void TimelinePanel::draw_content(UiContext& ctx) {
     // Controls.
     float span = static_cast<float>(span_s_);
     ImGui::SetNextItemWidth(180.0f);
-    if (ImGui::SliderFloat("window", &span, 0.0001f, 600.0f, "%.4g s", ImGuiSliderFlags_Logarithmic))
+    if (ImGui::SliderFloat(style::label(N_("window"), "window").c_str(), &span, 0.0001f, 600.0f, "%.4g s", ImGuiSliderFlags_Logarithmic))
         span_s_ = std::clamp(static_cast<double>(span), 1e-5, 600.0);
-    style::help_marker("How much time the lanes show. Mouse wheel over the lanes zooms (down to "
-                       "microseconds: the tracer's times are exact); drag to look back.");
+    style::help_marker(_("How much time the lanes show. Mouse wheel over the lanes zooms (down to "
+                         "microseconds: the tracer's times are exact); drag to look back."));
     ImGui::SameLine();
     if (offset_s_ > 0) {
-        if (ImGui::SmallButton("back to now")) offset_s_ = 0;
+        if (ImGui::SmallButton(style::label(N_("back to now"), "now").c_str())) offset_s_ = 0;
         ImGui::SameLine();
     }
-    if (ImGui::Checkbox("hide LISTEN", &hide_listen_)) lanes_frame_ = nullptr;
+    if (ImGui::Checkbox(style::label(N_("hide LISTEN"), "hide-listen").c_str(), &hide_listen_)) lanes_frame_ = nullptr;
     ImGui::SameLine();
-    ImGui::TextDisabled("%zu lanes", lanes_.size());
+    ImGui::TextDisabled("%s", socklab::i18n::format(socklab::i18n::tr_n("{} lane", "{} lanes", lanes_.size()), lanes_.size()).c_str());
     ImGui::SameLine();
-    ImGui::TextDisabled("| outlined: seen only by the tracer");
+    ImGui::TextDisabled("%s", _("| outlined: seen only by the tracer"));
 
     if (lanes_.empty()) {
-        empty_state("No sockets to draw.", f.seq == 0 ? "Reading the socket table..."
-                                                     : "Nothing matches the filter.");
+        empty_state(_("No sockets to draw."), f.seq == 0 ? _("Reading the socket table...")
+                                                        : _("Nothing matches the filter."));
         return;
     }
 
@@ -180,9 +181,13 @@ void TimelinePanel::draw_content(UiContext& ctx) {
                     cdl->AddText(ImVec2(vis0 + 3, p.y + 2), style::state_text_color(iv.state, r.rec.proto), name.data(), name.data() + name.size());
                 if (!ctx.headless && ImGui::IsMouseHoveringRect(a, b)) {
                     ImGui::BeginTooltip();
-                    ImGui::Text("%s for %s", name.data(), style::duration(static_cast<std::uint64_t>(end - start)).c_str());
-                    ImGui::TextDisabled("%s", iv.traced ? "start traced (exact)" : "start seen by polling (within one interval)");
-                    if (iv.unseen_by_polling()) ImGui::TextColored(style::kWarnText, "Polling never saw this state: it was too short.");
+                    ImGui::TextUnformatted(socklab::i18n::format(_("{} for {}"), name,
+                                                                 style::duration(static_cast<std::uint64_t>(end - start)))
+                                               .c_str());
+                    ImGui::TextDisabled("%s", iv.traced ? _("start traced (exact)")
+                                                        : _("start seen by polling (within one interval)"));
+                    if (iv.unseen_by_polling())
+                        ImGui::TextColored(style::kWarnText, "%s", _("Polling never saw this state: it was too short."));
                     ImGui::EndTooltip();
                 }
             }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "panels/registry.hpp"
+#include "socklab/i18n.hpp"
 #include "socklab/source.hpp"
 #include "ui/style.hpp"
 
@@ -112,33 +113,43 @@ void App::handle_keys() {
 
 void App::draw_menu() {
     if (!ImGui::BeginMainMenuBar()) return;
-    if (ImGui::BeginMenu("View")) {
-        for (auto& p : panels_) ImGui::MenuItem(p->title().c_str(), nullptr, &p->open());
+    if (ImGui::BeginMenu(style::label(N_("View"), "view").c_str())) {
+        for (auto& p : panels_) ImGui::MenuItem((p->title() + "###" + p->id()).c_str(), nullptr, &p->open());
         ImGui::EndMenu();
     }
-    if (ImGui::BeginMenu("Polling")) {
+    if (ImGui::BeginMenu(style::label(N_("Polling"), "polling").c_str())) {
         bool paused = poller_.paused();
-        if (ImGui::MenuItem("Pause", "space", &paused)) poller_.set_paused(paused);
+        if (ImGui::MenuItem(style::label(N_("Pause"), "pause").c_str(), _("space"), &paused)) poller_.set_paused(paused);
         int ms = ctx_.interval_ms;
         ImGui::SetNextItemWidth(200);
-        if (ImGui::SliderInt("interval (ms)", &ms, static_cast<int>(Poller::kMinInterval.count()),
+        if (ImGui::SliderInt(style::label(N_("interval (ms)"), "interval").c_str(), &ms, static_cast<int>(Poller::kMinInterval.count()),
                              static_cast<int>(Poller::kMaxInterval.count()), "%d ms", ImGuiSliderFlags_Logarithmic))
             poller_.set_interval(std::chrono::milliseconds(ms));
-        if (ImGui::MenuItem("Poll now")) poller_.poll_now();
+        if (ImGui::MenuItem(style::label(N_("Poll now"), "poll-now").c_str())) poller_.poll_now();
         ImGui::EndMenu();
     }
-    if (ImGui::BeginMenu("Help")) {
-        if (help_ != nullptr) ImGui::MenuItem("Keys and colours", "F1", &help_->open());
+    if (ImGui::BeginMenu(style::label(N_("Language"), "language").c_str())) {
+        // Each language by its own name, so a reader finds theirs whatever is showing now.
+        for (const auto& [code, name] : {std::pair{"en", "English"}, std::pair{"ko", "한국어"}}) {
+            if (ImGui::MenuItem(name, code, socklab::i18n::language() == code))
+                (void)socklab::i18n::init(code);
+        }
+        ImGui::EndMenu();
+    }
+    if (ImGui::BeginMenu(style::label(N_("Help"), "help").c_str())) {
+        if (help_ != nullptr)
+            ImGui::MenuItem(style::label(N_("Keys and colours"), "keys").c_str(), "F1", &help_->open());
         ImGui::EndMenu();
     }
     const Frame& f = *ctx_.frame;
     ImGui::SameLine(ImGui::GetWindowWidth() * 0.5f);
     ImGui::TextColored(style::kAccent, "socklab");
     ImGui::SameLine();
-    ImGui::TextDisabled("— the kernel's TCP socket table, live");
+    ImGui::TextDisabled("%s", _("— the kernel's TCP socket table, live"));
     if (ctx_.lab != nullptr && ctx_.lab->running) {
         ImGui::SameLine();
-        ImGui::TextColored(style::kWarnText, "| lab: %s", ctx_.lab->lab_id.c_str());
+        ImGui::TextColored(style::kWarnText, "%s",
+                           socklab::i18n::format(_("| lab: {}"), ctx_.lab->lab_id).c_str());
     }
     (void)f;
     ImGui::EndMainMenuBar();
@@ -180,7 +191,7 @@ void App::draw_group(const std::string& group) {
     const float height = vp->WorkSize.y - (top - vp->WorkPos.y);
     ImGui::SetNextWindowPos(ImVec2(vp->WorkPos.x + r.x * vp->WorkSize.x, top + r.y * height), ImGuiCond_FirstUseEver);
     ImGui::SetNextWindowSize(ImVec2(r.w * vp->WorkSize.x, r.h * height), ImGuiCond_FirstUseEver);
-    const std::string label = "Tools###group-" + group;
+    const std::string label = std::string(_("Tools")) + "###group-" + group;
     if (ImGui::Begin(label.c_str()) && ImGui::BeginTabBar("tabs", ImGuiTabBarFlags_Reorderable)) {
         const bool lab_started = ctx_.lab != nullptr && ctx_.lab->running && !lab_tab_shown_;
         for (Panel* p : members) {

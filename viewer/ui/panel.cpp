@@ -2,12 +2,15 @@
 
 #include <algorithm>
 
+#include "socklab/i18n.hpp"
 #include "ui/style.hpp"
 
 namespace socklab::viewer {
 
 Panel::Panel(std::string id, std::string title, PanelRect rect, bool open)
     : id_(std::move(id)), title_(std::move(title)), rect_(rect), open_(open) {}
+
+std::string Panel::title() const { return _(title_.c_str()); }
 
 void Panel::draw(UiContext& ctx) {
     if (!open_) return;
@@ -20,7 +23,7 @@ void Panel::draw(UiContext& ctx) {
     ImGui::SetNextWindowPos(ImVec2(origin.x + rect_.x * size.x, origin.y + rect_.y * size.y),
                             placement());
     ImGui::SetNextWindowSize(ImVec2(rect_.w * size.x, rect_.h * size.y), placement());
-    const std::string label = title_ + "###" + id_;
+    const std::string label = title() + "###" + id_;
     if (ImGui::Begin(label.c_str(), &open_, window_flags())) draw_content(ctx);
     ImGui::End();
 }

@@ -28,7 +28,8 @@ public:
     void draw(UiContext& ctx);
     // A key under which --dump-state lists what this panel shows.
     [[nodiscard]] const std::string& id() const noexcept { return id_; }
-    [[nodiscard]] const std::string& title() const noexcept { return title_; }
+    // The title in the current language (title_ is the English msgid).
+    [[nodiscard]] std::string title() const;
     [[nodiscard]] bool& open() noexcept { return open_; }
     virtual nlohmann::json dump_state(const UiContext& ctx) const = 0;
     // Still busy with something asked of it (a diagnosis, say). Headless runs keep drawing
@@ -57,7 +58,7 @@ protected:
 
 private:
     std::string id_;
-    std::string title_;  // window title; "###id" keeps the ini entry stable
+    std::string title_;  // window title (msgid); "###id" keeps the ini entry and state stable across languages
     PanelRect rect_;
     bool open_ = true;
     std::string group_;

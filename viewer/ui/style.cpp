@@ -1,5 +1,7 @@
 #include "ui/style.hpp"
 
+#include "socklab/i18n.hpp"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -42,8 +44,9 @@ bool state_chip(std::uint8_t state, Proto proto, float width) {
     const auto name = state_name(state, proto);
     const ImVec2 text = ImGui::CalcTextSize(name.data(), name.data() + name.size());
     const ImVec2 pad(6.0f, 1.0f);
-    // width < 0: fill what is left of the cell (a table column), however narrow.
-    const float w = width < 0 ? std::max(ImGui::GetContentRegionAvail().x, 8.0f)
+    // width < 0: fill what is left of the cell (a table column), but never narrower than the
+    // name: a pill that clips its state is worse than one that reaches into the next column.
+    const float w = width < 0 ? std::max(ImGui::GetContentRegionAvail().x, text.x + 2 * pad.x)
                               : std::max(width, text.x + 2 * pad.x);
     const ImVec2 p = ImGui::GetCursorScreenPos();
     const float h = ImGui::GetTextLineHeight() + 2 * pad.y;
@@ -55,6 +58,17 @@ bool state_chip(std::uint8_t state, Proto proto, float width) {
     dl->PopClipRect();
     ImGui::Dummy(ImVec2(w, h));
     return ImGui::IsItemHovered();
+}
+
+std::string label(const char* msgid, const char* id) { return std::string(_(msgid)) + "###" + id; }
+
+float state_chip_width() {
+    float widest = 0;
+    for (std::uint8_t s = 1; s <= kMaxKernelState; ++s) {
+        const auto name = state_name(s);
+        widest = std::max(widest, ImGui::CalcTextSize(name.data(), name.data() + name.size()).x);
+    }
+    return widest + 2 * 6.0f + 2.0f;  // the pill's padding (state_chip), and a little air
 }
 
 void help_marker(const char* text) {

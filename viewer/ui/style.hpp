@@ -29,9 +29,14 @@ inline constexpr ImU32 kPeerRow = IM_COL32(0, 200, 220, 90);
 [[nodiscard]] ImU32 state_text_color(std::uint8_t state, Proto proto = Proto::tcp);
 // A rounded, coloured label with the state's name; returns true when hovered.
 bool state_chip(std::uint8_t state, Proto proto = Proto::tcp, float width = 0.0f);
+// The width of the widest state's chip (ESTABLISHED), for a table column that never clips.
+float state_chip_width();
 
 // "(?)" that explains itself in a tooltip.
 void help_marker(const char* text);
+// A widget label in the current language with an ID that is the same in every language
+// ("Sockets###table"), so switching language live keeps windows, tabs and open menus.
+std::string label(const char* msgid, const char* id);
 // Tooltip on the last item, wrapped for reading.
 void item_tooltip(const char* text);
 

@@ -24,12 +24,14 @@ const char* tr(const char* msgid) noexcept;
 // The translation of a text with a count.
 const char* tr_n(const char* singular, const char* plural, unsigned long n) noexcept;
 
-// Chooses the language once, at the start of main: `lang` ("en", "ko") beats LC_ALL,
+// Chooses the language at the start of main (and again when the viewer switches live): `lang` ("en", "ko") beats LC_ALL,
 // LC_MESSAGES and LANG; empty means "from the environment". Works whether or not the
 // machine has generated the locale. Returns false (and stays English) for an unknown lang.
 bool init(std::string_view lang = {});
 // The language in use: "en" or "ko".
 std::string_view language() noexcept;
+// Where the compiled catalogues are (<dir>/<lang>/LC_MESSAGES/socklab.mo), or empty.
+std::string catalogue_dir();
 
 // fmt::format with a translated format string (placeholders are checked by the catalogue
 // test, not the compiler).
