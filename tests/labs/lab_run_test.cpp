@@ -128,21 +128,24 @@ TEST_P(EveryLab, StepByStepAgreesWithSs) {
     expect_only_timewait_left();
 }
 
-// --auto --json, the way a class or CI runs a lab: every expectation met, exit 0.
-TEST_P(EveryLab, AutoJsonMeetsEveryExpectation) {
-    SOCKLAB_REQUIRE_ROOT();
-    PrivateNetns ns;
-    const auto& entry = GetParam();
-    const auto res = run_command({lab_bin(entry.id), "--auto", "--json"}, {}, 60s);
-    ASSERT_EQ(res.exit_code, 0) << res.out << res.err;
+// --auto --json, the way a class or CI runs a lab: every expectation met, exit 0. Returns the
+// texts the lab printed (step titles and explanations), so a caller can check their language.
+std::string run_auto_json(const lab::LabEntry& entry, const std::vector<std::string>& extra) {
+    std::vector<std::string> argv{lab_bin(entry.id), "--auto", "--json"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    const auto res = run_command(argv, {}, 60s);
+    EXPECT_EQ(res.exit_code, 0) << res.out << res.err;
+    if (res.exit_code != 0) return {};
     int steps = 0, observed = 0;
     bool done_ok = false;
+    std::string texts;
     std::istringstream in(res.out);
     std::string line;
     while (std::getline(in, line)) {
         const json ev = json::parse(line);
         if (ev["event"] == "lab") steps = ev["steps"];
         if (ev["event"] == "waiting") ADD_FAILURE() << "--auto must not wait: " << line;
+        if (ev["event"] == "step") texts += ev.value("title", "") + "\n" + ev.value("explain", "") + "\n";
         if (ev["event"] == "observed") {
             ++observed;
             EXPECT_TRUE(ev["ok"].get<bool>()) << line;
@@ -153,6 +156,27 @@ TEST_P(EveryLab, AutoJsonMeetsEveryExpectation) {
     EXPECT_GT(steps, 0);
     EXPECT_EQ(observed, steps);
     EXPECT_TRUE(done_ok);
+    return texts;
+}
+
+TEST_P(EveryLab, AutoJsonMeetsEveryExpectation) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    run_auto_json(GetParam(), {});
+    expect_only_timewait_left();
+}
+
+// The same lab in Korean (--lang ko): the same expectations met, the same JSON, and the
+// steps told in Hangul (U+AC00..U+D7A3 is EA B0 80 .. ED 9E A3 in UTF-8).
+TEST_P(EveryLab, AutoJsonInKoreanMeetsEveryExpectation) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    const auto texts = run_auto_json(GetParam(), {"--lang", "ko"});
+    const bool hangul = std::any_of(texts.begin(), texts.end(), [](char c) {
+        const auto b = static_cast<unsigned char>(c);
+        return b >= 0xEA && b <= 0xED;
+    });
+    EXPECT_TRUE(hangul) << "no Korean in the steps' texts: " << texts;
     expect_only_timewait_left();
 }
 
