@@ -143,7 +143,7 @@ TEST(I18nCli, LangKoreanWithoutTheLocaleGenerated) {
     const auto res = run_command(with(with(korean_env(), {"LOCPATH=" + locales.path.string()}),
                                       {bin("socklab"), "who", port}));
     ASSERT_EQ(res.exit_code, 0) << res.err;
-    EXPECT_NE(res.out.find("포트 " + port + "/tcp를 프로세스 1개가 잡고 있습니다:"),
+    EXPECT_NE(res.out.find("포트 " + port + "/tcp: 프로세스 1개가 잡고 있습니다:"),
               std::string::npos)
         << res.out;
     // column headers and state names stay as ss prints them
@@ -155,7 +155,7 @@ TEST(I18nCli, LangOptionBeatsTheEnvironment) {
     const auto ko = run_command({"env", "LC_ALL=en_US.UTF-8", "LANG=en_US.UTF-8", bin("socklab"),
                                  "--lang", "ko", "who", "1"});
     EXPECT_EQ(ko.exit_code, 1);
-    EXPECT_NE(ko.out.find("포트 1/tcp를 잡고 있는 것은 없습니다."), std::string::npos) << ko.out;
+    EXPECT_NE(ko.out.find("포트 1/tcp: 잡고 있는 것이 없습니다."), std::string::npos) << ko.out;
     const auto en = run_command(with(korean_env(), {"LC_ALL=ko_KR.UTF-8", bin("socklab"), "who",
                                                     "1", "--lang", "en"}));
     EXPECT_EQ(en.exit_code, 1);
