@@ -18,11 +18,11 @@ int main(int argc, char** argv) {
         const auto port = lab.port();
         UniqueFd s;
 
-        lab.step({.title = "Create a TCP socket",
+        lab.step({.title = _("Create a TCP socket"),
                   .call = fmt::format("socket({}, SOCK_STREAM, 0)", server.family_name()),
-                  .explain = _("The kernel made a socket and gave us a descriptor, nothing more: "
+                  .explain = socklab::i18n::format(_("The kernel made a socket and gave us a descriptor, nothing more: "
                              "it has no address and no port yet, so the table shows nothing "
-                             "on port ") + std::to_string(port) + ".",
+                             "on port {}."), port),
                   .expect = {{.local_port = port, .state = "LISTEN", .absent = true}}},
                  [&] {
                      s.reset(::socket(server.family, SOCK_STREAM, 0));

@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
                               .absent = true},
                              {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}},
                   .wait = std::chrono::seconds(10)},
-                 [&] { return Result::note("(waiting)"); });
+                 [&] { return Result::note(_("(waiting)")); });
 
         lab.step({.title = _("The server writes to the vanished client"),
                   .call = socklab::i18n::format(_("send({}, \"late reply\", 10, MSG_NOSIGNAL)"),

@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
                          ::setsockopt(c.client.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l));
                  });
 
-        lab.step({.title = "close() sends RST",
+        lab.step({.title = _("close() sends RST"),
                   .call = fmt::format("close({})", c.client.get()),
                   .explain = _("No FIN, no FIN_WAIT, no TIME_WAIT: the client's kernel sent RST "
                              "and forgot the connection. The server's side was torn down by the "

@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
                                                     TCP_DEFER_ACCEPT, &v, sizeof v));
                  });
 
-        lab.step({.title = "Listen",
+        lab.step({.title = _("Listen"),
                   .call = fmt::format("listen({}, 16)", listener.get()),
                   .explain = _("LISTEN, as usual."),
                   .expect = {{.local_port = port, .state = "LISTEN", .recv_q = 0}}},

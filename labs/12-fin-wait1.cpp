@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
                   .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT1"},
                              {.local_port = port, .remote_port = cport, .state = "ESTABLISHED",
                               .min_recv_q = 1}}},
-                 [&] { return Result::note("(looking)"); });
+                 [&] { return Result::note(_("(looking)")); });
 
         lab.step({.title = _("The server finally reads everything"),
                   .call = socklab::i18n::format(_("recv({}, buf, 65536, 0) until it returns 0"), sfd),

@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
                               socklab::i18n::format(_("(listener fd {})"), listeners[i].get()));
         };
 
-        lab.step({.title = "Listener A, with SO_REUSEPORT",
+        lab.step({.title = _("Listener A, with SO_REUSEPORT"),
                   .call = fmt::format("socket() + setsockopt(SO_REUSEPORT, 1) + bind(fd, {}) + "
                                       "listen(fd, {})",
                                       server.str(), kClients),

@@ -406,7 +406,7 @@ void run_both(Lab& lab) {
              [&] {
                  Result r = send_all(server->fd(), "반가워요");
                  if (r.err) return r;
-                 if (!client->wait_received("반가워요", 5s)) return Result::note("(lost?)");
+                 if (!client->wait_received("반가워요", 5s)) return Result::note(_("(lost?)"));
                  r = send_all(server->fd(), " — hello, client.\n");
                  if (!r.err && client->wait_received(reply, 5s))
                      r.detail += socklab::i18n::format(_("  client shows: {}"), trimmed(client->received()));

@@ -708,7 +708,7 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
     if (interrupted()) throw Stop{Stop::Why::interrupted, {}};
 
     if (!opts_.json)
-        im.say_fitted(fmt::format("\n── Step {}/{}: {}\n  $ {}\n", n, im.steps_planned,
+        im.say_fitted(socklab::i18n::format(_("\n── Step {}/{}: {}\n  $ {}\n"), n, im.steps_planned,
                                   step_in.title, step_in.call));
     if (im.step_mode) {
         if (opts_.json)
@@ -902,7 +902,7 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
         }
         if (!wire.empty()) {
             // "close(9) → FIN-ACK seq 1 ack 1 ← ACK seq 1 ack 2": the segments of this step.
-            std::string line = "  Segments: " + s.call;
+            std::string line = socklab::i18n::format(_("  Segments: {}"), s.call);
             for (const auto& [seg, side] : wire) {
                 line += side == Side::server ? "  ← " : "  → ";
                 line += flags_label(seg.flags) + fmt::format(" seq {}", seg.rel_seq);
@@ -926,7 +926,7 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
     }
     if (!call_ok)
         throw Stop{Stop::Why::failed,
-                   fmt::format("step {} ({}): {}: {}", n, s.title, s.call, complaint)};
+                   socklab::i18n::format(_("step {} ({}): {}: {}"), n, s.title, s.call, complaint)};
     return r;
 }
 

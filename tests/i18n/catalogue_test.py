@@ -138,9 +138,10 @@ def test_scan(source_dir, build_dir):
             'void f() {\n  fmt::print("The client closes first\\n");\n'
             '  std::puts(_("The server reads the end"));\n'
             '  auto s = tr_n("one socket is left", "{} sockets are left", n);\n'
-            '  // "a comment is not a text"\n  g("close({})", fd);\n}\n')
+            '  // "a comment is not a text"\n  g("close({})", fd);\n'
+            '  lab.step({.title = "Listen", .call = "listen(3, 5)"});\n}\n')
         found = list(scan_sources.unmarked(pathlib.Path(d)))
-        if [t for _, _, t in found] != ["The client closes first\\n"]:
+        if [t for _, _, t in found] != ["The client closes first\\n", "Listen"]:
             bad.append(f"the scan is broken: it found {found}")
     return bad
 

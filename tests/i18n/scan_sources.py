@@ -23,6 +23,8 @@ SCANNED = [
 # Empty today: every such text is in the catalogue.
 ALLOW: dict = {}
 
+# Where any text is for a learner, prose or not: a lab step's title and explanation, a note.
+LEARNER_FIELD = re.compile(r"(?:\.(?:title|explain)\s*=|\bnote\()\s*$")
 MARKED = re.compile(r"(?:\b_|\bN_|\btr_n)\(\s*$")
 TR_N_PLURAL = re.compile(r"\btr_n\(\s*(?:\"(?:[^\"\\]|\\.)*\"\s*)+,\s*$", re.S)
 
@@ -35,9 +37,9 @@ def unmarked(root: pathlib.Path):
             lines = src.split("\n")
             rel = str(path.relative_to(root))
             for seq in sequences(src):
-                if not seq.is_prose():
-                    continue
                 before = src[:seq.start]
+                if not seq.is_prose() and not LEARNER_FIELD.search(before[-80:]):
+                    continue
                 if MARKED.search(before) or TR_N_PLURAL.search(before[-400:]):
                     continue
                 end_line = src.count("\n", 0, seq.end)
