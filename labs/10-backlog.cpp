@@ -188,8 +188,8 @@ int main(int argc, char** argv) {
                      for (const auto& [k, t] : seen) {
                          if (k < 1 || k > static_cast<long>(syn.at.size())) continue;
                          const int want = syn.at[static_cast<std::size_t>(k - 1)];
-                         when += fmt::format("{}#{} at {:.1f} s (expected {} s)",
-                                             when.empty() ? "" : ", ", k, t, want);
+                         if (!when.empty()) when += ", ";
+                         when += socklab::i18n::format(_("#{} at {:.1f} s (expected {} s)"), k, t, want);
                          if (std::abs(t - want) <= 0.3) ++matching;
                      }
                      return Result{matching, 0, when};

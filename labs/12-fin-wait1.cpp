@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
                          if (n == 0) break;
                          got += n;
                      }
-                     return Result::of(got, "bytes, then 0 (EOF)");
+                     return Result::of(got, _("bytes, then 0 (EOF)"));
                  });
 
         lab.step({.title = _("The server closes"),

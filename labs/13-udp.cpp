@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
                      cli.reset(::socket(server.family, SOCK_DGRAM, 0));
                      const int rc = ::connect(cli.get(), server.sa(), server.len);
                      cport = local_port_of(cli.get());
-                     return Result::of(rc, fmt::format("(fd {}, port {})", cli.get(), cport));
+                     return Result::of(rc, socklab::i18n::format(_("(fd {}, port {})"), cli.get(), cport));
                  });
 
         lab.step({.title = _("Send three datagrams"),

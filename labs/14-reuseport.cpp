@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
                              return Result::of(-1);
                          clients.push_back(std::move(c));
                      }
-                     return Result::of(kClients, "connections");
+                     return Result::of(kClients, _("connections"));
                  });
 
         std::array<std::vector<UniqueFd>, 2> accepted;

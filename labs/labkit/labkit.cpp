@@ -362,8 +362,7 @@ Result send_all(int fd, std::string_view data) {
         off += static_cast<std::size_t>(n);
         ++calls;
     }
-    return Result::of(static_cast<long>(off), fmt::format("({} send() call{})", calls,
-                                                          calls == 1 ? "" : "s"));
+    return Result::of(static_cast<long>(off), socklab::i18n::format(socklab::i18n::tr_n("({} send() call)", "({} send() calls)", calls), calls));
 }
 
 Result recv_now(int fd, std::string& out, std::size_t max) {
