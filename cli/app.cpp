@@ -8,6 +8,7 @@
 #include "socklab/args.hpp"
 #include "socklab/error.hpp"
 #include "socklab/helper_client.hpp"
+#include "socklab/i18n.hpp"
 
 namespace socklab::cli {
 namespace {
@@ -22,16 +23,18 @@ std::string printable(std::string_view text) {
 }  // namespace
 
 SocklabCli::SocklabCli()
-    : app_("socklab: see what the kernel does with your TCP and UDP sockets", "socklab") {
+    : app_(_("socklab: see what the kernel does with your TCP and UDP sockets"), "socklab") {
     app_.require_subcommand(1);
     add_version_flag(app_);
+    add_lang_option(app_);
+    app_.fallthrough();  // --lang may follow the command too: socklab who 8080 --lang ko
     set_examples(app_,
-                 "  socklab list --state TIME_WAIT        sockets waiting out TIME_WAIT\n"
+                 _("  socklab list --state TIME_WAIT        sockets waiting out TIME_WAIT\n"
                  "  socklab who 8080                      which process holds port 8080\n"
                  "  socklab why 8080                      why bind() on 8080 fails\n"
-                 "  socklab lab run close-wait-leak       a lab, one step at a time\n");
+                 "  socklab lab run close-wait-leak       a lab, one step at a time\n"));
     // Which way tracing and acting on other users' sockets would go (docs/privileges.md).
-    app_.footer([] { return "\nPRIVILEGES\n  in use now: " + privilege_path_text(); });
+    app_.footer([] { return _("\nPRIVILEGES\n  in use now: ") + privilege_path_text(); });
     register_list(app_, run_);
     register_who(app_, run_);
     register_why(app_, run_);
@@ -39,6 +42,7 @@ SocklabCli::SocklabCli()
     register_trace(app_, run_);
     register_export(app_, run_);
     register_lab(app_, run_);
+    localize_help(app_);  // the subcommands' help too
 }
 
 std::optional<int> SocklabCli::parse(int argc, const char* const* argv, std::ostream& out,
@@ -59,15 +63,15 @@ std::optional<int> SocklabCli::parse(int argc, const char* const* argv, std::ost
                 names += (names.empty() ? "" : ", ") + sub->get_name();
             }
             if (!known) {
-                err << "socklab: unknown command '" << printable(word) << "': use one of " << names << '\n';
+                err << i18n::format(_("socklab: unknown command '{}': use one of {}"), printable(word), names) << '\n';
                 return kExitUsage;
             }
         }
-        err << "socklab: " << printable(e.what()) << "\nRun 'socklab --help' for usage.\n";
+        err << "socklab: " << printable(e.what()) << _("\nRun 'socklab --help' for usage.\n");
         return kExitUsage;
     }
     if (!run_) {
-        err << "socklab: no command given\nRun 'socklab --help' for usage.\n";
+        err << _("socklab: no command given\nRun 'socklab --help' for usage.\n");
         return kExitUsage;
     }
     return std::nullopt;
@@ -80,7 +84,7 @@ int SocklabCli::run() {
         std::fprintf(stderr, "socklab: %s\n", e.what());
         return kExitNothing;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "socklab: unexpected error: %s\n", e.what());
+        std::fprintf(stderr, _("socklab: unexpected error: %s\n"), e.what());
         return kExitNothing;
     }
 }

@@ -32,6 +32,7 @@
 #include "socklab/owners.hpp"
 #include "socklab/source.hpp"
 #include "socklab/tracer.hpp"
+#include "socklab/i18n.hpp"
 
 namespace socklab::cli {
 namespace {
@@ -127,7 +128,7 @@ public:
             cost.map_seconds = seconds_since(t0);
         } catch (const std::exception& e) {
             // The HTTP server must not see an exception; the scrape says it failed instead.
-            std::fprintf(stderr, "socklab: this scrape has no socket metrics: %s\n", e.what());
+            std::fprintf(stderr, _("socklab: this scrape has no socket metrics: %s\n"), e.what());
             cost.ok = false;
         }
         if (feed_ != nullptr) {
@@ -180,19 +181,19 @@ std::string listen_failure(const exporter::ListenAddress& a) {
         if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) err = errno;
     }
     if (err == EADDRINUSE)
-        return fmt::format("failed to listen on {}: {}: 'socklab why {}' tells who holds the "
-                           "port; or choose another with --listen",
+        return socklab::i18n::format(_("failed to listen on {}: {}: 'socklab why {}' tells who holds the "
+                           "port; or choose another with --listen"),
                            where, std::strerror(err), a.port);
     if (err == EADDRNOTAVAIL)
-        return fmt::format("failed to listen on {}: {}: the address is not one of this "
-                           "machine's; use 127.0.0.1, 0.0.0.0 or an address 'ip addr' shows",
+        return socklab::i18n::format(_("failed to listen on {}: {}: the address is not one of this "
+                           "machine's; use 127.0.0.1, 0.0.0.0 or an address 'ip addr' shows"),
                            where, std::strerror(err));
     if (err == EACCES)
-        return fmt::format("failed to listen on {}: {}: ports below "
-                           "net.ipv4.ip_unprivileged_port_start need root; choose a higher port",
+        return socklab::i18n::format(_("failed to listen on {}: {}: ports below "
+                           "net.ipv4.ip_unprivileged_port_start need root; choose a higher port"),
                            where, std::strerror(err));
-    if (err != 0) return fmt::format("failed to listen on {}: {}", where, std::strerror(err));
-    return fmt::format("failed to listen on {}: the HTTP server did not start", where);
+    if (err != 0) return socklab::i18n::format(_("failed to listen on {}: {}"), where, std::strerror(err));
+    return socklab::i18n::format(_("failed to listen on {}: the HTTP server did not start"), where);
 }
 
 int run_export(const ExportOptions& o) {
@@ -213,8 +214,8 @@ int run_export(const ExportOptions& o) {
 
     // mg_check_feature(8): IPv6. Debian builds civetweb without it.
     if (addr->addr.family == AF_INET6 && ::mg_check_feature(8) == 0)
-        throw Error(fmt::format("failed to listen on {}: the HTTP server (civetweb) was built "
-                                "without IPv6: listen on an IPv4 address, e.g. 127.0.0.1:{}",
+        throw Error(socklab::i18n::format(_("failed to listen on {}: the HTTP server (civetweb) was built "
+                                "without IPv6: listen on an IPv4 address, e.g. 127.0.0.1:{}"),
                                 addr->to_string(), addr->port));
     const auto feed = std::make_unique<TransitionFeed>(o.no_trace);
     const auto collector = std::make_shared<SocketCollector>(o, feed.get());
@@ -229,10 +230,10 @@ int run_export(const ExportOptions& o) {
     const exporter::ListenAddress bound{addr->addr, ports.empty()
                                                         ? addr->port
                                                         : static_cast<std::uint16_t>(ports.front())};
-    std::printf("serving metrics on http://%s/metrics (Ctrl-C stops)\n", bound.to_string().c_str());
+    std::printf(_("serving metrics on http://%s/metrics (Ctrl-C stops)\n"), bound.to_string().c_str());
     std::fflush(stdout);
     if (!feed->status().active && !o.no_trace)
-        std::fprintf(stderr, "socklab: socklab_transitions_total is not exported: %s\n",
+        std::fprintf(stderr, _("socklab: socklab_transitions_total is not exported: %s\n"),
                      feed->status().message.c_str());
 
     int sig = 0;
@@ -247,11 +248,11 @@ void register_export(CLI::App& root, Runner& run) {
     auto opts = std::make_shared<ExportOptions>();
     auto* sub = root.add_subcommand(
         "export",
-        "Serve the socket table as Prometheus metrics on http://ADDR:PORT/metrics: sockets per\n"
+        _("Serve the socket table as Prometheus metrics on http://ADDR:PORT/metrics: sockets per\n"
         "state, per service port and per process, listeners' accept queues, the oldest\n"
-        "CLOSE_WAIT and TIME_WAIT per port, state changes (as root). docs/exporter.md lists them.");
+        "CLOSE_WAIT and TIME_WAIT per port, state changes (as root). docs/exporter.md lists them."));
     sub->add_option("--listen,-l", opts->listen,
-                    "Address and port to serve on: IPv4 or [IPv6], port 0 lets the kernel choose")
+                    _("Address and port to serve on: IPv4 or [IPv6], port 0 lets the kernel choose"))
         ->check(CLI::Validator(
             [](std::string& text) -> std::string {
                 std::string why;
@@ -259,28 +260,28 @@ void register_export(CLI::App& root, Runner& run) {
                 std::string shown = text;
                 for (auto& c : shown)
                     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-                return "'" + shown + "' is not ADDR:PORT (" + why +
-                       "): give e.g. 127.0.0.1:9469 or [::1]:9469";
+                return i18n::format(_("'{}' is not ADDR:PORT ({}): give e.g. 127.0.0.1:9469 or [::1]:9469"),
+                                    shown, why);
             },
             ""))
         ->type_name("ADDR:PORT")
         ->capture_default_str();
     sub->add_option("--top", opts->top,
-                    "Ports, listeners and processes that get series of their own (each); the "
-                    "rest are summed under \"other\"")
+                    _("Ports, listeners and processes that get series of their own (each); the "
+                    "rest are summed under \"other\""))
         ->check(whole_number(1, static_cast<long long>(exporter::kMaxTop), "series"))
         ->capture_default_str();
     sub->add_flag("--no-processes", opts->no_processes,
-                  "Do not look for the processes holding sockets (no socklab_process_sockets; "
-                  "cheaper scrapes)");
+                  _("Do not look for the processes holding sockets (no socklab_process_sockets; "
+                  "cheaper scrapes)"));
     sub->add_flag("--no-trace", opts->no_trace,
-                  "Do not trace state changes (no socklab_transitions_total)");
+                  _("Do not trace state changes (no socklab_transitions_total)"));
     set_examples(*sub,
-                 "  socklab export                            http://127.0.0.1:9469/metrics\n"
+                 _("  socklab export                            http://127.0.0.1:9469/metrics\n"
                  "  sudo socklab export --listen 0.0.0.0:9469 for Prometheus on another host,\n"
                  "                                            with state changes counted\n"
                  "  socklab export --top 50 --no-processes    more ports, no /proc walk\n"
-                 "  curl -s localhost:9469/metrics | grep CLOSE_WAIT\n");
+                 "  curl -s localhost:9469/metrics | grep CLOSE_WAIT\n"));
     sub->callback([&run, opts] { run = [opts] { return run_export(*opts); }; });
 }
 

@@ -13,6 +13,7 @@
 #include "command.hpp"
 #include "socklab/doctor.hpp"
 #include "socklab/helper_client.hpp"
+#include "socklab/i18n.hpp"
 
 namespace socklab::cli {
 
@@ -53,34 +54,34 @@ void register_free(CLI::App& root, Runner& run) {
     };
     auto opts = std::make_shared<Opts>();
     auto* sub = root.add_subcommand(
-        "free", "Free PORT: signal the processes holding it, or destroy its sockets (asks first)");
-    sub->add_option("PORT", opts->port, "TCP port to free (1-65535)")
+        "free", _("Free PORT: signal the processes holding it, or destroy its sockets (asks first)"));
+    sub->add_option("PORT", opts->port, _("TCP port to free (1-65535)"))
         ->required()
         ->check(port_validator());
-    sub->add_flag("-y,--yes", opts->yes, "act without asking (needed when not on a terminal)");
+    sub->add_flag("-y,--yes", opts->yes, _("act without asking (needed when not on a terminal)"));
     auto* sig = sub->add_option("--signal", opts->signal,
-                                "TERM (default): ask the owners to exit; KILL: SIGTERM first, "
-                                "then SIGKILL whatever still runs after the grace period")
+                                _("TERM (default): ask the owners to exit; KILL: SIGTERM first, "
+                                "then SIGKILL whatever still runs after the grace period"))
                     ->check(CLI::IsMember({"TERM", "KILL"}, CLI::ignore_case));
     sub->add_flag("--destroy", opts->destroy,
-                  "destroy the sockets with SOCK_DESTROY (like ss -K) instead of signalling: "
-                  "clears CLOSE_WAIT and TIME_WAIT without killing anything (root)")
+                  _("destroy the sockets with SOCK_DESTROY (like ss -K) instead of signalling: "
+                  "clears CLOSE_WAIT and TIME_WAIT without killing anything (root)"))
         ->excludes(sig);
-    sub->add_option("--grace", opts->grace_s, "seconds to wait for an exit after SIGTERM")
+    sub->add_option("--grace", opts->grace_s, _("seconds to wait for an exit after SIGTERM"))
         ->check(decimal_number(0, 600, "seconds"));
     set_examples(*sub,
-                 "  socklab free 8080                  ask the listener on 8080 to exit (SIGTERM)\n"
+                 _("  socklab free 8080                  ask the listener on 8080 to exit (SIGTERM)\n"
                  "  socklab free 8080 --signal KILL    SIGTERM, then SIGKILL after the grace period\n"
                  "  socklab free 8080 --destroy        clear CLOSE_WAIT/TIME_WAIT sockets (root)\n"
                  "  socklab free 8080 --yes            in a script: act without asking\n"
                  "\nExit status: 0 the port can be bound afterwards (checked by a real bind()),\n"
-                 "1 it cannot, or nothing was done; 2 bad input.\n");
+                 "1 it cannot, or nothing was done; 2 bad input.\n"));
     sub->callback([&run, opts] {
         run = [opts] {
             const std::string port = std::to_string(opts->port);
             const Diagnosis d = diagnose(opts->port);
             if (d.bindable()) {
-                std::printf("Port %s/tcp can be bound already: nothing to do.\n", port.c_str());
+                std::printf(_("Port %s/tcp can be bound already: nothing to do.\n"), port.c_str());
                 return kExitOk;
             }
             PlanOptions po;
@@ -100,7 +101,7 @@ void register_free(CLI::App& root, Runner& run) {
                     std::printf("  %d. (refused) %s — %s\n", n, a.description.c_str(),
                                 a.refused.c_str());
             }
-            if (plan.actions.empty()) std::printf("  (no action)\n");
+            if (plan.actions.empty()) std::printf(_("  (no action)\n"));
             for (const auto& note : plan.notes) std::printf("  note: %s\n", note.c_str());
             std::fflush(stdout);
 
@@ -108,23 +109,23 @@ void register_free(CLI::App& root, Runner& run) {
                 // --destroy needs root too: suggest it as something this user can run.
                 const std::string hint =
                     plan.mode == ActionMode::destroy
-                        ? " by destroying sockets (see the notes)"
-                        : d.euid == 0 ? " by signalling (see the notes; --destroy may help)"
-                                      : " by signalling (see the notes; as root, 'sudo socklab "
-                                        "free " + port + " --destroy' may help)";
-                std::fprintf(stderr, "socklab: nothing socklab can do to free port %s%s\n",
+                        ? _(" by destroying sockets (see the notes)")
+                        : d.euid == 0 ? _(" by signalling (see the notes; --destroy may help)")
+                                      : i18n::format(_(" by signalling (see the notes; as root, 'sudo socklab "
+                                                       "free {} --destroy' may help)"), port);
+                std::fprintf(stderr, _("socklab: nothing socklab can do to free port %s%s\n"),
                              port.c_str(), hint.c_str());
                 return kExitNothing;
             }
             if (!opts->yes) {
                 if (::isatty(STDIN_FILENO) == 0) {
                     std::fprintf(stderr,
-                                 "socklab: not on a terminal and no --yes: nothing done. Add "
-                                 "--yes to act without asking.\n");
+                                 _("socklab: not on a terminal and no --yes: nothing done. Add "
+                                 "--yes to act without asking.\n"));
                     return kExitNothing;
                 }
-                if (!confirm("Do this?")) {
-                    std::fprintf(stderr, "socklab: nothing done.\n");
+                if (!confirm(_("Do this?"))) {
+                    std::fprintf(stderr, _("socklab: nothing done.\n"));
                     return kExitNothing;
                 }
             }
@@ -135,7 +136,7 @@ void register_free(CLI::App& root, Runner& run) {
             ActHooks hooks;
             if (privilege_path() == PrivilegePath::helper) {
                 helper = std::make_unique<HelperClient>(*find_helper());
-                std::fprintf(stderr, "socklab: acting through %s\n", privilege_path_text().c_str());
+                std::fprintf(stderr, _("socklab: acting through %s\n"), privilege_path_text().c_str());
                 hooks.destroy = [&helper](const SocketRecord& s) {
                     return helper_errno(helper->destroy(s), ENOENT);
                 };
@@ -154,11 +155,11 @@ void register_free(CLI::App& root, Runner& run) {
                 if (res.outcome == Outcome::no_permission)
                     std::fprintf(stderr, "socklab: %s\n", res.message.c_str());
             if (r.bindable()) {
-                std::printf("\nPort %s/tcp can be bound now (checked with a real bind()).\n",
+                std::printf(_("\nPort %s/tcp can be bound now (checked with a real bind()).\n"),
                             port.c_str());
                 return kExitOk;
             }
-            std::printf("\nPort %s/tcp still cannot be bound:\n", port.c_str());
+            std::printf(_("\nPort %s/tcp still cannot be bound:\n"), port.c_str());
             for (const auto& f : r.after.findings)
                 if (f.blocks) std::printf("  - %s\n", f.summary.c_str());
             return kExitNothing;

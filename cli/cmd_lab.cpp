@@ -16,6 +16,7 @@
 
 #include "command.hpp"
 #include "socklab/catalog.hpp"
+#include "socklab/i18n.hpp"
 
 namespace socklab::cli {
 namespace {
@@ -62,8 +63,8 @@ int run_list(bool json) {
     std::printf("%-3s %-16s %-5s %s\n", "NO", "ID", "PORT", "WHAT IT SHOWS");
     for (const auto& e : lab::kLabs)
         std::printf("%-3d %-16s %-5u %s\n", e.number, std::string(e.id).c_str(),
-                    unsigned{lab::default_port(e.number)}, std::string(e.summary).c_str());
-    std::puts("\nRun one with: socklab lab run ID|NUMBER [--auto] [--json] ...");
+                    unsigned{lab::default_port(e.number)}, _(e.summary.data()));
+    std::puts(_("\nRun one with: socklab lab run ID|NUMBER [--auto] [--json] ..."));
     return kExitOk;
 }
 
@@ -81,17 +82,17 @@ int run_lab(const RunArgs& a) {
     const auto* entry = lab::find_lab(a.id);
     if (!entry) {
         std::fprintf(stderr,
-                     "socklab: no lab '%s': give an id or a number from 1 to %zu "
-                     "(see 'socklab lab list')\n",
+                     _("socklab: no lab '%s': give an id or a number from 1 to %zu "
+                     "(see 'socklab lab list')\n"),
                      a.id.c_str(), lab::kLabs.size());
         return kExitUsage;
     }
     const auto program = find_lab_program(entry->id);
     if (!program) {
         std::fprintf(stderr,
-                     "socklab: failed to find the lab program socklab-lab-%s: it is neither "
+                     _("socklab: failed to find the lab program socklab-lab-%s: it is neither "
                      "beside socklab nor in %s; build the 'socklab-labs' target "
-                     "or install socklab\n",
+                     "or install socklab\n"),
                      std::string(entry->id).c_str(), kLabsFromBindir);
         return kExitNothing;
     }
@@ -102,53 +103,54 @@ int run_lab(const RunArgs& a) {
     if (a.port) args.insert(args.end(), {"--port", std::to_string(*a.port)});
     if (a.role) args.insert(args.end(), {"--role", *a.role});
     if (a.host) args.insert(args.end(), {"--host", *a.host});
+    args.insert(args.end(), {"--lang", std::string(i18n::language())});
     std::vector<char*> argv;
     for (auto& s : args) argv.push_back(s.data());
     argv.push_back(nullptr);
     std::fflush(stdout);
     ::execv(argv[0], argv.data());
-    std::fprintf(stderr, "socklab: failed to run %s: %s\n", argv[0], std::strerror(errno));
+    std::fprintf(stderr, _("socklab: failed to run %s: %s\n"), argv[0], std::strerror(errno));
     return kExitNothing;
 }
 
 }  // namespace
 
 void register_lab(CLI::App& root, Runner& run) {
-    auto* sub = root.add_subcommand("lab", "run the labs: each one system call at a time");
+    auto* sub = root.add_subcommand("lab", _("run the labs: each one system call at a time"));
     sub->require_subcommand(1);
     set_examples(*sub,
-                 "  socklab lab list                       the fifteen labs, in order\n"
+                 _("  socklab lab list                       the fifteen labs, in order\n"
                  "  socklab lab run bind                   lab 1, one step per Enter\n"
                  "  socklab lab run 5 --auto --delay 2000  lab 5, paced for a class\n"
-                 "  socklab lab run chat --role server --host 0.0.0.0\n");
+                 "  socklab lab run chat --role server --host 0.0.0.0\n"));
 
-    auto* list = sub->add_subcommand("list", "list the labs");
+    auto* list = sub->add_subcommand("list", _("list the labs"));
     static bool list_json = false;
     list->add_flag("--json", list_json, "one JSON array: id, number, title, summary, default_port");
     list->callback([&run] { run = [] { return run_list(list_json); }; });
 
-    auto* lab_run = sub->add_subcommand("run", "run one lab (by id or number)");
+    auto* lab_run = sub->add_subcommand("run", _("run one lab (by id or number)"));
     static RunArgs args;
-    lab_run->add_option("ID", args.id, "lab id (e.g. close-wait-leak) or number (1-15)")
+    lab_run->add_option("ID", args.id, _("lab id (e.g. close-wait-leak) or number (1-15)"))
         ->required();
-    lab_run->add_flag("--auto", args.auto_mode, "run every step without waiting for Enter");
-    lab_run->add_option("--delay", args.delay_ms, "pause MS milliseconds between steps in --auto")
+    lab_run->add_flag("--auto", args.auto_mode, _("run every step without waiting for Enter"));
+    lab_run->add_option("--delay", args.delay_ms, _("pause MS milliseconds between steps in --auto"))
         ->check(whole_number(0, 600000, "milliseconds"))
         ->option_text("MS");
     lab_run->add_flag("--json", args.json,
-                      "the step protocol on stdout; in step mode read next/auto/quit on stdin");
-    lab_run->add_option("--port", args.port, "the lab's port (default 9000 + lab number)")
+                      _("the step protocol on stdout; in step mode read next/auto/quit on stdin"));
+    lab_run->add_option("--port", args.port, _("the lab's port (default 9000 + lab number)"))
         ->check(port_validator())
         ->option_text("N");
-    lab_run->add_option("--role", args.role, "both ends here, or only the server / the client")
+    lab_run->add_option("--role", args.role, _("both ends here, or only the server / the client"))
         ->check(CLI::IsMember({"both", "server", "client"}))
         ->option_text("both|server|client");
-    lab_run->add_option("--host", args.host, "address to bind (server) or connect to (client)")
+    lab_run->add_option("--host", args.host, _("address to bind (server) or connect to (client)"))
         ->option_text("H");
     set_examples(*lab_run,
-                 "  socklab lab run close-wait-leak\n"
+                 _("  socklab lab run close-wait-leak\n"
                  "  socklab lab run 7 --auto --json\n"
-                 "  socklab lab run chat --role client --host 192.0.2.7\n");
+                 "  socklab lab run chat --role client --host 192.0.2.7\n"));
     lab_run->callback([&run] { run = [] { return run_lab(args); }; });
 }
 

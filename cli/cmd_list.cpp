@@ -22,6 +22,7 @@
 #include "socklab/json.hpp"
 #include "socklab/owners.hpp"
 #include "socklab/source.hpp"
+#include "socklab/i18n.hpp"
 
 namespace socklab::cli {
 namespace {
@@ -113,8 +114,8 @@ int run_list(const ListOptions& o) {
     out.flush();
     if (o.processes && owners.stats().unreadable > 0 && ::geteuid() != 0)
         std::fprintf(stderr,
-                     "socklab: %zu processes could not be read, so some sockets show no owner: "
-                     "run 'sudo socklab list --processes' to see them all\n",
+                     _("socklab: %zu processes could not be read, so some sockets show no owner: "
+                     "run 'sudo socklab list --processes' to see them all\n"),
                      owners.stats().unreadable);
     return kExitOk;
 }
@@ -123,27 +124,27 @@ int run_list(const ListOptions& o) {
 
 void register_list(CLI::App& root, Runner& run) {
     auto opts = std::make_shared<ListOptions>();
-    auto* sub = root.add_subcommand("list", "Show the kernel's TCP and UDP socket table, like ss");
-    sub->add_flag("--tcp,-t", opts->tcp, "TCP sockets only");
-    sub->add_flag("--udp,-u", opts->udp, "UDP sockets only");
+    auto* sub = root.add_subcommand("list", _("Show the kernel's TCP and UDP socket table, like ss"));
+    sub->add_flag("--tcp,-t", opts->tcp, _("TCP sockets only"));
+    sub->add_flag("--udp,-u", opts->udp, _("UDP sockets only"));
     sub->add_option("--state,-s", opts->states,
-                    "Only sockets in this state; repeat for several (LISTEN, ESTABLISHED, "
-                    "TIME_WAIT, time-wait, UNCONN, ...)")
+                    _("Only sockets in this state; repeat for several (LISTEN, ESTABLISHED, "
+                    "TIME_WAIT, time-wait, UNCONN, ...)"))
         ->check(state_validator());
-    sub->add_option("--port,-p", opts->port, "Only sockets with this local or remote port")
+    sub->add_option("--port,-p", opts->port, _("Only sockets with this local or remote port"))
         ->check(port_validator());
     sub->add_flag("--processes,-P", opts->processes,
-                  "Show the processes holding each socket (pid, command, fd)");
+                  _("Show the processes holding each socket (pid, command, fd)"));
     sub->add_flag("--timers,-o", opts->timers,
-                  "Show each socket's timer (retransmit, keepalive, timewait) and time left");
+                  _("Show each socket's timer (retransmit, keepalive, timewait) and time left"));
     sub->add_flag("--json", opts->json,
-                  "One JSON array of sockets (fields as in docs/contracts.md), for scripts");
+                  _("One JSON array of sockets (fields as in docs/contracts.md), for scripts"));
     set_examples(*sub,
-                 "  socklab list                            every TCP and UDP socket\n"
+                 _("  socklab list                            every TCP and UDP socket\n"
                  "  socklab list --tcp --state LISTEN -P    listeners and who holds them\n"
                  "  socklab list --state TIME_WAIT --port 8080 -o\n"
                  "                                          TIME_WAIT on 8080, time left\n"
-                 "  socklab list --json | jq '.[] | select(.state==\"ESTABLISHED\")'\n");
+                 "  socklab list --json | jq '.[] | select(.state==\"ESTABLISHED\")'\n"));
     sub->callback([&run, opts] { run = [opts] { return run_list(*opts); }; });
 }
 

@@ -23,6 +23,7 @@
 #include "socklab/state.hpp"
 #include "socklab/helper_client.hpp"
 #include "socklab/tracer.hpp"
+#include "socklab/i18n.hpp"
 
 namespace socklab::cli {
 namespace {
@@ -242,9 +243,10 @@ int run_causes(const TraceArgs& args) {
     if (!tracer.status().active) {
         // Transitions and calls share the tracing instance: one reason for both.
         std::string msg = tracer.status().message;
-        const std::string lead = "state transitions are not traced";
+        // core's message (English): replaced by the translated, longer sentence
+        const std::string lead = "state transitions are not traced";  // i18n: allow
         if (args.syscalls && msg.rfind(lead, 0) == 0)
-            msg.replace(0, lead.size(), "state transitions and system calls are not traced");
+            msg.replace(0, lead.size(), _("state transitions and system calls are not traced"));
         std::fprintf(stderr, "socklab: %s\n", msg.c_str());
     }
     else if (args.syscalls && !tracer.syscall_status().active)
@@ -339,17 +341,17 @@ int run_causes(const TraceArgs& args) {
         flush(~std::uint64_t{0});
     }
 
-    std::fprintf(stderr, "socklab: %llu segments, %llu transitions, %llu system calls shown",
+    std::fprintf(stderr, _("socklab: %llu segments, %llu transitions, %llu system calls shown"),
                  static_cast<unsigned long long>(shown_segments),
                  static_cast<unsigned long long>(shown_transitions),
                  static_cast<unsigned long long>(shown_calls));
     const std::uint64_t lost = tracer.lost_events();
     const std::uint64_t dropped = capturing ? capture->stats().lost() : 0;
-    std::fprintf(stderr, "; %llu trace events lost, %llu segments dropped by the capture\n",
+    std::fprintf(stderr, _("; %llu trace events lost, %llu segments dropped by the capture\n"),
                  static_cast<unsigned long long>(lost), static_cast<unsigned long long>(dropped));
     if (lost || dropped)
-        std::fprintf(stderr, "socklab: records were lost (buffers full); narrow it with --port "
-                             "or enlarge --buffer-kb\n");
+        std::fprintf(stderr, _("socklab: records were lost (buffers full); narrow it with --port "
+                             "or enlarge --buffer-kb\n"));
     return kExitOk;
 }
 
@@ -417,14 +419,14 @@ int trace_loop(AnyTracer& tracer, const TraceArgs& args) {
     }
 
     const std::uint64_t malformed = malformed_of(tracer);
-    std::fprintf(stderr, "socklab: %llu transitions shown, %llu lost",
+    std::fprintf(stderr, _("socklab: %llu transitions shown, %llu lost"),
                  static_cast<unsigned long long>(shown), static_cast<unsigned long long>(lost));
-    if (malformed) std::fprintf(stderr, ", %llu unreadable", static_cast<unsigned long long>(malformed));
+    if (malformed) std::fprintf(stderr, _(", %llu unreadable"), static_cast<unsigned long long>(malformed));
     std::fputc('\n', stderr);
     if (lost)
         std::fprintf(stderr,
-                     "socklab: the kernel dropped %llu transitions because the trace buffer was "
-                     "full; narrow it with --port or use --buffer-kb to enlarge it\n",
+                     _("socklab: the kernel dropped %llu transitions because the trace buffer was "
+                     "full; narrow it with --port or use --buffer-kb to enlarge it\n"),
                      static_cast<unsigned long long>(lost));
     return kExitOk;
 }
@@ -453,35 +455,35 @@ void register_trace(CLI::App& root, Runner& run) {
     auto args = std::make_shared<TraceArgs>();
     auto* sub = root.add_subcommand(
         "trace",
-        "Show every TCP state transition as the kernel makes it (needs root, or group "
-        "socklab with socklab-helper installed)");
+        _("Show every TCP state transition as the kernel makes it (needs root, or group "
+        "socklab with socklab-helper installed)"));
     sub->add_option("--port", args->port,
-                    "Only connections with this local or remote port (filtered in the kernel)")
+                    _("Only connections with this local or remote port (filtered in the kernel)"))
         ->check(port_validator());
     sub->add_flag("--json", args->json,
-                  "One JSON object per transition: time_ns, pid, comm, family, local_addr, "
-                  "local_port, remote_addr, remote_port, old_state, new_state, old_state_ns");
-    sub->add_option("--duration", args->duration_s, "Stop after SECONDS (default: until Ctrl-C)")
+                  _("One JSON object per transition: time_ns, pid, comm, family, local_addr, "
+                  "local_port, remote_addr, remote_port, old_state, new_state, old_state_ns"));
+    sub->add_option("--duration", args->duration_s, _("Stop after SECONDS (default: until Ctrl-C)"))
         ->check(decimal_number(0.001, 31'536'000, "seconds"));
-    sub->add_option("--buffer-kb", args->buffer_kb, "Kernel trace buffer per cpu, in KiB")
+    sub->add_option("--buffer-kb", args->buffer_kb, _("Kernel trace buffer per cpu, in KiB"))
         ->check(whole_number(64, 1 << 20, "KiB"));
     sub->add_flag("--packets", args->packets,
-                  "Also show the TCP segments (libpcap on --interface, needs CAP_NET_RAW): "
-                  "flags, seq/ack relative to each side's first sequence number, length, window");
+                  _("Also show the TCP segments (libpcap on --interface, needs CAP_NET_RAW): "
+                  "flags, seq/ack relative to each side's first sequence number, length, window"));
     sub->add_flag("--syscalls", args->syscalls,
-                  "Also show the lifecycle system calls (socket, bind, listen, accept, connect, "
-                  "shutdown, close, setsockopt) and who made them");
-    sub->add_option("--interface", args->interface, "Interface to capture on (default: lo)");
+                  _("Also show the lifecycle system calls (socket, bind, listen, accept, connect, "
+                  "shutdown, close, setsockopt) and who made them"));
+    sub->add_option("--interface", args->interface, _("Interface to capture on (default: lo)"));
     // Hidden: behave as without privileges (tests, and showing what non-root users see).
-    sub->add_flag("--no-trace", args->no_trace, "Do not trace (as without privileges)")
+    sub->add_flag("--no-trace", args->no_trace, _("Do not trace (as without privileges)"))
         ->group("");
     set_examples(*sub,
-                 "  socklab trace                         every transition on this machine\n"
+                 _("  socklab trace                         every transition on this machine\n"
                  "  socklab trace --port 8080             only connections to/from port 8080\n"
                  "  socklab trace --json --duration 10    ten seconds as JSON lines\n"
                  "  socklab trace --packets --syscalls --port 9005\n"
-                 "                                        segments, states and calls of port 9005\n");
-    sub->footer([] { return "\nPRIVILEGES\n  in use now: " + privilege_path_text(); });
+                 "                                        segments, states and calls of port 9005\n"));
+    sub->footer([] { return _("\nPRIVILEGES\n  in use now: ") + privilege_path_text(); });
     sub->callback([&run, args] { run = [args] { return run_trace(*args); }; });
 }
 

@@ -19,6 +19,7 @@
 #include "socklab/json.hpp"
 #include "socklab/owners.hpp"
 #include "socklab/source.hpp"
+#include "socklab/i18n.hpp"
 #include "socklab/text_width.hpp"
 
 namespace socklab::cli {
@@ -34,10 +35,6 @@ struct Holder {
     const ProcessRef* proc;
     const SocketRecord* sock;
 };
-
-std::string plural(std::size_t n, std::string_view one, std::string_view many) {
-    return fmt::format("{} {}", n, n == 1 ? one : many);
-}
 
 int run_who(const WhoOptions& o) {
     const auto port = static_cast<std::uint16_t>(o.port);
@@ -94,8 +91,8 @@ int run_who(const WhoOptions& o) {
     std::string out;
     const auto name = fmt::format("{}/{}", port, proto_name(proto));
     if (!holders.empty()) {
-        fmt::format_to(std::back_inserter(out), "Port {} is held by {}:\n", name,
-                       plural(pids, "process", "processes"));
+        out += i18n::format(i18n::tr_n("Port {} is held by {} process:\n",
+                                       "Port {} is held by {} processes:\n", pids), name, pids);
         // Cells first, then widths, so each header starts where its values start.
         std::vector<std::array<std::string, 7>> cells;
         cells.push_back({"PID", "COMMAND", "USER", "FD", "STATE", "Local Address:Port",
@@ -125,12 +122,14 @@ int run_who(const WhoOptions& o) {
         }
     }
     if (unseen > 0) {
-        fmt::format_to(std::back_inserter(out),
-                       "{} on port {} {} held by a process this user cannot see{}\n",
-                       plural(unseen, "socket", "sockets"), name, unseen == 1 ? "is" : "are",
-                       root ? " (one in another pid namespace or container, or one that closed it "
-                              "just now)"
-                            : fmt::format(": run 'sudo socklab who {}{}' to name it", port, proto == Proto::udp ? " --udp" : ""));
+        out += i18n::format(
+            i18n::tr_n("{} socket on port {} is held by a process this user cannot see{}\n",
+                       "{} sockets on port {} are held by a process this user cannot see{}\n", unseen),
+            unseen, name,
+            root ? std::string(_(" (one in another pid namespace or container, or one that closed it "
+                                 "just now)"))
+                 : i18n::format(_(": run 'sudo socklab who {}{}' to name it"), port,
+                                proto == Proto::udp ? " --udp" : ""));
     }
     if (!kernel_only.empty()) {
         std::size_t total = 0;
@@ -138,18 +137,31 @@ int run_who(const WhoOptions& o) {
         for (const auto& [state, n] : kernel_only) {
             total += n;
             if (!states.empty()) states += ", ";
-            states += fmt::format("{} in {}", n, state);
+            states += i18n::format(_("{} in {}"), n, state);
         }
-        fmt::format_to(std::back_inserter(out),
-                       "{}{} on port {} belong{} to no process ({}): the kernel keeps them after "
-                       "close() and ends them by itself (TIME_WAIT lasts 60 s); 'socklab why {}' "
-                       "tells whether they block bind()\n",
-                       held ? "Also " : "No process holds it, but ",
-                       plural(total, "socket", "sockets"), name, total == 1 ? "s" : "", states,
-                       port);
+        out += held ? i18n::format(
+                          i18n::tr_n("Also {} socket on port {} belongs to no process ({}): the kernel "
+                                     "keeps them after close() and ends them by itself (TIME_WAIT "
+                                     "lasts 60 s); 'socklab why {}' tells whether they block bind()\n",
+                                     "Also {} sockets on port {} belong to no process ({}): the kernel "
+                                     "keeps them after close() and ends them by itself (TIME_WAIT "
+                                     "lasts 60 s); 'socklab why {}' tells whether they block bind()\n",
+                                     total),
+                          total, name, states, port)
+                    : i18n::format(
+                          i18n::tr_n("No process holds it, but {} socket on port {} belongs to no "
+                                     "process ({}): the kernel keeps them after close() and ends them "
+                                     "by itself (TIME_WAIT lasts 60 s); 'socklab why {}' tells whether "
+                                     "they block bind()\n",
+                                     "No process holds it, but {} sockets on port {} belong to no "
+                                     "process ({}): the kernel keeps them after close() and ends them "
+                                     "by itself (TIME_WAIT lasts 60 s); 'socklab why {}' tells whether "
+                                     "they block bind()\n",
+                                     total),
+                          total, name, states, port);
     }
     if (!held && kernel_only.empty())
-        fmt::format_to(std::back_inserter(out), "Nobody holds port {}.\n", name);
+        out += i18n::format(_("Nobody holds port {}.\n"), name);
     write_all(out);
     return held ? kExitOk : kExitNothing;
 }
@@ -160,18 +172,18 @@ void register_who(CLI::App& root, Runner& run) {
     auto opts = std::make_shared<WhoOptions>();
     auto* sub = root.add_subcommand(
         "who",
-        "Which processes hold a port (any state, any address, IPv4 and IPv6).\n"
+        _("Which processes hold a port (any state, any address, IPv4 and IPv6).\n"
         "Exit status: 0 when a process holds the port, 1 when none does (TIME_WAIT sockets\n"
-        "are the kernel's, not a process's), 2 on bad input.");
-    sub->add_option("PORT", opts->port, "The local port, 1-65535")
+        "are the kernel's, not a process's), 2 on bad input."));
+    sub->add_option("PORT", opts->port, _("The local port, 1-65535"))
         ->required()
         ->check(port_validator());
-    sub->add_flag("--udp,-u", opts->udp, "Look at UDP instead of TCP");
-    sub->add_flag("--json", opts->json, "One JSON object, for scripts");
+    sub->add_flag("--udp,-u", opts->udp, _("Look at UDP instead of TCP"));
+    sub->add_flag("--json", opts->json, _("One JSON object, for scripts"));
     set_examples(*sub,
-                 "  socklab who 8080                   who listens on or is connected from 8080\n"
+                 _("  socklab who 8080                   who listens on or is connected from 8080\n"
                  "  socklab who 53 --udp               who holds UDP port 53\n"
-                 "  socklab who 8080 --json | jq '.processes[].pid'\n");
+                 "  socklab who 8080 --json | jq '.processes[].pid'\n"));
     sub->callback([&run, opts] { run = [opts] { return run_who(*opts); }; });
 }
 

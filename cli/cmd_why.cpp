@@ -8,6 +8,7 @@
 
 #include "command.hpp"
 #include "socklab/doctor.hpp"
+#include "socklab/i18n.hpp"
 
 namespace socklab::cli {
 namespace {
@@ -57,7 +58,7 @@ std::string socket_line(const Diagnosis& d, const SocketRecord& s) {
         line += "  timer " + std::string(timer_name(s.timer)) + " " +
                 std::to_string((s.timer_ms + 999) / 1000) + " s";
     if (s.inode == 0) {
-        line += "  owner: none (kernel mini-socket)";
+        line += _("  owner: none (kernel mini-socket)");
     } else {
         line += "  inode " + std::to_string(s.inode);
         for (const auto& o : d.owners)
@@ -76,17 +77,17 @@ std::string diagnosis_text(const Diagnosis& d, bool explain) {
     const std::string port = std::to_string(d.port);
     std::string out;
     if (d.bindable())
-        out += "Port " + port + "/tcp can be bound now.\n";
+        out += i18n::format(_("Port {}/tcp can be bound now.\n"), port);
     else if (d.bindable_with_reuseaddr())
-        out += "Port " + port + "/tcp cannot be bound now — only by a server that sets SO_REUSEADDR.\n";
+        out += i18n::format(_("Port {}/tcp cannot be bound now — only by a server that sets SO_REUSEADDR.\n"), port);
     else
-        out += "Port " + port + "/tcp cannot be bound now.\n";
+        out += i18n::format(_("Port {}/tcp cannot be bound now.\n"), port);
     out += "\n  " + pad("bind() to", 12) + pad("plain", 26) + "with SO_REUSEADDR\n";
     for (const char* addr : {"127.0.0.1", "0.0.0.0", "::"})
         out += "  " + pad(addr, 12) + pad(probe_cell(d, addr, false), 26) +
                probe_cell(d, addr, true) + "\n";
     if (d.findings.empty()) {
-        out += "\nNothing holds port " + port + ".\n";
+        out += i18n::format(_("\nNothing holds port {}.\n"), port);
         return out;
     }
     out += "\n";
@@ -94,13 +95,13 @@ std::string diagnosis_text(const Diagnosis& d, bool explain) {
     for (const auto& f : d.findings) {
         ++n;
         out += wrap(std::to_string(n) + ". [" + std::string(finding_kind_name(f.kind)) + "] " +
-                        f.summary + (f.blocks ? "" : " (does not block)"),
+                        f.summary + (f.blocks ? "" : _(" (does not block)")),
                     "   ", 92, std::string());
         if (explain) out += wrap(f.explanation, "   ");
         std::size_t shown = 0;
         for (const auto& s : f.sockets) {
             if (++shown > 8) {
-                out += "   ... and " + std::to_string(f.sockets.size() - 8) + " more\n";
+                out += i18n::format(_("   ... and {} more\n"), f.sockets.size() - 8);
                 break;
             }
             out += "   - " + socket_line(d, s) + "\n";
@@ -108,8 +109,8 @@ std::string diagnosis_text(const Diagnosis& d, bool explain) {
         out += "\n";
     }
     if (d.hidden_owners > 0 && d.euid != 0)
-        out += wrap("Some owners are hidden from uid " + std::to_string(d.euid) +
-                        ": run as root (sudo socklab why " + port + ") to see every process.",
+        out += wrap(i18n::format(_("Some owners are hidden from uid {}: run as root (sudo socklab why {}) "
+                                   "to see every process."), d.euid, port),
                     "");
     return out;
 }
@@ -121,16 +122,16 @@ void register_why(CLI::App& root, Runner& run) {
     };
     auto opts = std::make_shared<Opts>();
     auto* sub = root.add_subcommand(
-        "why", "Can PORT be bound now? If not, why: the listener, TIME_WAIT, CLOSE_WAIT, ...");
-    sub->add_option("PORT", opts->port, "TCP port to diagnose (1-65535)")
+        "why", _("Can PORT be bound now? If not, why: the listener, TIME_WAIT, CLOSE_WAIT, ..."));
+    sub->add_option("PORT", opts->port, _("TCP port to diagnose (1-65535)"))
         ->required()
         ->check(port_validator());
     sub->add_flag("--json", opts->json, "one JSON object: probes, findings, processes");
     set_examples(*sub,
-                 "  socklab why 8080           why does bind() on 8080 fail?\n"
+                 _("  socklab why 8080           why does bind() on 8080 fail?\n"
                  "  socklab why 8080 --json    the same diagnosis for scripts\n"
                  "  socklab why 8080 && ./server --port 8080   start only when the port is free\n"
-                 "\nExit status: 0 the port can be bound, 1 it cannot, 2 bad input.\n");
+                 "\nExit status: 0 the port can be bound, 1 it cannot, 2 bad input.\n"));
     sub->callback([&run, opts] {
         run = [opts] {
             const Diagnosis d = diagnose(opts->port);

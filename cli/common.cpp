@@ -14,6 +14,7 @@
 #include "listing.hpp"
 #include "socklab/error.hpp"
 #include "socklab/state.hpp"
+#include "socklab/i18n.hpp"
 
 namespace socklab::cli {
 
@@ -106,7 +107,7 @@ void write_all(std::string_view text) {
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EPIPE) return;
-            throw sys_error("write the output", errno);
+            throw sys_error(_("write the output"), errno);
         }
         text.remove_prefix(static_cast<std::size_t>(n));
     }

@@ -6,7 +6,9 @@
 //    after an error that is "socklab: <one line>" plus the usage hint, nothing on stdout;
 //  - a value the checks accept is one that an independent reading also accepts (a port is
 //    1..65535 in decimal digits, a state names known state bits, a number is in range);
-//    a value they refuse gets a one-line message that quotes it.
+//    a value they refuse gets a one-line message that quotes it;
+//  - --lang takes exactly "ko" and "en"; a locale name means Korean exactly when its language
+//    part (before '_', '.' or '@') is "ko".
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +20,7 @@
 
 #include "app.hpp"
 #include "socklab/args.hpp"
+#include "socklab/i18n.hpp"
 #include "socklab/state.hpp"
 
 namespace {
@@ -36,6 +39,15 @@ bool all_digits(std::string_view s) {
 }
 
 void check_words(const std::string& w) {
+    // Language: --lang ko|en, and the language of a locale name (LANG=ko_KR.UTF-8).
+    {
+        const std::string err = socklab::cli::check_lang(w);
+        require(err.empty() == (w == "ko" || w == "en"));
+        if (!err.empty()) require(one_line(err) && err.front() == '\'');
+        const auto lang = socklab::i18n::language_of_locale(w);
+        const auto code = std::string_view(w).substr(0, w.find_first_of("_.@"));
+        require(lang == (code == "ko" ? "ko" : "en"));
+    }
     // Port: decimal digits only, value 1..65535 (leading zeros allowed, as from_chars does).
     {
         const std::string err = socklab::cli::check_port(w);

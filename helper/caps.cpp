@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "socklab/error.hpp"
+#include "socklab/i18n.hpp"
 
 namespace socklab::helper_main {
 namespace {
@@ -19,7 +20,7 @@ using CapPtr = std::unique_ptr<std::remove_pointer_t<cap_t>, CapFree>;
 
 CapPtr current() {
     CapPtr c(cap_get_proc());
-    if (!c) throw sys_error("read the helper's capabilities", errno);
+    if (!c) throw sys_error(_("read the helper's capabilities"), errno);
     return c;
 }
 
@@ -34,16 +35,16 @@ bool kept(cap_value_t cap) {
 void drop_to_kept() {
     CapPtr have = current();
     CapPtr want(cap_init());  // all clear
-    if (!want) throw sys_error("allocate a capability set", errno);
+    if (!want) throw sys_error(_("allocate a capability set"), errno);
     for (auto cap : kKept) {
         cap_flag_value_t v = CAP_CLEAR;
         if (cap_get_flag(have.get(), cap, CAP_PERMITTED, &v) == 0 && v == CAP_SET)
             cap_set_flag(want.get(), CAP_PERMITTED, 1, &cap, CAP_SET);
     }
-    if (cap_set_proc(want.get()) != 0) throw sys_error("drop the helper's capabilities", errno);
+    if (cap_set_proc(want.get()) != 0) throw sys_error(_("drop the helper's capabilities"), errno);
     // Nothing it runs may gain privileges, and nothing is handed on through ambient caps.
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
-        throw sys_error("clear the ambient capabilities", errno);
+        throw sys_error(_("clear the ambient capabilities"), errno);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw sys_error("set no_new_privs", errno);
 }
 

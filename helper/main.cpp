@@ -23,6 +23,7 @@
 #include "socklab/error.hpp"
 #include "socklab/helper_protocol.hpp"
 #include "socklab/version.hpp"
+#include "socklab/i18n.hpp"
 
 namespace {
 
@@ -30,7 +31,7 @@ constexpr const char* kGroup = "socklab";
 
 // In CLI11's layout, like every other socklab program, so the man page is made the same way.
 constexpr const char* kHelp =
-    "The one privileged program of socklab. socklab, socklab-viewer and the labs start it as\n"
+    N_("The one privileged program of socklab. socklab, socklab-viewer and the labs start it as\n"
     "their child, with a socketpair on fd 3, when a user who is not root asks for tracing, the\n"
     "owners of other users' processes, SOCK_DESTROY or a signal. It runs with file\n"
     "capabilities (no setuid), refuses users not in group socklab, and raises each capability\n"
@@ -40,7 +41,7 @@ constexpr const char* kHelp =
     "Options:\n"
     "  -h,--help                   Print this help message and exit\n"
     "  --version                   print the version and exit\n"
-    "  --capabilities              Print the capabilities this copy may use and exit\n";
+    "  --capabilities              Print the capabilities this copy may use and exit\n");
 
 [[noreturn]] void die(const std::string& msg) {
     std::fprintf(stderr, "socklab-helper: %s\n", msg.c_str());
@@ -55,26 +56,26 @@ void check_group() {
     passwd pw{};
     passwd* pwp = nullptr;
     if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &pwp) != 0 || pwp == nullptr)
-        die("refused: uid " + std::to_string(uid) + " has no user name, so it cannot be in group " +
+        die("refused: uid " + std::to_string(uid) + _(" has no user name, so it cannot be in group ") +
             kGroup);
     std::vector<char> gbuf(16384);
     group gr{};
     group* grp = nullptr;
     if (::getgrnam_r(kGroup, &gr, gbuf.data(), gbuf.size(), &grp) != 0 || grp == nullptr)
-        die(std::string("refused: there is no group ") + kGroup +
-            "; the installer creates it (as root: groupadd --system socklab)");
+        die(std::string(_("refused: there is no group ")) + kGroup +
+            _("; the installer creates it (as root: groupadd --system socklab)"));
     int n = 64;
     std::vector<gid_t> groups(static_cast<std::size_t>(n));
     if (::getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0) {
         groups.resize(static_cast<std::size_t>(n));
         if (::getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0)
-            die("failed to read the groups of user " + std::string(pw.pw_name));
+            die(_("failed to read the groups of user ") + std::string(pw.pw_name));
     }
     groups.resize(static_cast<std::size_t>(n));
     for (gid_t g : groups)
         if (g == gr.gr_gid) return;
-    die("refused: user " + std::string(pw.pw_name) + " is not in group " + kGroup +
-        "; as root run 'usermod -aG socklab " + pw.pw_name + "' and log in again");
+    die("refused: user " + std::string(pw.pw_name) + _(" is not in group ") + kGroup +
+        _("; as root run 'usermod -aG socklab ") + pw.pw_name + _("' and log in again"));
 }
 
 // fd 3 must be a Unix stream socket whose peer is our parent, running as our real user.
@@ -82,22 +83,22 @@ void check_channel() {
     const int fd = socklab::helper::kChannelFd;
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
-        die("refused: fd 3 is not a socket; socklab-helper is started by socklab, "
-            "socklab-viewer and the labs, not by hand");
+        die(_("refused: fd 3 is not a socket; socklab-helper is started by socklab, "
+            "socklab-viewer and the labs, not by hand"));
     int type = 0;
     socklen_t len = sizeof type;
     if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM)
-        die("refused: fd 3 is not a stream socket");
+        die(_("refused: fd 3 is not a stream socket"));
     ucred cred{};
     len = sizeof cred;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-        die(std::string("failed to read the peer of fd 3: ") + std::strerror(errno));
+        die(std::string(_("failed to read the peer of fd 3: ")) + std::strerror(errno));
     if (cred.pid != ::getppid())
-        die("refused: the peer on fd 3 is pid " + std::to_string(cred.pid) +
-            ", not the parent pid " + std::to_string(::getppid()));
+        die(_("refused: the peer on fd 3 is pid ") + std::to_string(cred.pid) +
+            _(", not the parent pid ") + std::to_string(::getppid()));
     if (cred.uid != ::getuid())
-        die("refused: the peer on fd 3 runs as uid " + std::to_string(cred.uid) +
-            ", not as uid " + std::to_string(::getuid()));
+        die(_("refused: the peer on fd 3 runs as uid ") + std::to_string(cred.uid) +
+            _(", not as uid ") + std::to_string(::getuid()));
 }
 
 }  // namespace
@@ -115,7 +116,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (argc == 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h")) {
-        std::fputs(kHelp, stdout);
+        std::fputs(_(kHelp), stdout);
         return 0;
     }
     if (argc == 2 && std::string_view(argv[1]) == "--version") {
@@ -124,8 +125,8 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (argc != 1)
-        die("takes no arguments: it is started by socklab, socklab-viewer and the labs "
-            "(--capabilities prints what it holds, --help says more)");
+        die(_("takes no arguments: it is started by socklab, socklab-viewer and the labs "
+            "(--capabilities prints what it holds, --help says more)"));
     check_group();
     check_channel();
     return socklab::helper_main::serve(socklab::helper::kChannelFd);

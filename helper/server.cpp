@@ -23,6 +23,7 @@
 #include "socklab/owners.hpp"
 #include "socklab/source.hpp"
 #include "socklab/tracer.hpp"
+#include "socklab/i18n.hpp"
 
 namespace socklab::helper_main {
 namespace {
@@ -79,7 +80,7 @@ public:
             if (buf_.size() > h::kHeaderSize + h::kMaxFrame) {
                 // The decoder already refuses such a length; this only bounds the buffer.
                 out.status = h::Decoded::Status::bad_frame;
-                out.error = "more than one frame's worth of bytes without a whole frame";
+                out.error = _("more than one frame's worth of bytes without a whole frame");
                 return Got::bad;
             }
         }
@@ -91,10 +92,10 @@ private:
 };
 
 std::string missing_cap(const char* cap, const char* verb) {
-    return std::string("socklab-helper does not hold ") + cap + ", which " + verb +
-           " needs: as root run 'setcap " +
-           "cap_dac_override,cap_dac_read_search,cap_sys_ptrace,cap_kill,cap_net_admin,"
-           "cap_net_raw=p' on the installed socklab-helper (docs/privileges.md)";
+    return std::string(_("socklab-helper does not hold ")) + cap + ", which " + verb +
+           _(" needs: as root run 'setcap ") +
+           _("cap_dac_override,cap_dac_read_search,cap_sys_ptrace,cap_kill,cap_net_admin,"
+           "cap_net_raw=p' on the installed socklab-helper (docs/privileges.md)");
 }
 
 // ---- trace ------------------------------------------------------------------------------
@@ -108,9 +109,9 @@ bool do_trace(Channel& ch, const h::TraceRequest& req) {
     if (!(::statfs("/sys/kernel/tracing", &fs) == 0 && static_cast<long>(fs.f_type) == kTracefsMagic) &&
         !(::statfs("/sys/kernel/debug/tracing", &fs) == 0 && static_cast<long>(fs.f_type) == kTracefsMagic))
         return ch.error(h::ErrorCode::failed,
-                        "failed to find tracefs: it is not mounted, and socklab-helper does not "
+                        _("failed to find tracefs: it is not mounted, and socklab-helper does not "
                         "mount file systems; as root run 'mount -t tracefs nodev "
-                        "/sys/kernel/tracing' (most distributions mount it at boot)");
+                        "/sys/kernel/tracing' (most distributions mount it at boot)"));
     TracerOptions opts;
     opts.port = req.port;
     opts.without_root = true;
@@ -134,7 +135,7 @@ bool do_trace(Channel& ch, const h::TraceRequest& req) {
             case Channel::Got::timeout: continue;
             case Channel::Got::closed: return false;
             case Channel::Got::bad:
-                ch.error(h::ErrorCode::bad_frame, "bad frame: " + d.error);
+                ch.error(h::ErrorCode::bad_frame, _("bad frame: ") + d.error);
                 return false;
             case Channel::Got::unknown:
                 if (!ch.error(h::ErrorCode::unknown_verb, "refused: " + d.error)) return false;
@@ -142,11 +143,11 @@ bool do_trace(Channel& ch, const h::TraceRequest& req) {
             case Channel::Got::frame: break;
         }
         if (std::holds_alternative<h::StopRequest>(*d.message)) break;
-        if (!ch.error(h::ErrorCode::busy, "refused: a trace is running; only 'stop' is served"))
+        if (!ch.error(h::ErrorCode::busy, _("refused: a trace is running; only 'stop' is served")))
             return false;
     }
     const auto lost = tracer.lost_events();
-    return ch.send(h::OkReply{"trace stopped", lost});
+    return ch.send(h::OkReply{_("trace stopped"), lost});
 }
 
 // ---- owners -----------------------------------------------------------------------------
@@ -193,7 +194,7 @@ bool do_owners(Channel& ch, const h::OwnersRequest& req) {
         if (!ch.send(batch)) return false;
         sent += batch.entries.size();
     }
-    return ch.send(h::OkReply{"owners of " + std::to_string(inodes.size()) + " socket(s), " +
+    return ch.send(h::OkReply{_("owners of ") + std::to_string(inodes.size()) + " socket(s), " +
                                   std::to_string(index.stats().unreadable) +
                                   " process(es) unreadable",
                               sent});
@@ -214,13 +215,13 @@ bool do_destroy(Channel& ch, const h::DestroyRequest& req) {
                              std::to_string(s.cookie) + ")";
     if (s.cookie == 0)
         return ch.error(h::ErrorCode::refused,
-                        "refused to destroy " + what + ": no cookie names the socket exactly");
+                        _("refused to destroy ") + what + _(": no cookie names the socket exactly"));
     try {
         // Re-check right before the act: this 4-tuple with this cookie, or nothing.
         if (!socket_exists(s))
             return ch.error(h::ErrorCode::refused,
-                            "refused to destroy " + what + ": no socket with this 4-tuple and "
-                            "cookie exists now (it closed, or another socket took its place)");
+                            _("refused to destroy ") + what + _(": no socket with this 4-tuple and "
+                            "cookie exists now (it closed, or another socket took its place)"));
     } catch (const Error& e) {
         return ch.error(h::ErrorCode::failed, e.what());
     }
@@ -232,15 +233,15 @@ bool do_destroy(Channel& ch, const h::DestroyRequest& req) {
     switch (err) {
         case 0: return ch.send(h::OkReply{"destroyed " + what, 1});
         case ENOENT:
-            return ch.error(h::ErrorCode::gone, what + " went away just before SOCK_DESTROY");
+            return ch.error(h::ErrorCode::gone, what + _(" went away just before SOCK_DESTROY"));
         case EPERM:
         case EACCES:
             return ch.error(h::ErrorCode::no_permission,
-                            "failed to destroy " + what + ": " + std::strerror(err) + "; " +
+                            _("failed to destroy ") + what + ": " + std::strerror(err) + "; " +
                                 missing_cap("CAP_NET_ADMIN", "destroy"));
         default:
             return ch.error(h::ErrorCode::failed,
-                            "failed to destroy " + what + ": " + std::strerror(err));
+                            _("failed to destroy ") + what + ": " + std::strerror(err));
     }
 }
 
@@ -248,30 +249,30 @@ bool do_destroy(Channel& ch, const h::DestroyRequest& req) {
 bool do_signal(Channel& ch, const h::SignalRequest& req) {
     const std::string who = "pid " + std::to_string(req.pid);
     if (req.signal != SIGTERM && req.signal != SIGKILL)
-        return ch.error(h::ErrorCode::refused, "refused to send signal " +
+        return ch.error(h::ErrorCode::refused, _("refused to send signal ") +
                                                    std::to_string(req.signal) + " to " + who +
-                                                   ": only SIGTERM and SIGKILL are served");
+                                                   _(": only SIGTERM and SIGKILL are served"));
     // The doctor's own refusals: pid 1, this process (the helper), its parent (the front
     // end that started it), kernel threads.
     if (auto why = refusal_reason(req.pid); !why.empty())
-        return ch.error(h::ErrorCode::refused, "refused to signal " + who + ": " + why);
+        return ch.error(h::ErrorCode::refused, _("refused to signal ") + who + ": " + why);
     UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, req.pid, 0u)));
     if (!pidfd) {
         const int err = errno;
         return ch.error(err == ESRCH ? h::ErrorCode::gone : h::ErrorCode::failed,
-                        "failed to open a pidfd for " + who + ": " + std::strerror(err));
+                        _("failed to open a pidfd for ") + who + ": " + std::strerror(err));
     }
     // The pidfd pins one process; its start time (read while pinned) says it is the one asked
     // for, and not another that got the pid since.
     const auto ticks = process_start_ticks(req.pid);
     pollfd p{pidfd.get(), POLLIN, 0};
     if (!ticks || (::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP))))
-        return ch.error(h::ErrorCode::gone, who + " has exited: nothing signalled");
+        return ch.error(h::ErrorCode::gone, who + _(" has exited: nothing signalled"));
     if (*ticks != req.start_ticks)
         return ch.error(h::ErrorCode::refused,
-                        "refused to signal " + who + ": it started at tick " +
+                        _("refused to signal ") + who + _(": it started at tick ") +
                             std::to_string(*ticks) + ", not " + std::to_string(req.start_ticks) +
-                            " as asked: another process has that pid now");
+                            _(" as asked: another process has that pid now"));
     int rc = 0, err = 0;
     {
         Raised raised{CAP_KILL};
@@ -280,12 +281,12 @@ bool do_signal(Channel& ch, const h::SignalRequest& req) {
     }
     if (rc == 0)
         return ch.send(h::OkReply{"sent " + std::string(sigabbrev_np(req.signal)) + " to " + who, 1});
-    if (err == ESRCH) return ch.error(h::ErrorCode::gone, who + " has exited: nothing signalled");
+    if (err == ESRCH) return ch.error(h::ErrorCode::gone, who + _(" has exited: nothing signalled"));
     if (err == EPERM)
-        return ch.error(h::ErrorCode::no_permission, "failed to signal " + who + ": " +
+        return ch.error(h::ErrorCode::no_permission, _("failed to signal ") + who + ": " +
                                                          std::strerror(err) + "; " +
                                                          missing_cap("CAP_KILL", "signal"));
-    return ch.error(h::ErrorCode::failed, "failed to signal " + who + ": " + std::strerror(err));
+    return ch.error(h::ErrorCode::failed, _("failed to signal ") + who + ": " + std::strerror(err));
 }
 
 }  // namespace
@@ -299,7 +300,7 @@ int serve(int fd) {
             case Channel::Got::timeout: continue;
             case Channel::Got::bad:
                 // The stream cannot be trusted any more: say why and stop.
-                ch.error(h::ErrorCode::bad_frame, "bad frame: " + d.error);
+                ch.error(h::ErrorCode::bad_frame, _("bad frame: ") + d.error);
                 return 1;
             case Channel::Got::unknown:
                 if (!ch.error(h::ErrorCode::unknown_verb, "refused: " + d.error)) return 0;
@@ -316,7 +317,7 @@ int serve(int fd) {
             alive = ch.error(h::ErrorCode::unknown_verb,
                              "refused: verb " +
                                  std::to_string(static_cast<int>(h::verb_of(m))) +
-                                 " is not a request this helper serves");
+                                 _(" is not a request this helper serves"));
         if (!alive) return 0;
     }
 }

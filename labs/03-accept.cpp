@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "labkit.hpp"
+#include "socklab/i18n.hpp"
 
 using namespace socklab;
 using namespace socklab::lab;
@@ -16,11 +17,11 @@ int main(int argc, char** argv) {
         const auto port = lab.port();
         UniqueFd listener;
 
-        lab.step({.title = "A listener on " + server.str(),
+        lab.step({.title = socklab::i18n::format(_("A listener on {}"), server.str()),
                   .call = fmt::format("socket({}, SOCK_STREAM, 0) + setsockopt(SO_REUSEADDR) + "
                                       "bind(fd, {}) + listen(fd, 16)",
                                       server.family_name(), server.str()),
-                  .explain = "Lab 2 in one step: a LISTEN socket with an empty accept queue.",
+                  .explain = _("Lab 2 in one step: a LISTEN socket with an empty accept queue."),
                   .expect = {{.local_port = port, .state = "LISTEN", .recv_q = 0}}},
                  [&] {
                      listener.reset(::socket(server.family, SOCK_STREAM, 0));
@@ -29,18 +30,18 @@ int main(int argc, char** argv) {
                      if (::bind(listener.get(), server.sa(), server.len) != 0)
                          return Result::of(-1);
                      return Result::of(::listen(listener.get(), 16),
-                                       fmt::format("(listener fd {})", listener.get()));
+                                       socklab::i18n::format(_("(listener fd {})"), listener.get()));
                  });
 
         UniqueFd client;
         std::uint16_t cport = 0;
-        lab.step({.title = "The client connects — and we do NOT call accept() yet",
-                  .call = "connect(<new socket>, " + server.str() + ")",
-                  .explain = "connect() sent SYN, the kernel answered SYN+ACK for the listener, "
+        lab.step({.title = _("The client connects — and we do NOT call accept() yet"),
+                  .call = socklab::i18n::format(_("connect(<new socket>, {})"), server.str()),
+                  .explain = _("connect() sent SYN, the kernel answered SYN+ACK for the listener, "
                              "the client ACKed: SYN_SENT → ESTABLISHED on the client, SYN_RECV → "
                              "ESTABLISHED on the server. Both ends are ESTABLISHED although the "
                              "server program has done nothing: the connection waits in the "
-                             "listener's accept queue (Recv-Q 1).",
+                             "listener's accept queue (Recv-Q 1)."),
                   .expect = {{.local_port = port, .state = "LISTEN", .recv_q = 1}},
                   .expect_after = [&] {
                       return std::vector<Expect>{
@@ -51,40 +52,40 @@ int main(int argc, char** argv) {
                      client.reset(::socket(server.family, SOCK_STREAM, 0));
                      const int rc = ::connect(client.get(), server.sa(), server.len);
                      cport = local_port_of(client.get());
-                     return Result::of(rc, fmt::format("(client fd {}, port {})", client.get(),
+                     return Result::of(rc, socklab::i18n::format(_("(client fd {}, port {})"), client.get(),
                                                        cport));
                  });
 
         UniqueFd conn;
-        lab.step({.title = "Now accept()",
+        lab.step({.title = _("Now accept()"),
                   .call = fmt::format("accept({}, NULL, NULL)", listener.get()),
-                  .explain = "accept() moved nothing in the kernel's table: the server end was "
+                  .explain = _("accept() moved nothing in the kernel's table: the server end was "
                              "already ESTABLISHED. It took the connection off the accept queue "
                              "(Recv-Q back to 0) and gave it a descriptor. The listener stays "
-                             "LISTEN, ready for the next client.",
+                             "LISTEN, ready for the next client."),
                   .expect = {{.local_port = port, .state = "LISTEN", .recv_q = 0},
                              {.local_port = port, .remote_port = cport, .state = "ESTABLISHED"},
                              {.local_port = cport, .remote_port = port, .state = "ESTABLISHED"}}},
                  [&] {
                      conn.reset(::accept(listener.get(), nullptr, nullptr));
-                     return Result::of(conn.get(), fmt::format("(the new socket; local port {} "
-                                                               "like the listener's)",
+                     return Result::of(conn.get(), socklab::i18n::format(_("(the new socket; local port {} "
+                                                               "like the listener's)"),
                                                                local_port_of(conn.get())));
                  });
 
-        lab.step({.title = "Close the listener",
+        lab.step({.title = _("Close the listener"),
                   .call = fmt::format("close({})", listener.get()),
-                  .explain = "The accepted connection does not need its listener: it stays "
-                             "ESTABLISHED. New clients would now be refused.",
+                  .explain = _("The accepted connection does not need its listener: it stays "
+                             "ESTABLISHED. New clients would now be refused."),
                   .expect = {{.local_port = port, .state = "LISTEN", .absent = true},
                              {.local_port = port, .remote_port = cport, .state = "ESTABLISHED"}}},
                  [&] { return Result::of(::close(listener.release())); });
 
-        lab.step({.title = "The client closes first, then the server",
+        lab.step({.title = _("The client closes first, then the server"),
                   .call = fmt::format("close({}); close({})", client.get(), conn.get()),
-                  .explain = "The side that sends the first FIN ends in TIME_WAIT (lab 5 takes "
+                  .explain = _("The side that sends the first FIN ends in TIME_WAIT (lab 5 takes "
                              "this apart): here the client, so the server's port is free at "
-                             "once.",
+                             "once."),
                   .expect = {{.local_port = cport, .remote_port = port, .state = "TIME_WAIT"},
                              {.local_port = port, .remote_port = cport, .state = "LAST_ACK",
                               .absent = true}}},

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "labkit.hpp"
+#include "socklab/i18n.hpp"
 
 using namespace socklab;
 using namespace socklab::lab;
@@ -55,13 +56,13 @@ int main(int argc, char** argv) {
         const int cfd = c.client.get(), sfd = c.server.get();
         const auto cport = c.client_port;
 
-        lab.step({.title = "The client sends three times",
+        lab.step({.title = _("The client sends three times"),
                   .call = fmt::format("send({0}, \"GET \", 4, 0); send({0}, \"/index\", 6, 0); "
                                       "send({0}, \".html\\n\", 6, 0)",
                                       cfd),
-                  .explain = "Three send() calls, 16 bytes. Nobody has read them: they wait in "
+                  .explain = _("Three send() calls, 16 bytes. Nobody has read them: they wait in "
                              "the server socket's receive queue (Recv-Q 16). TCP keeps no record "
-                             "of where one send() ended and the next began.",
+                             "of where one send() ended and the next began."),
                   .expect = {{.local_port = port, .remote_port = cport, .state = "ESTABLISHED",
                               .recv_q = 16}}},
                  [&] {
@@ -71,18 +72,18 @@ int main(int argc, char** argv) {
                          if (n < 0) return Result::of(-1);
                          total += n;
                      }
-                     return Result::of(total, "bytes in all");
+                     return Result::of(total, _("bytes in all"));
                  });
 
-        lab.step({.title = "The server reads once",
+        lab.step({.title = _("The server reads once"),
                   .call = fmt::format("recv({}, buf, 4096, 0)", sfd),
-                  .explain = "One recv() returned all 16 bytes: the three sends came back as one "
+                  .explain = _("One recv() returned all 16 bytes: the three sends came back as one "
                              "piece. A program that treats each recv() as one message is wrong; "
-                             "it works in tests and breaks under load.",
+                             "it works in tests and breaks under load."),
                   .expect = {{.local_port = port, .remote_port = cport, .state = "ESTABLISHED",
                               .recv_q = 0}},
                   .verify = [](const Result& r) {
-                      return r.value == 16 ? std::string() : "expected all 16 bytes in one recv()";
+                      return r.value == 16 ? std::string() : _("expected all 16 bytes in one recv()");
                   }},
                  [&] {
                      char buf[4096];
@@ -92,25 +93,25 @@ int main(int argc, char** argv) {
                  });
 
         long stuffed = 0;
-        lab.step({.title = "The reader pauses; the client sends until the kernel says EAGAIN",
+        lab.step({.title = _("The reader pauses; the client sends until the kernel says EAGAIN"),
                   .call = fmt::format("send({}, buf, 65536, MSG_DONTWAIT) until -1 EAGAIN", cfd),
-                  .explain = "The server's receive buffer filled first (its Recv-Q), then the "
+                  .explain = _("The server's receive buffer filled first (its Recv-Q), then the "
                              "client's send buffer (its Send-Q: sent, or not yet sent, and not "
                              "acknowledged). With both full, a blocking send() would wait; "
-                             "MSG_DONTWAIT makes it fail with EAGAIN instead.",
+                             "MSG_DONTWAIT makes it fail with EAGAIN instead."),
                   .expect = {{.local_port = port, .remote_port = cport, .state = "ESTABLISHED",
                               .min_recv_q = 1},
                              {.local_port = cport, .remote_port = port, .state = "ESTABLISHED",
                               .min_send_q = 1}}},
                  [&] {
                      stuffed = fill_until_eagain(cfd);
-                     return Result::of(stuffed, "bytes accepted before EAGAIN");
+                     return Result::of(stuffed, _("bytes accepted before EAGAIN"));
                  });
 
-        lab.step({.title = "The server drains the stream",
+        lab.step({.title = _("The server drains the stream"),
                   .call = fmt::format("recv({}, buf, 65536, 0) until {} bytes", sfd, stuffed),
-                  .explain = "As the reader empties its queue the kernel opens the window and "
-                             "the rest flows over: both queues go back to 0.",
+                  .explain = _("As the reader empties its queue the kernel opens the window and "
+                             "the rest flows over: both queues go back to 0."),
                   .expect = {{.local_port = port, .remote_port = cport, .state = "ESTABLISHED",
                               .recv_q = 0},
                              {.local_port = cport, .remote_port = port, .state = "ESTABLISHED",
@@ -125,36 +126,36 @@ int main(int argc, char** argv) {
                          if (n <= 0) return Result::of(-1);
                          got += n;
                      }
-                     return Result::of(got, "bytes read");
+                     return Result::of(got, _("bytes read"));
                  });
 
-        const std::string framed = frame("안녕하세요") + frame("second message") + frame("");
-        lab.step({.title = "Messages, done right: send_all() with a length prefix",
-                  .call = fmt::format("send_all({}, [len]\"안녕하세요\" [len]\"second message\" "
-                                      "[len]\"\", {})",
+        const std::string framed = frame("안녕하세요") + frame(_("second message")) + frame("");
+        lab.step({.title = _("Messages, done right: send_all() with a length prefix"),
+                  .call = socklab::i18n::format(_("send_all({}, [len]\"안녕하세요\" [len]\"second message\" "
+                                      "[len]\"\", {})"),
                                       cfd, framed.size()),
-                  .explain = "send() may accept fewer bytes than asked, so send_all() loops "
+                  .explain = _("send() may accept fewer bytes than asked, so send_all() loops "
                              "until everything is queued. Each message carries its length in 4 "
-                             "bytes (network order): the reader knows where it ends.",
+                             "bytes (network order): the reader knows where it ends."),
                   .expect = {{.local_port = port, .remote_port = cport, .state = "ESTABLISHED",
                               .recv_q = static_cast<std::uint32_t>(framed.size())}}},
                  [&] { return send_all(cfd, framed); });
 
-        lab.step({.title = "The reader takes the messages back out",
-                  .call = fmt::format("read_exact({0}, hdr, 4); read_exact({0}, msg, len) — three "
-                                      "times, where read_exact is: {1}",
+        lab.step({.title = _("The reader takes the messages back out"),
+                  .call = socklab::i18n::format(_("read_exact({0}, hdr, 4); read_exact({0}, msg, len) — three "
+                                      "times, where read_exact is: {1}"),
                                       sfd, kReadExactText),
-                  .explain = "Read the 4-byte length, then exactly that many bytes: the message "
+                  .explain = _("Read the 4-byte length, then exactly that many bytes: the message "
                              "boundaries are back, whatever way the bytes were split on the way. "
                              "The loop is the point: one recv() may return part of what you "
                              "asked for. (recv() with MSG_WAITALL loops in the kernel instead, "
-                             "but a signal or an error can still cut it short.)",
+                             "but a signal or an error can still cut it short.)"),
                   .expect = {{.local_port = port, .remote_port = cport, .state = "ESTABLISHED",
                               .recv_q = 0}},
                   .verify = [](const Result& r) {
-                      return r.detail.starts_with("[\"안녕하세요\", \"second message\", \"\"]")
+                      return r.detail.starts_with(_("[\"안녕하세요\", \"second message\", \"\"]"))
                                  ? std::string()
-                                 : "the three messages did not come back intact";
+                                 : _("the three messages did not come back intact");
                   }},
                  [&] {
                      std::vector<std::string> msgs;

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "labkit.hpp"
+#include "socklab/i18n.hpp"
 
 using namespace socklab;
 using namespace socklab::lab;
@@ -24,13 +25,13 @@ int main(int argc, char** argv) {
         Connection c = connect_pair(lab);
         const auto cport = c.client_port;
 
-        lab.step({.title = "Shorten the client's orphan timeout to 1 s",
+        lab.step({.title = _("Shorten the client's orphan timeout to 1 s"),
                   .call = fmt::format("setsockopt({}, IPPROTO_TCP, TCP_LINGER2, {})",
                                       c.client.get(), kLinger2),
-                  .explain = "An orphaned FIN_WAIT2 (its program closed it, the peer has not "
+                  .explain = _("An orphaned FIN_WAIT2 (its program closed it, the peer has not "
                              "sent FIN) lives tcp_fin_timeout seconds, 60 by default. "
                              "TCP_LINGER2 sets it for this socket, so the lab does not take a "
-                             "minute.",
+                             "minute."),
                   .expect = {{.local_port = cport, .remote_port = port, .state = "ESTABLISHED"}}},
                  [&] {
                      const int v = kLinger2;
@@ -38,75 +39,75 @@ int main(int argc, char** argv) {
                                                     sizeof v));
                  });
 
-        lab.step({.title = "The client is done: it sends FIN with shutdown(SHUT_WR)",
+        lab.step({.title = _("The client is done: it sends FIN with shutdown(SHUT_WR)"),
                   .call = fmt::format("shutdown({}, SHUT_WR)", c.client.get()),
-                  .explain = "Client FIN_WAIT2 (its FIN was acknowledged), server CLOSE_WAIT: "
+                  .explain = _("Client FIN_WAIT2 (its FIN was acknowledged), server CLOSE_WAIT: "
                              "the server's kernel waits for the server program to close. The "
                              "client still holds its descriptor, so no timer runs on its "
-                             "FIN_WAIT2 yet.",
+                             "FIN_WAIT2 yet."),
                   .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2"},
                              {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}}},
                  [&] { return Result::of(::shutdown(c.client.get(), SHUT_WR)); });
 
-        lab.step({.title = "The leaky server reads 0 — and ignores it",
+        lab.step({.title = _("The leaky server reads 0 — and ignores it"),
                   .call = fmt::format("recv({}, buf, 4096, 0)", c.server.get()),
-                  .explain = "recv() == 0 means \"the peer closed\". The bug: this server just "
+                  .explain = _("recv() == 0 means \"the peer closed\". The bug: this server just "
                              "goes on (maybe it only checks for -1) and never calls close(). "
                              "Its socket will sit in CLOSE_WAIT until something ends it; "
-                             "enough of them and the program runs out of descriptors.",
+                             "enough of them and the program runs out of descriptors."),
                   .expect = {{.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}},
                   .verify = [](const Result& r) {
-                      return r.value == 0 ? std::string() : "recv() should return 0";
+                      return r.value == 0 ? std::string() : _("recv() should return 0");
                   }},
                  [&] {
                      char buf[4096];
                      return Result::of(::recv(c.server.get(), buf, sizeof buf, 0));
                  });
 
-        lab.step({.title = "The client closes its descriptor",
+        lab.step({.title = _("The client closes its descriptor"),
                   .call = fmt::format("close({})", c.client.get()),
-                  .explain = "The FIN_WAIT2 is now an orphan: the kernel swapped the socket for "
+                  .explain = _("The FIN_WAIT2 is now an orphan: the kernel swapped the socket for "
                              "a timewait mini-socket (no descriptor, inode 0) that lives "
                              "TCP_LINGER2 seconds. Because the FIN was acknowledged before "
                              "close(), this ending is certain. Had close() sent the FIN itself, "
                              "the ACK could arrive while close() still held the socket; the "
                              "kernel then times the orphan with its keepalive timer, and when "
                              "that timer fires the orphan sends RST — which would end the "
-                             "server's CLOSE_WAIT too.",
+                             "server's CLOSE_WAIT too."),
                   .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2",
                               .kernel_only = true},
                              {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}}},
                  [&] { return Result::of(::close(c.client.release())); });
 
-        lab.step({.title = "Wait: the client's FIN_WAIT2 times out, CLOSE_WAIT does not",
-                  .call = "(no call: wait up to 10 s for the FIN_WAIT2 timer)",
-                  .explain = "The orphaned FIN_WAIT2 gave up after its 1 s and vanished "
+        lab.step({.title = _("Wait: the client's FIN_WAIT2 times out, CLOSE_WAIT does not"),
+                  .call = _("(no call: wait up to 10 s for the FIN_WAIT2 timer)"),
+                  .explain = _("The orphaned FIN_WAIT2 gave up after its 1 s and vanished "
                              "silently. The server's CLOSE_WAIT has no timer at all: only "
                              "close() — or an RST from the peer — ends it. That asymmetry is "
-                             "why leaks show up as piles of CLOSE_WAIT.",
+                             "why leaks show up as piles of CLOSE_WAIT."),
                   .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2",
                               .absent = true},
                              {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}},
                   .wait = std::chrono::seconds(10)},
-                 [&] { return Result::note("(waiting)"); });
+                 [&] { return Result::note(_("(waiting)")); });
 
-        lab.step({.title = "The server writes to the vanished client",
-                  .call = fmt::format("send({}, \"late reply\", 10, MSG_NOSIGNAL)",
+        lab.step({.title = _("The server writes to the vanished client"),
+                  .call = socklab::i18n::format(_("send({}, \"late reply\", 10, MSG_NOSIGNAL)"),
                                       c.server.get()),
-                  .explain = "send() succeeded: it only queues bytes. The client's end is gone, "
+                  .explain = _("send() succeeded: it only queues bytes. The client's end is gone, "
                              "so its kernel answered the data with RST, and the RST finished "
-                             "our socket: it left CLOSE_WAIT for CLOSE and left the table.",
+                             "our socket: it left CLOSE_WAIT for CLOSE and left the table."),
                   .expect = {{.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT",
                               .absent = true}}},
                  [&] {
-                     return Result::of(::send(c.server.get(), "late reply", 10, MSG_NOSIGNAL));
+                     return Result::of(::send(c.server.get(), _("late reply"), 10, MSG_NOSIGNAL));
                  });
 
-        lab.step({.title = "The server writes again",
+        lab.step({.title = _("The server writes again"),
                   .call = fmt::format("send({}, \"hello?\", 6, MSG_NOSIGNAL)", c.server.get()),
-                  .explain = "EPIPE: the connection is dead. Without MSG_NOSIGNAL (or SIGPIPE "
+                  .explain = _("EPIPE: the connection is dead. Without MSG_NOSIGNAL (or SIGPIPE "
                              "ignored) the kernel would also send SIGPIPE, whose default action "
-                             "kills the process — a classic surprise crash of servers.",
+                             "kills the process — a classic surprise crash of servers."),
                   .expect = {},
                   .fails_with = EPIPE},
                  [&] {
@@ -116,32 +117,32 @@ int main(int argc, char** argv) {
                      return Result::of(::send(c.server.get(), "hello?", 6, MSG_NOSIGNAL));
                  });
 
-        lab.step({.title = "Close the dead socket",
+        lab.step({.title = _("Close the dead socket"),
                   .call = fmt::format("close({})", c.server.get()),
-                  .explain = "Only now is the descriptor free. Now the fix.",
+                  .explain = _("Only now is the descriptor free. Now the fix."),
                   .expect = {{.local_port = port, .state = "LISTEN"}}},
                  [&] { return Result::of(::close(c.server.release())); });
 
-        Pair second = connect_again(lab, c.listener.get(), "A second connection, for the fixed server",
-                                    "Same listener, a new client port.");
+        Pair second = connect_again(lab, c.listener.get(), _("A second connection, for the fixed server"),
+                                    _("Same listener, a new client port."));
         UniqueFd& client2 = second.client;
         UniqueFd& conn2 = second.server;
         const std::uint16_t cport2 = second.client_port;
 
-        lab.step({.title = "The client closes",
+        lab.step({.title = _("The client closes"),
                   .call = fmt::format("close({})", client2.get()),
-                  .explain = "This time the client just calls close(): FIN_WAIT2 on the client "
+                  .explain = _("This time the client just calls close(): FIN_WAIT2 on the client "
                              "(an orphan at once, with the default 60 s timeout), CLOSE_WAIT on "
-                             "the server.",
+                             "the server."),
                   .expect = {{.local_port = cport2, .remote_port = port, .state = "FIN_WAIT2"},
                              {.local_port = port, .remote_port = cport2, .state = "CLOSE_WAIT"}}},
                  [&] { return Result::of(::close(client2.release())); });
 
-        lab.step({.title = "The fixed server: recv() == 0, so close()",
+        lab.step({.title = _("The fixed server: recv() == 0, so close()"),
                   .call = fmt::format("recv({0}, buf, 4096, 0) == 0 → close({0})", conn2.get()),
-                  .explain = "The fix is one line: when recv() returns 0, close the socket. The "
+                  .explain = _("The fix is one line: when recv() returns 0, close the socket. The "
                              "server passes through LAST_ACK, the client ends in TIME_WAIT, and "
-                             "no CLOSE_WAIT is left.",
+                             "no CLOSE_WAIT is left."),
                   .expect = {{.local_port = port, .remote_port = cport2, .state = "CLOSE_WAIT",
                               .absent = true},
                              {.local_port = cport2, .remote_port = port, .state = "TIME_WAIT"}}},

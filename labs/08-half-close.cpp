@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "labkit.hpp"
+#include "socklab/i18n.hpp"
 
 using namespace socklab;
 using namespace socklab::lab;
@@ -19,47 +20,47 @@ int main(int argc, char** argv) {
         const auto cport = c.client_port;
         const int cfd = c.client.get(), sfd = c.server.get();
 
-        lab.step({.title = "The client is done sending: shutdown(SHUT_WR)",
+        lab.step({.title = _("The client is done sending: shutdown(SHUT_WR)"),
                   .call = fmt::format("shutdown({}, SHUT_WR)", cfd),
-                  .explain = "Like close(), shutdown(SHUT_WR) sends FIN — but the client keeps "
+                  .explain = _("Like close(), shutdown(SHUT_WR) sends FIN — but the client keeps "
                              "its descriptor and can still read. FIN_WAIT2 on the client (not "
                              "orphaned, so no timeout), CLOSE_WAIT on the server. This is how a "
-                             "client says \"that was my whole request\" (think `nc -N`).",
+                             "client says \"that was my whole request\" (think `nc -N`)."),
                   .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2"},
                              {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}}},
                  [&] { return Result::of(::shutdown(cfd, SHUT_WR)); });
 
-        lab.step({.title = "The server reads the end of the request",
+        lab.step({.title = _("The server reads the end of the request"),
                   .call = fmt::format("recv({}, buf, 4096, 0)", sfd),
-                  .explain = "0: end of the client's stream. The server knows the request is "
-                             "complete, without any length field.",
+                  .explain = _("0: end of the client's stream. The server knows the request is "
+                             "complete, without any length field."),
                   .expect = {{.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT"}},
                   .verify = [](const Result& r) {
-                      return r.value == 0 ? std::string() : "recv() should return 0";
+                      return r.value == 0 ? std::string() : _("recv() should return 0");
                   }},
                  [&] {
                      char buf[4096];
                      return Result::of(::recv(sfd, buf, sizeof buf, 0));
                  });
 
-        lab.step({.title = "CLOSE_WAIT can still send: the server answers",
-                  .call = fmt::format("send({}, \"answer after your FIN\", 21, 0)", sfd),
-                  .explain = "CLOSE_WAIT means \"the peer will send no more\", not \"the "
+        lab.step({.title = _("CLOSE_WAIT can still send: the server answers"),
+                  .call = socklab::i18n::format(_("send({}, \"answer after your FIN\", 21, 0)"), sfd),
+                  .explain = _("CLOSE_WAIT means \"the peer will send no more\", not \"the "
                              "connection is over\": here it is normal, because this server "
                              "still has an answer to send. (The bug of lab 7 is a CLOSE_WAIT "
                              "that sits idle for a long time.) The answer waits in the "
-                             "client's receive queue (Recv-Q 21).",
+                             "client's receive queue (Recv-Q 21)."),
                   .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2",
                               .recv_q = 21}}},
-                 [&] { return Result::of(::send(sfd, "answer after your FIN", 21, 0)); });
+                 [&] { return Result::of(::send(sfd, _("answer after your FIN"), 21, 0)); });
 
-        lab.step({.title = "The half-closed client reads the answer",
+        lab.step({.title = _("The half-closed client reads the answer"),
                   .call = fmt::format("recv({}, buf, 4096, 0)", cfd),
-                  .explain = "Shutting down writing did not stop reading.",
+                  .explain = _("Shutting down writing did not stop reading."),
                   .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2",
                               .recv_q = 0}},
                   .verify = [](const Result& r) {
-                      return r.value == 21 ? std::string() : "expected the 21-byte answer";
+                      return r.value == 21 ? std::string() : _("expected the 21-byte answer");
                   }},
                  [&] {
                      char buf[4096];
@@ -68,22 +69,22 @@ int main(int argc, char** argv) {
                                                 : std::string());
                  });
 
-        lab.step({.title = "The server closes",
+        lab.step({.title = _("The server closes"),
                   .call = fmt::format("close({})", sfd),
-                  .explain = "The server's FIN (via LAST_ACK) ends the exchange. The client "
+                  .explain = _("The server's FIN (via LAST_ACK) ends the exchange. The client "
                              "sent the first FIN, so its end of the connection is now TIME_WAIT "
                              "— but look at the OWNER column: the TIME_WAIT row has no "
                              "descriptor (inode 0). The kernel replaced the client's socket by "
                              "a timewait mini-socket; the socket the client still holds is "
-                             "CLOSE, as TCP_INFO on it says.",
+                             "CLOSE, as TCP_INFO on it says."),
                   .expect = {{.local_port = cport, .remote_port = port, .state = "TIME_WAIT",
                               .kernel_only = true},
                              {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT",
                               .absent = true}},
                   .verify = [](const Result& r) {
-                      return r.detail == "client's own socket: tcpi_state = CLOSE"
+                      return r.detail == _("client's own socket: tcpi_state = CLOSE")
                                  ? std::string()
-                                 : "TCP_INFO of the client's socket should say CLOSE";
+                                 : _("TCP_INFO of the client's socket should say CLOSE");
                   }},
                  [&] {
                      const int rc = ::close(c.server.release());
@@ -93,15 +94,15 @@ int main(int argc, char** argv) {
                      (void)::poll(&p, 1, 2000);
                      for (int i = 0; i < 200 && tcp_info_state(cfd) != "CLOSE"; ++i)
                          (void)::poll(nullptr, 0, 5);
-                     return Result::of(rc, "client's own socket: tcpi_state = " +
-                                               tcp_info_state(cfd));
+                     return Result::of(rc, socklab::i18n::format(_("client's own socket: tcpi_state = {}"),
+                                               tcp_info_state(cfd)));
                  });
 
-        lab.step({.title = "The client reads EOF and closes",
+        lab.step({.title = _("The client reads EOF and closes"),
                   .call = fmt::format("recv({0}, buf, 4096, 0) == 0; close({0})", cfd),
-                  .explain = "close() on the CLOSE socket changes nothing in the table: the "
+                  .explain = _("close() on the CLOSE socket changes nothing in the table: the "
                              "TIME_WAIT mini-socket was never this descriptor's, and it stays "
-                             "for its 60 s either way.",
+                             "for its 60 s either way."),
                   .expect = {{.local_port = cport, .remote_port = port, .state = "TIME_WAIT"}}},
                  [&] {
                      char buf[16];

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "labkit.hpp"
+#include "socklab/i18n.hpp"
 
 using namespace socklab;
 using namespace socklab::lab;
@@ -52,15 +53,15 @@ struct SynSchedule {
         std::string times;
         for (std::size_t i = 0; i < at.size(); ++i)
             times += fmt::format("{}{} s", i ? ", " : "", at[i]);
-        return linear ? fmt::format("This kernel has tcp_syn_linear_timeouts = {} and "
+        return linear ? socklab::i18n::format(_("This kernel has tcp_syn_linear_timeouts = {} and "
                                     "tcp_syn_retries = {}: the SYN is retransmitted {} after "
                                     "connect() — 1 s apart for the first {}, then doubling — "
-                                    "and then connect() gives up with ETIMEDOUT.",
+                                    "and then connect() gives up with ETIMEDOUT."),
                                     *linear, retries, times, *linear + 1)
-                      : fmt::format("This kernel has no tcp_syn_linear_timeouts (it came with "
+                      : socklab::i18n::format(_("This kernel has no tcp_syn_linear_timeouts (it came with "
                                     "Linux 6.5) and tcp_syn_retries = {}: the SYN is "
                                     "retransmitted {} after connect(), the wait doubling each "
-                                    "time, and then connect() gives up with ETIMEDOUT.",
+                                    "time, and then connect() gives up with ETIMEDOUT."),
                                     retries, times);
     }
 };
@@ -76,11 +77,11 @@ int main(int argc, char** argv) {
         std::array<UniqueFd, 3> clients;
         std::array<std::uint16_t, 3> cport{};
 
-        lab.step({.title = "A listener with a backlog of 1",
+        lab.step({.title = _("A listener with a backlog of 1"),
                   .call = fmt::format("socket() + setsockopt(SO_REUSEADDR) + bind(fd, {}) + "
                                       "listen(fd, 1)",
                                       server.str()),
-                  .explain = "Send-Q of a listener shows the backlog: 1.",
+                  .explain = _("Send-Q of a listener shows the backlog: 1."),
                   .expect = {{.local_port = port, .state = "LISTEN", .recv_q = 0, .send_q = 1}}},
                  [&] {
                      listener.reset(::socket(server.family, SOCK_STREAM, 0));
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
                      if (::bind(listener.get(), server.sa(), server.len) != 0)
                          return Result::of(-1);
                      return Result::of(::listen(listener.get(), 1),
-                                       fmt::format("(listener fd {})", listener.get()));
+                                       socklab::i18n::format(_("(listener fd {})"), listener.get()));
                  });
 
         // Non-blocking connects, so a client that cannot get in does not stop the lab.
@@ -97,19 +98,19 @@ int main(int argc, char** argv) {
             const int rc = ::connect(clients[i].get(), server.sa(), server.len);
             const Result r = Result::of(rc);
             cport[i] = local_port_of(clients[i].get());
-            return Result{r.value, r.err, fmt::format("(client fd {}, port {})",
+            return Result{r.value, r.err, socklab::i18n::format(_("(client fd {}, port {})"),
                                                       clients[i].get(), cport[i])};
         };
 
         for (int i = 0; i < 2; ++i) {
-            lab.step({.title = fmt::format("Client {} connects; nobody accepts", i + 1),
-                      .call = fmt::format("connect(<new non-blocking socket>, {})", server.str()),
-                      .explain = i == 0 ? "The handshake completes in the kernel and the "
+            lab.step({.title = socklab::i18n::format(_("Client {} connects; nobody accepts"), i + 1),
+                      .call = socklab::i18n::format(_("connect(<new non-blocking socket>, {})"), server.str()),
+                      .explain = i == 0 ? _("The handshake completes in the kernel and the "
                                           "connection waits in the accept queue: Recv-Q 1. "
                                           "(A non-blocking connect() reports EINPROGRESS even "
-                                          "when it completes a moment later.)"
-                                        : "Recv-Q 2 with a backlog of 1: Linux lets the queue "
-                                          "hold backlog + 1 connections.",
+                                          "when it completes a moment later.)")
+                                        : _("Recv-Q 2 with a backlog of 1: Linux lets the queue "
+                                          "hold backlog + 1 connections."),
                       .expect = {{.local_port = port, .state = "LISTEN",
                                   .recv_q = static_cast<std::uint32_t>(i + 1)}},
                       .fails_with = EINPROGRESS,
@@ -122,12 +123,12 @@ int main(int argc, char** argv) {
 
         const SynSchedule syn = SynSchedule::of_this_kernel();
         std::chrono::steady_clock::time_point connected_at;
-        lab.step({.title = "Client 3 connects: the queue is full",
-                  .call = fmt::format("connect(<new non-blocking socket>, {})", server.str()),
-                  .explain = "The listener's queue is full, so its kernel drops the SYN without "
-                             "an answer. Client 3 stays in SYN_SENT and retransmits its SYN. " +
+        lab.step({.title = _("Client 3 connects: the queue is full"),
+                  .call = socklab::i18n::format(_("connect(<new non-blocking socket>, {})"), server.str()),
+                  .explain = _("The listener's queue is full, so its kernel drops the SYN without "
+                             "an answer. Client 3 stays in SYN_SENT and retransmits its SYN. ") +
                              syn.text() +
-                             " This is what an overloaded server looks like from the client.",
+                             _(" This is what an overloaded server looks like from the client."),
                   .expect = {{.local_port = port, .state = "LISTEN", .recv_q = 2}},
                   .fails_with = EINPROGRESS,
                   .expect_after = [&] {
@@ -139,21 +140,21 @@ int main(int argc, char** argv) {
                      return connect_client(2);
                  });
 
-        lab.step({.title = "Watch client 3 retransmit its SYN twice",
-                  .call = fmt::format("getsockopt({}, IPPROTO_TCP, TCP_INFO) every 10 ms until "
-                                      "tcpi_total_retrans has grown by 2",
+        lab.step({.title = _("Watch client 3 retransmit its SYN twice"),
+                  .call = socklab::i18n::format(_("getsockopt({}, IPPROTO_TCP, TCP_INFO) every 10 ms until "
+                                      "tcpi_total_retrans has grown by 2"),
                                       clients[2].get()),
-                  .explain = "TCP_INFO counts the client's retransmissions; the lab noted when "
+                  .explain = _("TCP_INFO counts the client's retransmissions; the lab noted when "
                              "each of the next two happened. They match the schedule the "
                              "sysctls above give (±0.3 s): run without pauses, the second "
                              "retransmission tells a linear schedule (2 s) from an exponential "
-                             "one (3 s).",
+                             "one (3 s)."),
                   .expect = {{.local_port = port, .state = "LISTEN", .recv_q = 2}},
                   .wait = std::chrono::milliseconds(100),
                   .verify = [&](const Result& r) {
                       return r.value == 2 ? std::string()
-                                          : "the retransmissions did not come when the "
-                                            "schedule says";
+                                          : _("the retransmissions did not come when the "
+                                            "schedule says");
                   },
                   .expect_after = [&] {
                       return std::vector<Expect>{
@@ -187,19 +188,19 @@ int main(int argc, char** argv) {
                      for (const auto& [k, t] : seen) {
                          if (k < 1 || k > static_cast<long>(syn.at.size())) continue;
                          const int want = syn.at[static_cast<std::size_t>(k - 1)];
-                         when += fmt::format("{}#{} at {:.1f} s (expected {} s)",
-                                             when.empty() ? "" : ", ", k, t, want);
+                         if (!when.empty()) when += ", ";
+                         when += socklab::i18n::format(_("#{} at {:.1f} s (expected {} s)"), k, t, want);
                          if (std::abs(t - want) <= 0.3) ++matching;
                      }
                      return Result{matching, 0, when};
                  });
 
         UniqueFd first;
-        lab.step({.title = "accept() one connection — client 3 gets in on its next SYN",
+        lab.step({.title = _("accept() one connection — client 3 gets in on its next SYN"),
                   .call = fmt::format("accept({}, NULL, NULL)", listener.get()),
-                  .explain = "accept() made room in the queue. Nothing tells client 3: it gets "
+                  .explain = _("accept() made room in the queue. Nothing tells client 3: it gets "
                              "in when its next retransmitted SYN arrives (see the schedule "
-                             "above), and the queue is full again.",
+                             "above), and the queue is full again."),
                   .expect = {{.local_port = cport[2], .remote_port = port, .state = "ESTABLISHED"},
                              {.local_port = port, .state = "LISTEN", .recv_q = 2}},
                   .wait = std::chrono::seconds(10)},
@@ -209,11 +210,11 @@ int main(int argc, char** argv) {
                  });
 
         std::array<UniqueFd, 2> rest;
-        lab.step({.title = "accept() the other two",
+        lab.step({.title = _("accept() the other two"),
                   .call = fmt::format("accept({0}, NULL, NULL); accept({0}, NULL, NULL)",
                                       listener.get()),
-                  .explain = "The accept queue is empty again (Recv-Q 0); three connections are "
-                             "now owned by descriptors.",
+                  .explain = _("The accept queue is empty again (Recv-Q 0); three connections are "
+                             "now owned by descriptors."),
                   .expect = {{.local_port = port, .state = "LISTEN", .recv_q = 0},
                              {.local_port = port, .remote_port = cport[2], .state = "ESTABLISHED"}}},
                  [&] {

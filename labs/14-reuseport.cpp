@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "labkit.hpp"
+#include "socklab/i18n.hpp"
 
 using namespace socklab;
 using namespace socklab::lab;
@@ -27,33 +28,33 @@ int main(int argc, char** argv) {
             set_int_option(listeners[i].get(), SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
             if (::bind(listeners[i].get(), server.sa(), server.len) != 0) return Result::of(-1);
             return Result::of(::listen(listeners[i].get(), kClients),
-                              fmt::format("(listener fd {})", listeners[i].get()));
+                              socklab::i18n::format(_("(listener fd {})"), listeners[i].get()));
         };
 
-        lab.step({.title = "Listener A, with SO_REUSEPORT",
+        lab.step({.title = _("Listener A, with SO_REUSEPORT"),
                   .call = fmt::format("socket() + setsockopt(SO_REUSEPORT, 1) + bind(fd, {}) + "
                                       "listen(fd, {})",
                                       server.str(), kClients),
-                  .explain = "An ordinary listener, except that it agrees to share its port.",
+                  .explain = _("An ordinary listener, except that it agrees to share its port."),
                   .expect = {{.local_port = port, .state = "LISTEN", .count = 1}}},
                  [&] { return make_listener(0); });
 
-        lab.step({.title = "Listener B on the same port",
+        lab.step({.title = _("Listener B on the same port"),
                   .call = fmt::format("socket() + setsockopt(SO_REUSEPORT, 1) + bind(fd, {}) + "
                                       "listen(fd, {})",
                                       server.str(), kClients),
-                  .explain = "Two LISTEN sockets on one address and port — lab 6 showed this "
+                  .explain = _("Two LISTEN sockets on one address and port — lab 6 showed this "
                              "fails with SO_REUSEADDR alone. Both must set SO_REUSEPORT and "
-                             "belong to the same user.",
+                             "belong to the same user."),
                   .expect = {{.local_port = port, .state = "LISTEN", .count = 2}}},
                  [&] { return make_listener(1); });
 
         std::vector<UniqueFd> clients;
-        lab.step({.title = fmt::format("{} clients connect", kClients),
-                  .call = fmt::format("connect(<new socket>, {}) × {}", server.str(), kClients),
-                  .explain = "Each connection went to one of the two accept queues, chosen by a "
+        lab.step({.title = socklab::i18n::format(_("{} clients connect"), kClients),
+                  .call = socklab::i18n::format(_("connect(<new socket>, {}) × {}"), server.str(), kClients),
+                  .explain = _("Each connection went to one of the two accept queues, chosen by a "
                              "hash of its four numbers: both listeners now have a Recv-Q. (The "
-                             "chance that one got all 20 is 1 in 500,000.)",
+                             "chance that one got all 20 is 1 in 500,000.)"),
                   .expect = {{.local_port = port, .state = "LISTEN", .min_recv_q = 1,
                               .count = 2}}},
                  [&] {
@@ -63,7 +64,7 @@ int main(int argc, char** argv) {
                              return Result::of(-1);
                          clients.push_back(std::move(c));
                      }
-                     return Result::of(kClients, "connections");
+                     return Result::of(kClients, _("connections"));
                  });
 
         std::array<std::vector<UniqueFd>, 2> accepted;
@@ -75,33 +76,33 @@ int main(int argc, char** argv) {
                 if (!a) break;
                 accepted[i].push_back(std::move(a));
             }
-            return Result::of(static_cast<long>(accepted[i].size()), "connections accepted");
+            return Result::of(static_cast<long>(accepted[i].size()), _("connections accepted"));
         };
 
-        lab.step({.title = "Listener A accepts until its queue is empty",
-                  .call = fmt::format("poll() + accept({}, NULL, NULL) while a connection is waiting",
+        lab.step({.title = _("Listener A accepts until its queue is empty"),
+                  .call = socklab::i18n::format(_("poll() + accept({}, NULL, NULL) while a connection is waiting"),
                                       listeners[0].get()),
-                  .explain = "A got its share only; B's queue is untouched. In a real server A "
+                  .explain = _("A got its share only; B's queue is untouched. In a real server A "
                              "and B are two processes or threads, each with its own accept "
-                             "loop, and no lock between them.",
+                             "loop, and no lock between them."),
                   .expect = {{.local_port = port, .state = "LISTEN", .recv_q = 0, .count = 1},
                              {.local_port = port, .state = "LISTEN", .min_recv_q = 1, .count = 1}},
                   .verify = [](const Result& r) {
                       return r.value > 0 && r.value < kClients ? std::string()
-                                                               : "A should get some, not all";
+                                                               : _("A should get some, not all");
                   }},
                  [&] { return drain(0); });
 
-        lab.step({.title = "Listener B accepts the rest",
-                  .call = fmt::format("poll() + accept({}, NULL, NULL) while a connection is waiting",
+        lab.step({.title = _("Listener B accepts the rest"),
+                  .call = socklab::i18n::format(_("poll() + accept({}, NULL, NULL) while a connection is waiting"),
                                       listeners[1].get()),
-                  .explain = "Together they accepted every connection; the kernel did the load "
-                             "balancing.",
+                  .explain = _("Together they accepted every connection; the kernel did the load "
+                             "balancing."),
                   .expect = {{.local_port = port, .state = "LISTEN", .recv_q = 0, .count = 2}},
                   .verify = [&](const Result& r) {
                       return r.value + static_cast<long>(accepted[0].size()) == kClients
                                  ? std::string()
-                                 : "A and B together should have every connection";
+                                 : _("A and B together should have every connection");
                   }},
                  [&] { return drain(1); });
     });

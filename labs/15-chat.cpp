@@ -32,6 +32,7 @@
 #include <fmt/format.h>
 
 #include "labkit.hpp"
+#include "socklab/i18n.hpp"
 
 using namespace socklab;
 using namespace socklab::lab;
@@ -50,7 +51,7 @@ class Peer {
 public:
     Peer(Lab& lab, UniqueFd sock, bool show) : lab_(lab), sock_(std::move(sock)), show_(show) {
         if (::pipe2(stop_, O_CLOEXEC) != 0 || ::pipe2(over_, O_CLOEXEC) != 0)
-            throw Stop{Stop::Why::failed, "failed to create a pipe: " + std::string(std::strerror(errno))};
+            throw Stop{Stop::Why::failed, socklab::i18n::format(_("failed to create a pipe: {}"), std::strerror(errno))};
         reader_ = std::thread([this] { read_loop(); });
     }
     ~Peer() {
@@ -101,20 +102,20 @@ private:
     void read_loop() {
         std::string line;  // only to spot "/quit": the bytes are shown as they come
         char buf[4096];
-        std::string why = "the peer closed the connection";
+        std::string why = _("the peer closed the connection");
         for (;;) {
             pollfd p[3] = {{sock_.get(), POLLIN, 0}, {stop_[0], POLLIN, 0},
                            {Lab::interrupt_fd(), POLLIN, 0}};
             if (::poll(p, 3, -1) < 0) {
                 if (errno == EINTR) continue;
-                why = "poll failed";
+                why = _("poll failed");
                 break;
             }
             if (p[1].revents || p[2].revents) return;  // close() or Ctrl-C: just stop
             const ssize_t n = ::recv(sock_.get(), buf, sizeof buf, 0);
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) {
-                if (n < 0) why = fmt::format("recv failed: {}", std::strerror(errno));
+                if (n < 0) why = socklab::i18n::format(_("recv failed: {}"), std::strerror(errno));
                 break;
             }
             const std::string_view bytes(buf, static_cast<std::size_t>(n));
@@ -142,7 +143,7 @@ private:
             }
             cv_.notify_all();
             if (quit) {
-                why = "the peer typed /quit";
+                why = _("the peer typed /quit");
                 break;
             }
         }
@@ -193,10 +194,10 @@ Result converse(Lab& lab, Peer& peer) {
             // Our side is done: FIN to the peer (it sees recv() == 0 and closes), but keep
             // reading until it does, so nothing it sent is lost and no CLOSE_WAIT remains.
             ::shutdown(peer.fd(), SHUT_WR);
-            how = line ? "you typed /quit" : "your input ended";
+            how = line ? _("you typed /quit") : _("your input ended");
             if (!peer.wait_over(10s)) {
                 if (Lab::interrupted()) throw Stop{Stop::Why::interrupted, {}};
-                how += "; the peer did not close within 10 s";
+                how += _("; the peer did not close within 10 s");
             }
             break;
         }
@@ -206,14 +207,13 @@ Result converse(Lab& lab, Peer& peer) {
     }
     const auto [reads, newlines] = peer.reads_and_newlines();
     if (reads > 0 && newlines == 0)
-        lab.note(fmt::format(
-            "The peer's text came in {} recv() result(s) and not one newline: it sends each "
+        lab.note(socklab::i18n::format(_("The peer's text came in {} recv() result(s) and not one newline: it sends each "
             "message with one send() and no end marker, so on this side its messages run "
             "together — TCP keeps no message boundaries (lab 4). This lab ends each message "
             "with a newline and finds lines across recv() calls; it took the peer's \"/quit\" "
-            "from a read that ended in it.",
+            "from a read that ended in it."),
             reads));
-    return Result::of(peer.close(), "(conversation over: " + how + ")");
+    return Result::of(peer.close(), socklab::i18n::format(_("(conversation over: {})"), how));
 }
 
 UniqueFd listen_on(const Endpoint& ep) {
@@ -237,16 +237,16 @@ void run_server(Lab& lab) {
     const Endpoint ep = lab.endpoint();
     const auto port = lab.port();
     UniqueFd listener;
-    lab.step({.title = "Listen on " + ep.str(),
+    lab.step({.title = socklab::i18n::format(_("Listen on {}"), ep.str()),
               .call = fmt::format("socket() + setsockopt(SO_REUSEADDR) + bind(fd, {}) + "
                                   "listen(fd, 4)",
                                   ep.str()),
-              .explain = "Waiting for one client: another socklab-lab-chat --role client, or "
-                         "`nc " + ep.str().substr(0, ep.str().rfind(':')) + " " +
-                         std::to_string(port) + "`. This server talks to ONE client. More "
+              .explain = socklab::i18n::format(_("Waiting for one client: another socklab-lab-chat --role client, or "
+                         "`nc {} {}`. This server talks to ONE client. More "
                          "can connect — the kernel completes their handshake and queues them "
                          "(backlog 4, so up to 5) — but nobody reads what they send, and when "
-                         "the chat ends and the listener closes, the kernel resets them (lab 2).",
+                         "the chat ends and the listener closes, the kernel resets them (lab 2)."),
+                         ep.str().substr(0, ep.str().rfind(':')), port),
               .expect = {{.local_port = port, .state = "LISTEN"}}},
              [&] {
                  listener = listen_on(ep);
@@ -255,10 +255,10 @@ void run_server(Lab& lab) {
 
     std::unique_ptr<Peer> peer;
     std::uint16_t rport = 0;
-    lab.step({.title = "Accept the client",
+    lab.step({.title = _("Accept the client"),
               .call = fmt::format("accept({}, NULL, NULL)", listener.get()),
-              .explain = "Connected. Type a line and press Enter to send it; what the peer "
-                         "sends appears as it arrives. /quit ends the chat.",
+              .explain = _("Connected. Type a line and press Enter to send it; what the peer "
+                         "sends appears as it arrives. /quit ends the chat."),
               .expect = {},
               .expect_after = [&] {
                   return std::vector<Expect>{
@@ -270,24 +270,24 @@ void run_server(Lab& lab) {
                  rport = peer_port_of(conn.get());
                  const int fd = conn.get();
                  peer = std::make_unique<Peer>(lab, std::move(conn), true);
-                 return Result::of(fd, fmt::format("(peer port {})", rport));
+                 return Result::of(fd, socklab::i18n::format(_("(peer port {})"), rport));
              });
 
-    lab.step({.title = "Chat: one thread reads the keyboard, one the socket",
+    lab.step({.title = _("Chat: one thread reads the keyboard, one the socket"),
               .call = fmt::format("keyboard: read(0) → send_all({0});  socket: recv({0}) → "
                                   "write(1)",
                                   peer->fd()),
-              .explain = "The conversation is over and this end closed its socket. Whoever "
-                         "closed first waits in TIME_WAIT; nobody is left in CLOSE_WAIT.",
+              .explain = _("The conversation is over and this end closed its socket. Whoever "
+                         "closed first waits in TIME_WAIT; nobody is left in CLOSE_WAIT."),
               .expect = {{.local_port = port, .remote_port = rport, .state = "CLOSE_WAIT",
                           .absent = true},
                          {.local_port = port, .remote_port = rport, .state = "ESTABLISHED",
                           .absent = true}}},
              [&] { return converse(lab, *peer); });
 
-    lab.step({.title = "Close the listener",
+    lab.step({.title = _("Close the listener"),
               .call = fmt::format("close({})", listener.get()),
-              .explain = "The port is free for the next class.",
+              .explain = _("The port is free for the next class."),
               .expect = {{.local_port = port, .state = "LISTEN", .absent = true}}},
              [&] { return Result::of(::close(listener.release())); });
 }
@@ -297,11 +297,11 @@ void run_client(Lab& lab) {
     const auto port = lab.port();
     std::unique_ptr<Peer> peer;
     std::uint16_t cport = 0;
-    lab.step({.title = "Connect to " + ep.str(),
+    lab.step({.title = socklab::i18n::format(_("Connect to {}"), ep.str()),
               .call = fmt::format("socket({}, SOCK_STREAM, 0) + connect(fd, {})",
                                   ep.family_name(), ep.str()),
-              .explain = "Connected. Type a line and press Enter to send it; what the peer "
-                         "sends appears as it arrives. /quit ends the chat.",
+              .explain = _("Connected. Type a line and press Enter to send it; what the peer "
+                         "sends appears as it arrives. /quit ends the chat."),
               .expect = {},
               .expect_after = [&] {
                   return std::vector<Expect>{
@@ -314,15 +314,15 @@ void run_client(Lab& lab) {
                  lab.watch(cport);
                  const int fd = s.get();
                  peer = std::make_unique<Peer>(lab, std::move(s), true);
-                 return Result::of(0, fmt::format("(fd {}, local port {})", fd, cport));
+                 return Result::of(0, socklab::i18n::format(_("(fd {}, local port {})"), fd, cport));
              });
 
-    lab.step({.title = "Chat: one thread reads the keyboard, one the socket",
+    lab.step({.title = _("Chat: one thread reads the keyboard, one the socket"),
               .call = fmt::format("keyboard: read(0) → send_all({0});  socket: recv({0}) → "
                                   "write(1)",
                                   peer->fd()),
-              .explain = "The conversation is over and this end closed its socket. Whoever "
-                         "closed first waits in TIME_WAIT; nobody is left in CLOSE_WAIT.",
+              .explain = _("The conversation is over and this end closed its socket. Whoever "
+                         "closed first waits in TIME_WAIT; nobody is left in CLOSE_WAIT."),
               .expect = {{.local_port = cport, .remote_port = port, .state = "CLOSE_WAIT",
                           .absent = true},
                          {.local_port = cport, .remote_port = port, .state = "ESTABLISHED",
@@ -337,12 +337,12 @@ void run_both(Lab& lab) {
     const std::string hello = "안녕하세요, server!";
     const std::string reply = "반가워요 — hello, client.";
     UniqueFd listener;
-    lab.step({.title = "The server listens on " + ep.str(),
+    lab.step({.title = socklab::i18n::format(_("The server listens on {}"), ep.str()),
               .call = fmt::format("socket() + setsockopt(SO_REUSEADDR) + bind(fd, {}) + "
                                   "listen(fd, 4)",
                                   ep.str()),
-              .explain = "This run plays both ends; run it with --role server and --role "
-                         "client (or nc) to chat for real.",
+              .explain = _("This run plays both ends; run it with --role server and --role "
+                         "client (or nc) to chat for real."),
               .expect = {{.local_port = port, .state = "LISTEN"}}},
              [&] {
                  listener = listen_on(ep);
@@ -351,11 +351,11 @@ void run_both(Lab& lab) {
 
     std::unique_ptr<Peer> server, client;
     std::uint16_t cport = 0;
-    lab.step({.title = "The client connects, the server accepts; each starts a reader thread",
-              .call = fmt::format("connect(<new socket>, {}); accept({})", ep.str(),
+    lab.step({.title = _("The client connects, the server accepts; each starts a reader thread"),
+              .call = socklab::i18n::format(_("connect(<new socket>, {}); accept({})"), ep.str(),
                                   listener.get()),
-              .explain = "Each end now has a thread blocked in recv(): whatever arrives is "
-                         "shown at once, while the other thread is free to send.",
+              .explain = _("Each end now has a thread blocked in recv(): whatever arrives is "
+                         "shown at once, while the other thread is free to send."),
               .expect = {},
               .expect_after = [&] {
                   return std::vector<Expect>{
@@ -370,56 +370,56 @@ void run_both(Lab& lab) {
                  if (!a) return Result::of(-1);
                  client = std::make_unique<Peer>(lab, std::move(c), false);
                  server = std::make_unique<Peer>(lab, std::move(a), false);
-                 return Result::of(0, fmt::format("(client fd {}, port {}; server fd {})",
+                 return Result::of(0, socklab::i18n::format(_("(client fd {}, port {}; server fd {})"),
                                                   client->fd(), cport, server->fd()));
              });
 
-    lab.step({.title = "The client says hello (in Korean: it is all just UTF-8 bytes)",
+    lab.step({.title = _("The client says hello (in Korean: it is all just UTF-8 bytes)"),
               .call = fmt::format("send_all({}, \"{}\\n\")", client->fd(), hello),
-              .explain = "The server's reader thread got the bytes and showed them. TCP does "
+              .explain = _("The server's reader thread got the bytes and showed them. TCP does "
                          "not know it carried text; a multi-byte character may even arrive "
-                         "split across two recv() calls.",
+                         "split across two recv() calls."),
               .expect = {{.local_port = port, .remote_port = cport, .state = "ESTABLISHED"}},
               .verify = [&](const Result&) {
                   return server->wait_received(hello, 5s) ? std::string()
-                                                          : "the server never received it";
+                                                          : _("the server never received it");
               }},
              [&] {
                  Result r = send_all(client->fd(), hello + "\n");
                  if (!r.err && server->wait_received(hello, 5s))
-                     r.detail += "  server shows: " + trimmed(server->received());
+                     r.detail += socklab::i18n::format(_("  server shows: {}"), trimmed(server->received()));
                  return r;
              });
 
-    lab.step({.title = "The server answers, in two pieces",
+    lab.step({.title = _("The server answers, in two pieces"),
               .call = fmt::format("send_all({0}, \"반가워요\"); send_all({0}, \" — hello, "
                                   "client.\\n\")",
                                   server->fd()),
-              .explain = "The first piece has no newline. The client shows it the moment it "
+              .explain = _("The first piece has no newline. The client shows it the moment it "
                          "arrives instead of waiting for a whole line: a chat has no framing "
-                         "of its own.",
+                         "of its own."),
               .expect = {{.local_port = cport, .remote_port = port, .state = "ESTABLISHED"}},
               .verify = [&](const Result&) {
                   return client->wait_received(reply, 5s) ? std::string()
-                                                          : "the client never received it";
+                                                          : _("the client never received it");
               }},
              [&] {
                  Result r = send_all(server->fd(), "반가워요");
                  if (r.err) return r;
-                 if (!client->wait_received("반가워요", 5s)) return Result::note("(lost?)");
+                 if (!client->wait_received("반가워요", 5s)) return Result::note(_("(lost?)"));
                  r = send_all(server->fd(), " — hello, client.\n");
                  if (!r.err && client->wait_received(reply, 5s))
-                     r.detail += "  client shows: " + trimmed(client->received());
+                     r.detail += socklab::i18n::format(_("  client shows: {}"), trimmed(client->received()));
                  return r;
              });
 
-    lab.step({.title = "The client types /quit: both sides close",
-              .call = fmt::format("send_all({0}, \"/quit\\n\"); shutdown({0}, SHUT_WR); server "
-                                  "sees /quit → close({1}); client sees EOF → close({0})",
+    lab.step({.title = _("The client types /quit: both sides close"),
+              .call = socklab::i18n::format(_("send_all({0}, \"/quit\\n\"); shutdown({0}, SHUT_WR); server "
+                                  "sees /quit → close({1}); client sees EOF → close({0})"),
                                   client->fd(), server->fd()),
-              .explain = "The server's reader saw /quit and the server closed at once — it did "
+              .explain = _("The server's reader saw /quit and the server closed at once — it did "
                          "not leave the socket in CLOSE_WAIT. The client, which sent the first "
-                         "FIN, is in TIME_WAIT, as lab 5 showed.",
+                         "FIN, is in TIME_WAIT, as lab 5 showed."),
               .expect = {{.local_port = cport, .remote_port = port, .state = "TIME_WAIT"},
                          {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT",
                           .absent = true},
@@ -429,16 +429,16 @@ void run_both(Lab& lab) {
                  Result r = send_all(client->fd(), "/quit\n");
                  if (r.err) return r;
                  ::shutdown(client->fd(), SHUT_WR);
-                 if (!server->wait_over(5s)) return Result::note("(the server missed /quit)");
+                 if (!server->wait_over(5s)) return Result::note(_("(the server missed /quit)"));
                  if (server->close() != 0) return Result::of(-1);
-                 if (!client->wait_over(5s)) return Result::note("(the client saw no EOF)");
+                 if (!client->wait_over(5s)) return Result::note(_("(the client saw no EOF)"));
                  return Result::of(client->close(), "(" + server->why_over() + "; then " +
                                                         client->why_over() + ")");
              });
 
-    lab.step({.title = "Close the listener",
+    lab.step({.title = _("Close the listener"),
               .call = fmt::format("close({})", listener.get()),
-              .explain = "Only the TIME_WAIT of the client remains; it ends by itself.",
+              .explain = _("Only the TIME_WAIT of the client remains; it ends by itself."),
               .expect = {{.local_port = port, .state = "LISTEN", .absent = true}}},
              [&] { return Result::of(::close(listener.release())); });
 }

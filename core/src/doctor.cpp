@@ -21,6 +21,7 @@
 #include "socklab/json.hpp"
 #include "socklab/owners.hpp"
 #include "socklab/source.hpp"
+#include "socklab/i18n.hpp"
 
 namespace socklab {
 namespace {
@@ -60,10 +61,10 @@ int probe_once(const char* address, std::uint16_t port, bool reuseaddr) {
 }
 
 std::string seconds_text(std::uint64_t s) {
-    if (s < 120) return std::to_string(s) + " s";
-    if (s < 2 * 3600) return std::to_string(s / 60) + " min";
-    if (s < 2 * 86400) return std::to_string(s / 3600) + " h " + std::to_string(s / 60 % 60) + " min";
-    return std::to_string(s / 86400) + " days";
+    if (s < 120) return i18n::format(_("{} s"), s);
+    if (s < 2 * 3600) return i18n::format(_("{} min"), s / 60);
+    if (s < 2 * 86400) return i18n::format(_("{} h {} min"), s / 3600, s / 60 % 60);
+    return i18n::format(_("{} days"), s / 86400);
 }
 
 std::string utc_text(std::int64_t t) {
@@ -126,9 +127,9 @@ private:
 
     std::string reuseaddr_verdict() const {
         return d_.bindable_with_reuseaddr()
-                   ? "The SO_REUSEADDR probes above bound, so such a server can start now."
-                   : "The SO_REUSEADDR probes above still failed, so something else on the "
-                     "port is in the way too.";
+                   ? _("The SO_REUSEADDR probes above bound, so such a server can start now.")
+                   : _("The SO_REUSEADDR probes above still failed, so something else on the "
+                     "port is in the way too.");
     }
 
     std::vector<int> owners_of(const std::vector<SocketRecord>& socks) const {
@@ -154,15 +155,15 @@ private:
         if (pids.size() != 1) return {};
         const auto* o = d_.owner(pids.front());
         if (o == nullptr || o->start_time == 0) return {};
-        return ", running since " + utc_text(o->start_time) + " (" + seconds_text(o->age_s) + ")";
+        return i18n::format(_(", running since {} ({})"), utc_text(o->start_time), seconds_text(o->age_s));
     }
 
     std::string hidden_text(const std::vector<int>& pids) const {
         if (!pids.empty()) return {};
-        return d_.euid == 0 ? " Its owner could not be found: it may have exited just now."
-                            : " Its owner is not visible to uid " + std::to_string(d_.euid) +
-                                  ": run as root (sudo socklab why " + port_text() +
-                                  ") to see which process it is.";
+        return d_.euid == 0 ? _(" Its owner could not be found: it may have exited just now.")
+                            : i18n::format(_(" Its owner is not visible to uid {}: run as root "
+                                             "(sudo socklab why {}) to see which process it is."),
+                                           d_.euid, port_text());
     }
 
     void add_listeners(const std::vector<SocketRecord>& listeners) {
@@ -178,36 +179,35 @@ private:
             std::string cover;
             if (key.second.is_any())
                 cover = key.first == AF_INET
-                            ? " 0.0.0.0 means every IPv4 address, so 127.0.0.1:" + port_text() +
-                                  " is taken too."
+                            ? i18n::format(_(" 0.0.0.0 means every IPv4 address, so 127.0.0.1:{} is taken too."),
+                                           port_text())
                             : "";
             if (socks.size() >= 2) {
                 std::set<std::uint32_t> uids;
                 for (const auto& s : socks) uids.insert(s.uid);
                 f.kind = FindingKind::reuseport_group;
-                f.summary = std::to_string(socks.size()) + " sockets listen together on " + where +
-                            " through SO_REUSEPORT (uid " + std::to_string(*uids.begin()) +
-                            "), held by " + who;
+                f.summary = i18n::format(_("{} sockets listen together on {} through SO_REUSEPORT (uid {}), held by {}"),
+                                         socks.size(), where, *uids.begin(), who);
                 f.explanation =
-                    "SO_REUSEPORT lets several sockets of the same user share one address and "
+                    i18n::format(_("SO_REUSEPORT lets several sockets of the same user share one address and "
                     "port; the kernel spreads new connections among them. Only a socket that "
-                    "also sets SO_REUSEPORT and belongs to that same user (uid " +
-                    std::to_string(*uids.begin()) + ") may join; for anyone else the port is taken.";
+                    "also sets SO_REUSEPORT and belongs to that same user (uid {}) may join; for "
+                    "anyone else the port is taken."), *uids.begin());
                 if (*uids.begin() != d_.euid)
-                    f.explanation += " You are uid " + std::to_string(d_.euid) +
-                                     ", another user: you cannot join this group.";
+                    f.explanation += i18n::format(_(" You are uid {}, another user: you cannot join this group."),
+                                                  d_.euid);
                 f.explanation += cover + hidden_text(f.pids);
             } else {
                 f.kind = FindingKind::listener;
-                f.summary = who + " listens on " + where + since_text(f.pids);
+                f.summary = i18n::format(_("{} listens on {}{}"), who, where, since_text(f.pids));
                 f.explanation =
-                    "A server is listening here. Only one listening socket may own an address "
+                    _("A server is listening here. Only one listening socket may own an address "
                     "and port, and SO_REUSEADDR does not get around a listener: bind() fails "
                     "with \"Address already in use\" for this address and every address that "
-                    "overlaps it." +
+                    "overlaps it.") +
                     cover +
-                    " Stop that server (socklab free " + port_text() +
-                    " asks it to exit with SIGTERM), or run yours on another port." +
+                    i18n::format(_(" Stop that server (socklab free {} asks it to exit with SIGTERM), or "
+                                   "run yours on another port."), port_text()) +
                     hidden_text(f.pids);
             }
             d_.findings.push_back(f);
@@ -222,15 +222,14 @@ private:
                 ds.blocks = true;
                 ds.sockets = socks;
                 ds.pids = f.pids;
-                ds.summary = "[::]:" + port_text() +
-                             " is a dual-stack listener: it takes the IPv4 port as well";
+                ds.summary = i18n::format(_("[::]:{} is a dual-stack listener: it takes the IPv4 port as well"),
+                                          port_text());
                 ds.explanation =
-                    "An IPv6 socket bound to :: without IPV6_V6ONLY accepts IPv4 connections "
-                    "too (as ::ffff:a.b.c.d), so it also owns 0.0.0.0:" + port_text() +
-                    " and 127.0.0.1:" + port_text() +
+                    i18n::format(_("An IPv6 socket bound to :: without IPV6_V6ONLY accepts IPv4 connections "
+                    "too (as ::ffff:a.b.c.d), so it also owns 0.0.0.0:{0} and 127.0.0.1:{0}"
                     " — that is why the IPv4 probes failed though no IPv4 socket is listed. A "
                     "server that wants only IPv6 sets IPV6_V6ONLY before bind(); then an IPv4 "
-                    "server can use the same port number.";
+                    "server can use the same port number."), port_text());
                 d_.findings.push_back(ds);
             }
         }
@@ -243,12 +242,14 @@ private:
         f.blocks = true;
         f.sockets = bound;
         f.pids = owners_of(bound);
-        f.summary = std::to_string(bound.size()) + " socket(s) bound to port " + port_text() +
-                    " but neither listening nor connected" +
-                    (f.pids.empty() ? "" : ", held by " + owners_text(f.pids));
+        f.summary = f.pids.empty()
+                        ? i18n::format(_("{} socket(s) bound to port {} but neither listening nor connected"),
+                                       bound.size(), port_text())
+                        : i18n::format(_("{} socket(s) bound to port {} but neither listening nor connected, held by {}"),
+                                       bound.size(), port_text(), owners_text(f.pids));
         f.explanation =
-            "bind() reserved the port, but listen() or connect() never followed (or failed). "
-            "The port stays taken until the program closes the socket." +
+            _("bind() reserved the port, but listen() or connect() never followed (or failed). "
+            "The port stays taken until the program closes the socket.") +
             hidden_text(f.pids);
         d_.findings.push_back(f);
     }
@@ -270,23 +271,22 @@ private:
             for (const auto& s : group)
                 if (const auto ms = doctor_detail::last_ack_recv_ms(s))
                     f.quiet_s = std::max<std::uint64_t>(f.quiet_s.value_or(0), *ms / 1000);
-            const std::string who = pid == 0 ? "A process" : owners_text(f.pids);
-            f.summary = who + " holds " + std::to_string(group.size()) +
-                        " connection(s) in CLOSE_WAIT on port " + port_text();
+            const std::string who = pid == 0 ? std::string(_("A process")) : owners_text(f.pids);
+            f.summary = i18n::format(_("{} holds {} connection(s) in CLOSE_WAIT on port {}"), who,
+                                     group.size(), port_text());
             if (f.quiet_s)
-                f.summary += ", the peer closed about " + seconds_text(*f.quiet_s) + " ago";
+                f.summary += i18n::format(_(", the peer closed about {} ago"), seconds_text(*f.quiet_s));
             if (const auto* o = d_.owner(pid); o != nullptr && o->start_time != 0)
-                f.summary += " (process running for " + seconds_text(o->age_s) + ")";
+                f.summary += i18n::format(_(" (process running for {})"), seconds_text(o->age_s));
             f.explanation =
-                "The other end closed its side (its FIN arrived) and this program has not "
+                i18n::format(_("The other end closed its side (its FIN arrived) and this program has not "
                 "called close(). That is normal for a moment, or while the program still "
                 "answers a peer that only half-closed. The kernel sets no timer on CLOSE_WAIT: "
                 "only close() (or a reset from the peer) ends it, so a program that misses "
                 "read() returning 0 leaks them, and a CLOSE_WAIT idle for long is that bug. "
-                "They keep port " + port_text() +
-                " in use. socklab free " + port_text() +
-                " --destroy clears them without killing the program (root); restarting it "
-                "clears them too; the real fix is a close() in its code." +
+                "They keep port {0} in use. socklab free {0} --destroy clears them without "
+                "killing the program (root); restarting it clears them too; the real fix is a "
+                "close() in its code."), port_text()) +
                 hidden_text(f.pids);
             d_.findings.push_back(f);
         }
@@ -298,20 +298,22 @@ private:
         for (const auto& s : socks) ++states[std::string(s.state_name())];
         std::string counts;
         for (const auto& [name, n] : states)
-            counts += (counts.empty() ? "" : ", ") + std::to_string(n) + " " + name;
+            counts += (counts.empty() ? "" : ", ") + fmt::format("{} {}", n, name);
         Finding f;
         f.kind = FindingKind::connection;
         f.blocks = true;
         f.sockets = socks;
         f.pids = owners_of(socks);
-        f.summary = std::to_string(socks.size()) + " connection(s) use port " + port_text() +
-                    " as their local port (" + counts + ")" +
-                    (f.pids.empty() ? "" : ", held by " + owners_text(f.pids));
+        f.summary = f.pids.empty()
+                        ? i18n::format(_("{} connection(s) use port {} as their local port ({})"),
+                                       socks.size(), port_text(), counts)
+                        : i18n::format(_("{} connection(s) use port {} as their local port ({}), held by {}"),
+                                       socks.size(), port_text(), counts, owners_text(f.pids));
         f.explanation =
-            "Live connections keep their local port until they close. A plain bind() of the "
+            _("Live connections keep their local port until they close. A plain bind() of the "
             "port fails while they exist; a server that sets SO_REUSEADDR can still bind and "
             "listen once no listener is left, provided these sockets had SO_REUSEADDR too "
-            "(sockets accepted from a listener inherit it). " +
+            "(sockets accepted from a listener inherit it). ") +
             reuseaddr_verdict();
         d_.findings.push_back(f);
     }
@@ -327,26 +329,26 @@ private:
                                          [](const SocketRecord& s) { return s.inode == 0; });
         set_timers(f, socks);
         if (orphans) {
-            f.summary = std::to_string(socks.size()) +
-                        " orphaned connection(s) in FIN_WAIT2 on port " + port_text() +
-                        ", gone in at most " + seconds_text(f.seconds_left_max);
+            f.summary = i18n::format(_("{} orphaned connection(s) in FIN_WAIT2 on port {}, gone in at most {}"),
+                                     socks.size(), port_text(), seconds_text(f.seconds_left_max));
             f.explanation =
-                "This side closed and the peer acknowledged, but the peer has not closed its "
+                i18n::format(_("This side closed and the peer acknowledged, but the peer has not closed its "
                 "side. No process owns these sockets any more (the program already called "
                 "close()), so there is no one to signal: the kernel drops them after "
-                "net.ipv4.tcp_fin_timeout (" +
-                read_sysctl("/proc/sys/net/ipv4/tcp_fin_timeout", "60") +
-                " s here). A server that sets SO_REUSEADDR can usually bind anyway. " +
+                "net.ipv4.tcp_fin_timeout ({} s here). A server that sets SO_REUSEADDR can "
+                "usually bind anyway. "), read_sysctl("/proc/sys/net/ipv4/tcp_fin_timeout", "60")) +
                 reuseaddr_verdict();
         } else {
-            f.summary = std::to_string(socks.size()) + " connection(s) in FIN_WAIT2 on port " +
-                        port_text() + (f.pids.empty() ? "" : ", held by " + owners_text(f.pids));
+            f.summary = f.pids.empty()
+                            ? i18n::format(_("{} connection(s) in FIN_WAIT2 on port {}"), socks.size(), port_text())
+                            : i18n::format(_("{} connection(s) in FIN_WAIT2 on port {}, held by {}"),
+                                           socks.size(), port_text(), owners_text(f.pids));
             f.explanation =
-                "The program called shutdown() on these sockets (only shutdown() leaves a "
+                _("The program called shutdown() on these sockets (only shutdown() leaves a "
                 "FIN_WAIT2 that a process still owns; after close() it would be an orphan) and "
                 "waits for the peer to close its side. There is no time limit while the "
                 "program holds them. When the peer's FIN arrives each becomes TIME_WAIT, which "
-                "keeps the port another 60 s.";
+                "keeps the port another 60 s.");
         }
         d_.findings.push_back(f);
     }
@@ -358,23 +360,26 @@ private:
         f.blocks = true;
         f.sockets = socks;
         set_timers(f, socks);
-        f.summary = std::to_string(socks.size()) + " socket(s) in TIME_WAIT on port " +
-                    port_text() + ", the last one gone in " + seconds_text(f.seconds_left_max) +
-                    (socks.size() > 1 ? " (the first in " + seconds_text(f.seconds_left_min) + ")"
-                                      : "");
+        f.summary = socks.size() > 1
+                        ? i18n::format(_("{} socket(s) in TIME_WAIT on port {}, the last one gone in {} (the first in {})"),
+                                       socks.size(), port_text(), seconds_text(f.seconds_left_max),
+                                       seconds_text(f.seconds_left_min))
+                        : i18n::format(_("{} socket(s) in TIME_WAIT on port {}, the last one gone in {}"),
+                                       socks.size(), port_text(), seconds_text(f.seconds_left_max));
         f.explanation =
-            "This side sent the first FIN of these connections (or both sides sent FIN at "
+            _("This side sent the first FIN of these connections (or both sides sent FIN at "
             "once). The kernel keeps each connection's address pair for 60 s "
             "(TCP_TIMEWAIT_LEN, not tunable) for two reasons (RFC 9293 §3.3.2): to acknowledge "
             "the peer's FIN again if it is retransmitted, and so that late duplicate packets "
             "of the old connection are not taken for a new one. No process owns them — ss -p, "
             "lsof and fuser name nobody, and there is nothing to kill. A server that sets "
             "SO_REUSEADDR can bind anyway on Linux, provided the old socket had set it too "
-            "(old and new both). " +
-            reuseaddr_verdict() + " Otherwise wait " + seconds_text(f.seconds_left_max) +
-            ", or clear them with socklab free " + port_text() +
-            " --destroy (root) — which removes that protection (TIME-WAIT assassination, "
-            "RFC 1337); for a server the lasting fix is SO_REUSEADDR on its listening socket.";
+            "(old and new both). ") +
+            reuseaddr_verdict() +
+            i18n::format(_(" Otherwise wait {}, or clear them with socklab free {} --destroy (root) — "
+                           "which removes that protection (TIME-WAIT assassination, RFC 1337); for a "
+                           "server the lasting fix is SO_REUSEADDR on its listening socket."),
+                         seconds_text(f.seconds_left_max), port_text());
         d_.findings.push_back(f);
     }
 
@@ -385,12 +390,14 @@ private:
         f.blocks = false;
         f.sockets = socks;
         f.pids = owners_of(socks);
-        f.summary = std::to_string(socks.size()) + " UDP socket(s) on port " + port_text() +
-                    (f.pids.empty() ? "" : ", held by " + owners_text(f.pids));
+        f.summary = f.pids.empty()
+                        ? i18n::format(_("{} UDP socket(s) on port {}"), socks.size(), port_text())
+                        : i18n::format(_("{} UDP socket(s) on port {}, held by {}"), socks.size(),
+                                       port_text(), owners_text(f.pids));
         f.explanation =
-            "UDP and TCP have separate port spaces: a UDP socket on this port does not stop a "
+            _("UDP and TCP have separate port spaces: a UDP socket on this port does not stop a "
             "TCP server from binding it (and the probes here are TCP). It matters only if your "
-            "program wants the UDP port.";
+            "program wants the UDP port.");
         d_.findings.push_back(f);
     }
 
@@ -403,20 +410,19 @@ private:
         Finding f;
         f.kind = FindingKind::unexplained;
         f.blocks = true;
-        f.summary = "bind() to " + failed->address + ":" + port_text() + " failed: " +
-                    std::strerror(failed->error);
+        f.summary = i18n::format(_("bind() to {}:{} failed: {}"), failed->address, port_text(),
+                                 std::strerror(failed->error));
         if (failed->error == EACCES) {
-            f.explanation = "Ports below net.ipv4.ip_unprivileged_port_start (" +
-                            read_sysctl("/proc/sys/net/ipv4/ip_unprivileged_port_start", "1024") +
-                            " here) need root or CAP_NET_BIND_SERVICE. Run the server with that "
-                            "capability, or use a higher port.";
+            f.explanation = i18n::format(_("Ports below net.ipv4.ip_unprivileged_port_start ({} here) need "
+                                           "root or CAP_NET_BIND_SERVICE. Run the server with that "
+                                           "capability, or use a higher port."),
+                                         read_sysctl("/proc/sys/net/ipv4/ip_unprivileged_port_start", "1024"));
         } else if (failed->error == EADDRINUSE) {
             f.explanation =
-                "The kernel says the port is in use, yet no TCP socket on it is visible in this "
-                "network namespace: it may have closed just now (run socklab why " +
-                port_text() + " again).";
+                i18n::format(_("The kernel says the port is in use, yet no TCP socket on it is visible in this "
+                "network namespace: it may have closed just now (run socklab why {} again)."), port_text());
         } else {
-            f.explanation = "An unexpected error from bind(); the probes above show where.";
+            f.explanation = _("An unexpected error from bind(); the probes above show where.");
         }
         d_.findings.push_back(f);
     }
@@ -508,7 +514,7 @@ std::vector<BindProbe> probe_bind(std::uint16_t port) {
 }
 
 Diagnosis diagnose(std::uint16_t port, Source& source, OwnerIndex& owners) {
-    if (port == 0) throw Error("failed to diagnose port 0: give a port from 1 to 65535");
+    if (port == 0) throw Error(_("failed to diagnose port 0: give a port from 1 to 65535"));
     Diagnosis d;
     d.port = port;
     d.euid = ::geteuid();

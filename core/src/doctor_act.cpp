@@ -13,6 +13,7 @@
 #include "doctor_detail.hpp"
 #include "socklab/error.hpp"
 #include "socklab/json.hpp"
+#include "socklab/i18n.hpp"
 
 namespace socklab {
 namespace {
@@ -76,73 +77,65 @@ ActionResult signal_action(const Plan& plan, const PlannedAction& a, const ActHo
     const std::string who = describe(p);
     if (auto why = refusal_reason(p.pid); !why.empty()) {
         r.outcome = Outcome::refused;
-        r.message = "refused to signal " + who + ": " + why;
+        r.message = i18n::format(_("refused to signal {}: {}"), who, why);
         return r;
     }
     const int pidfd = p.pidfd ? p.pidfd->get() : -1;
     if (pidfd < 0) {
         r.outcome = Outcome::gone;
-        r.message = who + " could not be pinned with a pidfd: nothing signalled";
+        r.message = i18n::format(_("{} could not be pinned with a pidfd: nothing signalled"), who);
         return r;
     }
     // Re-check: the pidfd's process is alive, the pid still holds the socket, and the pidfd's
     // process is still alive after that look, so the /proc/<pid> we read was that process.
     if (doctor_detail::pidfd_exited(pidfd)) {
         r.outcome = Outcome::gone;
-        r.message = who + " has exited already: nothing signalled";
+        r.message = i18n::format(_("{} has exited already: nothing signalled"), who);
         return r;
     }
     const bool holds = std::any_of(p.inodes.begin(), p.inodes.end(),
                                    [&](std::uint64_t i) { return process_holds(p.pid, i); });
     if (doctor_detail::pidfd_exited(pidfd)) {
         r.outcome = Outcome::gone;
-        r.message = who + " has exited already: nothing signalled";
+        r.message = i18n::format(_("{} has exited already: nothing signalled"), who);
         return r;
     }
     if (!holds) {
         r.outcome = Outcome::not_holding;
-        r.message = who + " no longer holds its socket on port " + std::to_string(plan.port) +
-                    ": nothing signalled";
+        r.message = i18n::format(_("{} no longer holds its socket on port {}: nothing signalled"), who, plan.port);
         return r;
     }
     if (deliver(pidfd, SIGTERM) != 0) {
         const int err = errno;
         if (err == ESRCH) {
             r.outcome = Outcome::gone;
-            r.message = who + " has exited already: nothing signalled";
+            r.message = i18n::format(_("{} has exited already: nothing signalled"), who);
         } else if (err == EPERM) {
             r.outcome = Outcome::no_permission;
-            r.message = "failed to signal " + who + ": " + std::strerror(err) +
-                        ". It belongs to user " + p.user +
-                        "; signalling another user's process needs root (CAP_KILL): run sudo "
-                        "socklab free " + std::to_string(plan.port) + ", or run it as " + p.user;
+            r.message = i18n::format(_("failed to signal {}: {}. It belongs to user {}; signalling another user's process needs root (CAP_KILL): run sudo socklab free {}, or run it as {}"), who, std::strerror(err), p.user, plan.port, p.user);
         } else {
-            r.message = "failed to signal " + who + ": " + std::strerror(err);
+            r.message = i18n::format(_("failed to signal {}: {}"), who, std::strerror(err));
         }
         return r;
     }
     if (wait_exit(pidfd, plan.grace)) {
         r.outcome = Outcome::done;
-        r.message = who + " exited after SIGTERM";
+        r.message = i18n::format(_("{} exited after SIGTERM"), who);
         return r;
     }
     if (!plan.kill) {
-        r.message = who + " is still running " + ms_text(plan.grace) +
-                    " after SIGTERM (it may be shutting down slowly, or ignore SIGTERM); run "
-                    "again with --signal KILL to end it";
+        r.message = i18n::format(_("{} is still running {} after SIGTERM (it may be shutting down slowly, or ignore SIGTERM); run again with --signal KILL to end it"), who, ms_text(plan.grace));
         return r;
     }
     if (deliver(pidfd, SIGKILL) != 0 && errno != ESRCH) {
-        r.message = "failed to send SIGKILL to " + who + ": " + std::strerror(errno);
+        r.message = i18n::format(_("failed to send SIGKILL to {}: {}"), who, std::strerror(errno));
         return r;
     }
     if (wait_exit(pidfd, kKillWait)) {
         r.outcome = Outcome::done;
-        r.message = who + " ignored SIGTERM for " + ms_text(plan.grace) +
-                    " and was ended with SIGKILL";
+        r.message = i18n::format(_("{} ignored SIGTERM for {} and was ended with SIGKILL"), who, ms_text(plan.grace));
     } else {
-        r.message = who + " is still there " + ms_text(kKillWait) +
-                    " after SIGKILL (stuck in the kernel, state D?)";
+        r.message = i18n::format(_("{} is still there {} after SIGKILL (stuck in the kernel, state D?)"), who, ms_text(kKillWait));
     }
     return r;
 }
@@ -153,7 +146,7 @@ ActionResult destroy_action(const Plan& plan, const PlannedAction& a, const ActH
     try {
         if (!socket_exists(a.socket)) {
             r.outcome = Outcome::gone;
-            r.message = what + " is gone already: nothing destroyed";
+            r.message = i18n::format(_("{} is gone already: nothing destroyed"), what);
             return r;
         }
         const int err = hooks.destroy ? hooks.destroy(a.socket) : destroy_socket(a.socket);
@@ -164,22 +157,18 @@ ActionResult destroy_action(const Plan& plan, const PlannedAction& a, const ActH
                 break;
             case ENOENT:
                 r.outcome = Outcome::gone;
-                r.message = what + " went away just before SOCK_DESTROY: nothing destroyed";
+                r.message = i18n::format(_("{} went away just before SOCK_DESTROY: nothing destroyed"), what);
                 break;
             case EPERM:
             case EACCES:
                 r.outcome = Outcome::no_permission;
-                r.message = "failed to destroy " + what + ": " + std::strerror(err) +
-                            ". SOCK_DESTROY needs CAP_NET_ADMIN: run sudo socklab free " +
-                            std::to_string(plan.port) + " --destroy";
+                r.message = i18n::format(_("failed to destroy {}: {}. SOCK_DESTROY needs CAP_NET_ADMIN: run sudo socklab free {} --destroy"), what, std::strerror(err), plan.port);
                 break;
             case EOPNOTSUPP:
-                r.message = "failed to destroy " + what + ": " + std::strerror(err) +
-                            ". This kernel is built without CONFIG_INET_DIAG_DESTROY: signal the "
-                            "owner instead (socklab free " + std::to_string(plan.port) + ")";
+                r.message = i18n::format(_("failed to destroy {}: {}. This kernel is built without CONFIG_INET_DIAG_DESTROY: signal the owner instead (socklab free {})"), what, std::strerror(err), plan.port);
                 break;
             default:
-                r.message = "failed to destroy " + what + ": " + std::strerror(err);
+                r.message = i18n::format(_("failed to destroy {}: {}"), what, std::strerror(err));
         }
     } catch (const Error& e) {
         r.message = e.what();
@@ -227,66 +216,59 @@ Plan make_plan(const Diagnosis& d, const PlanOptions& opts) {
             PlannedAction a;
             a.kind = PlannedAction::Kind::signal_process;
             a.process = o;
-            a.description = "send SIGTERM to " + describe(o) + ", which holds " + socks;
+            a.description = i18n::format(_("send SIGTERM to {}, which holds {}"), describe(o), socks);
             if (opts.kill)
-                a.description += "; then SIGKILL if it still runs after " + ms_text(opts.grace);
+                a.description += i18n::format(_("; then SIGKILL if it still runs after {}"), ms_text(opts.grace));
             a.refused = refusal_reason(o.pid);
             if (a.refused.empty() && !o.pidfd)
-                a.refused = "it could not be pinned with a pidfd at diagnosis time (it exited, "
-                            "or stopped holding the socket)";
+                a.refused = _("it could not be pinned with a pidfd at diagnosis time (it exited, "
+                            "or stopped holding the socket)");
             p.actions.push_back(std::move(a));
         }
         if (ownerless > 0)
-            p.notes.push_back(std::to_string(ownerless) +
-                              " socket(s) on the port (TIME_WAIT or orphaned FIN_WAIT2) have no "
-                              "owner: no signal can clear them. They expire within " +
-                              std::to_string(ownerless_left) + " s, or use --destroy (root).");
+            p.notes.push_back(i18n::format(_("{} socket(s) on the port (TIME_WAIT or orphaned FIN_WAIT2) have no "
+                              "owner: no signal can clear them. They expire within {} s, or use "
+                              "--destroy (root)."), ownerless, ownerless_left));
     } else {
         std::size_t time_waits = 0;
         for (const auto& s : d.sockets) {
             if (!is_tcp_on_port(s)) continue;
             if (bound_only(s.state)) {
-                p.notes.push_back(describe(s) +
-                                  " is only bound: SOCK_DESTROY cannot reach it. Stop its "
-                                  "program instead (socklab free " + port + ").");
+                p.notes.push_back(i18n::format(_("{} is only bound: SOCK_DESTROY cannot reach it. Stop its "
+                                  "program instead (socklab free {})."), describe(s), port));
                 continue;
             }
             if (s.state == static_cast<std::uint8_t>(TcpState::time_wait)) ++time_waits;
             PlannedAction a;
             a.kind = PlannedAction::Kind::destroy_socket;
             a.socket = s;
-            a.description = "destroy " + describe(s) + " (SOCK_DESTROY";
-            a.description += s.inode == 0 ? ", owned by nobody)" : ")";
+            a.description = s.inode == 0 ? i18n::format(_("destroy {} (SOCK_DESTROY, owned by nobody)"), describe(s))
+                                         : i18n::format(_("destroy {} (SOCK_DESTROY)"), describe(s));
             for (const auto& o : d.owners)
                 if (std::find(o.inodes.begin(), o.inodes.end(), s.inode) != o.inodes.end())
-                    a.description += ", held by " + describe(o) + ", which keeps running" +
-                                     (s.state == static_cast<std::uint8_t>(TcpState::listen)
-                                          ? " but can accept no more connections"
-                                          : "");
+                    a.description += i18n::format(_(", held by {}, which keeps running{}"), describe(o), (s.state == static_cast<std::uint8_t>(TcpState::listen)
+                                          ? _(" but can accept no more connections")
+                                          : ""));
             if (s.cookie == 0)
-                a.refused = "the socket table came from /proc, without socket cookies: the "
-                            "socket cannot be named exactly";
+                a.refused = _("the socket table came from /proc, without socket cookies: the "
+                            "socket cannot be named exactly");
             p.actions.push_back(std::move(a));
         }
         if (time_waits > 0)
             p.notes.push_back(
-                "destroying " + std::to_string(time_waits) +
-                " TIME_WAIT socket(s) removes what TIME_WAIT is for: a late duplicate segment "
+                i18n::format(_("destroying {} TIME_WAIT socket(s) removes what TIME_WAIT is for: a late duplicate segment "
                 "or a retransmitted FIN of the old connection can then reach a new connection "
                 "with the same addresses (TIME-WAIT assassination, RFC 1337). For a server "
-                "the lasting fix is SO_REUSEADDR on its listening socket (socklab why " +
-                port + " says whether that is enough).");
+                "the lasting fix is SO_REUSEADDR on its listening socket (socklab why {} says "
+                "whether that is enough)."), time_waits, port));
     }
     if (d.hidden_owners > 0)
         p.notes.push_back(
             d.euid == 0
-                ? std::to_string(d.hidden_owners) +
-                      " socket(s) on the port belong to processes not visible from here (another "
-                      "pid namespace or container, or a process that closed them just now)."
-                : std::to_string(d.hidden_owners) +
-                      " socket(s) on the port belong to processes uid " + std::to_string(d.euid) +
-                      " cannot see: run as root (sudo socklab free " + port +
-                      ") to act on them.");
+                ? i18n::format(_("{} socket(s) on the port belong to processes not visible from here (another "
+                      "pid namespace or container, or a process that closed them just now)."), d.hidden_owners)
+                : i18n::format(_("{} socket(s) on the port belong to processes uid {} cannot see: run as "
+                                 "root (sudo socklab free {}) to act on them."), d.hidden_owners, d.euid, port));
     return p;
 }
 
@@ -295,7 +277,7 @@ FreeResult execute(const Plan& plan, const ActHooks& hooks) {
     for (const auto& a : plan.actions) {
         if (hooks.before_recheck) hooks.before_recheck(a);
         if (!a.refused.empty()) {
-            out.results.push_back({a.description, Outcome::refused, "refused: " + a.refused});
+            out.results.push_back({a.description, Outcome::refused, i18n::format(_("refused: {}"), a.refused)});
             continue;
         }
         out.results.push_back(a.kind == PlannedAction::Kind::signal_process

@@ -19,6 +19,7 @@
 #include "doctor_detail.hpp"
 #include "socklab/error.hpp"
 #include "socklab/source.hpp"
+#include "socklab/i18n.hpp"
 
 namespace socklab {
 namespace {
@@ -30,7 +31,7 @@ public:
         if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
             const int err = errno;
             mnl_socket_close(nl_);
-            throw sys_error("bind the NETLINK_SOCK_DIAG socket", err);
+            throw sys_error(_("bind the NETLINK_SOCK_DIAG socket"), err);
         }
     }
     ~DiagSocket() { mnl_socket_close(nl_); }
@@ -67,7 +68,7 @@ public:
             const ssize_t got = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
             if (got < 0) {
                 if (errno == EINTR) continue;
-                throw sys_error("read the sock_diag answer", errno);
+                throw sys_error(_("read the sock_diag answer"), errno);
             }
             if (got == 0) return 0;
             const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(buf.data()),
@@ -81,7 +82,7 @@ private:
 };
 
 [[noreturn]] void bad_answer(const std::string& why) {
-    throw ParseError("failed to parse a sock_diag answer: " + why);
+    throw ParseError(_("failed to parse a sock_diag answer: ") + why);
 }
 
 void read_info(const char* payload, std::size_t len, tcp_info& info) {
@@ -90,7 +91,7 @@ void read_info(const char* payload, std::size_t len, tcp_info& info) {
     while (off + sizeof(nlattr) <= len) {
         nlattr a;
         std::memcpy(&a, payload + off, sizeof a);
-        if (a.nla_len < sizeof(nlattr) || a.nla_len > len - off) bad_answer("attribute overruns the message");
+        if (a.nla_len < sizeof(nlattr) || a.nla_len > len - off) bad_answer(_("attribute overruns the message"));
         if ((a.nla_type & NLA_TYPE_MASK) == INET_DIAG_INFO) {
             info = tcp_info{};
             std::memcpy(&info, payload + off + NLA_HDRLEN,
@@ -112,22 +113,22 @@ std::optional<int> exact_answer(std::span<const std::byte> bytes, tcp_info* info
     std::size_t left = bytes.size();
     while (left > 0) {
         nlmsghdr h;
-        if (left < sizeof h) bad_answer("truncated header");
+        if (left < sizeof h) bad_answer(_("truncated header"));
         std::memcpy(&h, p, sizeof h);
-        if (h.nlmsg_len < sizeof h || h.nlmsg_len > left) bad_answer("truncated message");
+        if (h.nlmsg_len < sizeof h || h.nlmsg_len > left) bad_answer(_("truncated message"));
         const char* payload = p + NLMSG_HDRLEN;
         const std::size_t payload_len = h.nlmsg_len - std::min<std::size_t>(h.nlmsg_len, NLMSG_HDRLEN);
         if (h.nlmsg_type == NLMSG_ERROR) {
-            if (h.nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) bad_answer("truncated error");
+            if (h.nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) bad_answer(_("truncated error"));
             nlmsgerr e;
             std::memcpy(&e, payload, sizeof e);
             // 0 is an acknowledgement; an errno is negative, and INT_MIN has no positive one.
-            if (e.error > 0 || e.error == INT_MIN) bad_answer("bad error code");
+            if (e.error > 0 || e.error == INT_MIN) bad_answer(_("bad error code"));
             return -e.error;
         }
         if (h.nlmsg_type == NLMSG_DONE) return 0;
         if (h.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
-            if (payload_len < sizeof(inet_diag_msg)) bad_answer("truncated socket message");
+            if (payload_len < sizeof(inet_diag_msg)) bad_answer(_("truncated socket message"));
             if (info != nullptr) read_info(payload, payload_len, *info);
             return 0;
         }
@@ -151,7 +152,7 @@ bool socket_exists(const SocketRecord& s) {
     if (err == 0) return true;
     // ESTALE: a socket with this 4-tuple exists, but with another cookie: not this one.
     if (err == ENOENT || err == ESTALE) return false;
-    throw sys_error("look up socket " + doctor_detail::describe(s), err);
+    throw sys_error(_("look up socket ") + doctor_detail::describe(s), err);
 }
 
 namespace doctor_detail {

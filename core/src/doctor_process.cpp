@@ -10,6 +10,7 @@
 
 #include "doctor_detail.hpp"
 #include "procfs.hpp"
+#include "socklab/i18n.hpp"
 
 namespace socklab {
 namespace {
@@ -76,14 +77,14 @@ std::optional<std::uint64_t> process_start_ticks(int pid) {
 bool process_holds(int pid, std::uint64_t inode) { return procfs::holds_socket(pid, inode); }
 
 std::string refusal_reason(int pid) {
-    if (pid <= 0) return "not a process id";
-    if (pid == 1) return "pid 1 is init: signalling it could take the whole system down";
-    if (pid == ::getpid()) return "this is socklab itself";
-    if (pid == ::getppid()) return "this is socklab's parent (the shell or program that ran it)";
+    if (pid <= 0) return _("not a process id");
+    if (pid == 1) return _("pid 1 is init: signalling it could take the whole system down");
+    if (pid == ::getpid()) return _("this is socklab itself");
+    if (pid == ::getppid()) return _("this is socklab's parent (the shell or program that ran it)");
     OwnerProcess p;
     p.pid = pid;
     if (doctor_detail::fill_process_info(p) && p.kernel_thread)
-        return "pid " + std::to_string(pid) + " is a kernel thread: signals cannot stop it";
+        return "pid " + std::to_string(pid) + _(" is a kernel thread: signals cannot stop it");
     return {};
 }
 

@@ -32,16 +32,6 @@ std::string find_locale_dir() {
     return {};
 }
 
-// The language the environment asks for (LC_ALL beats LC_MESSAGES beats LANG).
-std::string environment_language() {
-    for (const char* var : {"LC_ALL", "LC_MESSAGES", "LANG"}) {
-        const char* v = std::getenv(var);
-        if (v == nullptr || *v == '\0') continue;
-        return std::string(v).rfind("ko", 0) == 0 ? "ko" : "en";
-    }
-    return "en";
-}
-
 }  // namespace
 
 std::string catalogue_dir() {
@@ -55,22 +45,56 @@ const char* tr_n(const char* singular, const char* plural, unsigned long n) noex
     return ::dngettext(text_domain, singular, plural, n);
 }
 
+// The language a locale name ("ko_KR.UTF-8", "ko", "en_US", "C.UTF-8") asks for: "ko" or
+// "en" (every other language falls back to English, the source language).
+std::string_view language_of_locale(std::string_view name) {
+    const auto end = name.find_first_of("_.@");
+    const auto code = name.substr(0, end);
+    return code == "ko" ? "ko" : "en";
+}
+
 bool init(std::string_view lang) {
-    std::setlocale(LC_ALL, "");
+    if (!lang.empty() && !is_language(lang)) {
+        init({});
+        return false;
+    }
+    // Only the character type and the messages follow the environment: numbers keep the C
+    // locale's '.', so JSON and the tables read the same in every language.
+    const bool generated = std::setlocale(LC_CTYPE, "") != nullptr;
+    std::setlocale(LC_MESSAGES, "");
+    if (lang.empty()) {
+        // The first of LC_ALL, LC_MESSAGES, LANG that is set, as POSIX orders them.
+        for (const char* var : {"LC_ALL", "LC_MESSAGES", "LANG"}) {
+            const char* value = std::getenv(var);
+            if (value && *value) {
+                lang = language_of_locale(value);
+                break;
+            }
+        }
+        if (lang.empty()) lang = "en";
+    }
+    g_language = std::string(lang);
+    // glibc's gettext reads LANGUAGE (a list of languages) before the locale's own name, but
+    // ignores it while LC_MESSAGES is "C". So the choice is made through LANGUAGE, and where
+    // the locale is "C" (ko_KR not generated: setlocale failed, or LANG=C) the messages
+    // category moves to C.UTF-8, which every glibc since 2.35 has built in. Korean text is
+    // UTF-8 whatever the locale, so this works without ko_KR.UTF-8 ever being generated.
+    ::setenv("LANGUAGE", g_language.c_str(), 1);
+    if (!generated) std::setlocale(LC_CTYPE, "C.UTF-8");
+    const char* messages = std::setlocale(LC_MESSAGES, nullptr);
+    if (g_language != "en" && (!messages || std::string_view(messages) == "C" ||
+                               std::string_view(messages) == "POSIX")) {
+        for (const char* fallback : {"C.UTF-8", "C.utf8", "en_US.UTF-8", "ko_KR.UTF-8"})
+            if (std::setlocale(LC_MESSAGES, fallback)) break;
+    }
     if (const auto dir = catalogue_dir(); !dir.empty()) ::bindtextdomain(text_domain, dir.c_str());
     ::bind_textdomain_codeset(text_domain, "UTF-8");
-    if (!lang.empty() && lang != "en" && lang != "ko") return false;
-    g_language = lang.empty() ? environment_language() : std::string(lang);
-    // gettext picks the catalogue from LANGUAGE, which it honours whenever LC_MESSAGES is not
-    // plain "C" — so Korean works on a machine that has only C.UTF-8 (no ko_KR locale).
-    if (const char* m = std::setlocale(LC_MESSAGES, nullptr); m == nullptr || std::string_view(m) == "C" ||
-                                                              std::string_view(m) == "POSIX")
-        std::setlocale(LC_MESSAGES, "C.UTF-8");
-    ::setenv("LANGUAGE", g_language.c_str(), 1);
     // init() may be called again (the viewer's Language menu): forget cached translations.
     ++_nl_msg_cat_cntr;
     return true;
 }
+
+bool is_language(std::string_view lang) noexcept { return lang == "en" || lang == "ko"; }
 
 std::string_view language() noexcept { return g_language; }
 

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cctype>
+#include "socklab/i18n.hpp"
 
 namespace socklab {
 namespace {
@@ -13,56 +14,56 @@ struct StateInfo {
 
 // Indexed by the kernel's state number; index 0 is not a state.
 constexpr std::array<StateInfo, kMaxKernelState + 1> kStates{{
-    {"UNKNOWN", "Not a TCP state the kernel uses."},
+    {"UNKNOWN", N_("Not a TCP state the kernel uses.")},
     {"ESTABLISHED",
-     "The handshake is complete: both ends can send and receive. This is a working connection."},
+     N_("The handshake is complete: both ends can send and receive. This is a working connection.")},
     {"SYN_SENT",
-     "connect() sent a SYN and is waiting for the peer's SYN+ACK. On loopback this lasts "
-     "microseconds, unless the listener's accept queue is full."},
+     N_("connect() sent a SYN and is waiting for the peer's SYN+ACK. On loopback this lasts "
+     "microseconds, unless the listener's accept queue is full.")},
     {"SYN_RECV",
-     "A full socket in SYN-RECEIVED (RFC 9293 §3.3.2): rare on Linux, where a half-open "
+     N_("A full socket in SYN-RECEIVED (RFC 9293 §3.3.2): rare on Linux, where a half-open "
      "request is NEW_SYN_RECV. Seen for a TCP Fast Open child (created at the SYN, before the "
      "final ACK), a simultaneous open (both ends sent SYN), and for an instant after the "
-     "final ACK while the kernel turns the request into a connection."},
+     "final ACK while the kernel turns the request into a connection.")},
     {"FIN_WAIT1",
-     "This end sent FIN (close() or shutdown(SHUT_WR)) and waits for it to be acknowledged. "
+     N_("This end sent FIN (close() or shutdown(SHUT_WR)) and waits for it to be acknowledged. "
      "It lasts while the FIN, or data queued before it, is unacknowledged: e.g. the peer "
-     "stopped reading and its window is zero, so the FIN cannot even be sent."},
+     "stopped reading and its window is zero, so the FIN cannot even be sent.")},
     {"FIN_WAIT2",
-     "Our FIN was acknowledged; now we wait for the peer to close its side. A socket still "
+     N_("Our FIN was acknowledged; now we wait for the peer to close its side. A socket still "
      "open after shutdown() waits without a time limit; an orphan (its program called "
-     "close()) gives up after tcp_fin_timeout (60 s) or TCP_LINGER2."},
+     "close()) gives up after tcp_fin_timeout (60 s) or TCP_LINGER2.")},
     {"TIME_WAIT",
-     "This end sent the first FIN, or both ends sent FIN at once. The kernel keeps the "
+     N_("This end sent the first FIN, or both ends sent FIN at once. The kernel keeps the "
      "connection's 4-tuple for 60 s (RFC 9293 §3.3.2) so it can acknowledge the peer's FIN "
      "again if that FIN is retransmitted, and so late duplicate packets of the old "
-     "connection are not taken for a new one. A kernel-only mini-socket: no process owns it."},
+     "connection are not taken for a new one. A kernel-only mini-socket: no process owns it.")},
     {"CLOSE",
-     "Not connected: a socket that is created or bound but neither listening nor connected, "
-     "or one that is finished."},
+     N_("Not connected: a socket that is created or bound but neither listening nor connected, "
+     "or one that is finished.")},
     {"CLOSE_WAIT",
-     "The peer closed its side (we received FIN); this end can still send, and the kernel "
+     N_("The peer closed its side (we received FIN); this end can still send, and the kernel "
      "waits for this program to call close(). Normal while the program still answers a "
      "half-closed peer; a CLOSE_WAIT that stays idle for long is a bug: the program ignored "
-     "recv() == 0."},
+     "recv() == 0.")},
     {"LAST_ACK",
-     "We closed after the peer did, sent our FIN and wait for its ACK. Gone in microseconds "
+     N_("We closed after the peer did, sent our FIN and wait for its ACK. Gone in microseconds "
      "on loopback, unless the FIN cannot go out: the peer stopped reading and its receive "
-     "buffer is full (zero window), so the FIN waits behind our data."},
+     "buffer is full (zero window), so the FIN waits behind our data.")},
     {"LISTEN",
-     "A server socket waiting for connections. Recv-Q is the number of connections waiting "
-     "to be accept()ed, Send-Q the backlog."},
+     N_("A server socket waiting for connections. Recv-Q is the number of connections waiting "
+     "to be accept()ed, Send-Q the backlog.")},
     {"CLOSING",
-     "Both ends sent FIN and each received the other's FIN before the ACK of its own. Brief "
+     N_("Both ends sent FIN and each received the other's FIN before the ACK of its own. Brief "
      "after a simultaneous close; held while our FIN cannot be acknowledged because it waits "
-     "behind data the peer does not read (zero window)."},
+     "behind data the peer does not read (zero window).")},
     {"SYN_RECV",
-     "A half-open connection: the listener answered the SYN with SYN+ACK and waits for the "
+     N_("A half-open connection: the listener answered the SYN with SYN+ACK and waits for the "
      "final ACK. Linux keeps it as a small request socket (NEW_SYN_RECV), not yet in the "
-     "accept queue."},
+     "accept queue.")},
     {"BOUND_INACTIVE",
-     "Bound to an address and port with bind(), but not listening and not connected: nothing "
-     "can connect to it yet."},
+     N_("Bound to an address and port with bind(), but not listening and not connected: nothing "
+     "can connect to it yet.")},
 }};
 
 char fold(char c) noexcept {
@@ -88,16 +89,17 @@ std::string_view state_name(std::uint8_t s, Proto proto) noexcept {
 }
 
 std::string_view state_explanation(std::uint8_t s, Proto proto) noexcept {
-    if (s == 0 || s > kMaxKernelState) return kStates[0].explanation;
+    // The table holds English (N_); the text a person reads is its translation.
+    if (s == 0 || s > kMaxKernelState) return _(kStates[0].explanation.data());
     if (proto == Proto::udp) {
         if (s == static_cast<std::uint8_t>(TcpState::close))
-            return "A UDP socket with no fixed peer: it receives datagrams from anyone and "
-                   "names the destination on every sendto().";
+            return _("A UDP socket with no fixed peer: it receives datagrams from anyone and "
+                   "names the destination on every sendto().");
         if (s == static_cast<std::uint8_t>(TcpState::established))
-            return "A UDP socket with a default peer set by connect(): no packet was sent, the "
-                   "kernel only remembers the address and filters what it receives.";
+            return _("A UDP socket with a default peer set by connect(): no packet was sent, the "
+                   "kernel only remembers the address and filters what it receives.");
     }
-    return kStates[s].explanation;
+    return _(kStates[s].explanation.data());
 }
 
 std::optional<std::uint32_t> parse_state_mask(std::string_view name) noexcept {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <system_error>
 
+#include "socklab/i18n.hpp"
 #include "socklab/state.hpp"
 #include "socklab/version.hpp"
 
@@ -39,7 +40,7 @@ bool parse_all(std::string_view text, T& value) {
 std::string check_port(std::string_view text) {
     unsigned value = 0;
     if (!parse_all(text, value) || value < 1 || value > 65535)
-        return quoted(text) + " is not a port: give a whole number from 1 to 65535";
+        return quoted(text) + _(" is not a port: give a whole number from 1 to 65535");
     return {};
 }
 
@@ -54,32 +55,78 @@ std::string check_state(std::string_view text) {
     for (std::size_t i = 0; i < std::size(kStateNames); ++i)
         names += fmt::format("{}{}", i == 0 ? "" : i + 1 == std::size(kStateNames) ? " or " : ", ",
                              kStateNames[i]);
-    return quoted(text) + " is not a socket state: use " + names;
+    return quoted(text) + _(" is not a socket state: use ") + names;
 }
 
 std::string check_whole(std::string_view text, long long min, long long max,
                         std::string_view what) {
     long long value = 0;
     if (!parse_all(text, value))
-        return fmt::format("{} is not a whole number of {}: give one from {} to {}", quoted(text),
+        return socklab::i18n::format(_("{} is not a whole number of {}: give one from {} to {}"), quoted(text),
                            what, min, max);
     if (value < min || value > max)
-        return fmt::format("{} is out of range: give {} to {} {}", quoted(text), min, max, what);
+        return socklab::i18n::format(_("{} is out of range: give {} to {} {}"), quoted(text), min, max, what);
     return {};
 }
 
 std::string check_decimal(std::string_view text, double min, double max, std::string_view what) {
     double value = 0;
     if (!parse_all(text, value) || !std::isfinite(value))
-        return fmt::format("{} is not a number of {}: give one from {} to {}", quoted(text), what,
+        return socklab::i18n::format(_("{} is not a number of {}: give one from {} to {}"), quoted(text), what,
                            min, max);
     if (value < min || value > max)
-        return fmt::format("{} is out of range: give {} to {} {}", quoted(text), min, max, what);
+        return socklab::i18n::format(_("{} is out of range: give {} to {} {}"), quoted(text), min, max, what);
     return {};
 }
 
 void add_version_flag(CLI::App& app) {
-    app.set_version_flag("--version", std::string(kVersionLine), "print the version and exit");
+    app.set_version_flag("--version", std::string(kVersionLine), _("print the version and exit"));
+}
+
+std::string check_lang(std::string_view text) {
+    if (i18n::is_language(text)) return {};
+    return i18n::format(_("{} is not a language socklab speaks: use ko or en"), quoted(text));
+}
+
+void init_language(int argc, const char* const* argv) {
+    std::string_view lang;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--") break;
+        if (arg == "--lang" && i + 1 < argc) lang = argv[i + 1];
+        else if (arg.starts_with("--lang=")) lang = arg.substr(7);
+    }
+    // A bad value: the environment's language, and CLI11 rejects the option (exit 2).
+    if (!i18n::is_language(lang)) lang = {};
+    i18n::init(lang);
+}
+
+void localize_help(CLI::App& app) {
+    auto fmt = app.get_formatter();
+    fmt->label("Usage", _("Usage"));
+    fmt->label("OPTIONS", _("OPTIONS"));
+    fmt->label("REQUIRED", _("REQUIRED"));
+    fmt->label("Positionals", _("Positionals"));
+    fmt->label("Env", _("Env"));
+    fmt->label("Needs", _("Needs"));
+    fmt->label("Excludes", _("Excludes"));
+    app.set_help_flag("-h,--help", _("Print this help message and exit"));
+    app.option_defaults()->group(_("Options"));
+    for (auto* opt : app.get_options())
+        if (opt->get_group() == "Options") opt->group(_("Options"));
+    for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+        if (sub->get_group() == "Subcommands") sub->group(_("Subcommands"));
+        localize_help(*sub);
+    }
+}
+
+void add_lang_option(CLI::App& app) {
+    localize_help(app);
+    static std::string lang;
+    app.add_option("--lang", lang, _("the language to speak: ko (Korean) or en (English); "
+                                      "default from LC_ALL, LC_MESSAGES or LANG"))
+        ->check(CLI::Validator([](std::string& s) { return check_lang(s); }, "ko|en", "language"))
+        ->option_text("ko|en");
 }
 
 const CLI::Validator& port_validator() {
@@ -100,7 +147,7 @@ CLI::Validator whole_number(long long min, long long max, std::string what) {
         [min, max, what = std::move(what)](std::string& s) {
             return check_whole(s, min, max, what);
         },
-        fmt::format("{}-{}", min, max), "whole number");
+        fmt::format("{}-{}", min, max), _("whole number"));
 }
 
 CLI::Validator decimal_number(double min, double max, std::string what) {
@@ -108,7 +155,7 @@ CLI::Validator decimal_number(double min, double max, std::string what) {
         [min, max, what = std::move(what)](std::string& s) {
             return check_decimal(s, min, max, what);
         },
-        fmt::format("{}-{}", min, max), "decimal number");
+        fmt::format("{}-{}", min, max), _("decimal number"));
 }
 
 }  // namespace socklab::cli

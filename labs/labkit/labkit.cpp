@@ -35,6 +35,7 @@
 #include "socklab/tracer.hpp"
 #include "socklab/capture.hpp"
 #include "socklab/conversation.hpp"
+#include "socklab/i18n.hpp"
 
 namespace socklab::lab {
 namespace {
@@ -55,7 +56,7 @@ extern "C" void on_signal(int) {
 
 void install_signal_handlers() {
     if (g_signal_pipe[0] < 0 && ::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-        throw sys_error("create the signal pipe", errno);
+        throw sys_error(_("create the signal pipe"), errno);
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     ::sigemptyset(&sa.sa_mask);
@@ -138,15 +139,15 @@ std::string join_lines(std::string_view text, std::size_t width, std::string_vie
 
 std::string expect_text(const Expect& e) {
     std::string where = fmt::format(":{}", e.local_port);
-    where += e.remote_port ? fmt::format(" ↔ :{}", e.remote_port) : std::string(" (no peer)");
+    where += e.remote_port ? fmt::format(" ↔ :{}", e.remote_port) : std::string(_(" (no peer)"));
     if (e.recv_q) where += fmt::format(", Recv-Q {}", *e.recv_q);
     if (e.send_q) where += fmt::format(", Send-Q {}", *e.send_q);
     if (e.min_recv_q) where += fmt::format(", Recv-Q ≥ {}", e.min_recv_q);
     if (e.min_send_q) where += fmt::format(", Send-Q ≥ {}", e.min_send_q);
-    if (e.count) where += fmt::format(", exactly {} of them", e.count);
-    if (e.kernel_only) where += ", no descriptor (inode 0)";
-    return e.absent ? fmt::format("no {} left at {}", e.state, where)
-                    : fmt::format("{} at {}", e.state, where);
+    if (e.count) where += socklab::i18n::format(_(", exactly {} of them"), e.count);
+    if (e.kernel_only) where += _(", no descriptor (inode 0)");
+    return e.absent ? socklab::i18n::format(_("no {} left at {}"), e.state, where)
+                    : socklab::i18n::format(_("{} at {}"), e.state, where);
 }
 
 json expect_json(const Expect& e) {
@@ -235,8 +236,8 @@ Endpoint Endpoint::parse(const std::string& host, std::uint16_t port) {
         e.len = sizeof *v6;
         e.family = AF_INET6;
     } else {
-        throw Error("failed to parse host '" + host +
-                    "': give a numeric IPv4 or IPv6 address, e.g. 127.0.0.1 or ::1");
+        throw Error(socklab::i18n::format(_("failed to parse host '{}': give a numeric IPv4 or IPv6 address, "
+                                   "e.g. 127.0.0.1 or ::1"), host));
     }
     return e;
 }
@@ -302,11 +303,11 @@ std::vector<Expect> expect_bound_only(std::uint16_t port, std::uint32_t count) {
 
 std::string bound_only_text() {
     return bound_sockets_listed()
-               ? "This kernel lists a bound-only socket as BOUND_INACTIVE (Linux 6.9 and later, "
-                 "when the dump asks for it; ss -a does not ask)."
-               : "This kernel does not list bound-only sockets at all (before Linux 6.9 the "
+               ? _("This kernel lists a bound-only socket as BOUND_INACTIVE (Linux 6.9 and later, "
+                 "when the dump asks for it; ss -a does not ask).")
+               : _("This kernel does not list bound-only sockets at all (before Linux 6.9 the "
                  "dump has no BOUND_INACTIVE): the table shows nothing on the port, although "
-                 "the port is taken.";
+                 "the port is taken.");
 }
 
 long fill_until_eagain(int fd) {
@@ -323,7 +324,7 @@ long fill_until_eagain(int fd) {
 void set_int_option(int fd, int level, int name, int value, std::string_view what) {
     if (::setsockopt(fd, level, name, &value, sizeof value) != 0)
         throw Stop{Stop::Why::failed,
-                   fmt::format("failed to set {} on fd {}: {}", what, fd, std::strerror(errno))};
+                   socklab::i18n::format(_("failed to set {} on fd {}: {}"), what, fd, std::strerror(errno))};
 }
 
 std::string tcp_info_state(int fd) {
@@ -345,8 +346,7 @@ Result send_all(int fd, std::string_view data) {
         off += static_cast<std::size_t>(n);
         ++calls;
     }
-    return Result::of(static_cast<long>(off), fmt::format("({} send() call{})", calls,
-                                                          calls == 1 ? "" : "s"));
+    return Result::of(static_cast<long>(off), socklab::i18n::format(socklab::i18n::tr_n("({} send() call)", "({} send() calls)", calls), calls));
 }
 
 Result recv_now(int fd, std::string& out, std::size_t max) {
@@ -367,13 +367,13 @@ Result recv_now(int fd, std::string& out, std::size_t max) {
 Connection connect_pair(Lab& lab, const std::function<void(int)>& before_listen) {
     const Endpoint ep = lab.endpoint();
     Connection c;
-    lab.step({.title = "Set up a connection (labs 2 and 3 in one step)",
+    lab.step({.title = _("Set up a connection (labs 2 and 3 in one step)"),
               .call = fmt::format("socket() + setsockopt(SO_REUSEADDR) + bind({0}) + listen(16); "
                                   "socket() + connect({0}); accept()",
                                   ep.str()),
-              .explain = "A listener, a client connected to it and the accepted socket: both "
+              .explain = _("A listener, a client connected to it and the accepted socket: both "
                          "ends of one loopback connection are ESTABLISHED. (SO_REUSEADDR lets a "
-                         "class re-run the lab while the last run's TIME_WAIT holds the port.)",
+                         "class re-run the lab while the last run's TIME_WAIT holds the port.)"),
               .expect = {{.local_port = lab.port(), .state = "LISTEN", .recv_q = 0}},
               .expect_after = [&] {
                   return std::vector<Expect>{
@@ -400,7 +400,7 @@ Connection connect_pair(Lab& lab, const std::function<void(int)>& before_listen)
                  if (!c.server) return Result::of(-1);
                  c.client_port = local_port_of(c.client.get());
                  return Result::of(c.server.get(),
-                                   fmt::format("listener fd {}, client fd {} (port {}), accepted fd {}",
+                                   socklab::i18n::format(_("listener fd {}, client fd {} (port {}), accepted fd {}"),
                                                c.listener.get(), c.client.get(), c.client_port,
                                                c.server.get()));
              });
@@ -411,7 +411,7 @@ Pair connect_again(Lab& lab, int listener_fd, std::string title, std::string exp
     const Endpoint ep = lab.endpoint();
     Pair p;
     lab.step({.title = std::move(title),
-              .call = fmt::format("connect(<new socket>, {}); accept({})", ep.str(), listener_fd),
+              .call = socklab::i18n::format(_("connect(<new socket>, {}); accept({})"), ep.str(), listener_fd),
               .explain = std::move(explain),
               .expect = {},
               .expect_after = [&] {
@@ -425,7 +425,7 @@ Pair connect_again(Lab& lab, int listener_fd, std::string title, std::string exp
                      return Result::of(-1);
                  p.client_port = local_port_of(p.client.get());
                  p.server.reset(::accept(listener_fd, nullptr, nullptr));
-                 return Result::of(p.server.get(), fmt::format("(client port {})", p.client_port));
+                 return Result::of(p.server.get(), socklab::i18n::format(_("(client port {})"), p.client_port));
              });
     return p;
 }
@@ -467,53 +467,55 @@ struct Lab::Impl {
 };
 
 Lab::Lab(std::string_view id, int argc, char** argv) : impl_(std::make_unique<Impl>()) {
+    socklab::cli::init_language(argc, argv);  // before any text is written
     entry_ = find_lab(id);
     if (!entry_) {
-        std::fprintf(stderr, "labkit: no lab '%.*s' in the catalog\n", static_cast<int>(id.size()),
+        std::fprintf(stderr, _("labkit: no lab '%.*s' in the catalog\n"), static_cast<int>(id.size()),
                      id.data());
         std::exit(2);
     }
     opts_.port = default_port(entry_->number);
-    CLI::App app{fmt::format("socklab lab {} ({}): {}", entry_->number, entry_->id,
-                             entry_->summary)};
+    CLI::App app{socklab::i18n::format(_("socklab lab {} ({}): {}"), entry_->number, entry_->id,
+                             _(entry_->summary.data()))};
     app.name(fmt::format("socklab-lab-{}", entry_->id));
     socklab::cli::add_version_flag(app);
-    app.add_flag("--auto", opts_.auto_mode, "run every step without waiting for Enter");
-    app.add_option("--delay", opts_.delay_ms, "pause MS milliseconds between steps in --auto")
+    socklab::cli::add_lang_option(app);
+    app.add_flag("--auto", opts_.auto_mode, _("run every step without waiting for Enter"));
+    app.add_option("--delay", opts_.delay_ms, _("pause MS milliseconds between steps in --auto"))
         ->check(cli::whole_number(0, 600000, "milliseconds"))
         ->option_text("MS");
     app.add_flag("--json", opts_.json,
-                 "print the step protocol (one JSON object per line); in step mode read "
-                 "next/auto/quit lines on stdin");
-    app.add_option("--port", opts_.port, "the lab's port (default 9000 + lab number)")
+                 _("print the step protocol (one JSON object per line); in step mode read "
+                 "next/auto/quit lines on stdin"));
+    app.add_option("--port", opts_.port, _("the lab's port (default 9000 + lab number)"))
         ->check(cli::port_validator())
         ->option_text("N");
     std::string role = "both";
-    app.add_option("--role", role, "both ends here, or only the server / the client")
+    app.add_option("--role", role, _("both ends here, or only the server / the client"))
         ->check(CLI::IsMember({"both", "server", "client"}))
         ->option_text("both|server|client");
     app.add_option("--host", opts_.host,
-                   "address to bind (server) or connect to (client); default 127.0.0.1")
+                   _("address to bind (server) or connect to (client); default 127.0.0.1"))
         ->option_text("H");
-    app.footer(fmt::format("\nKeys in step mode: Enter = next step, a = run the rest, q = quit.\n"
+    app.footer(socklab::i18n::format(_("\nKeys in step mode: Enter = next step, a = run the rest, q = quit.\n"
                            "\nEXAMPLES\n"
                            "  socklab-lab-{0}                  one step at a time\n"
                            "  socklab-lab-{0} --auto --delay 1500   paced for a class\n"
-                           "  socklab-lab-{0} --json --auto     the step protocol\n",
+                           "  socklab-lab-{0} --json --auto     the step protocol\n"),
                            entry_->id));
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) std::exit(app.exit(e));
-        std::fprintf(stderr, "socklab-lab-%s: %s\nRun 'socklab-lab-%s --help' for usage.\n",
+        std::fprintf(stderr, _("socklab-lab-%s: %s\nRun 'socklab-lab-%s --help' for usage.\n"),
                      std::string(entry_->id).c_str(), e.what(), std::string(entry_->id).c_str());
         std::exit(2);
     }
     opts_.role = role == "server" ? Role::server : role == "client" ? Role::client : Role::both;
     if (opts_.role != Role::both && !entry_->two_roles) {
         std::fprintf(stderr,
-                     "socklab-lab-%s: this lab runs both ends in one program so it can show "
-                     "both; --role server|client applies to the chat lab. Drop --role.\n",
+                     _("socklab-lab-%s: this lab runs both ends in one program so it can show "
+                     "both; --role server|client applies to the chat lab. Drop --role.\n"),
                      std::string(entry_->id).c_str());
         std::exit(2);
     }
@@ -622,7 +624,7 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
             im.emit({{"event", "lab"},
                      {"lab", id},
                      {"number", entry_->number},
-                     {"title", entry_->title},
+                     {"title", _(entry_->title.data())},
                      {"steps", steps},
                      {"port", opts_.port},
                      {"role", opts_.role == Role::both     ? "both"
@@ -631,20 +633,20 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
                      {"tracing", im.tracing},
                      {"capturing", im.capturing}});
         } else {
-            im.say(fmt::format("socklab lab {} — {}\n{}", entry_->number, entry_->title,
-                               join_lines(entry_->summary, terminal_width(), "")));
-            im.say_fitted(fmt::format("Port {} on {}, {} steps. Enter = next step, a = run the rest, "
-                               "q = quit.\n",
+            im.say(socklab::i18n::format(_("socklab lab {} — {}\n{}"), entry_->number, _(entry_->title.data()),
+                               join_lines(_(entry_->summary.data()), terminal_width(), "")));
+            im.say_fitted(socklab::i18n::format(_("Port {} on {}, {} steps. Enter = next step, a = run the rest, "
+                               "q = quit.\n"),
                                opts_.port, opts_.host, steps));
             if (!im.tracing)
-                im.say(join_lines(fmt::format("(No transitions shown: {})",
+                im.say(join_lines(socklab::i18n::format(_("(No transitions shown: {})"),
                                               im.tracer->status().message),
                                   terminal_width(), ""));
         }
         lesson(*this);
         if (im.step_no != im.steps_planned) {
             im.failed = true;
-            stop_reason = fmt::format("internal: the lab planned {} steps but ran {}",
+            stop_reason = socklab::i18n::format(_("internal: the lab planned {} steps but ran {}"),
                                       im.steps_planned, im.step_no);
         }
     } catch (const Stop& s) {
@@ -674,11 +676,11 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
         if (!stop_reason.empty())
             std::fprintf(stderr, "socklab-lab-%s: %s\n", id.c_str(), stop_reason.c_str());
         if (im.failed)
-            im.say("\nLab finished: some expectations were NOT met ✗\n");
+            im.say(_("\nLab finished: some expectations were NOT met ✗\n"));
         else if (why_not)
-            im.say(fmt::format("\nLab stopped ({}); its sockets are closed.\n", why_not));
+            im.say(socklab::i18n::format(_("\nLab stopped ({}); its sockets are closed.\n"), why_not));
         else
-            im.say("\nLab finished: every expectation met ✓\n");
+            im.say(_("\nLab finished: every expectation met ✓\n"));
     }
     return code;
 }
@@ -689,13 +691,13 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
     if (interrupted()) throw Stop{Stop::Why::interrupted, {}};
 
     if (!opts_.json)
-        im.say_fitted(fmt::format("\n── Step {}/{}: {}\n  $ {}\n", n, im.steps_planned,
+        im.say_fitted(socklab::i18n::format(_("\n── Step {}/{}: {}\n  $ {}\n"), n, im.steps_planned,
                                   step_in.title, step_in.call));
     if (im.step_mode) {
         if (opts_.json)
             im.emit({{"event", "waiting"}, {"step", n}});
         else
-            im.say("  [Enter] run it  [a] run the rest  [q] quit > ");
+            im.say(_("  [Enter] run it  [a] run the rest  [q] quit > "));
         const auto line = read_line();
         if (!line) throw Stop{interrupted() ? Stop::Why::interrupted : Stop::Why::quit, {}};
         if (*line == "q" || *line == "quit") throw Stop{Stop::Why::quit, {}};
@@ -717,7 +719,7 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
     if (interrupted()) throw Stop{Stop::Why::interrupted, {}};
     std::string complaint;
     if (step_in.fails_with == 0 ? r.err != 0 : r.err != step_in.fails_with)
-        complaint = fmt::format("it returned {}, but the lesson expects {}", r.text(),
+        complaint = socklab::i18n::format(_("it returned {}, but the lesson expects {}"), r.text(),
                                 step_in.fails_with ? "-1 " + errno_name(step_in.fails_with)
                                                    : "success");
     else if (step_in.verify)
@@ -836,9 +838,9 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
     } else {
         std::string t = fmt::format("  = {}{}\n", r.text(), call_ok ? "" : "   ✗ " + complaint);
         t += join_lines(s.explain, terminal_width(), "  │ ");
-        t += fmt::format("  Kernel table (port{} {}):\n", im.ports.size() > 1 ? "s" : "",
+        t += socklab::i18n::format(socklab::i18n::tr_n("  Kernel table (port {}):\n", "  Kernel table (ports {}):\n", im.ports.size()),
                          fmt::join(im.ports, ", "));
-        if (seen.empty()) t += "    (no sockets)\n";
+        if (seen.empty()) t += _("    (no sockets)\n");
         // Columns as wide as their widest cell (as ss does); what does not fit the terminal
         // continues on the next line, broken between words.
         std::vector<std::array<std::string, 8>> rows{
@@ -849,9 +851,9 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
                 timer = fmt::format("{} {:.1f}s", timer_name(rec.timer), rec.timer_ms / 1000.0);
             std::string owner = "-";
             if (rec.inode == 0)
-                owner = "no descriptor (kernel only)";
+                owner = _("no descriptor (kernel only)");
             else if (const auto it = our_fds.find(rec.inode); it != our_fds.end())
-                owner = fmt::format("fd {} (this lab)", it->second);
+                owner = socklab::i18n::format(_("fd {} (this lab)"), it->second);
             rows.push_back({std::string(proto_name(rec.proto)), std::string(rec.state_name()),
                             endpoint_text(rec.local_addr, rec.local_port),
                             endpoint_text(rec.remote_addr, rec.remote_port),
@@ -874,7 +876,7 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
                 t += line + "\n";
             }
         if (!events.empty()) {
-            t += "  Transitions (kernel tracepoint):\n";
+            t += _("  Transitions (kernel tracepoint):\n");
             for (const auto& ev : events)
                 t += fmt::format("    {:<11} → {:<11} {} → {}\n", state_name(ev.old_state),
                                  state_name(ev.new_state),
@@ -883,7 +885,7 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
         }
         if (!wire.empty()) {
             // "close(9) → FIN-ACK seq 1 ack 1 ← ACK seq 1 ack 2": the segments of this step.
-            std::string line = "  Segments: " + s.call;
+            std::string line = socklab::i18n::format(_("  Segments: {}"), s.call);
             for (const auto& [seg, side] : wire) {
                 line += side == Side::server ? "  ← " : "  → ";
                 line += flags_label(seg.flags) + fmt::format(" seq {}", seg.rel_seq);
@@ -902,12 +904,12 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
         if (opts_.json)
             im.emit({{"event", "waiting"}, {"step", n + 1}, {"final", true}});
         else
-            im.say("\n[Enter] end the lab and close its sockets > ");
+            im.say(_("\n[Enter] end the lab and close its sockets > "));
         (void)read_line();
     }
     if (!call_ok)
         throw Stop{Stop::Why::failed,
-                   fmt::format("step {} ({}): {}: {}", n, s.title, s.call, complaint)};
+                   socklab::i18n::format(_("step {} ({}): {}: {}"), n, s.title, s.call, complaint)};
     return r;
 }
 

@@ -116,6 +116,21 @@ TEST_F(StagedInstall, InstalledSocklabFindsTheLabsInLibexec) {
     EXPECT_NE(run.out.find(R"("event":"done")"), std::string::npos) << run.out;
 }
 
+// The Korean catalogue lands in LOCALEDIR, and the installed programs (bin/ and the labs in
+// libexec/) find it there.
+TEST_F(StagedInstall, InstalledProgramsSpeakKorean) {
+    EXPECT_TRUE(fs::is_regular_file(under(SOCKLAB_INSTALL_LOCALEDIR) / "ko" / "LC_MESSAGES" / "socklab.mo"));
+    const auto who = run_command({(under(SOCKLAB_INSTALL_BINDIR) / "socklab").string(), "--lang", "ko",
+                                  "who", "1"});
+    EXPECT_EQ(who.exit_code, 1) << who.err;
+    EXPECT_EQ(who.out, "포트 1/tcp: 잡고 있는 것이 없습니다.\n");
+    const auto lab = run_command(
+        {(under(SOCKLAB_INSTALL_LIBEXECDIR) / "socklab" / "socklab-lab-bind").string(), "--lang",
+         "ko", "--help"});
+    EXPECT_EQ(lab.exit_code, 0) << lab.err;
+    EXPECT_NE(lab.out.find("사용법: socklab-lab-bind"), std::string::npos) << lab.out;
+}
+
 TEST_F(StagedInstall, SocklabAloneSaysWhereItLookedForTheLabs) {
     // The lookup can fail: a socklab with neither the labs beside it nor a libexec dir.
     TempDir lone("socklab-lone");

@@ -129,23 +129,31 @@ TEST_P(EveryLab, StepByStepAgreesWithSs) {
     expect_only_timewait_left();
 }
 
-// --auto --json, the way a class or CI runs a lab: every expectation met, exit 0.
-TEST_P(EveryLab, AutoJsonMeetsEveryExpectation) {
-    SOCKLAB_REQUIRE_ROOT();
-    PrivateNetns ns;
-    const auto& entry = GetParam();
-    const auto res = run_command({lab_bin(entry.id), "--auto", "--json"}, {}, 60s);
-    ASSERT_EQ(res.exit_code, 0) << res.out << res.err;
+// --auto --json, the way a class or CI runs a lab: every expectation met, exit 0. Returns the
+// texts the lab printed (step titles and explanations), so a caller can check their language,
+// and the steps it ran (title and call).
+struct AutoRun {
+    std::string texts;
+    std::vector<ShownStep> ran;
+};
+
+AutoRun run_auto_json(const lab::LabEntry& entry, const std::vector<std::string>& extra) {
+    AutoRun run;
+    std::vector<std::string> argv{lab_bin(entry.id), "--auto", "--json"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    const auto res = run_command(argv, {}, 60s);
+    EXPECT_EQ(res.exit_code, 0) << res.out << res.err;
+    if (res.exit_code != 0) return run;
     int steps = 0, observed = 0;
     bool done_ok = false;
-    std::vector<ShownStep> ran;
     std::istringstream in(res.out);
     std::string line;
     while (std::getline(in, line)) {
         const json ev = json::parse(line);
         if (ev["event"] == "lab") steps = ev["steps"];
-        if (ev["event"] == "step") ran.push_back({ev["title"], ev["call"]});
+        if (ev["event"] == "step") run.ran.push_back({ev["title"], ev["call"]});
         if (ev["event"] == "waiting") ADD_FAILURE() << "--auto must not wait: " << line;
+        if (ev["event"] == "step") run.texts += ev.value("title", "") + "\n" + ev.value("explain", "") + "\n";
         if (ev["event"] == "observed") {
             ++observed;
             EXPECT_TRUE(ev["ok"].get<bool>()) << line;
@@ -156,6 +164,14 @@ TEST_P(EveryLab, AutoJsonMeetsEveryExpectation) {
     EXPECT_GT(steps, 0);
     EXPECT_EQ(observed, steps);
     EXPECT_TRUE(done_ok);
+    return run;
+}
+
+TEST_P(EveryLab, AutoJsonMeetsEveryExpectation) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    const auto& entry = GetParam();
+    const auto run = run_auto_json(entry, {});
     expect_only_timewait_left();
 
     // The page's transcript shows these very steps (docs/labs/transcripts.py rewrites it).
@@ -163,15 +179,29 @@ TEST_P(EveryLab, AutoJsonMeetsEveryExpectation) {
     const auto page = lab_page_path(entry);
     const auto shown = steps_shown_on_page(page, page_error);
     ASSERT_TRUE(page_error.empty()) << page_error;
-    ASSERT_EQ(shown.size(), ran.size())
+    ASSERT_EQ(shown.size(), run.ran.size())
         << page << " shows " << shown.size() << " steps in its transcript, the lab runs "
-        << ran.size() << ": run `sudo docs/labs/transcripts.py --only " << entry.id << "`";
-    for (std::size_t i = 0; i < ran.size(); ++i) {
-        EXPECT_EQ(digits_as_hash(shown[i].title), digits_as_hash(ran[i].title))
+        << run.ran.size() << ": run `sudo docs/labs/transcripts.py --only " << entry.id << "`";
+    for (std::size_t i = 0; i < run.ran.size(); ++i) {
+        EXPECT_EQ(digits_as_hash(shown[i].title), digits_as_hash(run.ran[i].title))
             << page << ", step " << i + 1 << ": the page's title is not the lab's";
-        EXPECT_EQ(digits_as_hash(shown[i].call), digits_as_hash(ran[i].call))
+        EXPECT_EQ(digits_as_hash(shown[i].call), digits_as_hash(run.ran[i].call))
             << page << ", step " << i + 1 << ": the page's call is not the lab's";
     }
+}
+
+// The same lab in Korean (--lang ko): the same expectations met, the same JSON, and the
+// steps told in Hangul (U+AC00..U+D7A3 is EA B0 80 .. ED 9E A3 in UTF-8).
+TEST_P(EveryLab, AutoJsonInKoreanMeetsEveryExpectation) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    const auto run = run_auto_json(GetParam(), {"--lang", "ko"});
+    const bool hangul = std::any_of(run.texts.begin(), run.texts.end(), [](char c) {
+        const auto b = static_cast<unsigned char>(c);
+        return b >= 0xEA && b <= 0xED;
+    });
+    EXPECT_TRUE(hangul) << "no Korean in the steps' texts: " << run.texts;
+    expect_only_timewait_left();
 }
 
 INSTANTIATE_TEST_SUITE_P(Labs, EveryLab, ::testing::ValuesIn(lab::kLabs),

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -32,12 +33,26 @@ bool init(std::string_view lang = {});
 std::string_view language() noexcept;
 // Where the compiled catalogues are (<dir>/<lang>/LC_MESSAGES/socklab.mo), or empty.
 std::string catalogue_dir();
+// Is `lang` one of the languages init() takes ("en", "ko")?
+bool is_language(std::string_view lang) noexcept;
+// "ko" for "ko_KR.UTF-8" or "ko", "en" for anything else.
+std::string_view language_of_locale(std::string_view name);
 
 // fmt::format with a translated format string (placeholders are checked by the catalogue
 // test, not the compiler).
 template <typename... Args>
 std::string format(const char* translated, Args&&... args) {
     return fmt::format(fmt::runtime(translated), std::forward<Args>(args)...);
+}
+
+// fmt::print with a translated format string.
+template <typename... Args>
+void print(std::FILE* to, const char* translated, Args&&... args) {
+    fmt::print(to, fmt::runtime(translated), std::forward<Args>(args)...);
+}
+template <typename... Args>
+void print(const char* translated, Args&&... args) {
+    fmt::print(fmt::runtime(translated), std::forward<Args>(args)...);
 }
 
 }  // namespace socklab::i18n

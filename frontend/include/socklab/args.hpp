@@ -13,6 +13,18 @@ namespace socklab::cli {
 // Every program adds it, so the line reads the same whichever program is asked.
 void add_version_flag(CLI::App& app);
 
+// --lang ko|en: the language of every text the program prints. It must be chosen before the
+// help texts are written, so a program calls init_language(argc, argv) first thing in main
+// (it finds --lang on the command line, else asks LC_ALL / LC_MESSAGES / LANG), builds its
+// CLI11 app, and adds this option so --help lists it and a bad value is one clear line.
+void init_language(int argc, const char* const* argv);
+void add_lang_option(CLI::App& app);
+// CLI11's own words in --help (Usage, Options, Subcommands, the -h line) from the catalogue;
+// for `app` and every subcommand it has now. add_lang_option calls it for the root.
+void localize_help(CLI::App& app);
+// "'fr' is not a language socklab speaks: use ko or en" (empty: valid).
+[[nodiscard]] std::string check_lang(std::string_view text);
+
 // A TCP/UDP port: a whole number from 1 to 65535 ("'0' is not a port: give ...").
 const CLI::Validator& port_validator();
 

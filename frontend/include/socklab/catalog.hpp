@@ -8,6 +8,8 @@
 #include <ostream>
 #include <string_view>
 
+#include "socklab/i18n.hpp"  // N_(): the titles and summaries are translated where shown
+
 namespace socklab::lab {
 
 struct LabEntry {
@@ -19,54 +21,54 @@ struct LabEntry {
 };
 
 inline constexpr std::array<LabEntry, 15> kLabs{{
-    {"bind", 1, "socket + bind",
-     "A bound socket is not yet listening: TCP_INFO says CLOSE and nobody can connect.", false},
-    {"listen", 2, "listen",
-     "listen() makes a LISTEN socket; its Send-Q is the backlog, its Recv-Q the accept queue.",
+    {"bind", 1, N_("socket + bind"),
+     N_("A bound socket is not yet listening: TCP_INFO says CLOSE and nobody can connect."), false},
+    {"listen", 2, N_("listen"),
+     N_("listen() makes a LISTEN socket; its Send-Q is the backlog, its Recv-Q the accept queue."),
      false},
-    {"accept", 3, "connect and accept",
-     "Both ends are ESTABLISHED before accept(): the kernel does the handshake, accept() only "
-     "hands over the socket.",
+    {"accept", 3, N_("connect and accept"),
+     N_("Both ends are ESTABLISHED before accept(): the kernel does the handshake, accept() only "
+     "hands over the socket."),
      false},
-    {"send-recv", 4, "send and recv",
-     "TCP is a byte stream: sends merge, queues fill while the reader pauses; send_all and "
-     "length-prefixed framing.",
+    {"send-recv", 4, N_("send and recv"),
+     N_("TCP is a byte stream: sends merge, queues fill while the reader pauses; send_all and "
+     "length-prefixed framing."),
      false},
-    {"active-close", 5, "active close",
-     "The closer goes FIN_WAIT1, FIN_WAIT2, TIME_WAIT; the peer waits in CLOSE_WAIT, then "
-     "LAST_ACK.",
+    {"active-close", 5, N_("active close"),
+     N_("The closer goes FIN_WAIT1, FIN_WAIT2, TIME_WAIT; the peer waits in CLOSE_WAIT, then "
+     "LAST_ACK."),
      false},
-    {"address-in-use", 6, "Address already in use",
-     "TIME_WAIT holds the port: EADDRINUSE, unless the old and the new server both set "
-     "SO_REUSEADDR.",
+    {"address-in-use", 6, N_("Address already in use"),
+     N_("TIME_WAIT holds the port: EADDRINUSE, unless the old and the new server both set "
+     "SO_REUSEADDR."),
      false},
-    {"close-wait-leak", 7, "the CLOSE_WAIT leak",
-     "A peer that ignores recv() == 0 stays in CLOSE_WAIT forever; the fix; EPIPE on a closed "
-     "peer.",
+    {"close-wait-leak", 7, N_("the CLOSE_WAIT leak"),
+     N_("A peer that ignores recv() == 0 stays in CLOSE_WAIT forever; the fix; EPIPE on a closed "
+     "peer."),
      false},
-    {"half-close", 8, "half-close",
-     "shutdown(SHUT_WR): FIN_WAIT2 on one side, CLOSE_WAIT on the other, which can still send.",
+    {"half-close", 8, N_("half-close"),
+     N_("shutdown(SHUT_WR): FIN_WAIT2 on one side, CLOSE_WAIT on the other, which can still send."),
      false},
-    {"abort", 9, "abort with RST",
-     "SO_LINGER {1, 0} or close() with unread data sends RST: ECONNRESET and no TIME_WAIT.",
+    {"abort", 9, N_("abort with RST"),
+     N_("SO_LINGER {1, 0} or close() with unread data sends RST: ECONNRESET and no TIME_WAIT."),
      false},
-    {"backlog", 10, "listen backlog",
-     "listen(fd, 1) without accept: backlog + 1 connections ESTABLISHED, the rest wait in "
-     "SYN_SENT.",
+    {"backlog", 10, N_("listen backlog"),
+     N_("listen(fd, 1) without accept: backlog + 1 connections ESTABLISHED, the rest wait in "
+     "SYN_SENT."),
      false},
-    {"syn-recv", 11, "SYN_RECV",
-     "TCP_DEFER_ACCEPT keeps the server side in SYN_RECV while the client says ESTABLISHED.",
+    {"syn-recv", 11, N_("SYN_RECV"),
+     N_("TCP_DEFER_ACCEPT keeps the server side in SYN_RECV while the client says ESTABLISHED."),
      false},
-    {"fin-wait1", 12, "FIN_WAIT1",
-     "The peer never reads: fill both buffers, then shutdown(SHUT_WR) is held in FIN_WAIT1.",
+    {"fin-wait1", 12, N_("FIN_WAIT1"),
+     N_("The peer never reads: fill both buffers, then shutdown(SHUT_WR) is held in FIN_WAIT1."),
      false},
-    {"udp", 13, "UDP",
-     "UNCONN vs connect()ed UDP, message boundaries, ICMP port unreachable as ECONNREFUSED.",
+    {"udp", 13, N_("UDP"),
+     N_("UNCONN vs connect()ed UDP, message boundaries, ICMP port unreachable as ECONNREFUSED."),
      false},
-    {"reuseport", 14, "SO_REUSEPORT",
-     "Two listeners share one port and the kernel spreads connections between them.", false},
-    {"chat", 15, "chat",
-     "A two-way chat done right: a keyboard thread and a socket thread, both sides close.", true},
+    {"reuseport", 14, N_("SO_REUSEPORT"),
+     N_("Two listeners share one port and the kernel spreads connections between them."), false},
+    {"chat", 15, N_("chat"),
+     N_("A two-way chat done right: a keyboard thread and a socket thread, both sides close."), true},
 }};
 
 [[nodiscard]] constexpr std::uint16_t default_port(int number) noexcept {
