@@ -37,6 +37,7 @@ SocklabCli::SocklabCli()
     register_why(app_, run_);
     register_free(app_, run_);
     register_trace(app_, run_);
+    register_run(app_, run_);
     register_export(app_, run_);
     register_lab(app_, run_);
 }

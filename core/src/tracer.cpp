@@ -464,7 +464,14 @@ void Tracer::Impl::start_syscalls() {
     };
     // Never our own calls (reading /proc closes files: tracing that would feed itself).
     std::string filter = "common_pid != " + std::to_string(::getpid());
-    if (!opts.pids.empty()) {
+    if (!opts.pids.empty() && opts.follow_children) {
+        // The kernel adds each forked task to set_event_pid itself (event-fork), at fork
+        // time: a filter on common_pid would be fixed at the tids known now.
+        std::string list;
+        for (const auto pid : opts.pids) list += std::to_string(pid) + " ";
+        write_file("set_event_pid", list);
+        write_file("options/event-fork", "1");
+    } else if (!opts.pids.empty()) {
         filter += " && (";
         for (std::size_t i = 0; i < opts.pids.size(); ++i)
             filter += (i ? " || common_pid == " : "common_pid == ") + std::to_string(opts.pids[i]);
@@ -598,7 +605,11 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
     if (is_data_call(e.call)) {
         if (inode == 0) return false;
         if (data_counts.size() > 262144) data_counts.clear();
-        data_counts[inode].add(e.call, e.result, e.time_ns);
+        auto& counts = data_counts[inode];
+        counts.add(e.call, e.result, e.time_ns);
+        counts.pid = e.pid;
+        counts.tid = e.tid;
+        counts.fd = fd;
         return false;  // counted, not reported one by one
     }
     e.inode = inode;
