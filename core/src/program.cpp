@@ -24,11 +24,32 @@ double seconds_between(std::uint64_t from_ns, std::uint64_t to_ns) noexcept {
 
 bool has_tuple(const SocketKey& k) noexcept { return k.local_port != 0; }
 
-void see_state(SocketLife& life, std::uint8_t state, std::uint64_t time_ns) {
-    if (life.states.empty() || life.states.back() != state) life.states.push_back(state);
-    if (state == st(TcpState::close_wait) && !life.close_wait_ns) life.close_wait_ns = time_ns;
+// Polls and traced transitions both report states, at their own times: collected first,
+// put in time order at the end.
+using Samples = std::map<std::uint64_t, std::vector<std::pair<std::uint64_t, std::uint8_t>>>;
+
+void see_state(Samples& samples, SocketLife& life, std::uint8_t state, std::uint64_t time_ns) {
+    samples[life.inode].emplace_back(time_ns, state);
     if (life.first_ns == 0 || time_ns < life.first_ns) life.first_ns = time_ns;
     life.last_ns = std::max(life.last_ns, time_ns);
+}
+
+// States in time order without repeats; when CLOSE_WAIT began and when it ended (0: not).
+std::uint64_t settle_states(SocketLife& life, std::vector<std::pair<std::uint64_t, std::uint8_t>>& v) {
+    std::stable_sort(v.begin(), v.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    life.states.clear();
+    std::uint64_t left_close_wait = 0;
+    for (const auto& [t, state] : v) {
+        if (life.states.empty() || life.states.back() != state) {
+            if (!life.states.empty() && life.states.back() == st(TcpState::close_wait) &&
+                left_close_wait == 0)
+                left_close_wait = t;
+            life.states.push_back(state);
+        }
+        if (state == st(TcpState::close_wait) && !life.close_wait_ns) life.close_wait_ns = t;
+    }
+    return left_close_wait;
 }
 
 std::string endpoint(const IpAddr& a, std::uint16_t port) {
@@ -58,6 +79,7 @@ std::string_view kind_name(FindingKind k) noexcept {
 
 Report analyse(const Input& in, const Thresholds& t) {
     Report r;
+    Samples samples;
     std::map<std::uint64_t, SocketLife> lives;  // by inode: ordered, so the report is stable
     auto life_of = [&](std::uint64_t inode) -> SocketLife& {
         auto& l = lives[inode];
@@ -78,7 +100,8 @@ Report analyse(const Input& in, const Thresholds& t) {
             life.fd = h.fd;
             const auto k = key_of(h.record);
             if (!has_tuple(life.key) || k.remote_port != 0) life.key = k;
-            see_state(life, h.record.state, poll.time_ns);
+            see_state(samples, life, h.record.state, poll.time_ns);
+            life.held_state = h.record.state;
         }
         // Gone between two polls while the program ran: it closed the descriptor.
         for (const auto inode : previous)
@@ -100,6 +123,7 @@ Report analyse(const Input& in, const Thresholds& t) {
         if (life.first_ns == 0 || c.time_ns < life.first_ns) life.first_ns = c.time_ns;
         life.last_ns = std::max(life.last_ns, c.time_ns);
         if (c.call == SyscallKind::close) {
+            life.closed_at_ns = c.time_ns;
             life.closed_by_program = true;
             life.open_at_end = false;
             closes.push_back(&c);
@@ -115,9 +139,7 @@ Report analyse(const Input& in, const Thresholds& t) {
         const auto it = by_key.find(k);
         if (it == by_key.end()) continue;
         auto& life = lives[it->second];
-        if (life.states.empty()) life.states.push_back(e.old_state);
-        see_state(life, e.new_state, e.time_ns);
-        if (e.new_state == st(TcpState::close_wait)) life.close_wait_ns = e.time_ns;
+        see_state(samples, life, e.new_state, e.time_ns);
         if (e.new_state != st(TcpState::close)) continue;
         // An abort: straight from a synchronised state to CLOSE, without the FIN handshake
         // (RFC 9293 §3.10.7.4: a reset; FIN_WAIT2 -> CLOSE is the tracepoint's ordinary end
@@ -173,12 +195,18 @@ Report analyse(const Input& in, const Thresholds& t) {
     }
 
     // CLOSE_WAIT held: the peer closed, the program did not.
+    std::set<std::uint64_t> leaked;
     for (auto& [inode, life] : lives) {
+        const auto left = settle_states(life, samples[inode]);
         if (!life.close_wait_ns) continue;
-        const bool still = life.open_at_end && !life.closed_by_program;
-        const std::uint64_t until = still ? std::max(in.end_ns, life.last_ns) : life.last_ns;
+        const bool still = !life.closed_by_program;
+        // Until the program closed it, or the kernel did when the program ended (the state
+        // left CLOSE_WAIT then), or the end of the watch.
+        std::uint64_t until = life.closed_at_ns ? life.closed_at_ns : left ? left : in.end_ns;
+        if (!life.closed_at_ns && life.closed_by_program && !left) until = life.last_ns;
         const double held = seconds_between(*life.close_wait_ns, until);
         if (until < *life.close_wait_ns + t.close_wait_ns) continue;
+        leaked.insert(inode);
         auto f = finding_for(FindingKind::close_wait_leak, life);
         f.seconds = held;
         f.evidence = still ? i18n::format(
@@ -252,11 +280,10 @@ Report analyse(const Input& in, const Thresholds& t) {
     }
     if (in.ending.exited || in.ending.stopped_by_us) {
         for (const auto& [inode, life] : lives) {
-            if (!life.open_at_end || life.closed_by_program) continue;
-            if (!life.states.empty() && life.states.back() == st(TcpState::close_wait)) continue;
+            if (!life.open_at_end || life.closed_by_program || leaked.count(inode)) continue;
             auto f = finding_for(FindingKind::open_at_exit, life);
-            const auto state = life.states.empty() ? std::string_view("?") : state_name(life.states.back());
-            f.evidence = life.states.empty() || life.states.back() != st(TcpState::listen)
+            const auto state = life.held_state ? state_name(*life.held_state) : std::string_view("?");
+            f.evidence = life.held_state != st(TcpState::listen)
                              ? i18n::format(_("fd {} of pid {} ({} {}) was still open when the "
                                               "program ended; the kernel closed it"),
                                             life.fd, life.pid, state,

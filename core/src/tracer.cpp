@@ -257,6 +257,8 @@ struct Tracer::Impl {
     std::unordered_map<std::uint16_t, trace::SyscallLayout> sys_layouts;
     trace::SyscallJoiner joiner;
     std::vector<SyscallEvent> pending_calls;
+    // (pid << 32 | fd) -> when a socket()/accept() still pending made that descriptor.
+    std::unordered_map<std::uint64_t, std::uint64_t> born;
     std::unordered_map<std::uint64_t, std::uint64_t> fd_inode;  // (pid << 32 | fd) -> inode, 0: not a socket
     std::unordered_map<std::uint64_t, SocketKey> inode_key;
     std::unordered_map<std::uint64_t, DataCallCounts> data_counts;
@@ -573,6 +575,10 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
     if (fd < 0) return !is_data_call(e.call) && e.call != SyscallKind::close;
     const std::uint64_t fd_slot = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(e.pid)) << 32) |
                                static_cast<std::uint32_t>(fd);
+    if (const auto b = born.find(fd_slot); b != born.end() && e.time_ns < b->second) {
+        if (e.call == SyscallKind::close) fd_inode.erase(fd_slot);
+        return !is_data_call(e.call) && e.call != SyscallKind::close;
+    }
     if (e.call == SyscallKind::close) {
         // The descriptor is gone: only what was learned before it closed can name it.
         const auto it = fd_inode.find(fd_slot);
@@ -626,6 +632,19 @@ std::size_t Tracer::Impl::release_calls(std::vector<SyscallEvent>& out, std::uin
         [before_ns](const SyscallEvent& e) { return e.time_ns < before_ns; });
     std::size_t n = 0;
     batch_snapshot.reset();
+    // The descriptor links are read now, after the calls: a descriptor number reused by a
+    // socket()/accept() since names the new socket. A call on that number made before the
+    // socket existed was on an older file (a program's start-up read()s and close()s), so
+    // it is left unresolved rather than counted on the socket.
+    born.clear();
+    for (const auto& e : pending_calls) {
+        const bool returns_fd = e.call == SyscallKind::socket || e.call == SyscallKind::accept ||
+                                e.call == SyscallKind::accept4;
+        if (!returns_fd || e.result < 0) continue;
+        const auto fd_slot = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(tgid_of(e.tid))) << 32) |
+                          static_cast<std::uint32_t>(e.result);
+        if (!born.count(fd_slot)) born[fd_slot] = e.time_ns;
+    }
     for (auto it = pending_calls.begin(); it != cut; ++it) {
         if (!resolve_call(*it)) continue;
         out.push_back(*it);

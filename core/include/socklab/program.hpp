@@ -94,6 +94,8 @@ struct SocketLife {
     std::uint64_t first_ns = 0, last_ns = 0;  // first and last poll or event that saw it
     std::optional<std::uint64_t> close_wait_ns;  // when it entered CLOSE_WAIT (event or poll)
     bool closed_by_program = false;  // a close() of it was traced, or a poll saw it go
+    std::uint64_t closed_at_ns = 0;  // the traced close(), when there was one
+    std::optional<std::uint8_t> held_state;  // its state in the last poll that saw it held
     bool open_at_end = false;        // the last poll before the end still saw it held
     DataCallCounts data;
 };
