@@ -193,12 +193,14 @@ int run_program(const RunArgs& args) {
     }
     const auto started = Clock::now();
     std::set<std::uint16_t> ports;  // local ports of the program's sockets
+    std::set<std::int32_t> tasks{prog.pid()};  // its processes and threads seen so far
     std::vector<TransitionEvent> all_transitions, batch;
     std::vector<SyscallEvent> calls;
     std::optional<program::Observation> latest;
     auto take_poll = [&] {
         auto o = program::observe(program::process_tree(prog.pid()), *source);
         for (const auto& h : o.sockets) ports.insert(h.record.local_port);
+        for (const int pid : program::process_tree(prog.pid())) tasks.insert(pid);
         if (in.polls.empty() || !same_sockets(in.polls.back(), o)) in.polls.push_back(o);
         latest = std::move(o);
     };
@@ -210,12 +212,14 @@ int run_program(const RunArgs& args) {
         for (auto i = before; i < calls.size(); ++i) {
             const auto& c = calls[i];
             if (c.key && c.key->local_port) ports.insert(c.key->local_port);
+            tasks.insert(c.tid);
+            tasks.insert(c.pid);
             std::fprintf(log, "%s\n", call_line(c).c_str());
         }
         batch.clear();
         if (tracers.transitions) tracers.transitions->poll(batch, 0ms);
         for (const auto& e : batch)
-            if (ports.count(e.local_port)) {
+            if (ports.count(e.local_port) || (e.pid != 0 && tasks.count(e.pid))) {
                 all_transitions.push_back(e);
                 std::fprintf(log, "%s\n", transition_line(e).c_str());
             }

@@ -16,6 +16,8 @@
 namespace socklab::program {
 namespace {
 
+constexpr std::uint64_t kS = 1'000'000'000;
+
 constexpr std::uint8_t st(TcpState s) noexcept { return static_cast<std::uint8_t>(s); }
 
 double seconds_between(std::uint64_t from_ns, std::uint64_t to_ns) noexcept {
@@ -257,6 +259,31 @@ Report analyse(const Input& in, const Thresholds& t) {
                 c.fd);
             r.findings.push_back(std::move(f));
         }
+    }
+
+    // A connect() that did not say ECONNREFUSED itself (non-blocking: EINPROGRESS, the error
+    // comes later from SO_ERROR or the next call): SYN_SENT -> CLOSE in the program's own task
+    // within a second is the RST answer to its SYN; a timeout takes the SYN retries (seconds).
+    for (const auto& e : in.transitions) {
+        if (e.old_state != st(TcpState::syn_sent) || e.new_state != st(TcpState::close)) continue;
+        if (e.old_state_ns >= kS) continue;
+        bool told = false;
+        for (const auto& c : in.calls)
+            if (c.call == SyscallKind::connect && c.error == ECONNREFUSED && c.tid == e.pid &&
+                c.time_ns + kS >= e.time_ns && e.time_ns + kS >= c.time_ns)
+                told = true;
+        if (told) continue;
+        Finding f;
+        f.kind = FindingKind::refused;
+        f.pid = e.pid;
+        f.tid = e.pid;
+        f.local_port = e.local_port;
+        f.remote_port = e.remote_port;
+        f.evidence = i18n::format(
+            _("the connection from port {} to {} was refused: its SYN was answered with RST "
+              "(SYN_SENT -> CLOSE): nothing listened there"),
+            e.local_port, endpoint(e.remote_addr, e.remote_port));
+        r.findings.push_back(std::move(f));
     }
 
     // How the program ended.

@@ -66,7 +66,9 @@ struct Ending {
 
 struct Input {
     std::vector<Observation> polls;            // in time order
-    std::vector<TransitionEvent> transitions;  // of the program's ports, in time order
+    // The program's: on its ports, or made in one of its tasks (TransitionEvent::pid). In
+    // time order.
+    std::vector<TransitionEvent> transitions;
     std::vector<SyscallEvent> calls;           // of the program's process tree, in time order
     std::vector<DataOnSocket> data;
     std::int32_t root_pid = 0;
