@@ -9,15 +9,18 @@
 #include <sys/socket.h>
 
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "child.hpp"
+#include "confined.hpp"
 #include "socklab/source.hpp"
 #include "socklab/state.hpp"
 #include "testsupport.hpp"
@@ -192,6 +195,46 @@ TEST_F(RunCheck, RunNamesTheCloseWaitLeakAndTheRecvZeroLoopWithPidAndFd) {
     EXPECT_EQ((*loop)["fd"], owner.second);
     EXPECT_GE((*loop)["count"].get<std::uint64_t>(), 10u);
     EXPECT_NE((*loop)["tid"], owner.first);  // a worker thread, followed from its creation
+}
+
+// Without root there is no tracer: what polling can see is still reported (the CLOSE_WAIT
+// held, with the pid and fd), what it cannot is named as missing, never guessed.
+TEST_F(RunCheck, RunWithoutRootReportsWhatPollingSees) {
+    test::TempDir dir;
+    std::filesystem::permissions(dir.path, std::filesystem::perms::all);
+    const auto report_path = (dir.path / "report.json").string();
+    test::Confinement nobody;
+    nobody.uid = test::kNobodyUid;
+    test::CommandResult res;
+    std::thread runner([&] {
+        res = test::run_confined({bin("socklab"), "run", "--duration", "3", "--report", report_path,
+                                  "--log", (dir.path / "log").string(), "--", kPython,
+                                  program("chat_ignores_eof.py"), std::to_string(kPort)},
+                                 nobody);
+    });
+    auto src = make_default_source();
+    std::pair<int, int> owner{0, -1};
+    if (wait_listening(*src)) {
+        auto c = test::tcp_connect("127.0.0.1", kPort);
+        const std::string hello = "hello\n";
+        EXPECT_EQ(::send(c.get(), hello.data(), hello.size(), MSG_NOSIGNAL), 6);
+        EXPECT_NE(read_some(c.get()).find("hello"), std::string::npos);
+        const auto peer = test::local_port(c.get());
+        c.reset();
+        EXPECT_TRUE(test::wait_for_state(*src, kPort, peer,
+                                         static_cast<std::uint8_t>(TcpState::close_wait), 3s));
+        owner = ss_close_wait_owner();
+    }
+    runner.join();
+    ASSERT_GT(owner.first, 0) << res.err;
+    const auto report = read_report(report_path);
+    const auto* leak = finding(report, "close_wait_leak");
+    ASSERT_NE(leak, nullptr) << report.dump(2);
+    EXPECT_EQ((*leak)["pid"], owner.first);
+    EXPECT_EQ((*leak)["fd"], owner.second);
+    EXPECT_EQ(finding(report, "recv_zero_loop"), nullptr);  // needs the tracer
+    ASSERT_EQ(report["missing"].size(), 1u);
+    EXPECT_NE(report["missing"][0].get<std::string>().find("polling only"), std::string::npos);
 }
 
 TEST_F(RunCheck, RunOnTheCarefulServerFindsNoLeak) {
