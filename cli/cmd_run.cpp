@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -613,18 +614,86 @@ program::ScenarioObservation run_scenario(std::string_view id, const CheckArgs& 
     return o;
 }
 
+UniqueFd listen_on(std::uint16_t port) {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) throw socklab::Error(std::string("failed to create a socket: ") + std::strerror(errno));
+    const int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd.get(), 4) != 0)
+        throw socklab::Error(i18n::format(_("failed to listen on 127.0.0.1:{}: {}"), port,
+                                          std::strerror(errno)));
+    return fd;
+}
+
+// --role client: socklab is the server the learner's client connects to.
+program::ScenarioObservation run_client_scenario(std::string_view id, const CheckArgs& args,
+                                                 Source& source) {
+    program::ScenarioObservation o;
+    o.id = std::string(id);
+    const auto listener = listen_on(*args.port);
+    Session s(args, source);
+    if (s.start_error() != 0)
+        throw socklab::Error(i18n::format(_("failed to start {}: {}"), args.command.front(),
+                                          std::strerror(s.start_error())));
+    pollfd p{listener.get(), POLLIN, 0};
+    if (::poll(&p, 1, 5000) != 1) {
+        o.server_started = false;
+        return o;
+    }
+    Peer conn(UniqueFd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)));
+    const auto peer = conn.fd ? [&] {
+        sockaddr_in a{};
+        socklen_t len = sizeof a;
+        ::getpeername(conn.fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
+        return ntohs(a.sin_port);
+    }() : std::uint16_t{0};
+    const auto end = s.end_for(*args.port);
+    if (id == "server-closes-first") {
+        send_text(conn.fd.get(), "welcome from socklab\n");
+        const auto closed_at = Clock::now();
+        conn.fd.reset();  // an orderly close: FIN
+        bool closed = false;
+        while (Clock::now() - closed_at < 2000ms && !closed) {
+            const auto now = s.end_for(*args.port);
+            closed = !now || (now->record.local_port == peer &&
+                              now->record.state != static_cast<std::uint8_t>(TcpState::close_wait));
+            if (!closed) s.prog().wait_exit(20);
+        }
+        if (!closed) o.close_wait_s = std::chrono::duration<double>(Clock::now() - closed_at).count();
+        o.peer_got_eof = closed;
+        if (end) o.recv_zero = s.recv_zero(end->record.inode);
+    } else if (id == "server-resets") {
+        conn.abort();
+        s.prog().wait_exit(1000);
+    } else {  // server-silent
+        s.prog().wait_exit(2000);
+    }
+    o.program_alive = !s.prog().poll_exit();
+    o.program_signal = s.prog().ending().signal;
+    s.prog().stop(1000);
+    return o;
+}
+
 int run_check(const CheckArgs& args) {
     RunSignals signals;
-    if (args.role == "client") {
-        std::fprintf(stderr, "%s\n", _("socklab: check --role client is not available yet"));
-        return kExitNothing;
+    if (args.role == "client" && !args.port) {
+        std::fprintf(stderr, "%s\n", _("socklab: check --role client needs --port P: the port your client connects to"));
+        return kExitUsage;
     }
     auto source = make_default_source();
     std::vector<program::ScenarioResult> results;
     std::optional<std::uint16_t> port = args.port;
-    for (const auto id : program::kServerScenarios) {
+    const bool client = args.role == "client";
+    const auto ids = client ? std::span<const std::string_view>(program::kClientScenarios)
+                            : std::span<const std::string_view>(program::kServerScenarios);
+    for (const auto id : ids) {
         if (g_stop.load()) break;
-        const auto o = run_scenario(id, args, *source, port);
+        const auto o = client ? run_client_scenario(id, args, *source)
+                              : run_scenario(id, args, *source, port);
         results.push_back(program::judge(o));
         if (!args.json) {
             const auto& r = results.back();

@@ -455,7 +455,11 @@ ScenarioResult judge(const ScenarioObservation& o, const Thresholds& t) {
         if (spin) add(FindingKind::recv_zero_loop,
                       i18n::format(_("recv() returned 0 {} times on that connection"), o.recv_zero));
         if (r.ok)
-            r.evidence = _("the peer closed first and the program closed its end too (no CLOSE_WAIT left)");
+            r.evidence = id == "server-closes-first"
+                             ? _("the server closed first and the program closed its end too (no "
+                                 "CLOSE_WAIT left)")
+                             : _("the peer closed first and the program closed its end too (no "
+                                 "CLOSE_WAIT left)");
         else if (!r.findings.empty())
             r.evidence = r.findings.front().evidence;
         else
@@ -472,13 +476,17 @@ ScenarioResult judge(const ScenarioObservation& o, const Thresholds& t) {
                                          : _("after the peer's shutdown(SHUT_WR) the program "
                                              "never closed its end (recv() == 0 ignored)");
     } else if (id == "peer-reset" || id == "server-resets") {
-        r.ok = o.program_alive && (o.line_delivered || id == "server-resets") &&
-               o.program_signal == 0;
+        // A client may end when its server resets it; dying of a signal is the failure.
+        r.ok = id == "server-resets" ? o.program_signal == 0
+                                     : o.program_alive && o.line_delivered && o.program_signal == 0;
         if (o.program_signal == SIGPIPE)
             add(FindingKind::sigpipe, _("the program was killed by SIGPIPE after a peer reset "
                                         "its connection"));
-        r.evidence = r.ok ? _("a peer reset its connection (RST); the program survived and "
-                              "served the next client")
+        r.evidence = r.ok ? (id == "server-resets"
+                                 ? _("the server reset the connection (RST); the program was not "
+                                     "killed by a signal")
+                                 : _("a peer reset its connection (RST); the program survived and "
+                                     "served the next client"))
                      : o.program_signal == SIGPIPE ? r.findings.back().evidence
                      : !o.program_alive ? _("the program ended after a peer reset its connection")
                                         : _("after a peer reset its connection the program "

@@ -120,6 +120,27 @@ TEST_F(RunCheck, SigpipeDeathFailsPeerReset) {
     EXPECT_EQ(findings_of(card, "peer-reset"), (std::set<std::string>{"sigpipe"}));
 }
 
+// --role client: socklab plays the server on --port.
+TEST_F(RunCheck, ClientRoleCarefulPassesAndIgnoringEofFails) {
+    auto card_of = [](const std::string& prog) {
+        const auto res = run_command({bin("socklab"), "check", "--role", "client", "--port",
+                                      std::to_string(kPort), "--json", "--", kPython, program(prog),
+                                      std::to_string(kPort)},
+                                     {}, 60s);
+        return nlohmann::json::parse(res.out);
+    };
+    const auto good = card_of("client_careful.py");
+    EXPECT_EQ(good["role"], "client");
+    EXPECT_EQ(good["total"], 3);
+    EXPECT_EQ(good["passed"], 3) << good.dump(2);
+    const auto bad = card_of("client_ignores_eof.py");
+    EXPECT_EQ(failed(bad), (std::set<std::string>{"server-closes-first"})) << bad.dump(2);
+    EXPECT_EQ(findings_of(bad, "server-closes-first"),
+              (std::set<std::string>{"close_wait_leak", "recv_zero_loop"}));
+    // Without --port the client role cannot know where to listen: bad usage.
+    EXPECT_EQ(run_command({bin("socklab"), "check", "--role", "client", "--", "true"}).exit_code, 2);
+}
+
 // ---- socklab run --------------------------------------------------------------------------
 
 
