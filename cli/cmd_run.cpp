@@ -252,6 +252,7 @@ int run_program(const RunArgs& args) {
         in.polls.push_back(*latest);
     in.ending = prog.ending();
     in.transitions = std::move(all_transitions);
+    in.tasks.assign(tasks.begin(), tasks.end());
     in.calls = std::move(calls);
     if (tracers.active)
         for (const auto& [inode, counts] : tracers.calls->data_calls())

@@ -154,8 +154,12 @@ Report analyse(const Input& in, const Thresholds& t) {
                 by_close = true;
         // Without a close() around it, an abort after the last poll of an ended program is
         // the kernel closing its descriptors at exit (unread data: RFC 2525 §2.17).
+        // It ran in the program's task then; a peer's RST is handled in the peer's (on
+        // loopback) or in a softirq, never in the program's exit.
+        const bool own_task = e.pid != 0 && (e.pid == in.root_pid ||
+                                             std::find(in.tasks.begin(), in.tasks.end(), e.pid) != in.tasks.end());
         const bool at_exit = !by_close && (in.ending.exited || in.ending.stopped_by_us) &&
-                             e.time_ns > last_poll_ns && life.open_at_end;
+                             e.time_ns > last_poll_ns && life.open_at_end && own_task;
         auto f = finding_for(by_close || at_exit ? FindingKind::rst_sent : FindingKind::rst_received, life);
         if (by_close)
             f.evidence = i18n::format(

@@ -193,6 +193,18 @@ TEST(ProgramAnalysis, ResetsSentAndReceivedAreToldApart) {
     EXPECT_EQ(kinds(received), (std::multiset<FindingKind>{FindingKind::rst_received}));
     EXPECT_EQ(received.findings[0].fd, 4);
     EXPECT_EQ(received.findings[0].remote_port, kPeer);
+    // After the last poll of a program that ended: its exit closing the descriptor sent the
+    // RST when the transition ran in the program's task, the peer did when it ran in another.
+    auto at_exit = connection_then({transition(3 * kS + 5, TcpState::established, TcpState::close)}, {});
+    at_exit.polls.pop_back();
+    at_exit.transitions[0].pid = 100;
+    const auto own_exit = analyse(at_exit);
+    EXPECT_EQ(kinds(own_exit).count(FindingKind::rst_sent), 1u);
+    EXPECT_EQ(kinds(own_exit).count(FindingKind::rst_received), 0u);
+    at_exit.transitions[0].pid = 555;  // the peer's task
+    const auto peer_reset = analyse(at_exit);
+    EXPECT_EQ(kinds(peer_reset).count(FindingKind::rst_received), 1u);
+    EXPECT_EQ(kinds(peer_reset).count(FindingKind::rst_sent), 0u);
     // An orderly passive close is no reset.
     auto orderly = analyse(connection_then(
         {transition(kS, TcpState::established, TcpState::close_wait),

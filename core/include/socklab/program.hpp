@@ -72,6 +72,9 @@ struct Input {
     std::vector<SyscallEvent> calls;           // of the program's process tree, in time order
     std::vector<DataOnSocket> data;
     std::int32_t root_pid = 0;
+    // The program's processes and threads seen (tids); a transition made in one of them ran
+    // in the program's own context (its close(), or its exit closing descriptors).
+    std::vector<std::int32_t> tasks;
     std::uint64_t start_ns = 0, end_ns = 0;
     Ending ending;
     bool traced = false;  // transitions and calls were traced (root); false: polling only
