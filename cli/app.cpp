@@ -40,6 +40,7 @@ SocklabCli::SocklabCli()
     register_why(app_, run_);
     register_free(app_, run_);
     register_trace(app_, run_);
+    register_run(app_, run_);
     register_export(app_, run_);
     register_lab(app_, run_);
     localize_help(app_);  // the subcommands' help too

@@ -24,6 +24,7 @@ void register_free(CLI::App& root, Runner& run);
 void register_trace(CLI::App& root, Runner& run);
 void register_export(CLI::App& root, Runner& run);
 void register_lab(CLI::App& root, Runner& run);
+void register_run(CLI::App& root, Runner& run);  // run and check
 
 // Add the EXAMPLES block that ends every help text.
 void set_examples(CLI::App& app, const std::string& examples);

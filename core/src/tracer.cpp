@@ -262,6 +262,8 @@ struct Tracer::Impl {
     std::unordered_map<std::uint16_t, trace::SyscallLayout> sys_layouts;
     trace::SyscallJoiner joiner;
     std::vector<SyscallEvent> pending_calls;
+    // (pid << 32 | fd) -> when a socket()/accept() still pending made that descriptor.
+    std::unordered_map<std::uint64_t, std::uint64_t> born;
     std::unordered_map<std::uint64_t, std::uint64_t> fd_inode;  // (pid << 32 | fd) -> inode, 0: not a socket
     std::unordered_map<std::uint64_t, SocketKey> inode_key;
     std::unordered_map<std::uint64_t, DataCallCounts> data_counts;
@@ -469,7 +471,14 @@ void Tracer::Impl::start_syscalls() {
     };
     // Never our own calls (reading /proc closes files: tracing that would feed itself).
     std::string filter = "common_pid != " + std::to_string(::getpid());
-    if (!opts.pids.empty()) {
+    if (!opts.pids.empty() && opts.follow_children) {
+        // The kernel adds each forked task to set_event_pid itself (event-fork), at fork
+        // time: a filter on common_pid would be fixed at the tids known now.
+        std::string list;
+        for (const auto pid : opts.pids) list += std::to_string(pid) + " ";
+        write_file("set_event_pid", list);
+        write_file("options/event-fork", "1");
+    } else if (!opts.pids.empty()) {
         filter += " && (";
         for (std::size_t i = 0; i < opts.pids.size(); ++i)
             filter += (i ? " || common_pid == " : "common_pid == ") + std::to_string(opts.pids[i]);
@@ -571,6 +580,10 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
     if (fd < 0) return !is_data_call(e.call) && e.call != SyscallKind::close;
     const std::uint64_t fd_slot = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(e.pid)) << 32) |
                                static_cast<std::uint32_t>(fd);
+    if (const auto b = born.find(fd_slot); b != born.end() && e.time_ns < b->second) {
+        if (e.call == SyscallKind::close) fd_inode.erase(fd_slot);
+        return !is_data_call(e.call) && e.call != SyscallKind::close;
+    }
     if (e.call == SyscallKind::close) {
         // The descriptor is gone: only what was learned before it closed can name it.
         const auto it = fd_inode.find(fd_slot);
@@ -603,7 +616,11 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
     if (is_data_call(e.call)) {
         if (inode == 0) return false;
         if (data_counts.size() > 262144) data_counts.clear();
-        data_counts[inode].add(e.call, e.result, e.time_ns);
+        auto& counts = data_counts[inode];
+        counts.add(e.call, e.result, e.time_ns);
+        counts.pid = e.pid;
+        counts.tid = e.tid;
+        counts.fd = fd;
         return false;  // counted, not reported one by one
     }
     e.inode = inode;
@@ -670,6 +687,19 @@ std::size_t Tracer::Impl::release_calls(std::vector<SyscallEvent>& out, std::uin
     std::size_t n = 0;
     bool held = false;
     batch_snapshot.reset();
+    // The descriptor links are read now, after the calls: a descriptor number reused by a
+    // socket()/accept() since names the new socket. A call on that number made before the
+    // socket existed was on an older file (a program's start-up read()s and close()s), so
+    // it is left unresolved rather than counted on the socket.
+    born.clear();
+    for (const auto& e : pending_calls) {
+        const bool returns_fd = e.call == SyscallKind::socket || e.call == SyscallKind::accept ||
+                                e.call == SyscallKind::accept4;
+        if (!returns_fd || e.result < 0) continue;
+        const auto fd_slot = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(tgid_of(e.tid))) << 32) |
+                          static_cast<std::uint32_t>(e.result);
+        if (!born.count(fd_slot)) born[fd_slot] = e.time_ns;
+    }
     for (auto it = pending_calls.begin(); it != cut; ++it) {
         // The hints see what happened before this call and nothing after (a listener that
         // closed later in the same stretch must not empty the queue this accept() took from).

@@ -121,7 +121,7 @@ TEST(CliErrors, AMisspeltCommandIsNamedWithTheCommandsThereAre) {
     EXPECT_EQ(res.exit_code, 2);
     EXPECT_EQ(res.out, "");
     EXPECT_EQ(res.err,
-              "socklab: unknown command 'lsit': use one of list, who, why, free, trace, export, lab\n");
+              "socklab: unknown command 'lsit': use one of list, who, why, free, trace, run, check, export, lab\n");
 }
 
 // ---- 2. list and who --------------------------------------------------------------------

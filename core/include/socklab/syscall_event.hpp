@@ -60,6 +60,8 @@ struct DataCallCounts {
     std::uint64_t receive_zero = 0;  // recv/read returned 0
     std::uint64_t errors = 0;        // returned -1 (EAGAIN included)
     std::uint64_t first_ns = 0, last_ns = 0;
+    // Who made the latest call (the tracer fills these; add() leaves them alone).
+    std::int32_t pid = 0, tid = 0, fd = -1;
 
     void add(SyscallKind k, std::int64_t result, std::uint64_t time_ns) noexcept;
     friend bool operator==(const DataCallCounts&, const DataCallCounts&) = default;

@@ -30,6 +30,13 @@ struct TracerOptions {
     // in the same instance. `pids` filters them in the kernel (common_pid: thread ids).
     bool syscalls = false;
     std::vector<std::int32_t> pids;
+    // With `pids`: follow them and every task they fork (threads and child processes) in the
+    // kernel, through the instance's set_event_pid and options/event-fork, so a program's
+    // whole process tree is traced from its first call, with no race against a new thread.
+    // This applies to every event of the instance: transitions seen are only those that ran
+    // in the tree's context (a peer's FIN handled in another task is not), so use a second
+    // Tracer for transitions.
+    bool follow_children = false;
     // Try even when not uid 0: socklab-helper holds CAP_DAC_OVERRIDE through file capabilities
     // instead (docs/privileges.md). Without it, a non-root caller is told to use root.
     bool without_root = false;

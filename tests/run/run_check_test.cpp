@@ -1,0 +1,361 @@
+// `socklab run` and `socklab check` on real programs written for these tests
+// (tests/run/programs): a careful threaded Python chat server and a careful C one pass every
+// scenario; each broken Python server fails exactly the scenarios of its one mistake, with the
+// finding that names it; `socklab run` reports what `ss` sees (the CLOSE_WAIT's pid and fd).
+// Each test runs in a network namespace of its own, so the fixed port cannot collide.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include "child.hpp"
+#include "confined.hpp"
+#include "socklab/source.hpp"
+#include "socklab/state.hpp"
+#include "testsupport.hpp"
+
+namespace socklab {
+namespace {
+
+using namespace std::chrono_literals;
+using test::bin;
+using test::run_command;
+
+constexpr std::uint16_t kPort = 9301;
+const std::string kPython = "/usr/bin/python3";
+
+std::string program(const std::string& name) { return std::string(SOCKLAB_RUN_PROGRAMS) + "/" + name; }
+
+class RunCheck : public ::testing::Test {
+protected:
+    void SetUp() override {
+        SOCKLAB_REQUIRE_ROOT();
+        netns_ = std::make_unique<test::PrivateNetns>();
+    }
+    void TearDown() override { netns_.reset(); }
+
+    // socklab check --json on a command; the parsed score card.
+    nlohmann::json check(const std::vector<std::string>& command) {
+        std::vector<std::string> argv{bin("socklab"), "check", "--json", "--"};
+        argv.insert(argv.end(), command.begin(), command.end());
+        const auto res = run_command(argv, {}, 90s);
+        EXPECT_FALSE(res.timed_out);
+        EXPECT_EQ(res.exit_code == 0, res.out.find("\"passed\":8") != std::string::npos) << res.out;
+        return nlohmann::json::parse(res.out);
+    }
+
+    static std::set<std::string> failed(const nlohmann::json& card) {
+        std::set<std::string> ids;
+        for (const auto& s : card["scenarios"])
+            if (!s["ok"].get<bool>()) ids.insert(s["id"].get<std::string>());
+        return ids;
+    }
+    static std::set<std::string> findings_of(const nlohmann::json& card, const std::string& id) {
+        std::set<std::string> kinds;
+        for (const auto& s : card["scenarios"])
+            if (s["id"] == id)
+                for (const auto& f : s["findings"]) kinds.insert(f.get<std::string>());
+        return kinds;
+    }
+
+    std::unique_ptr<test::PrivateNetns> netns_;
+};
+
+void expect_all_passed(const nlohmann::json& card) {
+    EXPECT_EQ(card["role"], "server");
+    EXPECT_EQ(card["port"], kPort);  // found by itself: no --port given
+    EXPECT_EQ(card["total"], 8);
+    EXPECT_EQ(card["passed"], 8) << card.dump(2);
+}
+
+TEST_F(RunCheck, CarefulPythonChatPassesEveryScenario) {
+    expect_all_passed(check({kPython, program("chat_careful.py"), std::to_string(kPort)}));
+}
+
+TEST_F(RunCheck, CarefulCChatPassesEveryScenario) {
+    expect_all_passed(check({bin("socklab_test_chat_server"), std::to_string(kPort)}));
+}
+
+TEST_F(RunCheck, IgnoringEndOfStreamFailsTheCloseScenarios) {
+    const auto card = check({kPython, program("chat_ignores_eof.py"), std::to_string(kPort)});
+    EXPECT_EQ(failed(card), (std::set<std::string>{"peer-closes-first", "half-close"})) << card.dump(2);
+    EXPECT_EQ(findings_of(card, "peer-closes-first"),
+              (std::set<std::string>{"close_wait_leak", "recv_zero_loop"}));
+}
+
+TEST_F(RunCheck, WholeReadsFailTheFramingScenarios) {
+    const auto card = check({kPython, program("chat_whole_reads.py"), std::to_string(kPort)});
+    EXPECT_EQ(failed(card), (std::set<std::string>{"quit-split", "quit-merged"})) << card.dump(2);
+    EXPECT_EQ(findings_of(card, "quit-split"), (std::set<std::string>{"framing_hint"}));
+    EXPECT_EQ(findings_of(card, "quit-merged"), (std::set<std::string>{"framing_hint"}));
+}
+
+TEST_F(RunCheck, NoReuseAddrFailsTheRestart) {
+    const auto card = check({kPython, program("chat_no_reuse.py"), std::to_string(kPort)});
+    EXPECT_EQ(failed(card), (std::set<std::string>{"restart-within-60s"})) << card.dump(2);
+    EXPECT_EQ(findings_of(card, "restart-within-60s"), (std::set<std::string>{"bind_in_use"}));
+    // The kernel agrees: the first start's end of the connection waits in TIME_WAIT on the port.
+    const auto ss = run_command({"ss", "-tanH", "state", "time-wait", "sport = :" + std::to_string(kPort)});
+    EXPECT_NE(ss.out.find(":" + std::to_string(kPort)), std::string::npos) << ss.out;
+    for (const auto& s : card["scenarios"])
+        if (s["id"] == "restart-within-60s") {
+            EXPECT_NE(s["evidence"].get<std::string>().find("TIME_WAIT"), std::string::npos) << s.dump();
+        }
+}
+
+TEST_F(RunCheck, SigpipeDeathFailsPeerReset) {
+    const auto card = check({kPython, program("chat_sigpipe.py"), std::to_string(kPort)});
+    EXPECT_EQ(failed(card), (std::set<std::string>{"peer-reset"})) << card.dump(2);
+    EXPECT_EQ(findings_of(card, "peer-reset"), (std::set<std::string>{"sigpipe"}));
+}
+
+// --role client: socklab plays the server on --port.
+TEST_F(RunCheck, ClientRoleCarefulPassesAndIgnoringEofFails) {
+    auto card_of = [](const std::string& prog) {
+        const auto res = run_command({bin("socklab"), "check", "--role", "client", "--port",
+                                      std::to_string(kPort), "--json", "--", kPython, program(prog),
+                                      std::to_string(kPort)},
+                                     {}, 60s);
+        return nlohmann::json::parse(res.out);
+    };
+    const auto good = card_of("client_careful.py");
+    EXPECT_EQ(good["role"], "client");
+    EXPECT_EQ(good["total"], 3);
+    EXPECT_EQ(good["passed"], 3) << good.dump(2);
+    const auto bad = card_of("client_ignores_eof.py");
+    EXPECT_EQ(failed(bad), (std::set<std::string>{"server-closes-first"})) << bad.dump(2);
+    EXPECT_EQ(findings_of(bad, "server-closes-first"),
+              (std::set<std::string>{"close_wait_leak", "recv_zero_loop"}));
+    // Without --port the client role cannot know where to listen: bad usage.
+    EXPECT_EQ(run_command({bin("socklab"), "check", "--role", "client", "--", "true"}).exit_code, 2);
+}
+
+// ---- socklab run --------------------------------------------------------------------------
+
+
+// Wait until something listens on the port (the program under `socklab run` is starting).
+bool wait_listening(Source& src) {
+    return test::wait_for_state(src, kPort, 0, static_cast<std::uint8_t>(TcpState::listen), 10s);
+}
+
+std::string read_some(int fd) {
+    std::string got;
+    test::wait_until([&] {
+        char buf[256];
+        const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+        return got.find('\n') != std::string::npos;
+    }, 3s, 5ms);
+    return got;
+}
+
+nlohmann::json read_report(const std::string& path) {
+    std::ifstream in(path);
+    return nlohmann::json::parse(in);
+}
+
+const nlohmann::json* finding(const nlohmann::json& report, const std::string& kind) {
+    for (const auto& f : report["findings"])
+        if (f["kind"] == kind) return &f;
+    return nullptr;
+}
+
+// `ss -tanpH state close-wait sport = :PORT`: the pid and fd ss names for the CLOSE_WAIT.
+std::pair<int, int> ss_close_wait_owner() {
+    const auto ss = run_command({"ss", "-tanpH", "state", "close-wait", "sport = :" + std::to_string(kPort)});
+    std::smatch m;
+    if (!std::regex_search(ss.out, m, std::regex("pid=([0-9]+),fd=([0-9]+)"))) return {0, -1};
+    return {std::stoi(m[1]), std::stoi(m[2])};
+}
+
+TEST_F(RunCheck, RunNamesTheCloseWaitLeakAndTheRecvZeroLoopWithPidAndFd) {
+    test::TempDir dir;
+    const auto report_path = (dir.path / "report.json").string();
+    test::Child run({bin("socklab"), "run", "--duration", "3", "--report", report_path, "--log",
+                     (dir.path / "log").string(), "--", kPython, program("chat_ignores_eof.py"),
+                     std::to_string(kPort)});
+    auto src = make_default_source();
+    ASSERT_TRUE(wait_listening(*src));
+    std::pair<int, int> owner;
+    {
+        auto c = test::tcp_connect("127.0.0.1", kPort);
+        const std::string hello = "hello\n";
+        ASSERT_EQ(::send(c.get(), hello.data(), hello.size(), MSG_NOSIGNAL), 6);
+        ASSERT_NE(read_some(c.get()).find("hello"), std::string::npos);
+        const auto peer = test::local_port(c.get());
+        c.reset();
+        // ss is the oracle: the server's end waits in CLOSE_WAIT, held by python's fd.
+        ASSERT_TRUE(test::wait_for_state(*src, kPort, peer,
+                                         static_cast<std::uint8_t>(TcpState::close_wait), 3s));
+        owner = ss_close_wait_owner();
+        ASSERT_GT(owner.first, 0);
+    }
+    ASSERT_TRUE(run.wait(20s).has_value()) << run.err();
+    const auto report = read_report(report_path);
+    EXPECT_EQ(report["exit_code"], 128 + SIGTERM);  // --duration ended it
+    const auto* leak = finding(report, "close_wait_leak");
+    ASSERT_NE(leak, nullptr) << report.dump(2);
+    EXPECT_EQ((*leak)["pid"], owner.first);
+    EXPECT_EQ((*leak)["fd"], owner.second);
+    EXPECT_EQ((*leak)["local_port"], kPort);
+    EXPECT_GE((*leak)["seconds"].get<double>(), 2.0);
+    const auto* loop = finding(report, "recv_zero_loop");
+    ASSERT_NE(loop, nullptr) << report.dump(2);
+    EXPECT_EQ((*loop)["pid"], owner.first);
+    EXPECT_EQ((*loop)["fd"], owner.second);
+    EXPECT_GE((*loop)["count"].get<std::uint64_t>(), 10u);
+    EXPECT_NE((*loop)["tid"], owner.first);  // a worker thread, followed from its creation
+}
+
+// Without root there is no tracer: what polling can see is still reported (the CLOSE_WAIT
+// held, with the pid and fd), what it cannot is named as missing, never guessed.
+TEST_F(RunCheck, RunWithoutRootReportsWhatPollingSees) {
+    test::TempDir dir;
+    std::filesystem::permissions(dir.path, std::filesystem::perms::all);
+    const auto report_path = (dir.path / "report.json").string();
+    test::Confinement nobody;
+    nobody.uid = test::kNobodyUid;
+    test::CommandResult res;
+    std::thread runner([&] {
+        res = test::run_confined({bin("socklab"), "run", "--duration", "3", "--report", report_path,
+                                  "--log", (dir.path / "log").string(), "--", kPython,
+                                  program("chat_ignores_eof.py"), std::to_string(kPort)},
+                                 nobody);
+    });
+    auto src = make_default_source();
+    std::pair<int, int> owner{0, -1};
+    if (wait_listening(*src)) {
+        auto c = test::tcp_connect("127.0.0.1", kPort);
+        const std::string hello = "hello\n";
+        EXPECT_EQ(::send(c.get(), hello.data(), hello.size(), MSG_NOSIGNAL), 6);
+        EXPECT_NE(read_some(c.get()).find("hello"), std::string::npos);
+        const auto peer = test::local_port(c.get());
+        c.reset();
+        EXPECT_TRUE(test::wait_for_state(*src, kPort, peer,
+                                         static_cast<std::uint8_t>(TcpState::close_wait), 3s));
+        owner = ss_close_wait_owner();
+    }
+    runner.join();
+    ASSERT_GT(owner.first, 0) << res.err;
+    const auto report = read_report(report_path);
+    const auto* leak = finding(report, "close_wait_leak");
+    ASSERT_NE(leak, nullptr) << report.dump(2);
+    EXPECT_EQ((*leak)["pid"], owner.first);
+    EXPECT_EQ((*leak)["fd"], owner.second);
+    EXPECT_EQ(finding(report, "recv_zero_loop"), nullptr);  // needs the tracer
+    ASSERT_EQ(report["missing"].size(), 1u);
+    EXPECT_NE(report["missing"][0].get<std::string>().find("polling only"), std::string::npos);
+}
+
+TEST_F(RunCheck, RunOnTheCarefulServerFindsNoLeak) {
+    test::TempDir dir;
+    const auto report_path = (dir.path / "report.json").string();
+    test::Child run({bin("socklab"), "run", "--duration", "2", "--report", report_path, "--log",
+                     (dir.path / "log").string(), "--", kPython, program("chat_careful.py"),
+                     std::to_string(kPort)});
+    auto src = make_default_source();
+    ASSERT_TRUE(wait_listening(*src));
+    {
+        auto c = test::tcp_connect("127.0.0.1", kPort);
+        const std::string hello = "hello\n";
+        ASSERT_EQ(::send(c.get(), hello.data(), hello.size(), MSG_NOSIGNAL), 6);
+        ASSERT_NE(read_some(c.get()).find("hello"), std::string::npos);
+        // Until socklab has seen the connection (its live log names the peer's port).
+        const auto peer = ":" + std::to_string(test::local_port(c.get()));
+        EXPECT_TRUE(test::wait_until([&] {
+            std::ifstream log(dir.path / "log");
+            const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+            return text.find("accept4") != std::string::npos && text.find(peer) != std::string::npos;
+        }, 3s, 10ms));
+    }
+    ASSERT_TRUE(run.wait(20s).has_value()) << run.err();
+    const auto report = read_report(report_path);
+    EXPECT_EQ(finding(report, "close_wait_leak"), nullptr) << report.dump(2);
+    EXPECT_EQ(finding(report, "recv_zero_loop"), nullptr) << report.dump(2);
+    // Stopped by --duration with its listener open: said so.
+    const auto* open = finding(report, "open_at_exit");
+    ASSERT_NE(open, nullptr) << report.dump(2);
+    EXPECT_EQ((*open)["local_port"], kPort);
+    bool closed_connection = false;
+    for (const auto& s : report["sockets"])
+        closed_connection = closed_connection || (s["remote_port"] != 0 && s["closed_by_program"] == true);
+    EXPECT_TRUE(closed_connection) << report.dump(2);
+}
+
+TEST_F(RunCheck, RunReportsTheSigpipeDeathAndTheResetBehindIt) {
+    test::TempDir dir;
+    const auto report_path = (dir.path / "report.json").string();
+    test::Child run({bin("socklab"), "run", "--report", report_path, "--log",
+                     (dir.path / "log").string(), "--", kPython, program("chat_sigpipe.py"),
+                     std::to_string(kPort)});
+    auto src = make_default_source();
+    ASSERT_TRUE(wait_listening(*src));
+    auto a = test::tcp_connect("127.0.0.1", kPort);
+    auto b = test::tcp_connect("127.0.0.1", kPort);
+    // Both accepted (an accepted socket has an inode; one still in the accept queue has not).
+    ASSERT_TRUE(test::wait_until([&] {
+        int accepted = 0;
+        for (const auto& r : test::sockets_on_port(*src, kPort))
+            accepted += r.local_port == kPort && r.inode != 0 &&
+                        r.state == static_cast<std::uint8_t>(TcpState::established);
+        return accepted == 2;
+    }, 3s));
+    const std::string hello = "hello\n";
+    ASSERT_EQ(::send(a.get(), hello.data(), hello.size(), MSG_NOSIGNAL), 6);
+    ASSERT_NE(read_some(b.get()).find("hello"), std::string::npos);  // both are registered
+    read_some(a.get());
+    const auto a_port = test::local_port(a.get());
+    const linger abort_now{1, 0};
+    ASSERT_EQ(::setsockopt(a.get(), SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now), 0);
+    a.reset();  // RST
+    ASSERT_TRUE(test::wait_until([&] { return test::sockets_on_port(*src, a_port).empty(); }, 3s));
+    ASSERT_EQ(::send(b.get(), hello.data(), hello.size(), MSG_NOSIGNAL), 6);
+    const auto code = run.wait(20s);
+    ASSERT_TRUE(code.has_value()) << run.err();
+    EXPECT_EQ(*code, 128 + SIGPIPE);  // the program's own status, passed on
+    const auto report = read_report(report_path);
+    EXPECT_NE(finding(report, "sigpipe"), nullptr) << report.dump(2);
+    const auto* reset = finding(report, "rst_received");
+    ASSERT_NE(reset, nullptr) << report.dump(2);
+    EXPECT_EQ((*reset)["remote_port"], a_port);
+}
+
+TEST_F(RunCheck, RunFollowsAShellPipelineToRefusedConnect) {
+    test::TempDir dir;
+    const auto report_path = (dir.path / "report.json").string();
+    // Nothing listens on the port: nc, a child of sh, is refused.
+    const auto cmd = "printf 'hello\\n' | nc -N 127.0.0.1 " + std::to_string(kPort);
+    auto res = run_command({bin("socklab"), "run", "--report", report_path, "--", "sh", "-c", cmd}, {}, 20s);
+    EXPECT_EQ(res.exit_code, 1) << res.err;  // nc's status, through sh
+    const auto report = read_report(report_path);
+    const auto* refused = finding(report, "refused");
+    ASSERT_NE(refused, nullptr) << report.dump(2) << res.err;
+    EXPECT_NE(res.err.find("SYN_SENT -> CLOSE"), std::string::npos) << res.err;  // the live log
+    EXPECT_NE((*refused)["pid"], 0);
+    EXPECT_EQ((*refused)["remote_port"], kPort);
+    // --strict: findings make it 3.
+    res = run_command({bin("socklab"), "run", "--strict", "--", "sh", "-c", cmd}, {}, 20s);
+    EXPECT_EQ(res.exit_code, 3) << res.err;
+}
+
+TEST_F(RunCheck, BadUsageIsExitTwo) {
+    EXPECT_EQ(run_command({bin("socklab"), "run"}).exit_code, 2);
+    EXPECT_EQ(run_command({bin("socklab"), "check", "--role", "peer", "--", "true"}).exit_code, 2);
+    const auto res = run_command({bin("socklab"), "run", "--", "/nonexistent/program"});
+    EXPECT_EQ(res.exit_code, 1);
+    EXPECT_NE(res.err.find("failed to start /nonexistent/program"), std::string::npos) << res.err;
+}
+
+}  // namespace
+}  // namespace socklab
