@@ -447,7 +447,7 @@ TEST(LabCli, RunByNumberExecsTheLab) {
 TEST(LabCli, BadInputIsOneLineAndExit2) {
     for (const auto& argv : std::vector<std::vector<std::string>>{
              {bin("socklab"), "lab", "run", "no-such-lab"},
-             {bin("socklab"), "lab", "run", "16"},
+             {bin("socklab"), "lab", "run", "99"},
              {bin("socklab"), "lab", "run", "bind", "--port", "70000"},
              {bin("socklab"), "lab", "run", "bind", "--role", "teacher"},
              {lab_bin("bind"), "--delay", "soon"},

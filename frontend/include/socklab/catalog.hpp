@@ -18,7 +18,7 @@ struct LabEntry {
     bool two_roles = false;  // --role server|client split it across processes or machines
 };
 
-inline constexpr std::array<LabEntry, 15> kLabs{{
+inline constexpr std::array<LabEntry, 17> kLabs{{
     {"bind", 1, "socket + bind",
      "A bound socket is not yet listening: TCP_INFO says CLOSE and nobody can connect.", false},
     {"listen", 2, "listen",
@@ -67,6 +67,12 @@ inline constexpr std::array<LabEntry, 15> kLabs{{
      "Two listeners share one port and the kernel spreads connections between them.", false},
     {"chat", 15, "chat",
      "A two-way chat done right: a keyboard thread and a socket thread, both sides close.", true},
+    {"shared-close", 16, "close vs shutdown",
+     "close() sends no FIN while a forked child or a dup holds the socket; shutdown() does.",
+     false},
+    {"closing", 17, "CLOSING and LAST_ACK",
+     "A FIN stuck behind unread data holds LAST_ACK, and CLOSING when both ends close at once.",
+     false},
 }};
 
 [[nodiscard]] constexpr std::uint16_t default_port(int number) noexcept {

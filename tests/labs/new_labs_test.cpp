@@ -1,0 +1,74 @@
+// The labs that hold or provoke what other labs cannot (labs 16 onwards), checked from outside
+// with real tools: `ss` with its own state filters, asked while the lab holds each step.
+#include <poll.h>
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "lab_child.hpp"
+#include "testsupport.hpp"
+
+namespace socklab::test {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// Lines of `ss -tanH state <state>` that involve `port`, asked independently of socklab.
+int ss_state_rows(const std::string& state, std::uint16_t port) {
+    const auto res = run_command({"ss", "-tanH", "state", state}, {}, 10s);
+    EXPECT_EQ(res.exit_code, 0) << res.err;
+    int n = 0;
+    std::size_t pos = 0;
+    const std::string needle = ":" + std::to_string(port) + " ";
+    std::string text = res.out;
+    for (char& c : text)
+        if (c == '\n') c = ' ';
+    while ((pos = text.find(needle, pos)) != std::string::npos) {
+        ++n;
+        pos += needle.size();
+    }
+    return n;
+}
+
+void pause_for(std::chrono::milliseconds ms) {
+    pollfd none{-1, 0, 0};
+    (void)::poll(&none, 1, static_cast<int>(ms.count()));
+}
+
+// Lab 17 in step mode: while the lab waits, `ss state last-ack` and `ss state closing` see the
+// lab's sockets, and still see them a second later: each state is held, not a flash.
+TEST(LabClosing, SsStateFiltersSeeLastAckAndClosingHeld) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child lab({bin("socklab-lab-closing"), "--json"});
+    int last_ack_waits = 0, closing_waits = 0;
+    bool done = false;
+    while (!done) {
+        const auto line = lab.next_line(30s);
+        ASSERT_TRUE(line) << "no output from the lab; stderr:\n" << lab.err();
+        const json ev = json::parse(*line);
+        if (ev.at("event") == "waiting") {
+            for (const std::string state : {"last-ack", "closing"}) {
+                if (ss_state_rows(state, 9017) == 0) continue;
+                (state == "last-ack" ? last_ack_waits : closing_waits)++;
+                pause_for(1000ms);
+                EXPECT_EQ(ss_state_rows(state, 9017), 1) << state << " was not held for 1 s";
+            }
+            lab.write("next\n");
+        } else if (ev.at("event") == "done") {
+            EXPECT_TRUE(ev.at("ok").get<bool>()) << *line;
+            done = true;
+        }
+    }
+    EXPECT_EQ(lab.wait(20s), 0) << lab.err();
+    // Held across two steps each: after the step that enters it and after "look again".
+    EXPECT_EQ(last_ack_waits, 2);
+    EXPECT_EQ(closing_waits, 2);
+}
+
+}  // namespace
+}  // namespace socklab::test
