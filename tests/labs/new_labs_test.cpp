@@ -2,6 +2,9 @@
 // with real tools: `ss` with its own state filters, asked while the lab holds each step.
 #include <poll.h>
 
+#include <algorithm>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -68,6 +71,47 @@ TEST(LabClosing, SsStateFiltersSeeLastAckAndClosingHeld) {
     // Held across two steps each: after the step that enters it and after "look again".
     EXPECT_EQ(last_ack_waits, 2);
     EXPECT_EQ(closing_waits, 2);
+}
+
+// The transitions (old>new) the kernel tracepoint reported for one step of an --auto --json run;
+// nullopt when the tracer is not active.
+std::optional<std::vector<std::string>> transitions_of(const std::string& id, int step) {
+    const auto res = run_command({bin("socklab-lab-" + id), "--auto", "--json"}, {}, 60s);
+    EXPECT_EQ(res.exit_code, 0) << res.out << res.err;
+    std::vector<std::string> seen;
+    bool tracing = false;
+    std::istringstream in(res.out);
+    std::string line;
+    while (std::getline(in, line)) {
+        const json ev = json::parse(line);
+        if (ev["event"] == "lab") tracing = ev["tracing"];
+        if (ev["event"] == "step" && ev["step"] == step && ev.contains("transitions"))
+            for (const auto& t : ev["transitions"])
+                seen.push_back(t["old_state"].get<std::string>() + ">" +
+                               t["new_state"].get<std::string>());
+    }
+    if (!tracing) return std::nullopt;
+    return seen;
+}
+
+bool has(const std::vector<std::string>& v, const std::string& t) {
+    return std::find(v.begin(), v.end(), t) != v.end();
+}
+
+// Lab 18: connecting to itself is a simultaneous open (SYN_SENT -> SYN_RECV, a full socket in
+// SYN_RECV), and its close a simultaneous close (FIN_WAIT1 -> CLOSING), as the tracepoint saw.
+TEST(LabSelfConnect, TracerSeesSimultaneousOpenAndClose) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    const auto open = transitions_of("self-connect", 2);
+    if (!open) GTEST_SKIP() << "the tracer is not active here; labs run on polling alone";
+    EXPECT_TRUE(has(*open, "SYN_SENT>SYN_RECV")) << ::testing::PrintToString(*open);
+    EXPECT_TRUE(has(*open, "SYN_RECV>ESTABLISHED")) << ::testing::PrintToString(*open);
+    EXPECT_FALSE(has(*open, "SYN_SENT>ESTABLISHED")) << ::testing::PrintToString(*open);
+    PrivateNetns again;
+    const auto close = transitions_of("self-connect", 4);
+    ASSERT_TRUE(close);
+    EXPECT_TRUE(has(*close, "FIN_WAIT1>CLOSING")) << ::testing::PrintToString(*close);
 }
 
 }  // namespace

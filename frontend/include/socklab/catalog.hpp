@@ -18,7 +18,7 @@ struct LabEntry {
     bool two_roles = false;  // --role server|client split it across processes or machines
 };
 
-inline constexpr std::array<LabEntry, 17> kLabs{{
+inline constexpr std::array<LabEntry, 18> kLabs{{
     {"bind", 1, "socket + bind",
      "A bound socket is not yet listening: TCP_INFO says CLOSE and nobody can connect.", false},
     {"listen", 2, "listen",
@@ -72,6 +72,10 @@ inline constexpr std::array<LabEntry, 17> kLabs{{
      false},
     {"closing", 17, "CLOSING and LAST_ACK",
      "A FIN stuck behind unread data holds LAST_ACK, and CLOSING when both ends close at once.",
+     false},
+    {"self-connect", 18, "simultaneous open and self-connect",
+     "A socket that connects to itself gets its own SYN: simultaneous open, SYN_RECV, "
+     "ESTABLISHED; the client that connects to itself by accident.",
      false},
 }};
 
