@@ -18,7 +18,7 @@ struct LabEntry {
     bool two_roles = false;  // --role server|client split it across processes or machines
 };
 
-inline constexpr std::array<LabEntry, 18> kLabs{{
+inline constexpr std::array<LabEntry, 19> kLabs{{
     {"bind", 1, "socket + bind",
      "A bound socket is not yet listening: TCP_INFO says CLOSE and nobody can connect.", false},
     {"listen", 2, "listen",
@@ -76,6 +76,10 @@ inline constexpr std::array<LabEntry, 18> kLabs{{
     {"self-connect", 18, "simultaneous open and self-connect",
      "A socket that connects to itself gets its own SYN: simultaneous open, SYN_RECV, "
      "ESTABLISHED; the client that connects to itself by accident.",
+     false},
+    {"connect-fail", 20, "connect failures",
+     "ECONNREFUSED, a SYN nobody answers (ETIMEDOUT), non-blocking connect with poll and "
+     "SO_ERROR.",
      false},
 }};
 
