@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <fstream>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -112,6 +113,33 @@ TEST(LabSelfConnect, TracerSeesSimultaneousOpenAndClose) {
     const auto close = transitions_of("self-connect", 4);
     ASSERT_TRUE(close);
     EXPECT_TRUE(has(*close, "FIN_WAIT1>CLOSING")) << ::testing::PrintToString(*close);
+}
+
+// Lab 22 asks the running kernel: with net.ipv4.tcp_tw_reuse = 0 (in this test's own namespace)
+// no TIME_WAIT port is taken over, so the connect() a second later fails too — and the lab,
+// which read the sysctl, expects exactly that and passes.
+TEST(LabEphemeralPorts, TwReuseOffKeepsEaddrnotavail) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    {
+        std::ofstream("/proc/sys/net/ipv4/tcp_tw_reuse") << "0\n";
+    }
+    std::ifstream check("/proc/sys/net/ipv4/tcp_tw_reuse");
+    int value = -1;
+    check >> value;
+    ASSERT_EQ(value, 0);
+    const auto res = run_command({bin("socklab-lab-ephemeral-ports"), "--auto", "--json"}, {}, 60s);
+    ASSERT_EQ(res.exit_code, 0) << res.out << res.err;
+    std::istringstream in(res.out);
+    std::string line;
+    int refused_steps = 0;
+    while (std::getline(in, line)) {
+        const json ev = json::parse(line);
+        if (ev["event"] == "step" && ev["result"].get<std::string>().find("EADDRNOTAVAIL") !=
+                                         std::string::npos)
+            ++refused_steps;
+    }
+    EXPECT_EQ(refused_steps, 2) << res.out;  // the fifth client, and the sixth a second later
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ struct LabEntry {
     bool two_roles = false;  // --role server|client split it across processes or machines
 };
 
-inline constexpr std::array<LabEntry, 19> kLabs{{
+inline constexpr std::array<LabEntry, 20> kLabs{{
     {"bind", 1, "socket + bind",
      "A bound socket is not yet listening: TCP_INFO says CLOSE and nobody can connect.", false},
     {"listen", 2, "listen",
@@ -80,6 +80,10 @@ inline constexpr std::array<LabEntry, 19> kLabs{{
     {"connect-fail", 20, "connect failures",
      "ECONNREFUSED, a SYN nobody answers (ETIMEDOUT), non-blocking connect with poll and "
      "SO_ERROR.",
+     false},
+    {"ephemeral-ports", 22, "out of ephemeral ports",
+     "A client that closes first keeps TIME_WAIT on its port: EADDRNOTAVAIL in a narrow port "
+     "range, and tcp_tw_reuse.",
      false},
 }};
 
