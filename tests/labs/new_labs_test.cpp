@@ -142,5 +142,40 @@ TEST(LabEphemeralPorts, TwReuseOffKeepsEaddrnotavail) {
     EXPECT_EQ(refused_steps, 2) << res.out;  // the fifth client, and the sixth a second later
 }
 
+// Lab 23: while the lab waits after its IPv4 client reached the dual-stack listener, `ss` shows
+// the accepted socket with v4-mapped addresses on both sides, and the client as plain IPv4.
+TEST(LabDualStack, SsShowsTheV4MappedServerSide) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child lab({bin("socklab-lab-dual-stack"), "--json"});
+    bool mapped = false, plain = false, done = false;
+    int last_step = 0;
+    while (!done) {
+        const auto line = lab.next_line(30s);
+        ASSERT_TRUE(line) << "no output from the lab; stderr:\n" << lab.err();
+        const json ev = json::parse(*line);
+        if (ev.at("event") == "step") last_step = ev.at("step");
+        if (ev.at("event") == "waiting") {
+            if (last_step == 3) {
+                for (const auto& r : ss_rows()) {
+                    if (r.state != "ESTABLISHED") continue;
+                    if (r.local == "[::ffff:127.0.0.1]:9023" &&
+                        r.peer.rfind("[::ffff:127.0.0.1]:", 0) == 0)
+                        mapped = true;
+                    if (r.peer == "127.0.0.1:9023" && r.local.rfind("127.0.0.1:", 0) == 0)
+                        plain = true;
+                }
+            }
+            lab.write("next\n");
+        } else if (ev.at("event") == "done") {
+            EXPECT_TRUE(ev.at("ok").get<bool>()) << *line;
+            done = true;
+        }
+    }
+    EXPECT_EQ(lab.wait(20s), 0) << lab.err();
+    EXPECT_TRUE(mapped) << "no [::ffff:127.0.0.1]:9023 row after step 3";
+    EXPECT_TRUE(plain) << "no plain IPv4 client row after step 3";
+}
+
 }  // namespace
 }  // namespace socklab::test

@@ -18,7 +18,7 @@ struct LabEntry {
     bool two_roles = false;  // --role server|client split it across processes or machines
 };
 
-inline constexpr std::array<LabEntry, 20> kLabs{{
+inline constexpr std::array<LabEntry, 21> kLabs{{
     {"bind", 1, "socket + bind",
      "A bound socket is not yet listening: TCP_INFO says CLOSE and nobody can connect.", false},
     {"listen", 2, "listen",
@@ -84,6 +84,9 @@ inline constexpr std::array<LabEntry, 20> kLabs{{
     {"ephemeral-ports", 22, "out of ephemeral ports",
      "A client that closes first keeps TIME_WAIT on its port: EADDRNOTAVAIL in a narrow port "
      "range, and tcp_tw_reuse.",
+     false},
+    {"dual-stack", 23, "dual stack",
+     "An IPv6 listener on [::] takes IPv4 too, as ::ffff:a.b.c.d, unless IPV6_V6ONLY is set.",
      false},
 }};
 
