@@ -83,6 +83,10 @@ int main(int argc, char** argv) {
         for (int p = lo; p <= hi; ++p) lab.watch(static_cast<std::uint16_t>(p));
         const int tw_reuse = sysctl_int("/proc/sys/net/ipv4/tcp_tw_reuse", 2);
         const int timestamps = sysctl_int("/proc/sys/net/ipv4/tcp_timestamps", 1);
+        // How long after the last timestamp a TIME_WAIT received connect() may take it over:
+        // net.ipv4.tcp_tw_reuse_delay (ms) where the kernel has it; before, once the kernel's
+        // seconds clock has moved on (up to 1 s).
+        const int reuse_delay_ms = sysctl_int("/proc/sys/net/ipv4/tcp_tw_reuse_delay", -1);
         UniqueFd listener, fifth, sixth;
         std::array<UniqueFd, kClients> clients, servers;
         std::array<std::uint16_t, kClients> cports{};
@@ -154,10 +158,11 @@ int main(int argc, char** argv) {
                       return e;
                   }},
                  [&] {
-                     // TIME_WAIT reuse is allowed once the kernel's seconds clock has moved
-                     // past the time of the last timestamp received; start early in a second so
-                     // that it has not when the fifth client connects, microseconds later.
-                     if (std::fmod(monotonic_seconds(), 1.0) > 0.5)
+                     // Without tcp_tw_reuse_delay, TIME_WAIT reuse is allowed once the kernel's
+                     // seconds clock has moved past the time of the last timestamp received;
+                     // start early in a second so that it has not when the fifth client
+                     // connects, microseconds later.
+                     if (reuse_delay_ms < 0 && std::fmod(monotonic_seconds(), 1.0) > 0.5)
                          wait_until_clock(std::ceil(monotonic_seconds()) + 0.01);
                      for (auto& c : clients) c.reset();
                      for (auto& s : servers) s.reset();
@@ -176,12 +181,13 @@ int main(int argc, char** argv) {
                   .explain = i18n::format(
                       _("net.ipv4.tcp_tw_reuse is {} here (0 off, 1 on, 2 on for loopback "
                         "only — the default), tcp_timestamps {}. With reuse on, connect() may "
-                        "take over the port of a TIME_WAIT to the same server once at least a "
-                        "second has passed since the last timestamp it received: the timestamps "
+                        "take over the port of a TIME_WAIT to the same server once "
+                        "net.ipv4.tcp_tw_reuse_delay ({} ms here; one second on kernels without "
+                        "it) has passed since the last timestamp it received: the timestamps "
                         "tell old segments from new ones (RFC 7323 PAWS). The TIME_WAIT row is "
                         "replaced by the new connection. A server's TIME_WAIT is not helped by "
                         "this option: for a server, SO_REUSEADDR (lab 6)."),
-                      tw_reuse, timestamps),
+                      tw_reuse, timestamps, reuse_delay_ms),
                   .expect = {},
                   .fails_with = reuse ? 0 : EADDRNOTAVAIL,
                   .expect_after = [&] {
@@ -192,7 +198,8 @@ int main(int argc, char** argv) {
                            .absent = true}};
                   }},
                  [&] {
-                     wait_until_clock(std::floor(closed_at) + 1.05);
+                     wait_until_clock(reuse_delay_ms >= 0 ? closed_at + reuse_delay_ms / 1000.0 + 0.1
+                                                          : std::floor(closed_at) + 1.05);
                      sixth = client_socket(ep, lo, hi);
                      if (!sixth) return Result::of(-1);
                      const int r = ::connect(sixth.get(), ep.sa(), ep.len);
