@@ -82,9 +82,9 @@ int run_lab(const RunArgs& a) {
     const auto* entry = lab::find_lab(a.id);
     if (!entry) {
         std::fprintf(stderr,
-                     _("socklab: no lab '%s': give an id or a number from 1 to %zu "
+                     _("socklab: no lab '%s': give an id or a number from 1 to %d "
                      "(see 'socklab lab list')\n"),
-                     a.id.c_str(), lab::kLabs.size());
+                     a.id.c_str(), lab::kLabs.back().number);
         return kExitUsage;
     }
     const auto program = find_lab_program(entry->id);
@@ -119,7 +119,7 @@ void register_lab(CLI::App& root, Runner& run) {
     auto* sub = root.add_subcommand("lab", _("run the labs: each one system call at a time"));
     sub->require_subcommand(1);
     set_examples(*sub,
-                 _("  socklab lab list                       the fifteen labs, in order\n"
+                 _("  socklab lab list                       the labs, in order\n"
                  "  socklab lab run bind                   lab 1, one step per Enter\n"
                  "  socklab lab run 5 --auto --delay 2000  lab 5, paced for a class\n"
                  "  socklab lab run chat --role server --host 0.0.0.0\n"));
@@ -131,7 +131,7 @@ void register_lab(CLI::App& root, Runner& run) {
 
     auto* lab_run = sub->add_subcommand("run", _("run one lab (by id or number)"));
     static RunArgs args;
-    lab_run->add_option("ID", args.id, _("lab id (e.g. close-wait-leak) or number (1-15)"))
+    lab_run->add_option("ID", args.id, _("lab id (e.g. close-wait-leak) or number (see socklab lab list)"))
         ->required();
     lab_run->add_flag("--auto", args.auto_mode, _("run every step without waiting for Enter"));
     lab_run->add_option("--delay", args.delay_ms, _("pause MS milliseconds between steps in --auto"))

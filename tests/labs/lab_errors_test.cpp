@@ -46,12 +46,14 @@ TEST(LabCli, BadInputNamesTheProblem) {
         std::vector<std::string> argv;
         std::string err;
     };
+    const std::string last_lab = std::to_string(lab::kLabs.back().number);
     const std::vector<Case> cases{
         {{bin("socklab"), "lab", "run", "no-such-lab"},
-         "socklab: no lab 'no-such-lab': give an id or a number from 1 to 15 (see 'socklab lab "
-         "list')\n"},
-        {{bin("socklab"), "lab", "run", "16"},
-         "socklab: no lab '16': give an id or a number from 1 to 15 (see 'socklab lab list')\n"},
+         "socklab: no lab 'no-such-lab': give an id or a number from 1 to " + last_lab +
+             " (see 'socklab lab list')\n"},
+        {{bin("socklab"), "lab", "run", "99"},
+         "socklab: no lab '99': give an id or a number from 1 to " + last_lab +
+             " (see 'socklab lab list')\n"},
         {{lab_bin("bind"), "--delay", "-1"},
          "socklab-lab-bind: --delay: '-1' is out of range: give 0 to 600000 milliseconds\n"
          "Run 'socklab-lab-bind --help' for usage.\n"},

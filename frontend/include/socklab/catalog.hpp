@@ -20,7 +20,7 @@ struct LabEntry {
     bool two_roles = false;  // --role server|client split it across processes or machines
 };
 
-inline constexpr std::array<LabEntry, 15> kLabs{{
+inline constexpr std::array<LabEntry, 21> kLabs{{
     {"bind", 1, N_("socket + bind"),
      N_("A bound socket is not yet listening: TCP_INFO says CLOSE and nobody can connect."), false},
     {"listen", 2, N_("listen"),
@@ -69,6 +69,27 @@ inline constexpr std::array<LabEntry, 15> kLabs{{
      N_("Two listeners share one port and the kernel spreads connections between them."), false},
     {"chat", 15, N_("chat"),
      N_("A two-way chat done right: a keyboard thread and a socket thread, both sides close."), true},
+    {"shared-close", 16, N_("close vs shutdown"),
+     N_("close() sends no FIN while a forked child or a dup holds the socket; shutdown() does."),
+     false},
+    {"closing", 17, N_("CLOSING and LAST_ACK"),
+     N_("A FIN stuck behind unread data holds LAST_ACK, and CLOSING when both ends close at once."),
+     false},
+    {"self-connect", 18, N_("simultaneous open and self-connect"),
+     N_("A socket that connects to itself gets its own SYN: simultaneous open, SYN_RECV, "
+        "ESTABLISHED; the client that connects to itself by accident."),
+     false},
+    {"connect-fail", 20, N_("connect failures"),
+     N_("ECONNREFUSED, a SYN nobody answers (ETIMEDOUT), non-blocking connect with poll and "
+        "SO_ERROR."),
+     false},
+    {"ephemeral-ports", 22, N_("out of ephemeral ports"),
+     N_("A client that closes first keeps TIME_WAIT on its port: EADDRNOTAVAIL in a narrow port "
+        "range, and tcp_tw_reuse."),
+     false},
+    {"dual-stack", 23, N_("dual stack"),
+     N_("An IPv6 listener on [::] takes IPv4 too, as ::ffff:a.b.c.d, unless IPV6_V6ONLY is set."),
+     false},
 }};
 
 [[nodiscard]] constexpr std::uint16_t default_port(int number) noexcept {

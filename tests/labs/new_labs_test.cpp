@@ -1,0 +1,181 @@
+// The labs that hold or provoke what other labs cannot (labs 16 onwards), checked from outside
+// with real tools: `ss` with its own state filters, asked while the lab holds each step.
+#include <poll.h>
+
+#include <algorithm>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "lab_child.hpp"
+#include "testsupport.hpp"
+
+namespace socklab::test {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// Lines of `ss -tanH state <state>` that involve `port`, asked independently of socklab.
+int ss_state_rows(const std::string& state, std::uint16_t port) {
+    const auto res = run_command({"ss", "-tanH", "state", state}, {}, 10s);
+    EXPECT_EQ(res.exit_code, 0) << res.err;
+    int n = 0;
+    std::size_t pos = 0;
+    const std::string needle = ":" + std::to_string(port) + " ";
+    std::string text = res.out;
+    for (char& c : text)
+        if (c == '\n') c = ' ';
+    while ((pos = text.find(needle, pos)) != std::string::npos) {
+        ++n;
+        pos += needle.size();
+    }
+    return n;
+}
+
+void pause_for(std::chrono::milliseconds ms) {
+    pollfd none{-1, 0, 0};
+    (void)::poll(&none, 1, static_cast<int>(ms.count()));
+}
+
+// Lab 17 in step mode: while the lab waits, `ss state last-ack` and `ss state closing` see the
+// lab's sockets, and still see them a second later: each state is held, not a flash.
+TEST(LabClosing, SsStateFiltersSeeLastAckAndClosingHeld) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child lab({bin("socklab-lab-closing"), "--json"});
+    int last_ack_waits = 0, closing_waits = 0;
+    bool done = false;
+    while (!done) {
+        const auto line = lab.next_line(30s);
+        ASSERT_TRUE(line) << "no output from the lab; stderr:\n" << lab.err();
+        const json ev = json::parse(*line);
+        if (ev.at("event") == "waiting") {
+            for (const std::string state : {"last-ack", "closing"}) {
+                if (ss_state_rows(state, 9017) == 0) continue;
+                (state == "last-ack" ? last_ack_waits : closing_waits)++;
+                pause_for(1000ms);
+                EXPECT_EQ(ss_state_rows(state, 9017), 1) << state << " was not held for 1 s";
+            }
+            lab.write("next\n");
+        } else if (ev.at("event") == "done") {
+            EXPECT_TRUE(ev.at("ok").get<bool>()) << *line;
+            done = true;
+        }
+    }
+    EXPECT_EQ(lab.wait(20s), 0) << lab.err();
+    // Held across two steps each: after the step that enters it and after "look again".
+    EXPECT_EQ(last_ack_waits, 2);
+    EXPECT_EQ(closing_waits, 2);
+}
+
+// The transitions (old>new) the kernel tracepoint reported for one step of an --auto --json run;
+// nullopt when the tracer is not active.
+std::optional<std::vector<std::string>> transitions_of(const std::string& id, int step) {
+    const auto res = run_command({bin("socklab-lab-" + id), "--auto", "--json"}, {}, 60s);
+    EXPECT_EQ(res.exit_code, 0) << res.out << res.err;
+    std::vector<std::string> seen;
+    bool tracing = false;
+    std::istringstream in(res.out);
+    std::string line;
+    while (std::getline(in, line)) {
+        const json ev = json::parse(line);
+        if (ev["event"] == "lab") tracing = ev["tracing"];
+        if (ev["event"] == "step" && ev["step"] == step && ev.contains("transitions"))
+            for (const auto& t : ev["transitions"])
+                seen.push_back(t["old_state"].get<std::string>() + ">" +
+                               t["new_state"].get<std::string>());
+    }
+    if (!tracing) return std::nullopt;
+    return seen;
+}
+
+bool has(const std::vector<std::string>& v, const std::string& t) {
+    return std::find(v.begin(), v.end(), t) != v.end();
+}
+
+// Lab 18: connecting to itself is a simultaneous open (SYN_SENT -> SYN_RECV, a full socket in
+// SYN_RECV), and its close a simultaneous close (FIN_WAIT1 -> CLOSING), as the tracepoint saw.
+TEST(LabSelfConnect, TracerSeesSimultaneousOpenAndClose) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    const auto open = transitions_of("self-connect", 2);
+    if (!open) GTEST_SKIP() << "the tracer is not active here; labs run on polling alone";
+    EXPECT_TRUE(has(*open, "SYN_SENT>SYN_RECV")) << ::testing::PrintToString(*open);
+    EXPECT_TRUE(has(*open, "SYN_RECV>ESTABLISHED")) << ::testing::PrintToString(*open);
+    EXPECT_FALSE(has(*open, "SYN_SENT>ESTABLISHED")) << ::testing::PrintToString(*open);
+    PrivateNetns again;
+    const auto close = transitions_of("self-connect", 4);
+    ASSERT_TRUE(close);
+    EXPECT_TRUE(has(*close, "FIN_WAIT1>CLOSING")) << ::testing::PrintToString(*close);
+}
+
+// Lab 22 asks the running kernel: with net.ipv4.tcp_tw_reuse = 0 (in this test's own namespace)
+// no TIME_WAIT port is taken over, so the connect() a second later fails too — and the lab,
+// which read the sysctl, expects exactly that and passes.
+TEST(LabEphemeralPorts, TwReuseOffKeepsEaddrnotavail) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    {
+        std::ofstream("/proc/sys/net/ipv4/tcp_tw_reuse") << "0\n";
+    }
+    std::ifstream check("/proc/sys/net/ipv4/tcp_tw_reuse");
+    int value = -1;
+    check >> value;
+    ASSERT_EQ(value, 0);
+    const auto res = run_command({bin("socklab-lab-ephemeral-ports"), "--auto", "--json"}, {}, 60s);
+    ASSERT_EQ(res.exit_code, 0) << res.out << res.err;
+    std::istringstream in(res.out);
+    std::string line;
+    int refused_steps = 0;
+    while (std::getline(in, line)) {
+        const json ev = json::parse(line);
+        if (ev["event"] == "step" && ev["result"].get<std::string>().find("EADDRNOTAVAIL") !=
+                                         std::string::npos)
+            ++refused_steps;
+    }
+    EXPECT_EQ(refused_steps, 2) << res.out;  // the fifth client, and the sixth a second later
+}
+
+// Lab 23: while the lab waits after its IPv4 client reached the dual-stack listener, `ss` shows
+// the accepted socket with v4-mapped addresses on both sides, and the client as plain IPv4.
+TEST(LabDualStack, SsShowsTheV4MappedServerSide) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child lab({bin("socklab-lab-dual-stack"), "--json"});
+    bool mapped = false, plain = false, done = false;
+    int last_step = 0;
+    while (!done) {
+        const auto line = lab.next_line(30s);
+        ASSERT_TRUE(line) << "no output from the lab; stderr:\n" << lab.err();
+        const json ev = json::parse(*line);
+        if (ev.at("event") == "step") last_step = ev.at("step");
+        if (ev.at("event") == "waiting") {
+            if (last_step == 3) {
+                for (const auto& r : ss_rows()) {
+                    if (r.state != "ESTABLISHED") continue;
+                    if (r.local == "[::ffff:127.0.0.1]:9023" &&
+                        r.peer.rfind("[::ffff:127.0.0.1]:", 0) == 0)
+                        mapped = true;
+                    if (r.peer == "127.0.0.1:9023" && r.local.rfind("127.0.0.1:", 0) == 0)
+                        plain = true;
+                }
+            }
+            lab.write("next\n");
+        } else if (ev.at("event") == "done") {
+            EXPECT_TRUE(ev.at("ok").get<bool>()) << *line;
+            done = true;
+        }
+    }
+    EXPECT_EQ(lab.wait(20s), 0) << lab.err();
+    EXPECT_TRUE(mapped) << "no [::ffff:127.0.0.1]:9023 row after step 3";
+    EXPECT_TRUE(plain) << "no plain IPv4 client row after step 3";
+}
+
+}  // namespace
+}  // namespace socklab::test
