@@ -300,7 +300,7 @@ int run_program(const RunArgs& args) {
 
 UniqueFd connect_to(std::uint16_t port) {
     UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) throw socklab::Error(std::string("failed to create a socket: ") + std::strerror(errno));
+    if (!fd) throw socklab::Error(socklab::i18n::format(_("failed to create a socket: {}"), std::strerror(errno)));
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
@@ -465,7 +465,9 @@ private:
     int start_error_ = 0;
 };
 
-constexpr std::string_view kToken = "hello from socklab";
+// What the scripted peers send is data for the program under test, never shown to a person:
+// not in the catalogue (marked "i18n: allow").
+constexpr std::string_view kToken = "hello from socklab";  // i18n: allow
 
 bool delivered(const std::vector<Peer*>& peers, std::string_view token) {
     for (const auto* p : peers)
@@ -532,7 +534,7 @@ program::ScenarioObservation run_scenario(std::string_view id, const CheckArgs& 
     } else if (id == "half-close") {
         Peer a(connect_to(p)), b(connect_to(p));
         s.wait_connections(2, 1000ms);
-        send_text(a.fd.get(), std::string(kToken) + " (last line)\n");
+        send_text(a.fd.get(), std::string(kToken) + " (last line)\n");  // i18n: allow
         if (a.fd) ::shutdown(a.fd.get(), SHUT_WR);
         std::vector<Peer*> both{&a, &b};
         read_peers(both, 2000ms, [&] { return delivered(both, kToken) && (a.eof || a.reset); });
@@ -552,23 +554,23 @@ program::ScenarioObservation run_scenario(std::string_view id, const CheckArgs& 
         a.fd.reset();
         for (int i = 0; i < 50 && s.end_for(peer_port); ++i) s.prog().wait_exit(20);
         // The next line makes the program write to every client it still knows.
-        send_text(b.fd.get(), "after the reset\n");
+        send_text(b.fd.get(), "after the reset\n");  // i18n: allow
         s.prog().wait_exit(500);
         o.program_alive = !s.prog().poll_exit();
         o.program_signal = s.prog().ending().signal;
-        if (o.program_alive) o.line_delivered = exchange_line(p, s, "served after the reset");
+        if (o.program_alive) o.line_delivered = exchange_line(p, s, "served after the reset");  // i18n: allow
         s.prog().stop(1000);  // before the peers go: no spin on their FIN
     } else if (id == "two-clients") {
         Peer a(connect_to(p)), b(connect_to(p));
         s.wait_connections(2, 1000ms);
-        send_text(a.fd.get(), "one from socklab\n");
-        send_text(b.fd.get(), "two from socklab\n");
+        send_text(a.fd.get(), "one from socklab\n");  // i18n: allow
+        send_text(b.fd.get(), "two from socklab\n");  // i18n: allow
         std::vector<Peer*> both{&a, &b};
         read_peers(both, 2000ms, [&] {
-            return (delivered(both, "one from socklab") && delivered(both, "two from socklab")) ||
+            return (delivered(both, "one from socklab") && delivered(both, "two from socklab")) ||  // i18n: allow
                    b.eof || b.reset;
         });
-        o.second_client_served = delivered(both, "one from socklab") && delivered(both, "two from socklab");
+        o.second_client_served = delivered(both, "one from socklab") && delivered(both, "two from socklab");  // i18n: allow
         o.second_client_refused = !o.second_client_served && (b.eof || b.reset);
         s.prog().stop(1000);  // before the peers go: no spin on their FIN
     } else if (id == "quit-split" || id == "quit-merged") {
@@ -583,7 +585,7 @@ program::ScenarioObservation run_scenario(std::string_view id, const CheckArgs& 
                 s.prog().wait_exit(10);
             send_text(a.fd.get(), "it\n");
         } else {
-            send_text(a.fd.get(), "/quit\nhello after quit\n");
+            send_text(a.fd.get(), "/quit\nhello after quit\n");  // i18n: allow
         }
         std::vector<Peer*> one{&a};
         read_peers(one, 2000ms, [&] { return a.eof || a.reset; });
@@ -593,7 +595,7 @@ program::ScenarioObservation run_scenario(std::string_view id, const CheckArgs& 
         {
             Peer a(connect_to(p));
             s.wait_connections(1, 1000ms);
-            send_text(a.fd.get(), "hello before the restart\n");
+            send_text(a.fd.get(), "hello before the restart\n");  // i18n: allow
             std::vector<Peer*> one{&a};
             read_peers(one, 300ms, [&] { return !a.got.empty(); });
             // Stop the program while the client is connected: the program closes first and
@@ -617,7 +619,7 @@ program::ScenarioObservation run_scenario(std::string_view id, const CheckArgs& 
 
 UniqueFd listen_on(std::uint16_t port) {
     UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) throw socklab::Error(std::string("failed to create a socket: ") + std::strerror(errno));
+    if (!fd) throw socklab::Error(socklab::i18n::format(_("failed to create a socket: {}"), std::strerror(errno)));
     const int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in a{};
@@ -654,7 +656,7 @@ program::ScenarioObservation run_client_scenario(std::string_view id, const Chec
     }() : std::uint16_t{0};
     const auto end = s.end_for(*args.port);
     if (id == "server-closes-first") {
-        send_text(conn.fd.get(), "welcome from socklab\n");
+        send_text(conn.fd.get(), "welcome from socklab\n");  // i18n: allow
         const auto closed_at = Clock::now();
         conn.fd.reset();  // an orderly close: FIN
         bool closed = false;
@@ -731,8 +733,8 @@ void register_run(CLI::App& root, Runner& run) {
     sub->add_option("command", args->command, _("The program and its arguments, after --"))
         ->required();
     set_examples(*sub,
-                 "  socklab run -- python3 chat.py        run chat.py and report on its sockets\n"
-                 "  socklab run --duration 30 --report r.json -- ./server 9000\n");
+                 _("  socklab run -- python3 chat.py        run chat.py and report on its sockets\n"
+                   "  socklab run --duration 30 --report r.json -- ./server 9000\n"));
     sub->callback([&run, args] { run = [args] { return run_program(*args); }; });
 
     auto cargs = std::make_shared<CheckArgs>();
@@ -744,7 +746,7 @@ void register_run(CLI::App& root, Runner& run) {
     chk->add_flag("--json", cargs->json, _("Print the score card as one JSON object"));
     chk->add_option("command", cargs->command, _("The program and its arguments, after --"))
         ->required();
-    set_examples(*chk, "  socklab check -- python3 chat.py      every scenario against chat.py\n");
+    set_examples(*chk, _("  socklab check -- python3 chat.py      every scenario against chat.py\n"));
     chk->callback([&run, cargs] { run = [cargs] { return run_check(*cargs); }; });
 }
 

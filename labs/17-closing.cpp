@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
                  [&] { return Result::note(_("(looking)")); });
 
         lab.step({.title = _("The client finally reads everything"),
-                  .call = fmt::format("recv({}, buf, 65536, 0) until it returns 0", cfd),
+                  .call = socklab::i18n::format(_("recv({}, buf, 65536, 0) until it returns 0"), cfd),
                   .explain = _("Reading opened the window: the data went through, then the "
                                "server's FIN. The client acknowledged it and went to TIME_WAIT; "
                                "that ACK ended the server's LAST_ACK, so the server's socket is "
@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
                  [&] { return Result::note(_("(looking)")); });
 
         lab.step({.title = _("The server reads everything: both ends TIME_WAIT"),
-                  .call = fmt::format("recv({}, buf, 65536, 0) until it returns 0", sfd2),
+                  .call = socklab::i18n::format(_("recv({}, buf, 65536, 0) until it returns 0"), sfd2),
                   .explain = _("The window opened, the data and the client's FIN arrived. The "
                                "server, in FIN_WAIT2, acknowledged the FIN and went to "
                                "TIME_WAIT; that ACK took the client from CLOSING to TIME_WAIT. "
