@@ -20,10 +20,11 @@ trace_start() {
         sleep 0.01
     done
     [[ -n $trace_pid ]] || die "socklab trace did not start: $(cat "$err")"
-    # Ready when its own instance (socklab-<pid>-*) traces.
+    # Ready when its own instance (socklab-<pid>-*) traces: tracing_on and the event enabled
+    # (a new instance starts with tracing_on = 1, before socklab has set it up).
     for ((i = 0; i < 1000 && !ready; i++)); do
         for f in /sys/kernel/tracing/instances/socklab-"$trace_pid"-*/tracing_on; do
-            [[ -e $f && $(cat "$f") == 1 ]] && ready=1
+            [[ -e $f && $(cat "$f") == 1 && $(cat "${f%/tracing_on}/events/sock/inet_sock_set_state/enable") == 1 ]] && ready=1
         done
         ((ready)) || sleep 0.01
     done

@@ -244,6 +244,7 @@ struct Tracer::Impl {
     std::size_t hint_fed = 0;
     void feed_hints(std::uint64_t until_ns);
     bool connect_name_pending(const SyscallEvent& e, std::uint64_t now_ns);
+    std::optional<SocketKey> connected_socket(const SyscallEvent& e) const;
     std::vector<TransitionEvent> pending;  // read, not yet safe to hand out in time order
     std::uint64_t malformed = 0;
     std::uint64_t page_missed = 0;  // pages flagged "events missed" by the ring buffer
@@ -582,6 +583,8 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
                                static_cast<std::uint32_t>(fd);
     if (const auto b = born.find(fd_slot); b != born.end() && e.time_ns < b->second) {
         if (e.call == SyscallKind::close) fd_inode.erase(fd_slot);
+        // The number names a newer socket now; a connect() is still named by its transitions.
+        if (e.call == SyscallKind::connect) e.key = connected_socket(e);
         return !is_data_call(e.call) && e.call != SyscallKind::close;
     }
     if (e.call == SyscallKind::close) {
@@ -630,15 +633,7 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
     // connect() and accept() the transitions name the connection exactly; they win.
     std::optional<SocketKey> by_transitions;
     if (e.call == SyscallKind::connect) {
-        by_transitions = hints.connected_by(e.tid, e.enter_ns, e.time_ns);
-        if (!by_transitions) {
-            // Non-blocking: named by a transition after the call, released but not yet fed.
-            if (const auto sk = hints.syn_sent_by(e.tid, e.enter_ns, e.time_ns)) {
-                for (std::size_t i = hint_fed; i < hint_feed.size() && !by_transitions; ++i)
-                    if (hint_feed[i].skaddr == *sk && hint_feed[i].local_port != 0)
-                        by_transitions = trace::key_of(hint_feed[i]);
-            }
-        }
+        by_transitions = connected_socket(e);
     } else if ((e.call == SyscallKind::accept || e.call == SyscallKind::accept4) && e.result >= 0) {
         // The listener as its listen() call found it (the process may be gone by now).
         const std::uint64_t listen_slot =
@@ -719,6 +714,17 @@ std::size_t Tracer::Impl::release_calls(std::vector<SyscallEvent>& out, std::uin
     // Every call still to come exits at or after before_ns: what came before is theirs to see.
     if (!held) feed_hints(before_ns);
     return n;
+}
+
+std::optional<SocketKey> Tracer::Impl::connected_socket(const SyscallEvent& e) const {
+    if (auto k = hints.connected_by(e.tid, e.enter_ns, e.time_ns)) return k;
+    // Non-blocking: named by a transition after the call, released but not yet fed.
+    if (const auto sk = hints.syn_sent_by(e.tid, e.enter_ns, e.time_ns)) {
+        for (std::size_t i = hint_fed; i < hint_feed.size(); ++i)
+            if (hint_feed[i].skaddr == *sk && hint_feed[i].local_port != 0)
+                return trace::key_of(hint_feed[i]);
+    }
+    return std::nullopt;
 }
 
 bool Tracer::Impl::connect_name_pending(const SyscallEvent& e, std::uint64_t now_ns) {

@@ -104,9 +104,10 @@ Run run_connection(Ending ending, long min_segments) {
         [&](const std::string&) { return tshark.err().find("Capture started") != std::string::npos; }, 60s))
         << tshark.err();
     EXPECT_TRUE(test::wait_until([&] {
-        const auto r = test::run_command({"sh", "-c", "cat /sys/kernel/tracing/instances/socklab-" +
-                                                          std::to_string(trace.pid()) + "-*/tracing_on"});
-        return r.out == "1\n";
+        const std::string inst = "/sys/kernel/tracing/instances/socklab-" + std::to_string(trace.pid()) + "-*";
+        const auto r = test::run_command(
+            {"sh", "-c", "cat " + inst + "/tracing_on " + inst + "/events/sock/inet_sock_set_state/enable"});
+        return r.out == "1\n1\n";
     }, 30s, 20ms)) << trace.err();
 
     int go[2], done[2];

@@ -60,9 +60,12 @@ bool instance_of_pid_ready(int pid) {
     std::string name;
     while (in >> name) {
         if (name.rfind(prefix, 0) != 0) continue;
-        const auto on = test::run_command(
-            {"cat", test::tracing_instances_dir() + "/" + name + "/tracing_on"});
-        return on.out == "1\n";
+        // A new instance starts with tracing_on = 1 before socklab turns it off to set it up:
+        // ready is tracing on *and* the event enabled (socklab enables it before tracing_on).
+        const std::string dir = test::tracing_instances_dir() + "/" + name;
+        const auto on = test::run_command({"cat", dir + "/tracing_on",
+                                           dir + "/events/sock/inet_sock_set_state/enable"});
+        return on.out == "1\n1\n";
     }
     return false;
 }
