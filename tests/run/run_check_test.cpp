@@ -80,7 +80,7 @@ void expect_all_passed(const nlohmann::json& card) {
 }
 
 TEST_F(RunCheck, CarefulPythonChatPassesEveryScenario) {
-    expect_all_passed(check({kPython, program("chat_careful.py"), std::to_string(kPort)}));
+    expect_all_passed(check({kPython, program("chat_threaded.py"), std::to_string(kPort)}));
 }
 
 TEST_F(RunCheck, CarefulCChatPassesEveryScenario) {
@@ -88,21 +88,21 @@ TEST_F(RunCheck, CarefulCChatPassesEveryScenario) {
 }
 
 TEST_F(RunCheck, IgnoringEndOfStreamFailsTheCloseScenarios) {
-    const auto card = check({kPython, program("chat_ignores_eof.py"), std::to_string(kPort)});
+    const auto card = check({kPython, program("chat_threaded.py"), std::to_string(kPort), "ignores-eof"});
     EXPECT_EQ(failed(card), (std::set<std::string>{"peer-closes-first", "half-close"})) << card.dump(2);
     EXPECT_EQ(findings_of(card, "peer-closes-first"),
               (std::set<std::string>{"close_wait_leak", "recv_zero_loop"}));
 }
 
 TEST_F(RunCheck, WholeReadsFailTheFramingScenarios) {
-    const auto card = check({kPython, program("chat_whole_reads.py"), std::to_string(kPort)});
+    const auto card = check({kPython, program("chat_threaded.py"), std::to_string(kPort), "whole-reads"});
     EXPECT_EQ(failed(card), (std::set<std::string>{"quit-split", "quit-merged"})) << card.dump(2);
     EXPECT_EQ(findings_of(card, "quit-split"), (std::set<std::string>{"framing_hint"}));
     EXPECT_EQ(findings_of(card, "quit-merged"), (std::set<std::string>{"framing_hint"}));
 }
 
 TEST_F(RunCheck, NoReuseAddrFailsTheRestart) {
-    const auto card = check({kPython, program("chat_no_reuse.py"), std::to_string(kPort)});
+    const auto card = check({kPython, program("chat_threaded.py"), std::to_string(kPort), "no-reuse"});
     EXPECT_EQ(failed(card), (std::set<std::string>{"restart-within-60s"})) << card.dump(2);
     EXPECT_EQ(findings_of(card, "restart-within-60s"), (std::set<std::string>{"bind_in_use"}));
     // The kernel agrees: the first start's end of the connection waits in TIME_WAIT on the port.
@@ -115,7 +115,7 @@ TEST_F(RunCheck, NoReuseAddrFailsTheRestart) {
 }
 
 TEST_F(RunCheck, SigpipeDeathFailsPeerReset) {
-    const auto card = check({kPython, program("chat_sigpipe.py"), std::to_string(kPort)});
+    const auto card = check({kPython, program("chat_threaded.py"), std::to_string(kPort), "sigpipe"});
     EXPECT_EQ(failed(card), (std::set<std::string>{"peer-reset"})) << card.dump(2);
     EXPECT_EQ(findings_of(card, "peer-reset"), (std::set<std::string>{"sigpipe"}));
 }
@@ -183,8 +183,8 @@ TEST_F(RunCheck, RunNamesTheCloseWaitLeakAndTheRecvZeroLoopWithPidAndFd) {
     test::TempDir dir;
     const auto report_path = (dir.path / "report.json").string();
     test::Child run({bin("socklab"), "run", "--duration", "3", "--report", report_path, "--log",
-                     (dir.path / "log").string(), "--", kPython, program("chat_ignores_eof.py"),
-                     std::to_string(kPort)});
+                     (dir.path / "log").string(), "--", kPython, program("chat_threaded.py"),
+                     std::to_string(kPort), "ignores-eof"});
     auto src = make_default_source();
     ASSERT_TRUE(wait_listening(*src));
     std::pair<int, int> owner;
@@ -230,7 +230,7 @@ TEST_F(RunCheck, RunWithoutRootReportsWhatPollingSees) {
     std::thread runner([&] {
         res = test::run_confined({bin("socklab"), "run", "--duration", "3", "--report", report_path,
                                   "--log", (dir.path / "log").string(), "--", kPython,
-                                  program("chat_ignores_eof.py"), std::to_string(kPort)},
+                                  program("chat_threaded.py"), std::to_string(kPort), "ignores-eof"},
                                  nobody);
     });
     auto src = make_default_source();
@@ -262,7 +262,7 @@ TEST_F(RunCheck, RunOnTheCarefulServerFindsNoLeak) {
     test::TempDir dir;
     const auto report_path = (dir.path / "report.json").string();
     test::Child run({bin("socklab"), "run", "--duration", "2", "--report", report_path, "--log",
-                     (dir.path / "log").string(), "--", kPython, program("chat_careful.py"),
+                     (dir.path / "log").string(), "--", kPython, program("chat_threaded.py"),
                      std::to_string(kPort)});
     auto src = make_default_source();
     ASSERT_TRUE(wait_listening(*src));
@@ -297,8 +297,8 @@ TEST_F(RunCheck, RunReportsTheSigpipeDeathAndTheResetBehindIt) {
     test::TempDir dir;
     const auto report_path = (dir.path / "report.json").string();
     test::Child run({bin("socklab"), "run", "--report", report_path, "--log",
-                     (dir.path / "log").string(), "--", kPython, program("chat_sigpipe.py"),
-                     std::to_string(kPort)});
+                     (dir.path / "log").string(), "--", kPython, program("chat_threaded.py"),
+                     std::to_string(kPort), "sigpipe"});
     auto src = make_default_source();
     ASSERT_TRUE(wait_listening(*src));
     auto a = test::tcp_connect("127.0.0.1", kPort);
