@@ -44,33 +44,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-std::atomic<bool> g_stop{false};
-extern "C" void on_run_signal(int) { g_stop.store(true); }
-
 // Ctrl-C reaches the program too (it shares the terminal's process group): socklab only
-// notes it and waits for the program to end, then reports.
-struct RunSignals {
-    struct sigaction old_int {}, old_term {}, old_hup {}, old_pipe {};
-    RunSignals() {
-        struct sigaction sa {};
-        sa.sa_handler = on_run_signal;
-        sigemptyset(&sa.sa_mask);
-        ::sigaction(SIGINT, &sa, &old_int);
-        ::sigaction(SIGTERM, &sa, &old_term);
-        ::sigaction(SIGHUP, &sa, &old_hup);
-        struct sigaction ign {};
-        ign.sa_handler = SIG_IGN;
-        ::sigaction(SIGPIPE, &ign, &old_pipe);
-    }
-    ~RunSignals() {
-        ::sigaction(SIGINT, &old_int, nullptr);
-        ::sigaction(SIGTERM, &old_term, nullptr);
-        ::sigaction(SIGHUP, &old_hup, nullptr);
-        ::sigaction(SIGPIPE, &old_pipe, nullptr);
-    }
-    RunSignals(const RunSignals&) = delete;
-    RunSignals& operator=(const RunSignals&) = delete;
-};
+// notes it (StopSignals) and waits for the program to end, then reports.
 
 struct Tracers {
     std::unique_ptr<Tracer> calls;        // the program's tree, followed in the kernel
@@ -164,7 +139,7 @@ bool same_sockets(const program::Observation& a, const program::Observation& b) 
 }
 
 int run_program(const RunArgs& args) {
-    RunSignals signals;
+    StopSignals signals;
     std::FILE* log = stderr;
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> log_file(nullptr, &std::fclose);
     if (!args.log.empty()) {
@@ -235,7 +210,7 @@ int run_program(const RunArgs& args) {
         take_poll();
         const bool timed_out = args.duration_s &&
                                Clock::now() - started >= std::chrono::duration<double>(*args.duration_s);
-        if ((g_stop.load() || timed_out) && !stopping) {
+        if ((stop_requested() || timed_out) && !stopping) {
             stopping = true;
             // Ctrl-C reached the program too: give it a moment to end on its own.
             stop_at = Clock::now() + (timed_out ? 0ms : 1000ms);
@@ -682,7 +657,7 @@ program::ScenarioObservation run_client_scenario(std::string_view id, const Chec
 }
 
 int run_check(const CheckArgs& args) {
-    RunSignals signals;
+    StopSignals signals;
     if (args.role == "client" && !args.port) {
         std::fprintf(stderr, "%s\n", _("socklab: check --role client needs --port P: the port your client connects to"));
         return kExitUsage;
@@ -694,7 +669,7 @@ int run_check(const CheckArgs& args) {
     const auto ids = client ? std::span<const std::string_view>(program::kClientScenarios)
                             : std::span<const std::string_view>(program::kServerScenarios);
     for (const auto id : ids) {
-        if (g_stop.load()) break;
+        if (stop_requested()) break;
         const auto o = client ? run_client_scenario(id, args, *source)
                               : run_scenario(id, args, *source, port);
         results.push_back(program::judge(o));

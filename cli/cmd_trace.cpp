@@ -28,37 +28,7 @@
 namespace socklab::cli {
 namespace {
 
-std::atomic<bool> g_stop{false};
 constexpr int kReaderNice = -10;
-
-extern "C" void on_stop_signal(int) { g_stop.store(true); }
-
-// Handlers without SA_RESTART, so a waiting poll() returns at once; the Tracer then sees a
-// handler in place and leaves the cleanup to its destructor.
-struct StopSignals {
-    struct sigaction old_int {}, old_term {}, old_hup {}, old_pipe {};
-    StopSignals() {
-        struct sigaction sa {};
-        sa.sa_handler = on_stop_signal;
-        sigemptyset(&sa.sa_mask);
-        ::sigaction(SIGINT, &sa, &old_int);
-        ::sigaction(SIGTERM, &sa, &old_term);
-        ::sigaction(SIGHUP, &sa, &old_hup);
-        // A closed pipe (socklab trace | head) is seen as a failed write, not a silent death
-        // that would leave the instance behind.
-        struct sigaction ign {};
-        ign.sa_handler = SIG_IGN;
-        ::sigaction(SIGPIPE, &ign, &old_pipe);
-    }
-    ~StopSignals() {
-        ::sigaction(SIGINT, &old_int, nullptr);
-        ::sigaction(SIGTERM, &old_term, nullptr);
-        ::sigaction(SIGHUP, &old_hup, nullptr);
-        ::sigaction(SIGPIPE, &old_pipe, nullptr);
-    }
-    StopSignals(const StopSignals&) = delete;
-    StopSignals& operator=(const StopSignals&) = delete;
-};
 
 struct TraceArgs {
     std::optional<std::uint16_t> port;
@@ -328,7 +298,7 @@ int run_causes(const TraceArgs& args) {
         for (auto& c : calls) held.push_back({c.time_ns, c});
     };
 
-    while (!g_stop.load() && output_ok) {
+    while (!stop_requested() && output_ok) {
         const auto next = deadline.next_wait(std::chrono::milliseconds(20));
         if (!next) break;
         const auto wait = *next;
@@ -388,7 +358,7 @@ int trace_loop(AnyTracer& tracer, const TraceArgs& args) {
     std::vector<TransitionEvent> events;
     std::uint64_t shown = 0;
     bool output_ok = true;
-    while (!g_stop.load() && output_ok) {
+    while (!stop_requested() && output_ok) {
         const auto next = deadline.next_wait(std::chrono::milliseconds(200));
         if (!next) break;
         const auto wait = *next;

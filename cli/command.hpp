@@ -2,6 +2,8 @@
 // How subcommands plug into `socklab`: each cmd_*.cpp defines one register_*() that adds its
 // subcommand to the root app and sets `run` when that subcommand is chosen.
 #include <CLI/CLI.hpp>
+#include <signal.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -25,6 +27,23 @@ void register_trace(CLI::App& root, Runner& run);
 void register_export(CLI::App& root, Runner& run);
 void register_lab(CLI::App& root, Runner& run);
 void register_run(CLI::App& root, Runner& run);  // run and check
+
+// While it lives, Ctrl-C, SIGTERM and SIGHUP only set a flag (stop_requested()) instead of
+// killing socklab, so a trace removes its instance and `run` still reports; the handlers have
+// no SA_RESTART, so a waiting poll() returns at once. SIGPIPE is ignored: a closed pipe
+// (socklab trace | head) is a failed write, not a silent death. The old handlers come back
+// when it goes.
+class StopSignals {
+public:
+    StopSignals();
+    ~StopSignals();
+    StopSignals(const StopSignals&) = delete;
+    StopSignals& operator=(const StopSignals&) = delete;
+
+private:
+    struct sigaction old_int_ {}, old_term_ {}, old_hup_ {}, old_pipe_ {};
+};
+[[nodiscard]] bool stop_requested() noexcept;
 
 // Add the EXAMPLES block that ends every help text.
 void set_examples(CLI::App& app, const std::string& examples);

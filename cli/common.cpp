@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -17,6 +18,32 @@
 #include "socklab/i18n.hpp"
 
 namespace socklab::cli {
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void socklab_on_stop_signal(int) { g_stop.store(true); }
+}  // namespace
+
+StopSignals::StopSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = socklab_on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+    ::sigaction(SIGHUP, &sa, &old_hup_);
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ign, &old_pipe_);
+}
+
+StopSignals::~StopSignals() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+    ::sigaction(SIGHUP, &old_hup_, nullptr);
+    ::sigaction(SIGPIPE, &old_pipe_, nullptr);
+}
+
+bool stop_requested() noexcept { return g_stop.load(); }
 
 void set_examples(CLI::App& app, const std::string& examples) {
     app.footer("\nEXAMPLES\n" + examples);
