@@ -25,13 +25,6 @@ using namespace socklab;
 using namespace socklab::lab;
 
 namespace {
-// net.ipv4.ip_local_port_range of this network namespace.
-std::pair<int, int> local_port_range() {
-    std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
-    int lo = 32768, hi = 60999;
-    in >> lo >> hi;
-    return {lo, hi};
-}
 
 std::string expect_state(int fd, const char* state) {
     const auto s = tcp_info_state(fd);
@@ -44,11 +37,9 @@ int main(int argc, char** argv) {
     return runner.run(8, [](Lab& lab) {
         const auto port = lab.port();
         const Endpoint ep = lab.endpoint();
-        // The second half needs a port inside net.ipv4.ip_local_port_range (the per-socket range
-        // is clamped to it), other than the first half's, whose TIME_WAIT holds port ↔ port.
-        const auto [lo, hi] = local_port_range();
-        const auto port2 = static_cast<std::uint16_t>(
-            std::max<int>(lo, hi - 1000 + port % 1000));
+        // The second half needs a port inside net.ipv4.ip_local_port_range, other than the
+        // first half's, whose TIME_WAIT holds port <-> port.
+        const auto port2 = port_in_local_range(port, 1000);
         const Endpoint ep2 = Endpoint::parse(lab.options().host, port2);
         lab.watch(port2);
         UniqueFd s;

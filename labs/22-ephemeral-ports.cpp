@@ -38,12 +38,6 @@ int sysctl_int(const char* path, int fallback) {
     return v;
 }
 
-std::pair<int, int> local_port_range() {
-    std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
-    int lo = 32768, hi = 60999;
-    in >> lo >> hi;
-    return {lo, hi};
-}
 
 double monotonic_seconds() {
     timespec ts{};
@@ -74,11 +68,8 @@ int main(int argc, char** argv) {
     return runner.run(5, [](Lab& lab) {
         const auto port = lab.port();
         const Endpoint ep = lab.endpoint();
-        // Four ephemeral ports inside net.ipv4.ip_local_port_range (a per-socket range is
-        // clamped to it).
-        const auto [range_lo, range_hi] = local_port_range();
-        const auto lo = static_cast<std::uint16_t>(
-            std::max<int>(range_lo, range_hi - 2000 + port % 1000));
+        // Four ephemeral ports inside net.ipv4.ip_local_port_range.
+        const auto lo = port_in_local_range(port, 2000);
         const auto hi = static_cast<std::uint16_t>(lo + kClients - 1);
         for (int p = lo; p <= hi; ++p) lab.watch(static_cast<std::uint16_t>(p));
         const int tw_reuse = sysctl_int("/proc/sys/net/ipv4/tcp_tw_reuse", 2);

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -325,6 +326,18 @@ void set_int_option(int fd, int level, int name, int value, std::string_view wha
     if (::setsockopt(fd, level, name, &value, sizeof value) != 0)
         throw Stop{Stop::Why::failed,
                    socklab::i18n::format(_("failed to set {} on fd {}: {}"), what, fd, std::strerror(errno))};
+}
+
+std::pair<int, int> local_port_range() {
+    std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+    int lo = 32768, hi = 60999;
+    in >> lo >> hi;
+    return {lo, hi};
+}
+
+std::uint16_t port_in_local_range(std::uint16_t lab_port, int below_top) {
+    const auto [lo, hi] = local_port_range();
+    return static_cast<std::uint16_t>(std::max<int>(lo, hi - below_top + lab_port % 1000));
 }
 
 std::string tcp_info_state(int fd) {

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "socklab/catalog.hpp"
@@ -203,6 +204,11 @@ void set_int_option(int fd, int level, int name, int value, std::string_view wha
 // send() 64 KiB chunks with MSG_DONTWAIT until EAGAIN (bounded: at most 256 MiB). Returns the
 // bytes the kernel took, or -1 with errno set when send() fails otherwise.
 long fill_until_eagain(int fd);
+// net.ipv4.ip_local_port_range of this network namespace (the kernel's default if unreadable).
+[[nodiscard]] std::pair<int, int> local_port_range();
+// A port inside that range for a per-socket IP_LOCAL_PORT_RANGE (which the kernel clamps to
+// it): about `below_top` under its top, offset by the lab's port so labs do not share it.
+[[nodiscard]] std::uint16_t port_in_local_range(std::uint16_t lab_port, int below_top);
 // The kernel's own view of one socket: TCP_INFO's state name.
 [[nodiscard]] std::string tcp_info_state(int fd);
 // Write all of `data`, looping over short writes: send() may take less than asked.

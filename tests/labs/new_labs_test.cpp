@@ -74,26 +74,6 @@ TEST(LabClosing, SsStateFiltersSeeLastAckAndClosingHeld) {
     EXPECT_EQ(closing_waits, 2);
 }
 
-// The transitions (old>new) the kernel tracepoint reported for one step of an --auto --json run;
-// nullopt when the tracer is not active.
-std::optional<std::vector<std::string>> transitions_of(const std::string& id, int step) {
-    const auto res = run_command({bin("socklab-lab-" + id), "--auto", "--json"}, {}, 60s);
-    EXPECT_EQ(res.exit_code, 0) << res.out << res.err;
-    std::vector<std::string> seen;
-    bool tracing = false;
-    std::istringstream in(res.out);
-    std::string line;
-    while (std::getline(in, line)) {
-        const json ev = json::parse(line);
-        if (ev["event"] == "lab") tracing = ev["tracing"];
-        if (ev["event"] == "step" && ev["step"] == step && ev.contains("transitions"))
-            for (const auto& t : ev["transitions"])
-                seen.push_back(t["old_state"].get<std::string>() + ">" +
-                               t["new_state"].get<std::string>());
-    }
-    if (!tracing) return std::nullopt;
-    return seen;
-}
 
 bool has(const std::vector<std::string>& v, const std::string& t) {
     return std::find(v.begin(), v.end(), t) != v.end();
