@@ -248,7 +248,8 @@ TEST(ProgramAnalysis, DescriptorGrowth) {
     grown.push_back({100, 3, record(10, TcpState::listen)});
     in.polls.push_back(poll_at(kS, grown));
     in.end_ns = kS;
-    const auto* f = find(analyse(in), FindingKind::fd_growth);
+    const auto report = analyse(in);  // kept: `f` points into it
+    const auto* f = find(report, FindingKind::fd_growth);
     ASSERT_NE(f, nullptr);
     EXPECT_EQ(f->count, 20u);
     in.polls.back().sockets.resize(10);  // grew by 9: below the threshold
