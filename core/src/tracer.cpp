@@ -653,9 +653,17 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
         if (!by_transitions && e.key) hints.accepted(*e.key);
     }
     if (by_transitions && by_transitions != e.key) {
+        if (e.key) {
+            // The link named another socket (its number was reused): its inode is not this one's.
+            e.inode = 0;
+            fd_inode.erase(fd_slot);
+        } else if (e.inode != 0) {
+            // The link was right but the table no longer had the socket (reset, closed): keep
+            // the inode and remember its 4-tuple for the calls still to come on it.
+            if (inode_key.size() > 262144) inode_key.clear();
+            inode_key[e.inode] = *by_transitions;
+        }
         e.key = by_transitions;
-        e.inode = 0;  // the link's inode was another socket's
-        fd_inode.erase(fd_slot);
     }
     return true;
 }
