@@ -261,7 +261,9 @@ TEST_F(RunCheck, RunWithoutRootReportsWhatPollingSees) {
 TEST_F(RunCheck, RunOnTheCarefulServerFindsNoLeak) {
     test::TempDir dir;
     const auto report_path = (dir.path / "report.json").string();
-    test::Child run({bin("socklab"), "run", "--duration", "2", "--report", report_path, "--log",
+    // 5 s: room, under a sanitizer on a loaded machine, for socklab to see the connection
+    // before --duration stops the program (the wait below ends as soon as it has).
+    test::Child run({bin("socklab"), "run", "--duration", "5", "--report", report_path, "--log",
                      (dir.path / "log").string(), "--", kPython, program("chat_threaded.py"),
                      std::to_string(kPort)});
     auto src = make_default_source();
@@ -277,7 +279,7 @@ TEST_F(RunCheck, RunOnTheCarefulServerFindsNoLeak) {
             std::ifstream log(dir.path / "log");
             const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
             return text.find("accept4") != std::string::npos && text.find(peer) != std::string::npos;
-        }, 3s, 10ms));
+        }, 4500ms, 10ms));
     }
     ASSERT_TRUE(run.wait(20s).has_value()) << run.err();
     const auto report = read_report(report_path);
