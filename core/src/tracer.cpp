@@ -738,12 +738,8 @@ std::optional<SocketKey> Tracer::Impl::connected_socket(const SyscallEvent& e) c
 bool Tracer::Impl::connect_name_pending(const SyscallEvent& e, std::uint64_t now_ns) {
     constexpr std::uint64_t kWaitNs = 200'000'000;  // then it goes out unnamed
     if (e.call != SyscallKind::connect || now_ns - e.time_ns > kWaitNs) return false;
-    if (hints.connected_by(e.tid, e.enter_ns, e.time_ns)) return false;
-    const auto sk = hints.syn_sent_by(e.tid, e.enter_ns, e.time_ns);
-    if (!sk) return false;
-    for (std::size_t i = hint_fed; i < hint_feed.size(); ++i)
-        if (hint_feed[i].skaddr == *sk && hint_feed[i].local_port != 0) return false;
-    return true;
+    // Not named yet, though its SYN_SENT was seen: a coming event will name it.
+    return !connected_socket(e) && hints.syn_sent_by(e.tid, e.enter_ns, e.time_ns).has_value();
 }
 
 std::size_t Tracer::Impl::drain() {
