@@ -304,6 +304,7 @@ std::size_t SocketTracker::tracked() const noexcept { return sockets_.size(); }
 namespace {
 // Bounds: a busy host must not grow these without end (events lost, accepts not traced).
 constexpr std::size_t kMaxHinted = 1u << 16;
+constexpr std::size_t kMaxPerThread = 256;  // named connects kept per thread
 constexpr auto kSynSent = static_cast<std::uint8_t>(TcpState::syn_sent);
 constexpr auto kSynRecv = static_cast<std::uint8_t>(TcpState::syn_recv);
 constexpr auto kEstablished = static_cast<std::uint8_t>(TcpState::established);
@@ -320,8 +321,10 @@ void CallSocketHints::observe(const TransitionEvent& e) {
         Seen named = it->second;
         named.key = key_of(e);
         syn_sent_.erase(it);
-        if (connects_.size() >= kMaxHinted) connects_.pop_front();
-        connects_.push_back(named);
+        if (connects_.size() >= kMaxHinted && !connects_.count(named.tid)) connects_.clear();
+        auto& mine = connects_[named.tid];
+        if (mine.size() >= kMaxPerThread) mine.pop_front();
+        mine.push_back(named);
     } else if (it != syn_sent_.end() && e.new_state == kClose) {
         syn_sent_.erase(it);
     }
@@ -339,12 +342,10 @@ void CallSocketHints::observe(const TransitionEvent& e) {
 
 std::optional<SocketKey> CallSocketHints::connected_by(std::int32_t tid, std::uint64_t enter_ns,
                                                        std::uint64_t exit_ns) const {
-    // Entries are in the order they were named, not of their SYN_SENT (another thread's may be
-    // named later though it started earlier): look back a stretch, not just to the first older.
-    constexpr std::size_t kLookBack = 4096;
-    std::size_t looked = 0;
-    for (auto it = connects_.rbegin(); it != connects_.rend() && looked < kLookBack; ++it, ++looked) {
-        if (it->tid != tid || it->time_ns > exit_ns) continue;
+    const auto mine = connects_.find(tid);
+    if (mine == connects_.end()) return std::nullopt;
+    for (auto it = mine->second.rbegin(); it != mine->second.rend(); ++it) {
+        if (it->time_ns > exit_ns) continue;
         if (enter_ns != 0 && it->time_ns < enter_ns) continue;  // an earlier call's
         return it->key;
     }

@@ -207,7 +207,9 @@ private:
         std::int32_t tid = 0;
     };
     std::unordered_map<std::uint64_t, Seen> syn_sent_;  // skaddr -> SYN_SENT not yet named
-    std::deque<Seen> connects_;                          // named connects, oldest first
+    // Named connects per connecting thread, oldest first (a busy host's other threads never
+    // push a thread's own entry out of reach).
+    std::unordered_map<std::int32_t, std::deque<Seen>> connects_;
     std::unordered_map<std::uint16_t, std::deque<Seen>> ready_;  // port -> accept queue
 };
 
