@@ -101,7 +101,7 @@ void register_free(CLI::App& root, Runner& run) {
                     std::printf("  %d. (refused) %s — %s\n", n, a.description.c_str(),
                                 a.refused.c_str());
             }
-            if (plan.actions.empty()) std::printf(_("  (no action)\n"));
+            if (plan.actions.empty()) std::fputs(_("  (no action)\n"), stdout);
             for (const auto& note : plan.notes) std::printf("  note: %s\n", note.c_str());
             std::fflush(stdout);
 
@@ -119,13 +119,13 @@ void register_free(CLI::App& root, Runner& run) {
             }
             if (!opts->yes) {
                 if (::isatty(STDIN_FILENO) == 0) {
-                    std::fprintf(stderr,
-                                 _("socklab: not on a terminal and no --yes: nothing done. Add "
-                                 "--yes to act without asking.\n"));
+                    std::fputs(_("socklab: not on a terminal and no --yes: nothing done. Add "
+                                 "--yes to act without asking.\n"),
+                               stderr);
                     return kExitNothing;
                 }
                 if (!confirm(_("Do this?"))) {
-                    std::fprintf(stderr, _("socklab: nothing done.\n"));
+                    std::fputs(_("socklab: nothing done.\n"), stderr);
                     return kExitNothing;
                 }
             }

@@ -180,11 +180,12 @@ int run_program(const RunArgs& args) {
         if (in.polls.empty() || !same_sockets(in.polls.back(), o)) in.polls.push_back(o);
         latest = std::move(o);
     };
+    // Returns whether anything arrived.
     auto drain = [&](std::chrono::milliseconds wait) {
-        if (!tracers.active) return;
+        if (!tracers.active) return false;
         const auto before = calls.size();
         std::vector<TransitionEvent> unused;
-        tracers.calls->poll(unused, calls, wait);
+        bool any = tracers.calls->poll(unused, calls, wait) > 0;
         for (auto i = before; i < calls.size(); ++i) {
             const auto& c = calls[i];
             if (c.key && c.key->local_port) ports.insert(c.key->local_port);
@@ -193,13 +194,14 @@ int run_program(const RunArgs& args) {
             std::fprintf(log, "%s\n", call_line(c).c_str());
         }
         batch.clear();
-        if (tracers.transitions) tracers.transitions->poll(batch, 0ms);
+        if (tracers.transitions) any = tracers.transitions->poll(batch, 0ms) > 0 || any;
         for (const auto& e : batch)
             if (ports.count(e.local_port) || (e.pid != 0 && tasks.count(e.pid))) {
                 all_transitions.push_back(e);
                 std::fprintf(log, "%s\n", transition_line(e).c_str());
             }
         std::fflush(log);
+        return any;
     };
     bool stopping = false;
     auto stop_at = Clock::time_point::max();
@@ -220,8 +222,12 @@ int run_program(const RunArgs& args) {
             break;
         }
     }
+    // The program is gone: read what its last moments left in the buffers (each read is
+    // bounded, so a buffer filled by a busy loop takes several), within a limit.
+    const auto drain_until = Clock::now() + 5s;
     drain(20ms);
-    drain(0ms);
+    while (drain(0ms) && Clock::now() < drain_until) {
+    }
     in.end_ns = monotonic_ns();
     if (latest && (in.polls.empty() || in.polls.back().time_ns != latest->time_ns))
         in.polls.push_back(*latest);

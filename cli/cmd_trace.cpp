@@ -320,8 +320,9 @@ int run_causes(const TraceArgs& args) {
     std::fprintf(stderr, _("; %llu trace events lost, %llu segments dropped by the capture\n"),
                  static_cast<unsigned long long>(lost), static_cast<unsigned long long>(dropped));
     if (lost || dropped)
-        std::fprintf(stderr, _("socklab: records were lost (buffers full); narrow it with --port "
-                             "or enlarge --buffer-kb\n"));
+        std::fputs(_("socklab: records were lost (buffers full); narrow it with --port "
+                     "or enlarge --buffer-kb\n"),
+                   stderr);
     return kExitOk;
 }
 

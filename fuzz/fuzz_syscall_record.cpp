@@ -1,7 +1,8 @@
-// libFuzzer target: the syscalls tracepoints' format parser and record decoder, and the
-// entry/exit joiner. Bit 0 of the first byte: parse the rest as a format file (and decode the
-// same bytes with whatever it accepted); otherwise the rest is a stream of records of the
-// connect entry/exit layouts as Linux 6.18 prints them (tests/fixtures/trace/sys_*_connect).
+// libFuzzer target: the syscalls and task tracepoints' format parsers and record decoders,
+// and the entry/exit joiner. Bit 0 of the first byte: parse the rest as a format file (bit 1:
+// a task_* one) and decode the same bytes with whatever it accepted; otherwise the rest is a
+// stream of records of the connect entry/exit layouts as Linux 6.18 prints them
+// (tests/fixtures/trace/sys_*_connect), and bit 1 decodes each also as a task_newtask record.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -26,6 +27,13 @@ constexpr std::string_view kExit =
     "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
     "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n"
     "\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n";
+constexpr std::string_view kNewTask =
+    "name: task_newtask\nID: 205\nformat:\n"
+    "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+    "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
+    "\tfield:pid_t pid;\toffset:8;\tsize:4;\tsigned:1;\n"
+    "\tfield:char comm[16];\toffset:12;\tsize:16;\tsigned:0;\n"
+    "\tfield:u64 clone_flags;\toffset:32;\tsize:8;\tsigned:0;\n";
 
 }  // namespace
 
@@ -34,15 +42,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size < 1) return 0;
     const auto* bytes = reinterpret_cast<const std::byte*>(data + 1);
     const std::span<const std::byte> rest(bytes, size - 1);
+    const std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
     if (data[0] & 1) {
         try {
-            const auto layout = trace::parse_syscall_format(
-                std::string_view(reinterpret_cast<const char*>(data + 1), size - 1));
-            (void)trace::decode_syscall_record(rest, layout, 0);
+            if (data[0] & 2) {
+                const auto task = trace::parse_task_format(text);
+                const auto r = trace::decode_task_record(rest, task, 0);
+                if (r && r.record->comm.back() != '\0') __builtin_trap();
+            } else {
+                (void)trace::decode_syscall_record(rest, trace::parse_syscall_format(text), 0);
+            }
         } catch (const ParseError&) {
         }
         return 0;
     }
+    static const auto new_task = trace::parse_task_format(kNewTask);
     static const auto enter = trace::parse_syscall_format(kEnter);
     static const auto exit = trace::parse_syscall_format(kExit);
     trace::SyscallJoiner joiner;
@@ -50,6 +64,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::size_t at = 0; at + 40 <= rest.size(); at += 40) {
         const auto rec = rest.subspan(at, 40);
         const auto& layout = (static_cast<unsigned>(rec[2]) & 1) ? exit : enter;
+        if (data[0] & 2) {
+            const auto t = trace::decode_task_record(rec, new_task, at);
+            if (!t && t.error.empty()) __builtin_trap();
+        }
         const auto r = trace::decode_syscall_record(rec, layout, at);
         if (!r) {
             if (r.error.empty()) __builtin_trap();

@@ -69,6 +69,48 @@ Finding finding_for(FindingKind kind, const SocketLife& life) {
     return f;
 }
 
+// Lives known only by their 4-tuple (see name_accepts) are kept under ids from here up;
+// the report says their inode is unknown (0).
+constexpr std::uint64_t kTupleOnly = std::uint64_t{1} << 63;
+
+// Accepts the tracer could not name — the program had ended, or closed the descriptor,
+// before its calls were read, so /proc no longer had the link — are named by the accept
+// queue the transitions show: each takes the oldest connection established on its
+// listener's port before it returned, as trace::CallSocketHints does live.
+std::vector<SyscallEvent> name_accepts(const Input& in) {
+    std::vector<SyscallEvent> calls = in.calls;
+    std::map<std::pair<std::int32_t, std::int32_t>, std::uint16_t> listeners;  // (pid, fd) -> port
+    for (const auto& poll : in.polls)
+        for (const auto& h : poll.sockets)
+            if (h.record.state == st(TcpState::listen)) listeners[{h.pid, h.fd}] = h.record.local_port;
+    for (const auto& c : calls)
+        if (c.call == SyscallKind::listen && c.result == 0 && c.key && c.key->local_port != 0)
+            listeners[{c.pid, c.fd}] = c.key->local_port;
+    std::vector<TransitionEvent> transitions = in.transitions;
+    std::stable_sort(transitions.begin(), transitions.end(),
+                     [](const TransitionEvent& a, const TransitionEvent& b) { return a.time_ns < b.time_ns; });
+    std::vector<SyscallEvent*> accepts;
+    for (auto& c : calls)
+        if ((c.call == SyscallKind::accept || c.call == SyscallKind::accept4) && c.result >= 0)
+            accepts.push_back(&c);
+    std::stable_sort(accepts.begin(), accepts.end(),
+                     [](const SyscallEvent* a, const SyscallEvent* b) { return a->time_ns < b->time_ns; });
+    trace::CallSocketHints queue;
+    std::size_t next = 0;
+    for (auto* c : accepts) {
+        while (next < transitions.size() && transitions[next].time_ns <= c->time_ns)
+            queue.observe(transitions[next++]);
+        if (c->key && c->key->remote_port != 0) {
+            queue.accepted(*c->key);
+            continue;
+        }
+        const auto port = listeners.find({c->pid, c->fd});
+        if (port == listeners.end()) continue;
+        if (auto k = queue.take_accepted(port->second, c->time_ns)) c->key = k;
+    }
+    return calls;
+}
+
 }  // namespace
 
 std::string_view kind_name(FindingKind k) noexcept {
@@ -113,10 +155,17 @@ Report analyse(const Input& in, const Thresholds& t) {
     for (const auto inode : previous) lives[inode].open_at_end = true;
 
     // Traced calls: sockets too short-lived for a poll, and every close().
+    const auto calls = name_accepts(in);
+    std::map<SocketKey, std::uint64_t> tuple_only;
     std::vector<const SyscallEvent*> closes;
-    for (const auto& c : in.calls) {
-        if (c.inode == 0) continue;
-        auto& life = life_of(c.inode);
+    for (const auto& c : calls) {
+        std::uint64_t id = c.inode;
+        if (id == 0) {
+            // Known by its 4-tuple alone: one life per connection, its inode unknown.
+            if (!c.key || c.key->remote_port == 0) continue;
+            id = tuple_only.try_emplace(*c.key, kTupleOnly + tuple_only.size()).first->second;
+        }
+        auto& life = life_of(id);
         if (life.pid == 0) life.pid = c.pid;
         const bool returns_fd = c.call == SyscallKind::socket || c.call == SyscallKind::accept ||
                                 c.call == SyscallKind::accept4;
@@ -346,7 +395,10 @@ Report analyse(const Input& in, const Thresholds& t) {
         }
     }
 
-    for (auto& [inode, life] : lives) r.sockets.push_back(std::move(life));
+    for (auto& [inode, life] : lives) {
+        if (life.inode >= kTupleOnly) life.inode = 0;
+        r.sockets.push_back(std::move(life));
+    }
     std::stable_sort(r.findings.begin(), r.findings.end(),
                      [](const Finding& a, const Finding& b) { return a.kind < b.kind; });
     if (!in.traced) {

@@ -54,6 +54,13 @@ std::string errno_name(int err) {
         SOCKLAB_ERRNO(ECONNREFUSED) SOCKLAB_ERRNO(EHOSTUNREACH) SOCKLAB_ERRNO(EALREADY)
         SOCKLAB_ERRNO(EINPROGRESS) SOCKLAB_ERRNO(ESHUTDOWN)
 #undef SOCKLAB_ERRNO
+        // The kernel's own restart codes (include/linux/errno.h): a call a signal interrupted
+        // exits with one in the tracepoint; the program never sees it (the call is restarted,
+        // or returns EINTR, or the signal ends the process).
+        case 512: return "ERESTARTSYS";
+        case 513: return "ERESTARTNOINTR";
+        case 514: return "ERESTARTNOHAND";
+        case 516: return "ERESTART_RESTARTBLOCK";
         default: return "E" + std::to_string(err);
     }
 }

@@ -493,6 +493,75 @@ SyscallDecodeResult decode_syscall_record(std::span<const std::byte> record,
     return r;
 }
 
+TaskLayout parse_task_format(std::string_view text) {
+    TaskLayout layout;
+    bool have_name = false;
+    const auto on_line = [&](std::string_view line, bool is_field, std::string_view name,
+                             const FieldSpec& spec) {
+        if (!is_field) {
+            if (line.substr(0, 5) != "name:") return;
+            const std::string_view event = trim(line.substr(5));
+            if (event == "task_newtask") layout.kind = TaskLayout::Kind::new_task;
+            else if (event == "task_rename") layout.kind = TaskLayout::Kind::rename;
+            else
+                throw ParseError("failed to parse the task tracepoint format: '" + std::string(event) +
+                                 "' is neither task_newtask nor task_rename");
+            have_name = true;
+            return;
+        }
+        if (name == "common_type") layout.common_type = spec;
+        else if (name == "common_pid") layout.common_pid = spec;
+        else if (name == "pid") layout.pid = spec;
+        else if (name == "clone_flags") layout.clone_flags = spec;
+        else if (name == "comm" || name == "newcomm") layout.comm = spec;
+    };
+    const bool have_id = walk_format(text, "task tracepoint format", layout.event_id, on_line);
+    if (!have_name || !have_id)
+        throw ParseError("failed to parse the task tracepoint format: name or ID missing");
+    const auto want = [](const FieldSpec& f, std::uint32_t size, std::string_view field) {
+        if (f.size != size)
+            throw ParseError("failed to parse the task tracepoint format: field '" + std::string(field) +
+                             "' " + (f.size == 0 ? std::string("is missing")
+                                                 : "has size " + std::to_string(f.size)) +
+                             ", this socklab reads " + std::to_string(size));
+    };
+    want(layout.common_type, 2, "common_type");
+    want(layout.common_pid, 4, "common_pid");
+    want(layout.pid, 4, "pid");
+    want(layout.comm, 16, layout.kind == TaskLayout::Kind::rename ? "newcomm" : "comm");
+    if (layout.kind == TaskLayout::Kind::new_task) want(layout.clone_flags, 8, "clone_flags");
+    return layout;
+}
+
+TaskDecodeResult decode_task_record(std::span<const std::byte> record, const TaskLayout& layout,
+                                    std::uint64_t time_ns) noexcept {
+    TaskDecodeResult r;
+    const std::size_t n = record.size();
+    const bool new_task = layout.kind == TaskLayout::Kind::new_task;
+    if (layout.common_type.size != 2 || layout.common_pid.size != 4 || layout.pid.size != 4 ||
+        layout.comm.size != 16 || !fits(layout.common_type, n) || !fits(layout.common_pid, n) ||
+        !fits(layout.pid, n) || !fits(layout.comm, n) ||
+        (new_task && (layout.clone_flags.size != 8 || !fits(layout.clone_flags, n)))) {
+        r.error = "truncated task record: " + std::to_string(n) + " bytes";
+        return r;
+    }
+    const std::byte* p = record.data();
+    if (read_uint(p + layout.common_type.offset, 2) != layout.event_id) {
+        r.error = "not a task record of event id " + std::to_string(layout.event_id);
+        return r;
+    }
+    RawTask t;
+    t.kind = layout.kind;
+    t.time_ns = time_ns;
+    t.by_tid = static_cast<std::int32_t>(static_cast<std::uint32_t>(read_uint(p + layout.common_pid.offset, 4)));
+    t.pid = static_cast<std::int32_t>(static_cast<std::uint32_t>(read_uint(p + layout.pid.offset, 4)));
+    if (new_task) t.clone_flags = read_uint(p + layout.clone_flags.offset, 8);
+    std::memcpy(t.comm.data(), p + layout.comm.offset, t.comm.size() - 1);
+    t.comm.back() = '\0';
+    r.record = t;
+    return r;
+}
+
 std::optional<SyscallEvent> SyscallJoiner::feed(const RawSyscall& r) {
     if (!r.exit) {
         // A thread makes one call at a time; an entry without exit (killed) is replaced.

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -202,6 +203,7 @@ struct KbufferDeleter {
 struct CpuReader {
     std::uint32_t cpu = 0;
     UniqueFd fd;
+    std::uint64_t last_ns = 0;  // time of the last event read from it
 };
 
 std::uint64_t stat_value(const std::string& stats, std::string_view key) {
@@ -269,6 +271,9 @@ struct Tracer::Impl {
     std::unordered_map<std::uint64_t, SocketKey> inode_key;
     std::unordered_map<std::uint64_t, DataCallCounts> data_counts;
     std::unordered_map<std::int32_t, std::int32_t> tgids;
+    // task:task_newtask and task:task_rename, by event id (none when the kernel lacks them).
+    std::unordered_map<std::uint16_t, trace::TaskLayout> task_layouts;
+    void learn_task(const trace::RawTask& t);
     std::unique_ptr<Source> diag;
     std::optional<Snapshot> batch_snapshot;  // one socket-table dump per release, on a miss
 
@@ -281,7 +286,11 @@ struct Tracer::Impl {
     bool resolve_call(SyscallEvent& e);
     std::size_t release_calls(std::vector<SyscallEvent>& out, std::uint64_t before_ns);
     void write_file(const char* file, const std::string& value);
+    bool read_page(CpuReader& r, std::size_t& added);
+    // Reads what the buffers hold, within a bound; everything before `drained_until` is in
+    // (the end of time when every cpu was caught up).
     std::size_t drain();
+    std::uint64_t drained_until = ~std::uint64_t{0};
     void resolve_comm(TransitionEvent& e);
     std::size_t release(std::vector<TransitionEvent>& out, std::uint64_t before_ns);
 };
@@ -500,6 +509,20 @@ void Tracer::Impl::start_syscalls() {
             sys_layouts[sys_layout.event_id] = sys_layout;
         }
     }
+    // Who each thread belongs to and what each task is called, told by the kernel as it
+    // happens: a thread that has ended has no /proc entry to ask, and an exec renames.
+    for (const char* event : {"task_newtask", "task_rename"}) {
+        std::string format;
+        try {
+            format = read_file(instance_dir + "/events/task/" + event + "/format");
+        } catch (const Error&) {
+            continue;  // not on this kernel: /proc is asked instead
+        }
+        const auto task_layout = trace::parse_task_format(format);
+        if (tracefs_event_enable(instance.get(), "task", event) < 0)
+            throw sys_error(std::string("enable task:") + event + " in " + name, errno);
+        task_layouts[task_layout.event_id] = task_layout;
+    }
     diag = make_default_source();
     sys_status = TracerStatus{true, "tracing the lifecycle system calls in instance " + name};
 }
@@ -520,6 +543,19 @@ std::int32_t Tracer::Impl::tgid_of(std::int32_t tid) {
     if (tgids.size() > 65536) tgids.clear();
     tgids[tid] = tgid;
     return tgid;
+}
+
+void Tracer::Impl::learn_task(const trace::RawTask& t) {
+    if (t.pid <= 0) return;
+    if (t.kind == trace::TaskLayout::Kind::new_task) {
+        if (tgids.size() > 65536) tgids.clear();
+        // clone(2): CLONE_THREAD puts the new task in its creator's thread group.
+        tgids[t.pid] = (t.clone_flags & CLONE_THREAD) != 0 ? tgid_of(t.by_tid) : t.pid;
+    }
+    // A new task starts with its creator's name; an exec names it after the new program.
+    auto& entry = comms[t.pid];
+    entry.comm = t.comm;
+    entry.checked_ns = t.time_ns;
 }
 
 std::uint64_t Tracer::Impl::inode_of(std::int32_t pid, std::int32_t fd) {
@@ -742,61 +778,90 @@ bool Tracer::Impl::connect_name_pending(const SyscallEvent& e, std::uint64_t now
     return !connected_socket(e) && hints.syn_sent_by(e.tid, e.enter_ns, e.time_ns).has_value();
 }
 
-std::size_t Tracer::Impl::drain() {
-    std::size_t added = 0;
-    // Bounded per call: under a storm, the caller still gets control back regularly.
-    constexpr int kMaxPagesPerCpu = 4096;
-    for (auto& r : readers) {
-        for (int i = 0; i < kMaxPagesPerCpu; ++i) {
-            const ssize_t n = ::read(r.fd.get(), page.data(), page.size());
-            if (n <= 0) {
-                if (n < 0 && errno != EAGAIN && errno != EINTR && errno != EWOULDBLOCK)
-                    throw sys_error("read the trace buffer of cpu " + std::to_string(r.cpu),
-                                    errno);
-                break;
-            }
-            if (kbuffer_load_subbuffer(kbuf.get(), page.data()) < 0) {
-                ++malformed;
+bool Tracer::Impl::read_page(CpuReader& r, std::size_t& added) {
+    const ssize_t n = ::read(r.fd.get(), page.data(), page.size());
+    if (n <= 0) {
+        if (n < 0 && errno != EAGAIN && errno != EINTR && errno != EWOULDBLOCK)
+            throw sys_error("read the trace buffer of cpu " + std::to_string(r.cpu),
+                            errno);
+        return false;
+    }
+    if (kbuffer_load_subbuffer(kbuf.get(), page.data()) < 0) {
+        ++malformed;
+        return true;
+    }
+    if (kbuffer_missed_events(kbuf.get()) != 0) ++page_missed;
+    unsigned long long ts = 0;
+    for (void* data = kbuffer_read_event(kbuf.get(), &ts); data != nullptr;
+         data = kbuffer_next_event(kbuf.get(), &ts)) {
+        const int size = kbuffer_event_size(kbuf.get());
+        if (size <= 0) {
+            ++malformed;
+            continue;
+        }
+        const auto* bytes = static_cast<const std::byte*>(data);
+        const std::size_t avail = std::min<std::size_t>(
+            static_cast<std::size_t>(size),
+            page.size() - static_cast<std::size_t>(bytes - reinterpret_cast<const std::byte*>(page.data())));
+        if (!sys_layouts.empty() && avail >= 2) {
+            std::uint16_t type = 0;
+            std::memcpy(&type, bytes, 2);
+            if (const auto l = task_layouts.find(type); l != task_layouts.end()) {
+                const auto raw = trace::decode_task_record({bytes, avail}, l->second, ts);
+                if (!raw) ++malformed;
+                else learn_task(*raw.record);
+                r.last_ns = ts;
                 continue;
             }
-            if (kbuffer_missed_events(kbuf.get()) != 0) ++page_missed;
-            unsigned long long ts = 0;
-            for (void* data = kbuffer_read_event(kbuf.get(), &ts); data != nullptr;
-                 data = kbuffer_next_event(kbuf.get(), &ts)) {
-                const int size = kbuffer_event_size(kbuf.get());
-                if (size <= 0) {
+            if (const auto l = sys_layouts.find(type); l != sys_layouts.end()) {
+                const auto raw = trace::decode_syscall_record({bytes, avail}, l->second, ts);
+                if (!raw) {
                     ++malformed;
                     continue;
                 }
-                const auto* bytes = static_cast<const std::byte*>(data);
-                const std::size_t avail = std::min<std::size_t>(
-                    static_cast<std::size_t>(size),
-                    page.size() - static_cast<std::size_t>(bytes - reinterpret_cast<const std::byte*>(page.data())));
-                if (!sys_layouts.empty() && avail >= 2) {
-                    std::uint16_t type = 0;
-                    std::memcpy(&type, bytes, 2);
-                    if (const auto l = sys_layouts.find(type); l != sys_layouts.end()) {
-                        const auto raw = trace::decode_syscall_record({bytes, avail}, l->second, ts);
-                        if (!raw) {
-                            ++malformed;
-                            continue;
-                        }
-                        if (auto call = joiner.feed(*raw.record)) pending_calls.push_back(*call);
-                        ++added;
-                        continue;
-                    }
-                }
-                auto decoded = trace::decode_record({bytes, avail}, layout, ts, r.cpu);
-                if (!decoded) {
-                    ++malformed;
-                    continue;
-                }
-                pending.push_back(*decoded.event);
+                if (auto call = joiner.feed(*raw.record)) pending_calls.push_back(*call);
+                r.last_ns = ts;
                 ++added;
+                continue;
             }
-            if (static_cast<std::size_t>(n) < page.size()) break;  // partial page: caught up
         }
+        auto decoded = trace::decode_record({bytes, avail}, layout, ts, r.cpu);
+        if (!decoded) {
+            ++malformed;
+            continue;
+        }
+        pending.push_back(*decoded.event);
+        r.last_ns = ts;
+        ++added;
     }
+    return static_cast<std::size_t>(n) == page.size();  // a partial page: caught up
+}
+
+std::size_t Tracer::Impl::drain() {
+    std::size_t added = 0;
+    // Bounded per call, in pages and in time: under a storm (a program calling recv() in a
+    // loop fills a buffer as fast as it is read) the caller still gets control back often
+    // enough to keep its own deadlines, however slow the build (sanitizers) or the machine.
+    // The cpus are read in turns of a few pages, so none is left behind for another.
+    constexpr int kMaxPagesPerCpu = 4096;
+    constexpr int kPagesPerTurn = 16;
+    constexpr std::uint64_t kMaxDrainNs = 100'000'000;
+    const std::uint64_t started = monotonic_ns();
+    std::vector<bool> caught_up(readers.size(), false);
+    for (int turn = 0; turn * kPagesPerTurn < kMaxPagesPerCpu; ++turn) {
+        bool more = false;
+        for (std::size_t c = 0; c < readers.size(); ++c) {
+            for (int i = 0; i < kPagesPerTurn && !caught_up[c]; ++i)
+                caught_up[c] = !read_page(readers[c], added);
+            more = more || !caught_up[c];
+        }
+        if (!more || monotonic_ns() - started > kMaxDrainNs) break;
+    }
+    // A cpu left unfinished may still hold events older than another's newest: only what
+    // precedes its last read event is complete.
+    drained_until = ~std::uint64_t{0};
+    for (std::size_t c = 0; c < readers.size(); ++c)
+        if (!caught_up[c]) drained_until = std::min(drained_until, readers[c].last_ns);
     return added;
 }
 
@@ -900,9 +965,10 @@ std::size_t Tracer::poll(std::vector<TransitionEvent>& out, std::vector<SyscallE
     for (;;) {
         const std::uint64_t read_start = monotonic_ns();
         im.drain();
+        const std::uint64_t complete_before = std::min(read_start, im.drained_until);
         // Transitions first: the calls of the same stretch are named from them (hints).
-        std::size_t n = im.release(out, read_start);
-        n += im.release_calls(calls, read_start);
+        std::size_t n = im.release(out, complete_before);
+        n += im.release_calls(calls, complete_before);
         if (n > 0) return n;
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());

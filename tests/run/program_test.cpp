@@ -214,6 +214,46 @@ TEST(ProgramAnalysis, ResetsSentAndReceivedAreToldApart) {
     EXPECT_TRUE(orderly.findings.empty());
 }
 
+// The program ended before its calls were read: its accepts have no inode (/proc had no
+// link left) and no name. The accept queue names them, in order, from the transitions: the
+// peer's reset is still told, on the right descriptor, and the inode is said to be unknown.
+TEST(ProgramAnalysis, AcceptsUnnamedByProcAreNamedByTheAcceptQueue) {
+    Input in;
+    in.root_pid = 100;
+    in.traced = true;
+    in.ending.exited = true;
+    in.end_ns = 3 * kS;
+    auto listen = call(SyscallKind::listen, 10, 20, 3, 0, 10);
+    listen.key = SocketKey{};
+    listen.key->family = AF_INET;
+    listen.key->local_addr = *parse_ip("127.0.0.1");
+    listen.key->local_port = kServer;
+    auto established = [](std::uint64_t t, std::uint16_t peer) {
+        auto e = transition(t, TcpState::syn_recv, TcpState::established);
+        e.remote_port = peer;
+        return e;
+    };
+    in.transitions = {established(100, kPeer), established(110, kPeer + 1)};
+    auto reset = transition(2 * kS, TcpState::established, TcpState::close);
+    reset.remote_port = kPeer + 1;
+    reset.pid = 555;  // the peer's task
+    in.transitions.push_back(reset);
+    in.calls = {listen, call(SyscallKind::accept4, 50, 200, 3, 7, 0), call(SyscallKind::accept4, 210, 220, 3, 8, 0)};
+    const auto r = analyse(in);
+    const auto* f = find(r, FindingKind::rst_received);
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->fd, 8);  // the second accept took the second connection
+    EXPECT_EQ(f->remote_port, kPeer + 1);
+    std::set<int> unknown_inode_fds;
+    for (const auto& life : r.sockets)
+        if (life.inode == 0) unknown_inode_fds.insert(life.fd);
+    EXPECT_EQ(unknown_inode_fds, (std::set<int>{7, 8}));
+    // An accept that returned before any connection was established names none.
+    in.calls[1].time_ns = 90;
+    in.calls[2].time_ns = 95;
+    EXPECT_EQ(find(analyse(in), FindingKind::rst_received), nullptr);
+}
+
 TEST(ProgramAnalysis, FailedCallsAndTheEnding) {
     Input in;
     in.root_pid = 100;

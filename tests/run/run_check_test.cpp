@@ -160,6 +160,12 @@ std::string read_some(int fd) {
     return got;
 }
 
+// The live log `socklab run --log` wrote: shown beside a report that misses something.
+std::string log_text(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    return "--- log ---\n" + std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 nlohmann::json read_report(const std::string& path) {
     std::ifstream in(path);
     return nlohmann::json::parse(in);
@@ -329,7 +335,7 @@ TEST_F(RunCheck, RunReportsTheSigpipeDeathAndTheResetBehindIt) {
     const auto report = read_report(report_path);
     EXPECT_NE(finding(report, "sigpipe"), nullptr) << report.dump(2);
     const auto* reset = finding(report, "rst_received");
-    ASSERT_NE(reset, nullptr) << report.dump(2);
+    ASSERT_NE(reset, nullptr) << report.dump(2) << log_text(dir.path / "log");
     EXPECT_EQ((*reset)["remote_port"], a_port);
 }
 

@@ -1,12 +1,14 @@
-// The syscalls tracepoints' format files as Linux 6.18 wrote them (tests/fixtures/trace/
-// sys_*.format), records laid out by them, the pairing of entries with exits, and malformed
-// input.
+// The syscalls and task tracepoints' format files as Linux 6.18 wrote them
+// (tests/fixtures/trace/sys_*.format, task_*.format), records laid out by them, the pairing
+// of entries with exits, and malformed input.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -106,6 +108,13 @@ TEST(SyscallDecode, EntryAndExitMakeOneCall) {
     EXPECT_EQ(joiner.unmatched_exits(), 1u);
 }
 
+TEST(SyscallDecode, TheKernelsRestartCodesAreNamed) {
+    // A process killed inside accept() exits the call with -ERESTARTSYS in the tracepoint.
+    EXPECT_EQ(errno_name(512), "ERESTARTSYS");
+    EXPECT_EQ(errno_name(516), "ERESTART_RESTARTBLOCK");
+    EXPECT_EQ(errno_name(4000), "E4000");  // unknown: its number
+}
+
 TEST(SyscallDecode, SocketAndAcceptNameTheNewDescriptor) {
     const auto se = trace::parse_syscall_format(format_fixture("sys_enter_socket"));
     const auto sx = trace::parse_syscall_format(format_fixture("sys_exit_socket"));
@@ -139,6 +148,66 @@ TEST(SyscallDecode, TruncatedAndForeignRecordsAreErrors) {
     other[1] = std::byte{0x00};
     EXPECT_EQ(trace::decode_syscall_record(other, enter, 0).error,
               "not a setsockopt record (event id 1)");
+}
+
+// task:task_newtask and task:task_rename as Linux 6.18 wrote them.
+std::vector<std::byte> task_record(const trace::TaskLayout& l, std::int32_t by_tid, std::int32_t pid,
+                                   std::uint64_t flags, const char* comm) {
+    std::vector<std::byte> b(std::max<std::size_t>(l.comm.offset + 16, l.clone_flags.offset + l.clone_flags.size));
+    std::memcpy(b.data() + l.common_type.offset, &l.event_id, 2);
+    std::memcpy(b.data() + l.common_pid.offset, &by_tid, 4);
+    std::memcpy(b.data() + l.pid.offset, &pid, 4);
+    if (l.clone_flags.size) std::memcpy(b.data() + l.clone_flags.offset, &flags, 8);
+    // The kernel pads a short name with NULs; a name of 16 has no terminator: the decoder adds one.
+    std::memcpy(b.data() + l.comm.offset, comm, std::min<std::size_t>(16, std::strlen(comm)));
+    return b;
+}
+
+TEST(TaskDecode, NewTaskGivesCreatorPidFlagsAndName) {
+    const auto l = trace::parse_task_format(format_fixture("task_newtask"));
+    EXPECT_EQ(l.kind, trace::TaskLayout::Kind::new_task);
+    EXPECT_EQ(l.event_id, 205);
+    EXPECT_EQ(l.pid.offset, 8u);
+    EXPECT_EQ(l.comm.offset, 12u);
+    EXPECT_EQ(l.clone_flags.offset, 32u);
+    const auto bytes = task_record(l, 4100, 4107, 0x3d0f00, "python3");
+    const auto r = trace::decode_task_record(bytes, l, 77);
+    ASSERT_TRUE(r) << r.error;
+    EXPECT_EQ(r.record->by_tid, 4100);
+    EXPECT_EQ(r.record->pid, 4107);
+    EXPECT_EQ(r.record->clone_flags, 0x3d0f00u);
+    EXPECT_STREQ(r.record->comm.data(), "python3");
+    EXPECT_EQ(r.record->time_ns, 77u);
+}
+
+TEST(TaskDecode, RenameGivesTheNewNameTerminated) {
+    const auto l = trace::parse_task_format(format_fixture("task_rename"));
+    EXPECT_EQ(l.kind, trace::TaskLayout::Kind::rename);
+    EXPECT_EQ(l.comm.offset, 28u);  // newcomm, not oldcomm
+    const auto bytes = task_record(l, 9, 9, 0, "a-name-of-16-chars");
+    const auto r = trace::decode_task_record(bytes, l, 0);
+    ASSERT_TRUE(r) << r.error;
+    EXPECT_STREQ(r.record->comm.data(), "a-name-of-16-ch");  // 15 characters and the NUL
+}
+
+TEST(TaskDecode, TruncatedOtherAndMalformedAreErrors) {
+    const auto l = trace::parse_task_format(format_fixture("task_newtask"));
+    auto bytes = task_record(l, 1, 2, 0, "sh");
+    EXPECT_FALSE(trace::decode_task_record(std::span(bytes).first(35), l, 0));
+    bytes[0] = std::byte{1};
+    const auto other = trace::decode_task_record(bytes, l, 0);
+    ASSERT_FALSE(other);
+    EXPECT_EQ(other.error, "not a task record of event id 205");
+    EXPECT_THROW((void)trace::parse_task_format(format_fixture("sys_enter_connect")), ParseError);
+    auto no_flags = format_fixture("task_newtask");
+    no_flags.replace(no_flags.find("clone_flags"), 11, "clone_flagz");
+    try {
+        (void)trace::parse_task_format(no_flags);
+        FAIL() << "accepted a task_newtask format without clone_flags";
+    } catch (const ParseError& e) {
+        EXPECT_STREQ(e.what(), "failed to parse the task tracepoint format: field 'clone_flags' is "
+                               "missing, this socklab reads 8");
+    }
 }
 
 }  // namespace

@@ -50,6 +50,43 @@ struct SyscallDecodeResult {
                                                         const SyscallLayout& layout,
                                                         std::uint64_t time_ns) noexcept;
 
+// Layout of task:task_newtask or task:task_rename. A thread's calls carry only its thread id;
+// these two events keep the tracer's thread -> process and task -> name maps true even for a
+// thread that has ended (no /proc entry left to ask) or a task that has just exec'd.
+struct TaskLayout {
+    enum class Kind : std::uint8_t { new_task, rename };
+    Kind kind = Kind::new_task;
+    std::uint16_t event_id = 0;
+    FieldSpec common_type, common_pid;
+    FieldSpec pid;          // the new task, or the renamed one
+    FieldSpec clone_flags;  // new_task only
+    FieldSpec comm;         // new_task: its name; rename: "newcomm"
+};
+
+// Parse events/task/task_{newtask,rename}/format. Throws ParseError when it is another event
+// or a field the decoder reads is missing or has an unexpected size.
+[[nodiscard]] TaskLayout parse_task_format(std::string_view format_text);
+
+struct RawTask {
+    TaskLayout::Kind kind = TaskLayout::Kind::new_task;
+    std::uint64_t time_ns = 0;
+    std::int32_t by_tid = 0;  // common_pid: the thread that created (or renamed) the task
+    std::int32_t pid = 0;     // the task's id
+    std::uint64_t clone_flags = 0;
+    std::array<char, 16> comm{};  // always NUL-terminated
+};
+
+struct TaskDecodeResult {
+    std::optional<RawTask> record;
+    std::string error;
+    explicit operator bool() const noexcept { return record.has_value(); }
+};
+
+// Decode one raw record of the event `layout` describes. Never throws, never reads outside.
+[[nodiscard]] TaskDecodeResult decode_task_record(std::span<const std::byte> record,
+                                                  const TaskLayout& layout,
+                                                  std::uint64_t time_ns) noexcept;
+
 // Pairs entries with exits per thread (a thread is in one system call at a time): an exit
 // whose entry was seen gives a SyscallEvent (pid = tid until the caller knows the process;
 // fd: accept/socket give the new descriptor in `result`, the listener's in `fd`).
