@@ -607,9 +607,15 @@ UniqueFd listen_on(std::uint16_t port) {
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd.get(), 4) != 0)
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd.get(), 4) != 0) {
+        if (errno == EADDRINUSE)
+            throw socklab::Error(i18n::format(
+                _("failed to listen on 127.0.0.1:{}: {}: 'socklab why {}' tells who holds the port; "
+                  "or give your client another with --port"),
+                port, std::strerror(errno), port));
         throw socklab::Error(i18n::format(_("failed to listen on 127.0.0.1:{}: {}"), port,
                                           std::strerror(errno)));
+    }
     return fd;
 }
 

@@ -260,6 +260,12 @@ TEST_F(RunCheck, RunWithoutRootReportsWhatPollingSees) {
     EXPECT_EQ((*leak)["pid"], owner.first);
     EXPECT_EQ((*leak)["fd"], owner.second);
     EXPECT_EQ(finding(report, "recv_zero_loop"), nullptr);  // needs the tracer
+    // The log's first line says so, with the tracer's own reason.
+    const auto log = log_text(dir.path / "log");
+    EXPECT_NE(log.find("socklab run: not tracing (state transitions are not traced: the tracepoint "
+                       "sock:inet_sock_set_state needs root"),
+              std::string::npos) << log;
+    EXPECT_NE(log.find("); polling the socket table only\n"), std::string::npos) << log;
     ASSERT_EQ(report["missing"].size(), 1u);
     EXPECT_NE(report["missing"][0].get<std::string>().find("polling only"), std::string::npos);
 }
@@ -363,6 +369,33 @@ TEST_F(RunCheck, BadUsageIsExitTwo) {
     const auto res = run_command({bin("socklab"), "run", "--", "/nonexistent/program"});
     EXPECT_EQ(res.exit_code, 1);
     EXPECT_NE(res.err.find("failed to start /nonexistent/program"), std::string::npos) << res.err;
+}
+
+// Each error of run and check is one line, says what to do where there is something, and
+// exits 1 (2 for bad usage) — the rows of docs/errors.md section 11.
+TEST_F(RunCheck, EachRunAndCheckErrorIsOneLine) {
+    test::TempDir dir;
+    const auto missing = (dir.path / "no-such-dir").string();
+    auto res = run_command({bin("socklab"), "run", "--log", missing + "/log", "--", "true"});
+    EXPECT_EQ(res.exit_code, 1);
+    EXPECT_EQ(res.err, "socklab: failed to open " + missing + "/log: No such file or directory\n");
+    res = run_command({bin("socklab"), "run", "--report", missing + "/r.json", "--", "true"});
+    EXPECT_EQ(res.exit_code, 1);
+    EXPECT_NE(res.err.find("socklab: failed to write " + missing + "/r.json: No such file or directory\n"),
+              std::string::npos) << res.err;
+    res = run_command({bin("socklab"), "check", "--role", "client", "--", "true"});
+    EXPECT_EQ(res.exit_code, 2);
+    EXPECT_EQ(res.err, "socklab: check --role client needs --port P: the port your client connects to\n");
+    res = run_command({bin("socklab"), "check", "--", "/nonexistent/program"});
+    EXPECT_EQ(res.exit_code, 1);
+    EXPECT_EQ(res.err, "socklab: failed to start /nonexistent/program: No such file or directory\n");
+    // The port a client check listens on is taken: the port doctor is named.
+    auto taken = test::tcp_listen("127.0.0.1", kPort);
+    res = run_command({bin("socklab"), "check", "--role", "client", "--port", std::to_string(kPort), "--", "true"});
+    EXPECT_EQ(res.exit_code, 1);
+    EXPECT_EQ(res.err, "socklab: failed to listen on 127.0.0.1:" + std::to_string(kPort) +
+                           ": Address already in use: 'socklab why " + std::to_string(kPort) +
+                           "' tells who holds the port; or give your client another with --port\n");
 }
 
 }  // namespace
