@@ -7,10 +7,12 @@
 // side is written the way a real poll() server is: it never makes a call that can wait —
 // accept() on a non-blocking listener, recv() and send() with MSG_DONTWAIT — and it keeps, per
 // client, the bytes the kernel would not take yet.
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -113,6 +115,15 @@ long flush(Client& c) {
     return total;
 }
 
+bool nonblocking(int fd) { return (::fcntl(fd, F_GETFL) & O_NONBLOCK) != 0; }
+
+int int_option(int fd, int level, int name) {
+    int v = -1;
+    socklen_t len = sizeof v;
+    if (::getsockopt(fd, level, name, &v, &len) != 0) return -1;
+    return v;
+}
+
 int sysctl_int(const char* path, int fallback) {
     std::ifstream in(path);
     int v = fallback;
@@ -212,7 +223,11 @@ int main(int argc, char** argv) {
                                "socket(2)). A server that serves many clients from one thread "
                                "must never make a call that waits: while it waits for one "
                                "client, every other client waits too."),
-                  .expect = {{.local_port = port, .state = "LISTEN", .recv_q = 0}}},
+                  .expect = {{.local_port = port, .state = "LISTEN", .recv_q = 0}},
+                  .verify = [&](const Result&) {
+                      return nonblocking(listener.get()) ? std::string()
+                                                         : _("the listener is not O_NONBLOCK");
+                  }},
                  [&] {
                      listener.reset(::socket(ep.family, SOCK_STREAM | SOCK_NONBLOCK, 0));
                      if (!listener) return Result::of(-1);
@@ -288,14 +303,23 @@ int main(int argc, char** argv) {
                                "the accepted sockets do not inherit O_NONBLOCK from the listener "
                                "(accept(2), NOTES): this server passes MSG_DONTWAIT to every "
                                "send() and recv() on them instead. C's socket on the server gets "
-                               "a small send buffer too."),
+                               "a small send buffer too; the kernel doubles the value it is "
+                               "given (socket(7), SO_SNDBUF)."),
                   .expect = {{.local_port = port, .state = "LISTEN", .recv_q = 0}},
                   .fails_with = EAGAIN,
                   .verify = [&](const Result&) {
-                      for (const auto& cl : clients)
+                      for (const auto& cl : clients) {
                           if (!cl.server)
                               return i18n::format(_("client {} was not accepted"), cl.name);
-                      return std::string();
+                          if (nonblocking(cl.server.get()))
+                              return i18n::format(_("the accepted socket for {} is O_NONBLOCK"),
+                                                  cl.name);
+                      }
+                      const int doubled = int_option(c.server.get(), SOL_SOCKET, SO_SNDBUF);
+                      return doubled == 2 * kSmallBuffer
+                                 ? std::string()
+                                 : i18n::format(_("SO_SNDBUF reads back {}, not {}"), doubled,
+                                                2 * kSmallBuffer);
                   },
                   .expect_after = [&] {
                       std::vector<Expect> e;
@@ -322,7 +346,11 @@ int main(int argc, char** argv) {
                          set_int_option(c.server.get(), SOL_SOCKET, SO_SNDBUF, kSmallBuffer,
                                         "SO_SNDBUF");
                      errno = saved;
-                     return Result::of(-1, i18n::format(_("after {}"), accepted));
+                     return Result::of(-1, i18n::format(_("after {}; C's SO_SNDBUF reads back {}"),
+                                                        accepted,
+                                                        c.server ? int_option(c.server.get(),
+                                                                              SOL_SOCKET, SO_SNDBUF)
+                                                                 : 0));
                  });
 
         // ---- broadcast ----
@@ -586,6 +614,7 @@ int main(int argc, char** argv) {
 
         // ---- a client leaves ----
         const int fin_timeout = sysctl_int("/proc/sys/net/ipv4/tcp_fin_timeout", 60);
+        auto b_closed_at = std::chrono::steady_clock::now();
         lab.step({.title = _("B closes"),
                   .call = fmt::format("close({})", b.own.get()),
                   .explain = i18n::format(
@@ -598,6 +627,7 @@ int main(int argc, char** argv) {
                              {.local_port = port, .remote_port = b.port, .state = "CLOSE_WAIT"}}},
                  [&] {
                      b.own.reset();
+                     b_closed_at = std::chrono::steady_clock::now();
                      return Result::of(0);
                  });
 
@@ -621,20 +651,39 @@ int main(int argc, char** argv) {
 
         lab.step({.title = _("The server closes B's socket and forgets B"),
                   .call = fmt::format("close({})", b.server.get()),
-                  .explain = _("CLOSE_WAIT + close() = LAST_ACK; B's ACK of that FIN ends it, and "
-                               "the socket is gone (CLOSED): nothing is leaked. B keeps the "
-                               "TIME_WAIT (it sent the first FIN). The server takes B out of its "
-                               "poll set — a closed descriptor left there would come back as "
-                               "POLLNVAL, or, once accept() reuses the number, as another "
-                               "client's socket. A and C are still connected."),
+                  .explain = i18n::format(
+                      _("CLOSE_WAIT + close() = LAST_ACK; B's ACK of that FIN ends it, and the "
+                        "socket is gone (CLOSED): nothing is leaked. B keeps the TIME_WAIT (it "
+                        "sent the first FIN) — if its orphan was still there: after {} s it is "
+                        "gone, and the server's FIN is answered by a RST instead. The server "
+                        "takes B out of its poll set — a closed descriptor left there would come "
+                        "back as POLLNVAL, or, once accept() reuses the number, as another "
+                        "client's socket. A and C are still connected."),
+                      fin_timeout),
                   .expect = concat(concat({{.local_port = port, .remote_port = b.port,
                                             .state = "CLOSE_WAIT", .absent = true},
                                            {.local_port = port, .remote_port = b.port,
-                                            .state = "LAST_ACK", .absent = true},
-                                           {.local_port = b.port, .remote_port = port,
-                                            .state = "TIME_WAIT"}},
+                                            .state = "LAST_ACK", .absent = true}},
                                           established(a)),
-                                   established(c))},
+                                   established(c)),
+                  .expect_after = [&] {
+                      // B's end: TIME_WAIT while its orphaned FIN_WAIT2 was still there to take
+                      // the server's FIN; nothing at all once tcp_fin_timeout had ended it (a
+                      // student who waited a minute at the last step). Near the edge, no claim.
+                      const auto waited = std::chrono::duration_cast<std::chrono::seconds>(
+                                              std::chrono::steady_clock::now() - b_closed_at)
+                                              .count();
+                      if (waited < fin_timeout - 2)
+                          return std::vector<Expect>{
+                              {.local_port = b.port, .remote_port = port, .state = "TIME_WAIT"}};
+                      if (waited > fin_timeout + 2)
+                          return std::vector<Expect>{
+                              {.local_port = b.port, .remote_port = port, .state = "TIME_WAIT",
+                               .absent = true},
+                              {.local_port = b.port, .remote_port = port, .state = "FIN_WAIT2",
+                               .absent = true}};
+                      return std::vector<Expect>{};
+                  }},
                  [&] {
                      b.server.reset();
                      return Result::of(0);
