@@ -354,11 +354,12 @@ int main(int argc, char** argv) {
                  });
 
         // ---- broadcast ----
-        const std::string hello = "hello from A\n";
+        const std::string hello = _("hello from A\n");
         lab.step({.title = _("A sends a line"),
                   .call = fmt::format("send({}, {}, {}, 0)", a.own.get(), quoted(hello), hello.size()),
-                  .explain = _("The line waits in the receive queue of the server's socket for A "
-                               "(Recv-Q 13) until the server reads it."),
+                  .explain = i18n::format(_("The line waits in the receive queue of the server's "
+                                            "socket for A (Recv-Q {}) until the server reads it."),
+                                          hello.size()),
                   .expect = {{.local_port = port, .remote_port = a.port, .state = "ESTABLISHED",
                               .recv_q = static_cast<std::uint32_t>(hello.size())}}},
                  [&] { return send_all(a.own.get(), hello); });
@@ -374,13 +375,15 @@ int main(int argc, char** argv) {
 
         std::string line;
         lab.step({.title = _("recv() A's line and send it to every other client"),
-                  .call = fmt::format("recv({}, buf, 4096, MSG_DONTWAIT); send({}, buf, 13, "
-                                      "MSG_DONTWAIT); send({}, buf, 13, MSG_DONTWAIT)",
-                                      a.server.get(), b.server.get(), c.server.get()),
-                  .explain = _("A broadcast: what one client says goes to every client but the "
-                               "sender. Each send() only copies the bytes into that socket's "
-                               "send buffer; on loopback they reach B's and C's receive queues "
-                               "at once (Recv-Q 13), where they wait until B and C read."),
+                  .call = fmt::format("recv({0}, buf, 4096, MSG_DONTWAIT); send({1}, buf, {3}, "
+                                      "MSG_DONTWAIT); send({2}, buf, {3}, MSG_DONTWAIT)",
+                                      a.server.get(), b.server.get(), c.server.get(), hello.size()),
+                  .explain = i18n::format(
+                      _("A broadcast: what one client says goes to every client but the sender. "
+                        "Each send() only copies the bytes into that socket's send buffer; on "
+                        "loopback they reach B's and C's receive queues at once (Recv-Q {}), "
+                        "where they wait until B and C read."),
+                      hello.size()),
                   .expect = {{.local_port = port, .remote_port = a.port, .state = "ESTABLISHED",
                               .recv_q = 0},
                              {.local_port = b.port, .remote_port = port, .state = "ESTABLISHED",
@@ -404,7 +407,9 @@ int main(int argc, char** argv) {
                   .call = fmt::format("recv({}, buf, 65536, MSG_DONTWAIT); recv({}, buf, 65536, "
                                       "MSG_DONTWAIT)",
                                       b.own.get(), c.own.get()),
-                  .explain = _("The same 13 bytes arrived at both: the queues are empty again."),
+                  .explain = i18n::format(_("The same {} bytes arrived at both: the queues are "
+                                            "empty again."),
+                                          hello.size()),
                   .expect = {{.local_port = b.port, .remote_port = port, .state = "ESTABLISHED",
                               .recv_q = 0},
                              {.local_port = c.port, .remote_port = port, .state = "ESTABLISHED",
@@ -495,12 +500,13 @@ int main(int argc, char** argv) {
                      return r;
                  });
 
-        const std::string again = "are you there?\n";
+        const std::string again = _("are you there?\n");
         lab.step({.title = _("A's next line reaches B at once; C's copy joins C's queue"),
-                  .call = i18n::format(_("send({0}, {1}, 15, 0); poll(); recv({2}, buf, 65536, "
-                                         "MSG_DONTWAIT); send({3}, buf, 15, MSG_DONTWAIT); C: "
+                  .call = i18n::format(_("send({0}, {1}, {4}, 0); poll(); recv({2}, buf, 65536, "
+                                         "MSG_DONTWAIT); send({3}, buf, {4}, MSG_DONTWAIT); C: "
                                          "append to its queue"),
-                                       a.own.get(), quoted(again), a.server.get(), b.server.get()),
+                                       a.own.get(), quoted(again), a.server.get(), b.server.get(),
+                                       again.size()),
                   .explain = _("B gets the line: one slow client does not hold up the others. "
                                "C's copy goes behind the bytes already waiting for C, never "
                                "around them — sending it now would put it in the wrong place in "
