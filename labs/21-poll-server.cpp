@@ -362,7 +362,7 @@ int main(int argc, char** argv) {
                                           hello.size()),
                   .expect = {{.local_port = port, .remote_port = a.port, .state = "ESTABLISHED",
                               .recv_q = static_cast<std::uint32_t>(hello.size())}}},
-                 [&] { return send_all(a.own.get(), hello); });
+                 [&] { return Result::of(::send(a.own.get(), hello.data(), hello.size(), 0)); });
 
         lab.step({.title = _("poll() over the listener and every client"),
                   .call = poll_call_text(1000),
@@ -464,7 +464,10 @@ int main(int argc, char** argv) {
                      for (int i = 0; i < kMaxChunks && !blocked; ++i) {
                          const auto chunk = paste_chunk(i);
                          pasted += chunk;
-                         if (send_all(a.own.get(), chunk).err) return Result::of(-1);
+                         // A blocking send() of 16 KiB: it returns when all of it is queued.
+                         if (::send(a.own.get(), chunk.data(), chunk.size(), 0) !=
+                             static_cast<ssize_t>(chunk.size()))
+                             return Result::of(-1);
                          // The server: read what A sent (poll waits for it), relay it.
                          while (relayed < static_cast<long>(pasted.size())) {
                              pollfd p{a.server.get(), POLLIN, 0};
@@ -520,7 +523,9 @@ int main(int argc, char** argv) {
                               .min_send_q = 1}},
                   .verify = poll_says("A:POLLIN")},
                  [&] {
-                     if (send_all(a.own.get(), again).err) return Result::of(-1);
+                     if (::send(a.own.get(), again.data(), again.size(), 0) !=
+                         static_cast<ssize_t>(again.size()))
+                         return Result::of(-1);
                      auto r = do_poll(1000);
                      if (r.err) return r;
                      char buf[65536];
