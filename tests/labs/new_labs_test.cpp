@@ -95,6 +95,99 @@ TEST(LabSelfConnect, TracerSeesSimultaneousOpenAndClose) {
     EXPECT_TRUE(has(*close, "FIN_WAIT1>CLOSING")) << ::testing::PrintToString(*close);
 }
 
+// Lab 21 in step mode, with `ss` as the oracle: after the slow reader's step, exactly one
+// connection of the lab has a non-zero Send-Q on the server's side and a non-zero Recv-Q on
+// the client's; both still hold, unchanged, a second later and after the next step (nothing
+// moves to a client that does not read, while the other client gets its line); after the
+// queue is drained both are 0. Then the server's close of a departed client is seen by the
+// tracer as CLOSE_WAIT -> LAST_ACK -> CLOSE.
+TEST(LabPollServer, SsSeesTheSlowReaderHeldThenDrained) {
+    SOCKLAB_REQUIRE_ROOT();
+    constexpr std::uint16_t port = 9021;
+    struct Queues {
+        std::uint16_t client_port = 0;
+        std::uint32_t server_send_q = 0, client_recv_q = 0;
+        int full = 0;  // connections with a non-zero server Send-Q
+    };
+    auto look = [&] {
+        Queues q;
+        const auto rows = ss_rows();
+        for (const auto& r : rows)
+            if (r.state == "ESTABLISHED" && r.local_port == port && r.send_q > 0) {
+                ++q.full;
+                q.client_port = r.remote_port;
+                q.server_send_q = r.send_q;
+            }
+        for (const auto& r : rows)
+            if (r.state == "ESTABLISHED" && q.client_port && r.local_port == q.client_port &&
+                r.remote_port == port)
+                q.client_recv_q = r.recv_q;
+        return q;
+    };
+    {
+        PrivateNetns ns;
+        Child lab({bin("socklab-lab-poll-server"), "--json"});
+        int last_step = 0;
+        bool done = false, held = false, drained = false;
+        Queues slow;
+        while (!done) {
+            const auto line = lab.next_line(30s);
+            ASSERT_TRUE(line) << "no output from the lab; stderr:\n" << lab.err();
+            const json ev = json::parse(*line);
+            if (ev.at("event") == "step") last_step = ev.at("step");
+            if (ev.at("event") == "waiting") {
+                if (last_step == 10) {
+                    slow = look();
+                    ASSERT_EQ(slow.full, 1) << "one connection, the slow reader's, is full";
+                    EXPECT_GT(slow.server_send_q, 0u);
+                    EXPECT_GT(slow.client_recv_q, 0u);
+                    pause_for(1000ms);
+                    const auto later = look();
+                    EXPECT_EQ(later.client_port, slow.client_port);
+                    EXPECT_EQ(later.server_send_q, slow.server_send_q) << "Send-Q moved in 1 s";
+                    EXPECT_EQ(later.client_recv_q, slow.client_recv_q) << "Recv-Q moved in 1 s";
+                }
+                if (last_step == 11) {
+                    const auto after = look();
+                    EXPECT_EQ(after.client_port, slow.client_port);
+                    EXPECT_EQ(after.server_send_q, slow.server_send_q);
+                    EXPECT_EQ(after.client_recv_q, slow.client_recv_q);
+                    // Meanwhile another client's line is waiting for it to read: 15 bytes.
+                    int others = 0;
+                    for (const auto& r : ss_rows())
+                        if (r.state == "ESTABLISHED" && r.remote_port == port &&
+                            r.local_port != slow.client_port && r.recv_q == 15)
+                            ++others;
+                    EXPECT_EQ(others, 1) << "B's line did not arrive while C was stuck";
+                    held = true;
+                }
+                if (last_step == 15) {
+                    const auto after = look();
+                    EXPECT_EQ(after.full, 0) << "a Send-Q is still not 0 after the drain";
+                    for (const auto& r : ss_rows()) {
+                        if (r.local_port == slow.client_port && r.remote_port == port) {
+                            EXPECT_EQ(r.recv_q, 0u) << r.line;
+                        }
+                    }
+                    drained = true;
+                }
+                lab.write("next\n");
+            } else if (ev.at("event") == "done") {
+                EXPECT_TRUE(ev.at("ok").get<bool>()) << *line;
+                done = true;
+            }
+        }
+        EXPECT_EQ(lab.wait(20s), 0) << lab.err();
+        EXPECT_TRUE(held);
+        EXPECT_TRUE(drained);
+    }
+    PrivateNetns again;
+    const auto close = transitions_of("poll-server", 18);
+    if (!close) GTEST_SKIP() << "the tracer is not active here; labs run on polling alone";
+    EXPECT_TRUE(has(*close, "CLOSE_WAIT>LAST_ACK")) << ::testing::PrintToString(*close);
+    EXPECT_TRUE(has(*close, "LAST_ACK>CLOSE")) << ::testing::PrintToString(*close);
+}
+
 // Lab 22 asks the running kernel: with net.ipv4.tcp_tw_reuse = 0 (in this test's own namespace)
 // no TIME_WAIT port is taken over, so the connect() a second later fails too — and the lab,
 // which read the sysctl, expects exactly that and passes.

@@ -20,7 +20,7 @@ struct LabEntry {
     bool two_roles = false;  // --role server|client split it across processes or machines
 };
 
-inline constexpr std::array<LabEntry, 21> kLabs{{
+inline constexpr std::array<LabEntry, 22> kLabs{{
     {"bind", 1, N_("socket + bind"),
      N_("A bound socket is not yet listening: TCP_INFO says CLOSE and nobody can connect."), false},
     {"listen", 2, N_("listen"),
@@ -82,6 +82,10 @@ inline constexpr std::array<LabEntry, 21> kLabs{{
     {"connect-fail", 20, N_("connect failures"),
      N_("ECONNREFUSED, a SYN nobody answers (ETIMEDOUT), non-blocking connect with poll and "
         "SO_ERROR."),
+     false},
+    {"poll-server", 21, N_("a poll() server for many clients"),
+     N_("One thread, a non-blocking listener and poll(): broadcast, a slow reader's EAGAIN, and "
+        "a per-client queue drained on POLLOUT."),
      false},
     {"ephemeral-ports", 22, N_("out of ephemeral ports"),
      N_("A client that closes first keeps TIME_WAIT on its port: EADDRNOTAVAIL in a narrow port "
