@@ -55,8 +55,7 @@ std::optional<int> SocklabCli::parse(int argc, const char* const* argv, std::ost
         if (e.get_exit_code() == 0) return app_.exit(e, out, err);
         // One clear line, then exit 2 whatever CLI11's own code would have been. A misspelt
         // command would otherwise read as "A subcommand is required", which hides the typo.
-        if (argc > 1 && argv[1][0] != '-') {
-            const std::string word = argv[1];
+        if (const std::string word = command_word(argc, argv); !word.empty()) {
             bool known = false;
             std::string names;
             for (const auto* sub : app_.get_subcommands([](CLI::App*) { return true; })) {
@@ -68,7 +67,7 @@ std::optional<int> SocklabCli::parse(int argc, const char* const* argv, std::ost
                 return kExitUsage;
             }
         }
-        err << "socklab: " << printable(e.what()) << _("\nRun 'socklab --help' for usage.\n");
+        err << "socklab: " << printable(parse_error_text(e)) << _("\nRun 'socklab --help' for usage.\n");
         return kExitUsage;
     }
     if (!run_) {

@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::Success& e) {  // --help, --version
         return cli.exit(e);
     } catch (const CLI::ParseError& e) {
-        say(socklab::i18n::format(_("{} (see socklab-viewer --help)"), e.what()));
+        say(socklab::i18n::format(_("{} (see socklab-viewer --help)"), socklab::cli::parse_error_text(e)));
         return 2;
     }
     if (!o.bench_out.empty() && o.bench_frames == 0) {

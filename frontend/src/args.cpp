@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <optional>
 #include <system_error>
 
 #include "socklab/i18n.hpp"
@@ -99,6 +100,53 @@ void init_language(int argc, const char* const* argv) {
     // A bad value: the environment's language, and CLI11 rejects the option (exit 2).
     if (!i18n::is_language(lang)) lang = {};
     i18n::init(lang);
+}
+
+std::string parse_error_text(const CLI::ParseError& e) {
+    const std::string what = e.what();
+    const auto rest_after = [&](std::string_view prefix) -> std::optional<std::string> {
+        if (what.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
+        return what.substr(prefix.size());
+    };
+    const auto before = [&](std::string_view suffix) -> std::optional<std::string> {
+        if (what.size() <= suffix.size() ||
+            what.compare(what.size() - suffix.size(), suffix.size(), suffix) != 0)
+            return std::nullopt;
+        return what.substr(0, what.size() - suffix.size());
+    };
+    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+        // CLI11's English words are matched here, then told from the catalogue.
+        if (const auto args = rest_after("The following argument was not expected: "))  // i18n: allow
+            return i18n::format(_("The following argument was not expected: {}"), *args);
+        if (const auto args = rest_after("The following arguments were not expected: "))  // i18n: allow
+            return i18n::format(_("The following arguments were not expected: {}"), *args);
+    } else if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+        if (what == "A subcommand is required") return _("A subcommand is required");  // i18n: allow
+        if (const auto name = before(" is required"); name && name->find(' ') == std::string::npos)  // i18n: allow
+            return i18n::format(_("{} is required"), *name);
+    } else if (dynamic_cast<const CLI::RequiresError*>(&e) != nullptr) {
+        const auto at = what.find(" requires ");
+        if (at != std::string::npos)
+            return i18n::format(_("{} requires {}"), what.substr(0, at), what.substr(at + 10));
+    } else if (dynamic_cast<const CLI::ExcludesError*>(&e) != nullptr) {
+        const auto at = what.find(" excludes ");
+        if (at != std::string::npos)
+            return i18n::format(_("{} excludes {}"), what.substr(0, at), what.substr(at + 10));
+    }
+    return what;
+}
+
+std::string command_word(int argc, const char* const* argv) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        if (a == "--lang") {
+            ++i;  // its value
+            continue;
+        }
+        if (!a.empty() && a[0] == '-') continue;
+        return std::string(a);
+    }
+    return {};
 }
 
 void localize_help(CLI::App& app) {

@@ -521,7 +521,8 @@ Lab::Lab(std::string_view id, int argc, char** argv) : impl_(std::make_unique<Im
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) std::exit(app.exit(e));
         std::fprintf(stderr, _("socklab-lab-%s: %s\nRun 'socklab-lab-%s --help' for usage.\n"),
-                     std::string(entry_->id).c_str(), e.what(), std::string(entry_->id).c_str());
+                     std::string(entry_->id).c_str(), socklab::cli::parse_error_text(e).c_str(),
+                     std::string(entry_->id).c_str());
         std::exit(2);
     }
     opts_.role = role == "server" ? Role::server : role == "client" ? Role::client : Role::both;

@@ -126,6 +126,32 @@ TEST(I18nCli, BadLanguageIsOneLineAndExit2) {
     }
 }
 
+// The command-line mistakes a learner makes most, in Korean in every program; English keeps
+// CLI11's own words (the English rows of docs/errors.md).
+TEST(I18nCli, ParseErrorsInKorean) {
+    const std::string usage = "\n사용법은 'socklab --help'로 보세요.\n";
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{bin("socklab"), "--lang", "ko", "list", "--bogus"}, "socklab: 예상하지 못한 인자입니다: --bogus" + usage},
+        {{bin("socklab"), "--lang", "ko", "who", "80", "81"}, "socklab: 예상하지 못한 인자입니다: 81" + usage},
+        {{bin("socklab"), "--lang", "ko", "who"}, "socklab: PORT이(가) 필요합니다" + usage},
+        {{bin("socklab"), "--lang", "ko", "lab"}, "socklab: 하위 명령이 필요합니다" + usage},
+        // A misspelt command is named even after a global option.
+        {{bin("socklab"), "--lang", "ko", "frobnicate"},
+         "socklab: 알 수 없는 명령 'frobnicate': 다음 중 하나를 쓰세요: list, who, why, free, trace, run, "
+         "check, export, lab\n"},
+        {{bin("socklab-lab-bind"), "--lang", "ko", "--bogus"},
+         "socklab-lab-bind: 예상하지 못한 인자입니다: --bogus\n사용법은 'socklab-lab-bind --help'로 보세요.\n"},
+        {{bin("socklab"), "--lang", "en", "who"}, "socklab: PORT is required\nRun 'socklab --help' for usage.\n"},
+        {{bin("socklab"), "--lang", "en", "frobnicate"},
+         "socklab: unknown command 'frobnicate': use one of list, who, why, free, trace, run, check, export, lab\n"},
+    };
+    for (const auto& [argv, want] : cases) {
+        const auto res = run_command(argv);
+        EXPECT_EQ(res.exit_code, 2) << argv[3];
+        EXPECT_EQ(res.err, want);
+    }
+}
+
 // LANG=ko_KR.UTF-8 where ko_KR is not generated: LOCPATH points glibc at a directory that
 // holds only C.UTF-8, so this runs the same on a machine that has ko_KR and on one without.
 TEST(I18nCli, LangKoreanWithoutTheLocaleGenerated) {

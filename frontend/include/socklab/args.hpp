@@ -22,6 +22,15 @@ void add_lang_option(CLI::App& app);
 // CLI11's own words in --help (Usage, Options, Subcommands, the -h line) from the catalogue;
 // for `app` and every subcommand it has now. add_lang_option calls it for the root.
 void localize_help(CLI::App& app);
+// A CLI11 parse error as one line in the chosen language: the forms a user meets (an unknown
+// option or extra word, a missing argument or command, an option that needs or excludes
+// another) from the catalogue, with CLI11's own English words as the source; any other form,
+// and our validators' messages (translated already), as CLI11 gives them.
+[[nodiscard]] std::string parse_error_text(const CLI::ParseError& e);
+// The command word of a socklab command line: the first argument that is neither an option
+// nor the value of --lang (empty when there is none), for naming a misspelt command.
+[[nodiscard]] std::string command_word(int argc, const char* const* argv);
+
 // "'fr' is not a language socklab speaks: use ko or en" (empty: valid).
 [[nodiscard]] std::string check_lang(std::string_view text);
 
