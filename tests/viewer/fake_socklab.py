@@ -44,7 +44,10 @@ def main(argv):
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", port))
     port = listener.getsockname()[1]
-    emit({"event": "lab", "lab": lab_id, "title": "demo lab", "steps": 3, "port": port})
+    # The language the runner asked for, as a real lab would speak it (--lang, default en).
+    lang = argv[argv.index("--lang") + 1] if "--lang" in argv else "en"
+    title = "demo lab" if lang == "en" else "demo lab [%s]" % lang
+    emit({"event": "lab", "lab": lab_id, "title": title, "steps": 3, "port": port})
     steps = [
         ("listen", "listen(3, 16)", [{"local_port": port, "remote_port": 0, "state": "LISTEN"}]),
         ("connect", "connect(4, 127.0.0.1:%d)" % port,

@@ -15,6 +15,7 @@
 
 #include "model/lab_runner.hpp"
 #include "socklab/catalog.hpp"
+#include "socklab/i18n.hpp"
 #include "testsupport.hpp"
 
 namespace socklab::viewer {
@@ -79,6 +80,20 @@ TEST(LabRunner, StepsThroughALabAndStopEndsIt) {
     EXPECT_EQ(*s.exit_code, 0) << "quit ends the lab cleanly";
     EXPECT_TRUE(s.error.empty()) << s.error;
     EXPECT_TRUE(test::wait_until([&] { return group_gone(pid); }, 5s));
+}
+
+// A lab started from the viewer speaks the viewer's language: its titles and narration reach
+// the panel as the lab wrote them.
+TEST(LabRunner, TheLabIsStartedInTheViewersLanguage) {
+    struct Restore {
+        ~Restore() { i18n::init("en"); }
+    } restore;
+    i18n::init("ko");
+    ASSERT_EQ(i18n::language(), "ko");
+    LabRunner r(fake());
+    r.start("demo");
+    ASSERT_TRUE(r.wait_until([](const LabState& s) { return s.waiting_for == 1; }, 10s));
+    EXPECT_EQ(r.state().title, "demo lab [ko]");
 }
 
 TEST(LabRunner, AdvanceRunsKStepsUnattended) {

@@ -14,6 +14,7 @@
 
 #include "socklab/catalog.hpp"
 #include "socklab/fd.hpp"
+#include "socklab/i18n.hpp"
 
 extern char** environ;
 
@@ -188,7 +189,8 @@ void LabRunner::spawn(Child& child, const std::string& id, std::uint16_t port) {
         return;
     }
     auto argv = command_;
-    argv.insert(argv.end(), {"lab", "run", id, "--json"});
+    // The lab speaks the viewer's language at the moment it starts (its texts reach the panel).
+    argv.insert(argv.end(), {"lab", "run", id, "--json", "--lang", std::string(i18n::language())});
     if (port != 0) argv.insert(argv.end(), {"--port", std::to_string(port)});
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));

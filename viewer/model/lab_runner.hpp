@@ -47,8 +47,9 @@ struct LabState {
 class LabRunner {
 public:
     // `command`: how to run socklab, e.g. {"/path/to/socklab"}; the runner appends
-    // "lab run ID --json [--port N]". The list of labs comes from the catalogue this program
-    // was built with, so it is there from the start.
+    // "lab run ID --json --lang LANG [--port N]", LANG the viewer's language when the lab
+    // starts. The list of labs comes from the catalogue this program was built with, so it
+    // is there from the start.
     explicit LabRunner(std::vector<std::string> command);
     ~LabRunner();  // stops the lab (process group) and joins the worker
     LabRunner(const LabRunner&) = delete;
