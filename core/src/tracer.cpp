@@ -56,6 +56,7 @@ int tracefs_event_file_write(struct tracefs_instance* instance, const char* syst
 
 #include "socklab/error.hpp"
 #include "socklab/fd.hpp"
+#include "socklab/i18n.hpp"
 #include "socklab/source.hpp"
 #include "socklab/state.hpp"
 #include "socklab/syscall_trace.hpp"
@@ -905,18 +906,20 @@ Tracer::Tracer(TracerOptions opts) : impl_(std::make_unique<Impl>()) {
 void Tracer::init(TracerOptions opts) {
     if (opts.buffer_kb_per_cpu == 0) opts.buffer_kb_per_cpu = TracerOptions{}.buffer_kb_per_cpu;
     impl_->opts = opts;
+    // The two a learner meets most (no root, or tracing switched off) are told in the
+    // chosen language; the rarer set-up failures below stay in English.
     if (opts.force_unprivileged) {
         impl_->status = TracerStatus{
-            false, "state transitions are not traced: tracing was turned off with --no-trace; "
-                   "leave it out to trace them; the table, the labs and the doctor keep working "
-                   "on polling alone"};
+            false, _("state transitions are not traced: tracing was turned off with --no-trace; "
+                     "leave it out to trace them; the table, the labs and the doctor keep working "
+                     "on polling alone")};
         return;
     }
     if (::geteuid() != 0 && !opts.without_root) {
         impl_->status = TracerStatus{
-            false, "state transitions are not traced: the tracepoint sock:inet_sock_set_state "
-                   "needs root; " +
-                       enable_hint()};
+            false, _("state transitions are not traced: the tracepoint sock:inet_sock_set_state "
+                     "needs root; run as root (e.g. 'sudo socklab trace'); the table, the labs "
+                     "and the doctor keep working on polling alone")};
         return;
     }
     try {

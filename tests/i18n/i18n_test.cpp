@@ -226,6 +226,22 @@ TEST(I18nCli, JsonKeysDoNotChangeWithTheLanguage) {
     EXPECT_TRUE(has_hangul(ko.dump(-1, ' ', false))) << ko.dump();
 }
 
+// What a learner without root reads first (trace, run, the labs, the viewer all show it): in
+// Korean, with the tracepoint's name and the command kept as typed.
+TEST(I18nCli, TracerNeedsRootInKorean) {
+    SOCKLAB_REQUIRE_ROOT();
+    if (!test::have_program("setpriv")) GTEST_SKIP() << "needs setpriv (util-linux)";
+    const auto res = run_command({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                  bin("socklab"), "--lang", "ko", "trace"});
+    EXPECT_EQ(res.exit_code, 1);
+    EXPECT_EQ(res.err, "socklab: 상태 전이를 추적하지 않습니다: 트레이스포인트 sock:inet_sock_set_state에는 "
+                       "root 권한이 필요합니다. root로 실행하세요(예: 'sudo socklab trace'). 표, 실습, 포트 "
+                       "진단은 폴링만으로 계속 동작합니다\n");
+    const auto off = run_command({bin("socklab"), "--lang", "ko", "trace", "--no-trace"});
+    EXPECT_EQ(off.exit_code, 1);
+    EXPECT_NE(off.err.find("--no-trace로 추적을 껐습니다"), std::string::npos) << off.err;
+}
+
 TEST(I18nLab, TerminalTranscriptInKorean) {
     SOCKLAB_REQUIRE_ROOT();
     PrivateNetns ns;
