@@ -17,6 +17,7 @@ SCANNED = [
     "cli/*.cpp", "cli/*.hpp", "labs/*.cpp", "labs/labkit/*.cpp", "labs/labkit/*.hpp",
     "frontend/src/*.cpp", "frontend/include/socklab/*.hpp", "helper/*.cpp", "helper/*.hpp",
     "core/src/state.cpp", "core/src/doctor*.cpp",
+    "viewer/main.cpp", "viewer/panels/*.cpp", "viewer/model/*.cpp", "viewer/ui/*.cpp",
 ]
 
 # (file, start of the text): why it stays English.

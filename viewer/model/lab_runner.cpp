@@ -24,8 +24,9 @@ namespace {
 constexpr std::size_t kMaxLog = 200;
 constexpr std::size_t kMaxLine = 1 << 20;  // a protocol line longer than this is garbage
 
-std::string errno_text(const char* what, int err) {
-    return std::string("failed to ") + what + ": " + std::strerror(err);
+// `msgid` holds one "{}" for the system's reason.
+std::string errno_text(const char* msgid, int err) {
+    return i18n::format(_(msgid), std::strerror(err));
 }
 
 // The catalogue as the protocol's LabInfo, what the panel lists.
@@ -172,20 +173,20 @@ void LabRunner::spawn(Child& child, const std::string& id, std::uint16_t port) {
     int err[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         const int e = errno;
-        update([&](LabState& s) { s.error = errno_text("create the lab's control socket", e); });
+        update([&](LabState& s) { s.error = errno_text(N_("failed to create the lab's control socket: {}"), e); });
         return;
     }
     if (::pipe2(out, O_CLOEXEC) != 0) {
         const int e = errno;
         ::close(sv[0]);
         ::close(sv[1]);
-        update([&](LabState& s) { s.error = errno_text("create the lab's output pipe", e); });
+        update([&](LabState& s) { s.error = errno_text(N_("failed to create the lab's output pipe: {}"), e); });
         return;
     }
     if (::pipe2(err, O_CLOEXEC | O_NONBLOCK) != 0) {
         const int e = errno;
         for (int fd : {sv[0], sv[1], out[0], out[1]}) ::close(fd);
-        update([&](LabState& s) { s.error = errno_text("create the lab's error pipe", e); });
+        update([&](LabState& s) { s.error = errno_text(N_("failed to create the lab's error pipe: {}"), e); });
         return;
     }
     auto argv = command_;
@@ -223,8 +224,8 @@ void LabRunner::spawn(Child& child, const std::string& id, std::uint16_t port) {
         ::close(out[0]);
         ::close(err[0]);
         update([&](LabState& s) {
-            s.error = errno_text(("run " + argv[0]).c_str(), rc) +
-                      " (is socklab built next to socklab-viewer?)";
+            s.error = i18n::format(_("failed to run {}: {} (is socklab built next to socklab-viewer?)"),
+                                   argv[0], std::strerror(rc));
         });
         return;
     }
@@ -250,7 +251,7 @@ void LabRunner::spawn(Child& child, const std::string& id, std::uint16_t port) {
         s.error.clear();
         s.ports.clear();
         if (port != 0) s.ports.insert(port);
-        s.log.push_back("started: socklab lab run " + id + " --json");
+        s.log.push_back(i18n::format(_("started: socklab lab run {} --json"), id));
     });
 }
 
@@ -261,7 +262,7 @@ void LabRunner::send_line(Child& child, std::string_view line) {
     // MSG_NOSIGNAL: a lab that already exited gives EPIPE here, not a SIGPIPE that kills us.
     if (::send(child.in, msg.data(), msg.size(), MSG_NOSIGNAL) < 0) {
         const int err = errno;
-        update([&](LabState& s) { s.log.push_back(errno_text("send to the lab", err)); });
+        update([&](LabState& s) { s.log.push_back(errno_text(N_("failed to send to the lab: {}"), err)); });
     }
 }
 
@@ -286,7 +287,7 @@ void LabRunner::read_output(Child& child) {
     child.buffer.erase(0, start);
     if (child.buffer.size() > kMaxLine) {
         child.buffer.clear();
-        update([](LabState& s) { s.log.push_back("the lab printed a line over 1 MiB; skipped"); });
+        update([](LabState& s) { s.log.push_back(_("the lab printed a line over 1 MiB; skipped")); });
     }
 }
 
@@ -320,8 +321,8 @@ void LabRunner::on_line(Child& child, std::string_view line) {
     auto parsed = parse_lab_line(line);
     if (!parsed) {
         update([&](LabState& s) {
-            s.log.push_back("unreadable line from the lab (" + parsed.error + "): " +
-                            std::string(line.substr(0, 200)));
+            s.log.push_back(i18n::format(_("unreadable line from the lab ({}): {}"), parsed.error,
+                                         std::string(line.substr(0, 200))));
         });
         return;
     }
@@ -367,7 +368,7 @@ void LabRunner::on_line(Child& child, std::string_view line) {
             case LabEventKind::done:
                 s.done_ok = ev.ok.value_or(false);
                 s.waiting_for = 0;
-                s.log.push_back(*s.done_ok ? "done: every check passed" : "done: a check failed");
+                s.log.push_back(*s.done_ok ? _("done: every check passed") : _("done: a check failed"));
                 break;
             case LabEventKind::note:
             case LabEventKind::message: s.log.push_back(ev.text); break;
@@ -394,9 +395,10 @@ void LabRunner::reap(Child& child, int status) {
         s.waiting_for = 0;
         s.exit_code = code;
         if (!stopping && code != 0 && !s.done_ok && s.error.empty())
-            s.error = "the lab stopped with status " + std::to_string(code) +
-                      (s.last_stderr.empty() ? std::string() : ": " + s.last_stderr);
-        s.log.push_back("the lab exited with status " + std::to_string(code));
+            s.error = s.last_stderr.empty()
+                          ? i18n::format(_("the lab stopped with status {}"), code)
+                          : i18n::format(_("the lab stopped with status {}: {}"), code, s.last_stderr);
+        s.log.push_back(i18n::format(_("the lab exited with status {}"), code));
     });
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "frame_builder.hpp"
+#include "socklab/i18n.hpp"
 #include "socklab/state.hpp"
 
 namespace socklab::viewer {
@@ -44,17 +45,17 @@ std::string header_text(const Segment& s) {
     if (s.relative)
         out += fmt::format("seq     {} (relative; raw {})\n", s.rel_seq, s.seq);
     else
-        out += fmt::format("seq     {} (raw: the ISN was not seen)\n", s.seq);
+        out += i18n::format(_("seq     {} (raw: the ISN was not seen)\n"), s.seq);
     if (s.has(tcp_flag::ACK)) {
         if (s.relative)
             out += fmt::format("ack     {} (relative; raw {})\n", s.rel_ack, s.ack);
         else
             out += fmt::format("ack     {} (raw)\n", s.ack);
     } else {
-        out += "ack     - (no ACK flag: the field means nothing)\n";
+        out += _("ack     - (no ACK flag: the field means nothing)\n");
     }
-    out += fmt::format("len     {} payload bytes\n", s.len);
-    out += fmt::format("window  {} (as sent, before scaling)", s.win);
+    out += i18n::format(_("len     {} payload bytes\n"), s.len);
+    out += i18n::format(_("window  {} (as sent, before scaling)"), s.win);
     const auto& o = s.options;
     if (o.mss) out += fmt::format("\nMSS     {} bytes", *o.mss);
     if (o.wscale) out += fmt::format("\nwscale  {} (window x {})", *o.wscale, 1u << std::min<unsigned>(*o.wscale, 14));
@@ -100,10 +101,12 @@ LadderLayout layout_ladder(const Conversation& c, const LadderOptions& opts) {
         g.time_ns = from;
         g.offset_s = static_cast<double>(from - first_ns) / 1e9;
         g.label = gap_label(to - from);
-        if (trailing) g.label.insert(g.label.size() - std::string_view("\u2026").size() - 1, ", still open");
-        g.detail = fmt::format("Nothing happened on this connection for {:.3f} s; the diagram skips "
-                               "quiet stretches longer than {:.1f} s.",
-                               static_cast<double>(to - from) / 1e9, static_cast<double>(opts.gap_ns) / 1e9);
+        if (trailing)
+            g.label.insert(g.label.size() - std::string_view("\u2026").size() - 1,
+                           _(", still open"));
+        g.detail = i18n::format(_("Nothing happened on this connection for {:.3f} s; the diagram skips "
+                                  "quiet stretches longer than {:.1f} s."),
+                                static_cast<double>(to - from) / 1e9, static_cast<double>(opts.gap_ns) / 1e9);
         y += g.height;
         ++l.gaps;
         l.rows.push_back(std::move(g));
@@ -139,12 +142,13 @@ LadderLayout layout_ladder(const Conversation& c, const LadderOptions& opts) {
                 // FIN_WAIT2 the kernel moves the connection to a small timewait socket
                 // (tcp_time_wait()) and frees the full one. The tracepoint reports the full
                 // socket's CLOSE; the timewait socket's FIN_WAIT2 -> TIME_WAIT is not traced.
-                r.note = "timewait socket takes over";
-                r.detail += "\n\nThe program had closed this socket, so the kernel handed the connection "
-                            "to a small timewait socket and freed the full one (this CLOSE). The "
-                            "connection itself is still in FIN_WAIT2 and goes to TIME_WAIT when the "
-                            "peer's FIN arrives; the socket table shows those states, the tracer "
-                            "does not report them.";
+                r.note = _("timewait socket takes over");
+                r.detail += "\n\n";
+                r.detail += _("The program had closed this socket, so the kernel handed the connection "
+                              "to a small timewait socket and freed the full one (this CLOSE). The "
+                              "connection itself is still in FIN_WAIT2 and goes to TIME_WAIT when the "
+                              "peer's FIN arrives; the socket table shows those states, the tracer "
+                              "does not report them.");
             }
             ++l.badges;
         } else if (const auto* k = it.syscall()) {

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "frame_builder.hpp"
+#include "socklab/i18n.hpp"
 #include "socklab/error.hpp"
 #include "socklab/owners.hpp"
 #include "socklab/tracer.hpp"
@@ -130,8 +131,8 @@ void Poller::run() {
     priv.root = ::geteuid() == 0;
     priv.tracer_active = tracer.status().active;
     priv.tracer_message = opts_.trace ? tracer.status().message
-                                      : "tracing is off (--no-trace): states shorter than the "
-                                        "poll interval are not seen";
+                                      : _("tracing is off (--no-trace): states shorter than the "
+                                          "poll interval are not seen");
     std::unordered_map<std::uint32_t, std::string> users;
     std::vector<TransitionEvent> events;
     Snapshot snap;

@@ -14,12 +14,12 @@
 namespace socklab::viewer {
 namespace {
 
-constexpr const char* kPick = "Pick a connection to see its ladder.";
+constexpr const char* kPick = N_("Pick a connection to see its ladder.");
 constexpr const char* kPickHint =
-    "Choose one from the list above, right-click a TCP row in the socket table and choose "
-    "\"Show ladder\", select a row and press \"Table's selection\", or run a lab: its connection "
-    "is shown by itself. Segments are captured from the moment the ladder is first asked for.";
-constexpr const char* kWaiting = "No segment or state change seen on this connection yet.";
+    N_("Choose one from the list above, right-click a TCP row in the socket table and choose "
+       "\"Show ladder\", select a row and press \"Table's selection\", or run a lab: its connection "
+       "is shown by itself. Segments are captured from the moment the ladder is first asked for.");
+constexpr const char* kWaiting = N_("No segment or state change seen on this connection yet.");
 
 // Arrow colours by what the segment does: opening (SYN), closing (FIN), aborting (RST),
 // carrying data, or a bare acknowledgement. Explained in the Help panel's words and docs/ladder.md.
@@ -37,8 +37,8 @@ ImFont* big_font() {
 }
 
 std::string summary_text(const ConversationSummary& s) {
-    std::string out = fmt::format("{} \u2192 {}  ({} segments{})", s.client, s.server, s.segments,
-                                  s.ended ? ", ended" : "");
+    std::string out = s.ended ? i18n::format(_("{} \u2192 {}  ({} segments, ended)"), s.client, s.server, s.segments)
+                              : i18n::format(_("{} \u2192 {}  ({} segments)"), s.client, s.server, s.segments);
     if (!s.client_process.empty() || !s.server_process.empty())
         out += fmt::format("  {} / {}", s.client_process.empty() ? "?" : s.client_process,
                            s.server_process.empty() ? "?" : s.server_process);
@@ -48,11 +48,12 @@ std::string summary_text(const ConversationSummary& s) {
 std::string_view side_text(Side s) { return side_name(s); }
 
 std::string permission_line(const LadderSnapshot& snap, bool tracer_active) {
-    const std::string works = tracer_active ? "state badges from the tracer still show"
-                                            : "the table, the diagram and the timeline still work";
     if (snap.capture_message.find("CAP_NET_RAW") != std::string::npos)
-        return "No segments: capturing them needs CAP_NET_RAW (sudo socklab-viewer); " + works + ".";
-    return "No segments: " + snap.capture_message;
+        return tracer_active ? _("No segments: capturing them needs CAP_NET_RAW (sudo socklab-viewer); "
+                                 "state badges from the tracer still show.")
+                             : _("No segments: capturing them needs CAP_NET_RAW (sudo socklab-viewer); "
+                                 "the table, the diagram and the timeline still work.");
+    return i18n::format(_("No segments: {}"), snap.capture_message);
 }
 
 }  // namespace
@@ -151,20 +152,20 @@ void LadderPanel::fill_processes(const UiContext& ctx) {
 
 void LadderPanel::draw_toolbar(UiContext& ctx) {
     const LadderSnapshot* snap = ctx.ladder.get();
-    std::string current = "(none)";
+    std::string current = _("(none)");
     if (snap != nullptr && snap->selected) {
         const auto sum = summarize(*snap->selected);
-        current = sum.client + " \u2192 " + sum.server + (sum.ended ? "  (ended)" : "  (live)");
+        current = sum.ended ? i18n::format(_("{} \u2192 {}  (ended)"), sum.client, sum.server)
+                            : i18n::format(_("{} \u2192 {}  (live)"), sum.client, sum.server);
     } else if (snap != nullptr && snap->selection.mode == LadderSelection::Mode::latest) {
-        current = "newest connection";
-        if (!snap->selection.ports.empty()) {
-            current += " on port";
-            for (auto p : snap->selection.ports) current += " " + std::to_string(p);
-        }
+        std::string ports;
+        for (auto p : snap->selection.ports) ports += (ports.empty() ? "" : " ") + std::to_string(p);
+        current = ports.empty() ? std::string(_("newest connection"))
+                                : i18n::format(_("newest connection on port {}"), ports);
     }
     ImGui::SetNextItemWidth(std::max(200.0f, ImGui::GetContentRegionAvail().x * 0.4f));
     if (ImGui::BeginCombo("##connection", current.c_str())) {
-        if (snap == nullptr || snap->recent.empty()) ImGui::TextDisabled("No connection seen since the capture started.");
+        if (snap == nullptr || snap->recent.empty()) ImGui::TextDisabled("%s", _("No connection seen since the capture started."));
         if (snap != nullptr)
             for (const auto& s : snap->recent) {
                 const bool chosen = snap->selected && snap->selected->id == s.id;
@@ -178,22 +179,23 @@ void LadderPanel::draw_toolbar(UiContext& ctx) {
             }
         ImGui::EndCombo();
     }
-    style::item_tooltip("The connections seen since the capture started, newest first.");
+    style::item_tooltip(_("The connections seen since the capture started, newest first."));
     ImGui::SameLine();
-    if (ImGui::Button("Newest") && ctx.actions.ladder_select) {
+    if (ImGui::Button(style::label(N_("Newest"), "newest").c_str()) && ctx.actions.ladder_select) {
         LadderSelection sel;
         sel.mode = LadderSelection::Mode::latest;
         ctx.actions.ladder_select(std::move(sel));
         follow_ = true;
     }
-    style::item_tooltip("Follow the newest connection on any port.");
+    style::item_tooltip(_("Follow the newest connection on any port."));
     ImGui::SameLine();
     const Row* row = ctx.selected_row >= 0 && static_cast<std::size_t>(ctx.selected_row) < ctx.frame->rows.size()
                          ? &ctx.frame->rows[static_cast<std::size_t>(ctx.selected_row)]
                          : nullptr;
     const bool row_ok = row != nullptr && row->rec.proto == Proto::tcp && row->rec.remote_port != 0;
     ImGui::BeginDisabled(!row_ok);
-    if (ImGui::Button("Table's selection") && row_ok && ctx.actions.ladder_select) {
+    if (ImGui::Button(style::label(N_("Table's selection"), "table-selection").c_str()) && row_ok &&
+        ctx.actions.ladder_select) {
         LadderSelection sel;
         sel.mode = LadderSelection::Mode::exact;
         sel.id = conversation::make_id(row->rec.family, Endpoint{row->rec.local_addr.unmapped(), row->rec.local_port},
@@ -202,30 +204,31 @@ void LadderPanel::draw_toolbar(UiContext& ctx) {
         follow_ = true;
     }
     ImGui::EndDisabled();
-    style::item_tooltip("The connection of the row selected in the socket table or the timeline.");
+    style::item_tooltip(_("The connection of the row selected in the socket table or the timeline."));
     if (ctx.lab != nullptr && !ctx.lab->ports.empty()) {
         ImGui::SameLine();
-        if (ImGui::Button("Lab's") && ctx.actions.ladder_select) {
+        if (ImGui::Button(style::label(N_("Lab's"), "labs").c_str()) && ctx.actions.ladder_select) {
             LadderSelection sel;
             sel.mode = LadderSelection::Mode::latest;
             sel.ports.insert(ctx.lab->ports.begin(), ctx.lab->ports.end());
             ctx.actions.ladder_select(std::move(sel));
             follow_ = true;
         }
-        style::item_tooltip("The newest connection on the lab's ports.");
+        style::item_tooltip(_("The newest connection on the lab's ports."));
     }
     ImGui::SameLine();
-    ImGui::Checkbox("Follow", &follow_);
-    style::item_tooltip("Keep the newest segment in view while the connection lives. Scroll to "
-                        "look back; it stays where you put it once this is off.");
+    ImGui::Checkbox(style::label(N_("Follow"), "follow").c_str(), &follow_);
+    style::item_tooltip(_("Keep the newest segment in view while the connection lives. Scroll to "
+                          "look back; it stays where you put it once this is off."));
     if (snap != nullptr && !snap->capture_active) {
         // One line: what is missing, and what still works.
         const std::string line = permission_line(*snap, ctx.frame->privileges.tracer_active);
         not_permitted_state(line.c_str(), "");
         style::item_tooltip(snap->capture_message.c_str());
     } else if (snap != nullptr && snap->capture_stats.lost() > 0) {
-        ImGui::TextColored(style::kWarnText, "The capture lost %llu segments (buffer full): the ladder has holes.",
-                           static_cast<unsigned long long>(snap->capture_stats.lost()));
+        ImGui::TextColored(style::kWarnText, "%s",
+                           i18n::format(_("The capture lost {} segments (buffer full): the ladder has holes."),
+                                        snap->capture_stats.lost()).c_str());
     }
 }
 
@@ -238,7 +241,7 @@ void LadderPanel::draw_heads(float x_client, float x_server) {
     auto head = [&](float x, const std::string& text, const char* role, ImU32 colour) {
         const auto nl = text.find('\n');
         const std::string addr = text.substr(0, nl);
-        const std::string proc = nl == std::string::npos ? std::string("process unknown") : text.substr(nl + 1);
+        const std::string proc = nl == std::string::npos ? std::string(_("process unknown")) : text.substr(nl + 1);
         const std::string top = std::string(role) + "  " + addr;
         const ImVec2 t1 = font->CalcTextSizeA(fs, 1e9f, 0, top.c_str());
         const ImVec2 t2 = font->CalcTextSizeA(fs * 0.85f, 1e9f, 0, proc.c_str());
@@ -368,23 +371,23 @@ void LadderPanel::draw_content(UiContext& ctx) {
     take_request(ctx);
     draw_toolbar(ctx);
     if (!ctx.ladder) {
-        empty_state("Starting the capture\u2026");
+        empty_state(_("Starting the capture\u2026"));
         return;
     }
     const auto& snap = *ctx.ladder;
     if (snap.selection.mode == LadderSelection::Mode::none) {
-        empty_state(kPick, kPickHint);
+        empty_state(_(kPick), _(kPickHint));
         return;
     }
     if (!snap.selected) {
         const char* hint =
             !snap.capture_active && !ctx.frame->privileges.tracer_active
-                ? "Without the capture and the tracer (both need root) nothing can show here."
+                ? _("Without the capture and the tracer (both need root) nothing can show here.")
             : snap.selection.mode == LadderSelection::Mode::latest
-                ? "It appears here as soon as a connection on that port sends its first segment."
-                : "The connection may have ended before the capture started, or been dropped "
-                  "from the capture's memory.";
-        empty_state(kWaiting, hint);
+                ? _("It appears here as soon as a connection on that port sends its first segment.")
+                : _("The connection may have ended before the capture started, or been dropped "
+                    "from the capture's memory.");
+        empty_state(_(kWaiting), hint);
         return;
     }
     (void)layout_for(ctx);

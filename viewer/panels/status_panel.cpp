@@ -21,7 +21,7 @@ std::string StatusPanel::privilege_summary(const Privileges& p) {
 
 std::string StatusPanel::unlock_command(const Privileges& p) {
     if (p.root) return {};
-    return "sudo socklab-viewer";
+    return "sudo socklab-viewer";  // i18n: allow
 }
 
 void StatusPanel::draw_content(UiContext& ctx) {

@@ -89,7 +89,7 @@ void item_tooltip(const char* text) {
 std::string duration(std::uint64_t ns) {
     char buf[48];
     if (ns < 1'000ull) {
-        std::snprintf(buf, sizeof buf, "%llu ns", static_cast<unsigned long long>(ns));
+        std::snprintf(buf, sizeof buf, "%llu ns", static_cast<unsigned long long>(ns));  // i18n: allow
     } else if (ns < 1'000'000ull) {
         std::snprintf(buf, sizeof buf, "%llu µs", static_cast<unsigned long long>(ns / 1000));
     } else if (ns < 10'000'000'000ull) {
@@ -100,10 +100,10 @@ std::string duration(std::uint64_t ns) {
         const auto s = ns / 1'000'000'000ull;
         if (s < 60) std::snprintf(buf, sizeof buf, "%llu s", static_cast<unsigned long long>(s));
         else if (s < 3600)
-            std::snprintf(buf, sizeof buf, "%llu min %llu s", static_cast<unsigned long long>(s / 60),
+            std::snprintf(buf, sizeof buf, "%llu min %llu s", static_cast<unsigned long long>(s / 60),  // i18n: allow
                           static_cast<unsigned long long>(s % 60));
         else
-            std::snprintf(buf, sizeof buf, "%llu h %llu min", static_cast<unsigned long long>(s / 3600),
+            std::snprintf(buf, sizeof buf, "%llu h %llu min", static_cast<unsigned long long>(s / 3600),  // i18n: allow
                           static_cast<unsigned long long>((s % 3600) / 60));
     }
     return buf;
@@ -112,16 +112,18 @@ std::string duration(std::uint64_t ns) {
 std::string timer_text(std::uint8_t timer_kind, std::uint32_t timer_ms, std::uint8_t state) {
     const auto kind = static_cast<TimerKind>(timer_kind);
     if (kind == TimerKind::none) return {};
-    const std::string left = timer_ms == 0 ? std::string("expiring")
-                                           : duration(static_cast<std::uint64_t>(timer_ms) * 1'000'000ull) + " left";
+    const std::string left = timer_ms == 0 ? std::string(_("expiring"))
+                                           : i18n::format(_("{} left"), duration(static_cast<std::uint64_t>(timer_ms) * 1'000'000ull));
     switch (kind) {
         // The kernel uses the timewait timer for orphaned FIN_WAIT2 mini-sockets too.
         case TimerKind::time_wait:
-            return state == static_cast<std::uint8_t>(TcpState::fin_wait2) ? "FIN_WAIT2 timeout " + left
-                                                                           : "TIME_WAIT " + left;
-        case TimerKind::retransmit: return "retransmit in " + duration(static_cast<std::uint64_t>(timer_ms) * 1'000'000ull);
-        case TimerKind::keepalive: return "keepalive " + left;
-        case TimerKind::zero_window_probe: return "window probe " + left;
+            return state == static_cast<std::uint8_t>(TcpState::fin_wait2)
+                       ? i18n::format(_("FIN_WAIT2 timeout {}"), left)
+                       : "TIME_WAIT " + left;
+        case TimerKind::retransmit:
+            return i18n::format(_("retransmit in {}"), duration(static_cast<std::uint64_t>(timer_ms) * 1'000'000ull));
+        case TimerKind::keepalive: return i18n::format(_("keepalive {}"), left);
+        case TimerKind::zero_window_probe: return i18n::format(_("window probe {}"), left);
         case TimerKind::none: break;
     }
     return {};
