@@ -417,8 +417,8 @@ int main(int argc, char** argv) {
         lab.step({.title = _("The link comes back"),
                   .call = fmt::format("RTM_NEWLINK {} up (in the peer's namespace)", kPeerIf),
                   .explain = _("The cable works again. The peer's accepted socket never heard of "
-                               "any of this: over there it is still ESTABLISHED, until it sends "
-                               "something and gets an RST back."),
+                               "any of this: over there it is still ESTABLISHED: nothing told it "
+                               "otherwise."),
                   .expect = {}},
                  [&] {
                      const int e = link.set_peer_up(true);
