@@ -54,11 +54,11 @@ constexpr std::array<unsigned char, 6> kPeerMac{0x02, 0x00, 0x0a, 0x13, 0x00, 0x
 class Rtnl {
 public:
     Rtnl() : nl_(mnl_socket_open(NETLINK_ROUTE)) {
-        if (nl_ == nullptr) fail("open a NETLINK_ROUTE socket", errno);
+        if (nl_ == nullptr) fail(_("open a NETLINK_ROUTE socket"), errno);
         if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
             const int err = errno;
             mnl_socket_close(nl_);
-            fail("bind the NETLINK_ROUTE socket", err);
+            fail(_("bind the NETLINK_ROUTE socket"), err);
         }
     }
     ~Rtnl() { mnl_socket_close(nl_); }
@@ -91,7 +91,7 @@ private:
 // Run `fn` with this thread in the namespace `ns_fd`, then come back to `home_fd`.
 template <typename F>
 auto in_netns(int ns_fd, int home_fd, F&& fn) {
-    if (::setns(ns_fd, CLONE_NEWNET) != 0) fail("enter the peer's network namespace", errno);
+    if (::setns(ns_fd, CLONE_NEWNET) != 0) fail(_("enter the peer's network namespace"), errno);
     struct Back {
         int fd;
         ~Back() { (void)::setns(fd, CLONE_NEWNET); }
@@ -171,7 +171,7 @@ public:
         if (::unshare(CLONE_NEWNET) != 0) return errno;
         peer_.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
         const int err = peer_ ? 0 : errno;
-        if (::setns(home_.get(), CLONE_NEWNET) != 0) fail("return to the lab's network namespace", errno);
+        if (::setns(home_.get(), CLONE_NEWNET) != 0) fail(_("return to the lab's network namespace"), errno);
         return err;
     }
 
@@ -366,7 +366,7 @@ int main(int argc, char** argv) {
                  });
 
         lab.step({.title = _("The peer loses its link"),
-                  .call = fmt::format("RTM_NEWLINK {} down (in the peer's namespace)", kPeerIf),
+                  .call = i18n::format(_("RTM_NEWLINK {} down (in the peer's namespace)"), kPeerIf),
                   .explain = _("The peer's end of the cable goes down: from now on nothing gets "
                                "through, either way. The peer sends no FIN and no RST — it cannot. "
                                "The client is told nothing and still shows ESTABLISHED; `ss -tno` "
@@ -415,7 +415,7 @@ int main(int argc, char** argv) {
                  });
 
         lab.step({.title = _("The link comes back"),
-                  .call = fmt::format("RTM_NEWLINK {} up (in the peer's namespace)", kPeerIf),
+                  .call = i18n::format(_("RTM_NEWLINK {} up (in the peer's namespace)"), kPeerIf),
                   .explain = _("The cable works again. The peer's accepted socket never heard of "
                                "any of this: over there it is still ESTABLISHED: nothing told it "
                                "otherwise."),
@@ -452,7 +452,7 @@ int main(int argc, char** argv) {
                  });
 
         lab.step({.title = _("The peer loses its link again"),
-                  .call = fmt::format("RTM_NEWLINK {} down (in the peer's namespace)", kPeerIf),
+                  .call = i18n::format(_("RTM_NEWLINK {} down (in the peer's namespace)"), kPeerIf),
                   .explain = _("Nothing is in flight yet, and no keepalive is set: this "
                                "connection could stay ESTABLISHED like this for ever."),
                   .expect = {},
@@ -517,7 +517,7 @@ int main(int argc, char** argv) {
                  });
 
         lab.step({.title = _("Close everything; remove the cable and the namespace"),
-                  .call = fmt::format("close() every descriptor; RTM_DELLINK {}", kLabIf),
+                  .call = i18n::format(_("close() every descriptor; RTM_DELLINK {}"), kLabIf),
                   .explain = _("Deleting one end of a veth pair deletes both. The peer's "
                                "namespace has no name and goes away with its last socket and "
                                "descriptor."),
