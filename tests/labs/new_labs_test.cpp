@@ -2,9 +2,12 @@
 // with real tools: `ss` with its own state filters, asked while the lab holds each step.
 #include <poll.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <fstream>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -186,6 +189,91 @@ TEST(LabPollServer, SsSeesTheSlowReaderHeldThenDrained) {
     if (!close) GTEST_SKIP() << "the tracer is not active here; labs run on polling alone";
     EXPECT_TRUE(has(*close, "CLOSE_WAIT>LAST_ACK")) << ::testing::PrintToString(*close);
     EXPECT_TRUE(has(*close, "LAST_ACK>CLOSE")) << ::testing::PrintToString(*close);
+}
+
+// Lab 19 in step mode, with `ss -tno` and `ip link` as the oracles: after the peer's link goes
+// down the client's row is still ESTAB with a keepalive timer; with unacknowledged data it
+// shows Send-Q 1000 and the timer the kernel armed (persist: with no carrier the segment never
+// leaves); and after the lab no veth of it is left.
+TEST(LabDeadPeer, SsSeesTheTimersThenNothingIsLeft) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    auto client_row = [] {
+        const auto res = run_command({"ss", "-tnoH", "dst", "10.19.0.2"}, {}, 10s);
+        EXPECT_EQ(res.exit_code, 0) << res.err;
+        return res.out;
+    };
+    auto links = [] { return run_command({"ip", "-o", "link"}, {}, 10s).out; };
+    Child lab({bin("socklab-lab-dead-peer"), "--json"});
+    int last_step = 0;
+    bool done = false, saw_keepalive = false, saw_pending = false;
+    while (!done) {
+        const auto line = lab.next_line(30s);
+        ASSERT_TRUE(line) << "no output from the lab; stderr:\n" << lab.err();
+        const json ev = json::parse(*line);
+        if (ev.at("event") == "step") last_step = ev.at("step");
+        if (ev.at("event") == "waiting") {
+            if (last_step == 1) {
+                EXPECT_NE(links().find("sl19-lab"), std::string::npos) << links();
+            }
+            if (last_step == 5) {
+                const auto row = client_row();
+                EXPECT_NE(row.find("ESTAB"), std::string::npos) << row;
+                EXPECT_NE(row.find("timer:(keepalive,"), std::string::npos) << row;
+                // Our end lost its carrier with the peer's end: up, but no LOWER_UP.
+                const auto l = links();
+                const auto at = l.find("sl19-lab");
+                ASSERT_NE(at, std::string::npos) << l;
+                const auto line_of_it = l.substr(at, l.find('\n', at) - at);
+                EXPECT_NE(line_of_it.find(",UP>"), std::string::npos) << line_of_it;
+                EXPECT_EQ(line_of_it.find("LOWER_UP"), std::string::npos) << line_of_it;
+                saw_keepalive = true;
+            }
+            if (last_step == 6) {
+                EXPECT_EQ(client_row(), "") << "the first connection is gone";
+            }
+            if (last_step == 10) {
+                const auto row = client_row();
+                EXPECT_TRUE(std::regex_search(row, std::regex(R"(ESTAB\s+0\s+1000\s)"))) << row;
+                EXPECT_NE(row.find("timer:(persist,"), std::string::npos) << row;
+                saw_pending = true;
+            }
+            lab.write("next\n");
+        } else if (ev.at("event") == "done") {
+            EXPECT_TRUE(ev.at("ok").get<bool>()) << *line;
+            done = true;
+        }
+    }
+    EXPECT_EQ(lab.wait(20s), 0) << lab.err();
+    EXPECT_TRUE(saw_keepalive);
+    EXPECT_TRUE(saw_pending);
+    EXPECT_EQ(links().find("sl19-"), std::string::npos) << links();
+    EXPECT_EQ(client_row(), "");
+}
+
+// Ctrl-C in the middle (the link down, keepalive running): the lab exits 130 and still
+// removes its veth pair.
+TEST(LabDeadPeer, CtrlCStillRemovesTheVeth) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    Child lab({bin("socklab-lab-dead-peer"), "--json"});
+    int last_step = 0;
+    for (;;) {
+        const auto line = lab.next_line(30s);
+        ASSERT_TRUE(line) << "no output from the lab; stderr:\n" << lab.err();
+        const json ev = json::parse(*line);
+        if (ev.at("event") == "step") last_step = ev.at("step");
+        if (ev.at("event") == "waiting") {
+            if (last_step == 5) break;
+            lab.write("next\n");
+        }
+    }
+    const auto before = run_command({"ip", "-o", "link"}, {}, 10s).out;
+    EXPECT_NE(before.find("sl19-lab"), std::string::npos) << before;
+    lab.signal(SIGINT);
+    EXPECT_EQ(lab.wait(20s), 130) << lab.err();
+    const auto after = run_command({"ip", "-o", "link"}, {}, 10s).out;
+    EXPECT_EQ(after.find("sl19-"), std::string::npos) << after;
 }
 
 // Lab 22 asks the running kernel: with net.ipv4.tcp_tw_reuse = 0 (in this test's own namespace)

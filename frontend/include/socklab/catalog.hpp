@@ -20,7 +20,7 @@ struct LabEntry {
     bool two_roles = false;  // --role server|client split it across processes or machines
 };
 
-inline constexpr std::array<LabEntry, 22> kLabs{{
+inline constexpr std::array<LabEntry, 23> kLabs{{
     {"bind", 1, N_("socket + bind"),
      N_("A bound socket is not yet listening: TCP_INFO says CLOSE and nobody can connect."), false},
     {"listen", 2, N_("listen"),
@@ -78,6 +78,10 @@ inline constexpr std::array<LabEntry, 22> kLabs{{
     {"self-connect", 18, N_("simultaneous open and self-connect"),
      N_("A socket that connects to itself gets its own SYN: simultaneous open, SYN_RECV, "
         "ESTABLISHED; the client that connects to itself by accident."),
+     false},
+    {"dead-peer", 19, N_("the dead peer"),
+     N_("The peer loses its link: no FIN, no RST. Keepalive probes and TCP_USER_TIMEOUT end the "
+        "connection with ETIMEDOUT."),
      false},
     {"connect-fail", 20, N_("connect failures"),
      N_("ECONNREFUSED, a SYN nobody answers (ETIMEDOUT), non-blocking connect with poll and "
