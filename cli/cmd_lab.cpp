@@ -76,6 +76,8 @@ struct RunArgs {
     std::optional<std::uint16_t> port;
     std::optional<std::string> role;
     std::optional<std::string> host;
+    bool predict = false;
+    std::optional<std::string> answers;
 };
 
 int run_lab(const RunArgs& a) {
@@ -103,6 +105,8 @@ int run_lab(const RunArgs& a) {
     if (a.port) args.insert(args.end(), {"--port", std::to_string(*a.port)});
     if (a.role) args.insert(args.end(), {"--role", *a.role});
     if (a.host) args.insert(args.end(), {"--host", *a.host});
+    if (a.predict) args.emplace_back("--predict");
+    if (a.answers) args.insert(args.end(), {"--answers", *a.answers});
     args.insert(args.end(), {"--lang", std::string(i18n::language())});
     std::vector<char*> argv;
     for (auto& s : args) argv.push_back(s.data());
@@ -147,9 +151,19 @@ void register_lab(CLI::App& root, Runner& run) {
         ->option_text("both|server|client");
     lab_run->add_option("--host", args.host, _("address to bind (server) or connect to (client)"))
         ->option_text("H");
+    auto* predict = lab_run->add_flag(
+        "--predict", args.predict,
+        _("before each step with a state to check, hide its title and ask what the table will "
+          "show; score the answers at the end"));
+    lab_run->add_option("--answers", args.answers,
+                        _("with --predict: the picks for the questions in order, e.g. 1,3,2 (for --auto; "
+                          "without it --auto shows each question and its answer)"))
+        ->needs(predict)
+        ->option_text("N,N,...");
     set_examples(*lab_run,
                  _("  socklab lab run close-wait-leak\n"
                  "  socklab lab run 7 --auto --json\n"
+                 "  socklab lab run active-close --predict\n"
                  "  socklab lab run chat --role client --host 192.0.2.7\n"));
     lab_run->callback([&run] { run = [] { return run_lab(args); }; });
 }

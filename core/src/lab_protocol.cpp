@@ -87,6 +87,69 @@ bool each(const json& j, const char* name, std::string& err, F&& fn) {
     return true;
 }
 
+constexpr long long kMaxChoices = 16;
+
+// The predict-mode fields: "predict" (the question), "answer"/"picked"/"correct" (after the
+// step), "questions"/"predicted" (the score on "done"). A choice number is 1..choices.
+bool read_predict_fields(const json& j, LabEvent& ev, std::string& err) {
+    if (auto it = j.find("predict"); it != j.end() && !it->is_null()) {
+        if (!it->is_object()) {
+            err = "field 'predict' is not an object";
+            return false;
+        }
+        LabPredict p;
+        if (!get_string(*it, "question", p.question, err)) return false;
+        const bool ok = each(*it, "choices", err, [&](const json& c) {
+            if (!c.is_string()) {
+                err = "a choice is not a string";
+                return false;
+            }
+            if (static_cast<long long>(p.choices.size()) >= kMaxChoices) {
+                err = "field 'choices' has too many entries";
+                return false;
+            }
+            p.choices.push_back(c.get<std::string>());
+            return true;
+        });
+        if (!ok) return false;
+        if (p.choices.empty()) {
+            err = "field 'predict' has no choices";
+            return false;
+        }
+        ev.predict = std::move(p);
+    }
+    if (auto it = j.find("answer"); it != j.end() && !it->is_null()) {
+        LabAnswer a;
+        long long answer = 0, picked = 0;
+        std::optional<bool> correct;
+        if (!get_int(j, "answer", 1, kMaxChoices, answer, err) ||
+            !get_bool(j, "correct", correct, err))
+            return false;
+        if (auto p = j.find("picked"); p != j.end() && !p->is_null()) {
+            if (!get_int(j, "picked", 1, kMaxChoices, picked, err)) return false;
+            a.picked = static_cast<int>(picked);
+        }
+        a.answer = static_cast<int>(answer);
+        a.correct = correct.value_or(false);
+        if (a.correct && a.picked != a.answer) {
+            err = "field 'correct' is true but 'picked' is not the answer";
+            return false;
+        }
+        ev.answer = a;
+    }
+    long long questions = -1, predicted = -1;
+    if (!get_int(j, "questions", 0, 1'000'000, questions, err) ||
+        !get_int(j, "predicted", 0, 1'000'000, predicted, err))
+        return false;
+    if (questions >= 0) ev.questions = static_cast<int>(questions);
+    if (predicted >= 0) ev.predicted = static_cast<int>(predicted);
+    if (ev.predicted && ev.questions && *ev.predicted > *ev.questions) {
+        err = "field 'predicted' is more than 'questions'";
+        return false;
+    }
+    return true;
+}
+
 LabEventKind kind_of(std::string_view e) noexcept {
     if (e == "lab") return LabEventKind::lab;
     if (e == "step") return LabEventKind::step;
@@ -95,6 +158,8 @@ LabEventKind kind_of(std::string_view e) noexcept {
     if (e == "done") return LabEventKind::done;
     if (e == "note") return LabEventKind::note;
     if (e == "message") return LabEventKind::message;
+    if (e == "predict") return LabEventKind::predict;
+    if (e == "answer") return LabEventKind::answer;
     return LabEventKind::other;
 }
 
@@ -178,6 +243,7 @@ LabParseResult parse_object(const json& j) {
             return true;
         });
     if (!lists_ok) return r;
+    if (!read_predict_fields(j, ev, err)) return r;
     r.event = std::move(ev);
     return r;
 }
@@ -193,9 +259,24 @@ std::string_view lab_event_name(LabEventKind k) noexcept {
         case LabEventKind::done: return "done";
         case LabEventKind::note: return "note";
         case LabEventKind::message: return "message";
+        case LabEventKind::predict: return "predict";
+        case LabEventKind::answer: return "answer";
         case LabEventKind::other: return "other";
     }
     return "other";
+}
+
+std::string write_predict_line(int step, const LabPredict& p) {
+    const json j{{"event", "predict"},
+                 {"step", step},
+                 {"predict", {{"question", p.question}, {"choices", p.choices}}}};
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string write_answer_line(int step, const LabAnswer& a) {
+    json j{{"event", "answer"}, {"step", step}, {"answer", a.answer}, {"correct", a.correct}};
+    j["picked"] = a.picked ? json(*a.picked) : json(nullptr);
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 LabParseResult parse_lab_line(std::string_view line) noexcept {

@@ -78,7 +78,39 @@ bool equal_folded(std::string_view a, std::string_view b) noexcept {
     return true;
 }
 
+// The arrows of the RFC 9293 state diagram (Figure 5), plus what Linux adds around CLOSED:
+// a bound-only socket (BOUND_INACTIVE) listens or connects like a CLOSED one, and UDP's
+// connect() gives an UNCONN socket a default peer.
+struct Arrow {
+    std::string_view from, to;
+};
+constexpr std::array<Arrow, 26> kArrows{{
+    {"CLOSE", "LISTEN"},           {"CLOSE", "SYN_SENT"},         {"CLOSE", "BOUND_INACTIVE"},
+    {"BOUND_INACTIVE", "LISTEN"},  {"BOUND_INACTIVE", "SYN_SENT"}, {"LISTEN", "SYN_RECV"},
+    {"LISTEN", "SYN_SENT"},        {"LISTEN", "CLOSE"},           {"SYN_SENT", "SYN_RECV"},
+    {"SYN_SENT", "ESTABLISHED"},   {"SYN_SENT", "CLOSE"},         {"SYN_RECV", "ESTABLISHED"},
+    {"SYN_RECV", "FIN_WAIT1"},     {"SYN_RECV", "LISTEN"},        {"ESTABLISHED", "FIN_WAIT1"},
+    {"ESTABLISHED", "CLOSE_WAIT"}, {"FIN_WAIT1", "FIN_WAIT2"},    {"FIN_WAIT1", "CLOSING"},
+    {"FIN_WAIT1", "TIME_WAIT"},    {"FIN_WAIT2", "TIME_WAIT"},    {"CLOSING", "TIME_WAIT"},
+    {"CLOSE_WAIT", "LAST_ACK"},    {"LAST_ACK", "CLOSE"},         {"TIME_WAIT", "CLOSE"},
+    {"UNCONN", "ESTABLISHED"},     {"ESTABLISHED", "UNCONN"},
+}};
+
 }  // namespace
+
+std::vector<std::string_view> next_states(std::string_view name) {
+    std::vector<std::string_view> out;
+    for (const auto& a : kArrows)
+        if (a.from == name) out.push_back(a.to);
+    return out;
+}
+
+std::vector<std::string_view> previous_states(std::string_view name) {
+    std::vector<std::string_view> out;
+    for (const auto& a : kArrows)
+        if (a.to == name) out.push_back(a.from);
+    return out;
+}
 
 std::string_view proto_name(Proto p) noexcept { return p == Proto::udp ? "udp" : "tcp"; }
 

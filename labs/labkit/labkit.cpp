@@ -37,6 +37,7 @@
 #include "socklab/capture.hpp"
 #include "socklab/conversation.hpp"
 #include "socklab/i18n.hpp"
+#include "socklab/lab_protocol.hpp"
 
 namespace socklab::lab {
 namespace {
@@ -180,6 +181,139 @@ std::string endpoint_text(const IpAddr& a, std::uint16_t port) {
     auto text = format_endpoint(a, 0);  // "0.0.0.0:0": show a missing port the way ss does
     text.back() = '*';
     return text;
+}
+
+// ---- predict mode: a question built from a step's own expectations ----
+
+// One socket the question is about, and the state the step expects of it (or its absence).
+struct PredictItem {
+    std::string who;
+    std::string proto;
+    std::string state;
+    bool absent = false;
+    bool operator==(const PredictItem&) const = default;
+};
+
+struct Question {
+    LabPredict wire;  // question text and choices, as the protocol carries them
+    int answer = 0;   // 1-based number of the right choice
+};
+
+// Which socket an expectation is about, named without its state. `after`: an expectation the
+// step computes from what its call did (the port connect() picked), unknown before the call.
+std::string who_of(const Expect& e, std::uint16_t lab_port, bool after) {
+    if (e.remote_port == lab_port && lab_port != 0)
+        return after || e.local_port == 0 ? std::string(_("client"))
+                                          : socklab::i18n::format(_("client :{}"), e.local_port);
+    if (e.local_port == lab_port && (e.remote_port != 0 || after))
+        return after || e.remote_port == 0
+                   ? std::string(_("server"))
+                   : socklab::i18n::format(_("server (peer :{})"), e.remote_port);
+    if (e.remote_port == 0) return socklab::i18n::format(_("socket on :{}"), e.local_port);
+    return fmt::format(":{} ↔ :{}", e.local_port, e.remote_port);
+}
+
+std::string item_text(const PredictItem& it) {
+    const std::string who = it.proto == "udp" ? "UDP " + it.who : it.who;
+    return it.absent ? socklab::i18n::format(_("{}: no {}"), who, it.state)
+                     : fmt::format("{} {}", who, it.state);
+}
+
+std::string choice_text(const std::vector<PredictItem>& items) {
+    std::string out;
+    for (const auto& it : items) {
+        if (!out.empty()) out += " / ";
+        out += item_text(it);
+    }
+    return out;
+}
+
+// Plausible wrong states for one item: its neighbours in the RFC 9293 diagram (core/state),
+// then "not there at all"; an absent item's wrong answers are the state being there, then its
+// neighbours.
+std::vector<PredictItem> alternatives(const PredictItem& it, bool bound_listed) {
+    std::vector<PredictItem> out;
+    auto add = [&](std::string_view state, bool absent) {
+        if (state == "BOUND_INACTIVE" && !bound_listed) return;
+        if (it.proto == "udp" ? (state != "UNCONN" && state != "ESTABLISHED")
+                              : (state == "UNCONN" || state == "CLOSE"))
+            return;
+        PredictItem alt = it;
+        alt.state = std::string(state);
+        alt.absent = absent;
+        if (alt == it) return;
+        if (std::find(out.begin(), out.end(), alt) == out.end()) out.push_back(std::move(alt));
+    };
+    const std::string state = it.state == "UNCONN" && it.proto == "udp" ? "UNCONN" : it.state;
+    if (it.absent) {
+        add(state, false);
+        for (const auto n : next_states(state)) add(n, false);
+        for (const auto n : previous_states(state)) add(n, false);
+    } else {
+        for (const auto n : previous_states(state)) add(n, false);
+        for (const auto n : next_states(state)) add(n, false);
+        add(state, true);
+    }
+    return out;
+}
+
+// The question for a step with state expectations: nullopt for a step that expects no state.
+std::optional<Question> make_question(const Step& s, int n, int lab_number, std::uint16_t lab_port) {
+    std::vector<PredictItem> items;
+    auto take = [&](const std::vector<Expect>& xs, bool after) {
+        for (const auto& e : xs) {
+            if (e.state.empty()) continue;
+            PredictItem it{who_of(e, lab_port, after), e.proto, e.state, e.absent};
+            if (std::find(items.begin(), items.end(), it) == items.end()) items.push_back(std::move(it));
+        }
+    };
+    take(s.expect, false);
+    // expect_after only reads the ports the call will record (still 0 here): it names the
+    // sockets the call will make, so the question can ask about them too.
+    if (s.expect_after) take(s.expect_after(), true);
+    if (items.empty()) return std::nullopt;
+    const bool bound_listed = bound_sockets_listed();
+    std::vector<std::vector<PredictItem>> wrong;
+    std::vector<std::vector<PredictItem>> alts;
+    for (const auto& it : items) alts.push_back(alternatives(it, bound_listed));
+    // One socket changed at a time, taking each socket's alternatives in turn, until three.
+    for (std::size_t round = 0; wrong.size() < 3; ++round) {
+        bool any = false;
+        for (std::size_t i = 0; i < items.size() && wrong.size() < 3; ++i) {
+            if (round >= alts[i].size()) continue;
+            any = true;
+            auto cand = items;
+            cand[i] = alts[i][round];
+            const auto text = choice_text(cand);
+            if (std::none_of(wrong.begin(), wrong.end(),
+                             [&](const auto& w) { return choice_text(w) == text; }))
+                wrong.push_back(std::move(cand));
+        }
+        if (!any) break;
+    }
+    Question q;
+    const std::size_t k = wrong.size() + 1;
+    const std::size_t right = (static_cast<std::size_t>(n) * 3 + static_cast<std::size_t>(lab_number)) % k;
+    q.answer = static_cast<int>(right) + 1;
+    for (std::size_t i = 0, w = 0; i < k; ++i)
+        q.wire.choices.push_back(i == right ? choice_text(items) : choice_text(wrong[w++]));
+    q.wire.question = socklab::i18n::format(
+        _("Step {}: {} — what state(s) will the socket(s) be in?"), n, s.call);
+    return q;
+}
+
+// "3" → 3 when 1 <= 3 <= k; nullopt for anything else.
+std::optional<int> parse_pick(std::string_view line, std::size_t k) {
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    while (!line.empty() && line.back() == ' ') line.remove_suffix(1);
+    if (line.empty() || line.size() > 3) return std::nullopt;
+    int v = 0;
+    for (const char c : line) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + (c - '0');
+    }
+    if (v < 1 || static_cast<std::size_t>(v) > k) return std::nullopt;
+    return v;
 }
 
 }  // namespace
@@ -462,6 +596,16 @@ struct Lab::Impl {
     std::string stdin_buf;
     bool stdin_eof = false;
     std::string utf8_pending;  // --json: a multi-byte character split across two recv()s
+    int questions = 0;         // --predict: questions asked
+    int predicted = 0;         // ... and picks that were right
+    std::size_t next_answer = 0;  // --answers: the next pick to use
+
+    void emit_line(const std::string& line) {
+        std::lock_guard lock(out_mu);
+        std::fwrite(line.data(), 1, line.size(), stdout);
+        std::fputc('\n', stdout);
+        std::fflush(stdout);
+    }
 
     void emit(const json& j) {
         std::lock_guard lock(out_mu);
@@ -510,6 +654,16 @@ Lab::Lab(std::string_view id, int argc, char** argv) : impl_(std::make_unique<Im
     app.add_option("--host", opts_.host,
                    _("address to bind (server) or connect to (client); default 127.0.0.1"))
         ->option_text("H");
+    auto* predict = app.add_flag(
+        "--predict", opts_.predict,
+        _("before each step with a state to check, hide its title and ask what the table will "
+          "show; score the answers at the end"));
+    std::string answers;
+    app.add_option("--answers", answers,
+                   _("with --predict: the picks for the questions in order, e.g. 1,3,2 (for --auto; "
+                     "without it --auto shows each question and its answer)"))
+        ->needs(predict)
+        ->option_text("N,N,...");
     app.footer(socklab::i18n::format(_("\nKeys in step mode: Enter = next step, a = run the rest, q = quit.\n"
                            "\nEXAMPLES\n"
                            "  socklab-lab-{0}                  one step at a time\n"
@@ -524,6 +678,23 @@ Lab::Lab(std::string_view id, int argc, char** argv) : impl_(std::make_unique<Im
                      std::string(entry_->id).c_str(), socklab::cli::parse_error_text(e).c_str(),
                      std::string(entry_->id).c_str());
         std::exit(2);
+    }
+    if (!answers.empty()) {
+        std::size_t start = 0;
+        while (start <= answers.size()) {
+            auto comma = answers.find(',', start);
+            if (comma == std::string::npos) comma = answers.size();
+            const auto pick = parse_pick(std::string_view(answers).substr(start, comma - start), 99);
+            if (!pick) {
+                std::fprintf(stderr,
+                             _("socklab-lab-%s: --answers takes choice numbers separated by "
+                               "commas, e.g. 1,3,2; got '%s'\n"),
+                             std::string(entry_->id).c_str(), answers.c_str());
+                std::exit(2);
+            }
+            opts_.answers.push_back(*pick);
+            start = comma + 1;
+        }
     }
     opts_.role = role == "server" ? Role::server : role == "client" ? Role::client : Role::both;
     if (opts_.role != Role::both && !entry_->two_roles) {
@@ -685,6 +856,10 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
         json done{{"event", "done"}, {"lab", id}, {"ok", ok}};
         if (why_not) done["stopped"] = why_not;
         if (!stop_reason.empty()) done["message"] = stop_reason;
+        if (opts_.predict) {
+            done["questions"] = im.questions;
+            done["predicted"] = im.predicted;
+        }
         im.emit(done);
     } else {
         if (!stop_reason.empty())
@@ -695,6 +870,11 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
             im.say(socklab::i18n::format(_("\nLab stopped ({}); its sockets are closed.\n"), why_not));
         else
             im.say(_("\nLab finished: every expectation met ✓\n"));
+        if (opts_.predict)
+            im.say(socklab::i18n::format(
+                socklab::i18n::tr_n("You predicted {} of {} step.\n", "You predicted {} of {} steps.\n",
+                                    static_cast<unsigned long>(im.questions)),
+                im.predicted, im.questions));
     }
     return code;
 }
@@ -704,10 +884,57 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
     const int n = ++im.step_no;
     if (interrupted()) throw Stop{Stop::Why::interrupted, {}};
 
-    if (!opts_.json)
-        im.say_fitted(socklab::i18n::format(_("\n── Step {}/{}: {}\n  $ {}\n"), n, im.steps_planned,
-                                  step_in.title, step_in.call));
-    if (im.step_mode) {
+    const auto question = opts_.predict
+                              ? make_question(step_in, n, entry_->number, opts_.port)
+                              : std::optional<Question>{};
+    const auto header = socklab::i18n::format(_("\n── Step {}/{}: {}\n  $ {}\n"), n,
+                                              im.steps_planned, step_in.title, step_in.call);
+    std::optional<int> picked;
+    bool waited = false;  // the pick was the go-ahead
+    if (question) {
+        // The title and explanation would give the answer away: only the call is shown.
+        ++im.questions;
+        const auto& q = question->wire;
+        if (opts_.json) {
+            im.emit_line(write_predict_line(n, q));
+        } else {
+            std::string t = "\n── " + q.question + "\n";
+            for (std::size_t i = 0; i < q.choices.size(); ++i)
+                t += fmt::format("    {}. {}\n", i + 1, q.choices[i]);
+            im.say_fitted(t);
+        }
+        if (!opts_.answers.empty()) {
+            if (im.next_answer < opts_.answers.size()) {
+                const int a = opts_.answers[im.next_answer++];
+                if (static_cast<std::size_t>(a) <= q.choices.size()) picked = a;
+            }
+        } else if (im.step_mode) {
+            waited = true;
+            for (;;) {
+                if (opts_.json)
+                    im.emit({{"event", "waiting"}, {"step", n}});
+                else
+                    im.say(socklab::i18n::format(_("  Your answer [1-{}], q = quit > "), q.choices.size()));
+                const auto line = read_line();
+                if (!line) throw Stop{interrupted() ? Stop::Why::interrupted : Stop::Why::quit, {}};
+                if (*line == "q" || *line == "quit") throw Stop{Stop::Why::quit, {}};
+                if (*line == "a" || *line == "auto") {
+                    im.step_mode = false;
+                    break;
+                }
+                if (opts_.json && *line == "next") break;
+                picked = parse_pick(*line, q.choices.size());
+                if (picked) break;
+                if (!opts_.json)
+                    im.say(socklab::i18n::format(
+                        _("  Type a number from 1 to {} (a = run the rest, q = quit).\n"),
+                        q.choices.size()));
+            }
+        }
+    } else if (!opts_.json) {
+        im.say_fitted(header);
+    }
+    if (im.step_mode && !waited) {
         if (opts_.json)
             im.emit({{"event", "waiting"}, {"step", n}});
         else
@@ -819,6 +1046,15 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
     bool all_ok = call_ok;
     for (const bool c : check) all_ok = all_ok && c;
     if (!all_ok) im.failed = true;
+    // Predict mode: right when the pick is the step's expectation and the kernel showed it.
+    LabAnswer answer;
+    if (question) {
+        answer.answer = question->answer;
+        answer.picked = picked;
+        answer.correct = picked == question->answer && all_ok;
+        if (answer.correct) ++im.predicted;
+    }
+    if (question && !opts_.json) im.say_fitted(header);
 
     if (opts_.json) {
         json expect = json::array();
@@ -849,6 +1085,7 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
         }
         if (!call_ok) observed["call_problem"] = complaint;
         im.emit(observed);
+        if (question) im.emit_line(write_answer_line(n, answer));
     } else {
         std::string t = fmt::format("  = {}{}\n", r.text(), call_ok ? "" : "   ✗ " + complaint);
         t += join_lines(s.explain, terminal_width(), "  │ ");
@@ -910,6 +1147,20 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
         }
         for (std::size_t i = 0; i < s.expect.size(); ++i)
             t += fmt::format("  {} {}\n", check[i] ? "✓" : "✗", expect_text(s.expect[i]));
+        if (question) {
+            const auto& right = question->wire.choices[static_cast<std::size_t>(answer.answer - 1)];
+            if (!all_ok)
+                t += socklab::i18n::format(_("  The kernel did not show answer {} ({}): see ✗ above.\n"),
+                                           answer.answer, right);
+            else
+                t += socklab::i18n::format(_("  The kernel's answer: {}. {}\n"), answer.answer, right);
+            if (!picked)
+                t += _("  (no prediction made)\n");
+            else if (answer.correct)
+                t += socklab::i18n::format(_("  You picked {}: right ✓\n"), *picked);
+            else
+                t += socklab::i18n::format(_("  You picked {}: wrong ✗\n"), *picked);
+        }
         im.say_fitted(t);
     }
     if (call_ok && n == im.steps_planned && im.step_mode) {

@@ -34,6 +34,10 @@ struct Options {
     std::uint16_t port = 0;
     Role role = Role::both;
     std::string host = "127.0.0.1";
+    // --predict: ask what the table will show before each step with state expectations.
+    bool predict = false;
+    // --answers 1,3,2: the picks for those questions, in order (for --auto, transcripts, tests).
+    std::vector<int> answers{};
 };
 
 // What the table must show after a step. remote_port 0 matches a socket with no peer

@@ -86,6 +86,71 @@ TEST(LabProtocol, BadLinesAreErrorsThatSayWhy) {
     }
 }
 
+TEST(LabProtocol, PredictLinesRoundTripThroughWriterAndReader) {
+    const LabPredict p{"Step 2: close(11) — what state(s) will the socket(s) be in?",
+                       {"client FIN_WAIT2 / server CLOSE_WAIT", "client TIME_WAIT / server CLOSE_WAIT",
+                        "client FIN_WAIT1 / server CLOSE_WAIT"}};
+    const auto q = parse_lab_line(write_predict_line(2, p));
+    ASSERT_TRUE(q) << q.error;
+    EXPECT_EQ(q.event->kind, LabEventKind::predict);
+    EXPECT_EQ(q.event->step, 2);
+    ASSERT_TRUE(q.event->predict);
+    EXPECT_EQ(q.event->predict->question, p.question);
+    EXPECT_EQ(q.event->predict->choices, p.choices);
+
+    const auto a = parse_lab_line(write_answer_line(2, {.answer = 3, .picked = 1, .correct = false}));
+    ASSERT_TRUE(a) << a.error;
+    EXPECT_EQ(a.event->kind, LabEventKind::answer);
+    ASSERT_TRUE(a.event->answer);
+    EXPECT_EQ(a.event->answer->answer, 3);
+    EXPECT_EQ(a.event->answer->picked, 1);
+    EXPECT_FALSE(a.event->answer->correct);
+
+    const auto none = parse_lab_line(write_answer_line(4, {.answer = 2, .picked = std::nullopt, .correct = false}));
+    ASSERT_TRUE(none) << none.error;
+    EXPECT_FALSE(none.event->answer->picked);
+
+    const auto done = parse_lab_line(R"J({"event":"done","lab":"bind","ok":true,"predicted":2,"questions":4})J");
+    ASSERT_TRUE(done) << done.error;
+    EXPECT_EQ(done.event->questions, 4);
+    EXPECT_EQ(done.event->predicted, 2);
+    // Without predict mode nothing of it is set.
+    const auto plain = parse_lab_line(R"J({"event":"done","lab":"bind","ok":true})J");
+    ASSERT_TRUE(plain);
+    EXPECT_FALSE(plain.event->questions);
+    EXPECT_FALSE(plain.event->answer);
+    EXPECT_FALSE(plain.event->predict);
+}
+
+TEST(LabProtocol, BadPredictLinesAreErrorsThatSayWhy) {
+    const std::pair<const char*, const char*> cases[] = {
+        {R"J({"event":"predict","predict":"which?"})J", "'predict' is not an object"},
+        {R"J({"event":"predict","predict":{"question":"q","choices":[]}})J", "no choices"},
+        {R"J({"event":"predict","predict":{"question":"q"}})J", "no choices"},
+        {R"J({"event":"predict","predict":{"question":7,"choices":["a"]}})J", "'question'"},
+        {R"J({"event":"predict","predict":{"question":"q","choices":"a"}})J", "'choices' is not a list"},
+        {R"J({"event":"predict","predict":{"question":"q","choices":["a",2]}})J", "choice is not a string"},
+        {R"J({"event":"answer","answer":0,"correct":false})J", "'answer' is out of range"},
+        {R"J({"event":"answer","answer":"2"})J", "'answer'"},
+        {R"J({"event":"answer","answer":2,"picked":17})J", "'picked' is out of range"},
+        {R"J({"event":"answer","answer":2,"picked":1,"correct":true})J", "'picked' is not the answer"},
+        {R"J({"event":"answer","answer":2,"correct":"yes"})J", "'correct'"},
+        {R"J({"event":"done","questions":2,"predicted":3})J", "'predicted' is more than"},
+        {R"J({"event":"done","questions":-1})J", "'questions' is out of range"},
+    };
+    for (const auto& [line, why] : cases) {
+        auto r = parse_lab_line(line);
+        EXPECT_FALSE(r) << line;
+        EXPECT_NE(r.error.find(why), std::string::npos) << line << " -> " << r.error;
+    }
+    std::string many = R"J({"event":"predict","predict":{"question":"q","choices":[)J";
+    for (int i = 0; i < 17; ++i) many += std::string(i ? "," : "") + "\"c\"";
+    many += "]}}";
+    const auto r = parse_lab_line(many);
+    EXPECT_FALSE(r);
+    EXPECT_NE(r.error.find("too many"), std::string::npos) << r.error;
+}
+
 TEST(LabProtocol, ReadsTheLabList) {
     auto l = parse_lab_list(R"J([{"id":"bind","number":1,"title":"socket + bind","summary":"s","default_port":9001},)J"
                             R"J({"id":"listen","number":2,"title":"listen","summary":"t","default_port":9002}])J");

@@ -372,6 +372,8 @@ void LabRunner::on_line(Child& child, std::string_view line) {
                 break;
             case LabEventKind::note:
             case LabEventKind::message: s.log.push_back(ev.text); break;
+            case LabEventKind::predict:  // predict mode: the viewer does not ask (yet)
+            case LabEventKind::answer:
             case LabEventKind::other: break;
         }
     });

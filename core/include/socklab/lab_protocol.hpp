@@ -20,6 +20,8 @@ enum class LabEventKind : std::uint8_t {
     done,      // the lab finished; ok = every check passed
     note,      // {"event":"note","text":..}
     message,   // {"event":"message","text":..} (chat labs)
+    predict,   // --predict: the question before a step: {"event":"predict","step":N,"predict":{..}}
+    answer,    // --predict: after the step: {"event":"answer","step":N,"answer":K,"picked":J,"correct":B}
     other,     // an event this reader does not know: skipped, not an error
 };
 
@@ -46,6 +48,21 @@ struct LabSocket {
     std::uint16_t remote_port = 0;
 };
 
+// Predict mode (--predict): the question asked before a step runs. Choices are numbered from 1
+// as the learner types them.
+struct LabPredict {
+    std::string question;
+    std::vector<std::string> choices;
+};
+
+// Predict mode: after the step, the number of the right choice, the learner's pick (none when
+// nobody picked: --auto without --answers, or "next"), and whether the pick was right.
+struct LabAnswer {
+    int answer = 0;
+    std::optional<int> picked;
+    bool correct = false;
+};
+
 struct LabEvent {
     LabEventKind kind = LabEventKind::other;
     std::string event;  // the "event" text as sent
@@ -64,6 +81,11 @@ struct LabEvent {
     std::vector<LabSocket> sockets;
     std::vector<LabCheck> checks;
     std::vector<Segment> segments;  // observed: the segments the step caused (when capturing)
+    std::optional<LabPredict> predict;  // predict
+    std::optional<LabAnswer> answer;    // answer
+    // done, in predict mode: how many questions were asked and how many picks were right.
+    std::optional<int> questions;
+    std::optional<int> predicted;
 };
 
 struct LabParseResult {
@@ -74,6 +96,11 @@ struct LabParseResult {
 
 // One line of `lab run --json` output (without or with its trailing newline).
 [[nodiscard]] LabParseResult parse_lab_line(std::string_view line) noexcept;
+
+// The writer of the predict-mode lines (the lab programs print them): one JSON object, no
+// newline. parse_lab_line reads them back; the two are one definition of the fields.
+[[nodiscard]] std::string write_predict_line(int step, const LabPredict& p);
+[[nodiscard]] std::string write_answer_line(int step, const LabAnswer& a);
 
 struct LabInfo {
     std::string id;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 namespace socklab {
 
@@ -77,5 +78,12 @@ inline constexpr std::uint32_t kAllStates = ((1u << 13) - 1) & ~1u;
 // plus "UNCONN". Returns the mask of kernel states it stands for (SYN_RECV covers
 // NEW_SYN_RECV too), or nullopt if the name is unknown.
 [[nodiscard]] std::optional<std::uint32_t> parse_state_mask(std::string_view name) noexcept;
+
+// The states one transition of the RFC 9293 state diagram (§3.3.2, Figure 5) leads to from
+// `name`, and the states it can be reached from, by their ss names. CLOSE stands for CLOSED;
+// BOUND_INACTIVE (a bound socket, Linux) moves on like CLOSED does. UDP's UNCONN and
+// ESTABLISHED are each other's neighbours (connect() / connect(AF_UNSPEC)). Unknown: empty.
+[[nodiscard]] std::vector<std::string_view> next_states(std::string_view name);
+[[nodiscard]] std::vector<std::string_view> previous_states(std::string_view name);
 
 }  // namespace socklab
