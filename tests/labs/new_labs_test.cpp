@@ -46,6 +46,31 @@ void pause_for(std::chrono::milliseconds ms) {
     (void)::poll(&none, 1, static_cast<int>(ms.count()));
 }
 
+// Drive a lab started with --json one step at a time. At each "waiting" — the lab holds still
+// after step `step` (0 before the first) — `at_wait(step)` looks from outside; it returns false
+// to stop driving there, and the lab is left waiting. Otherwise "next" goes on until "done",
+// whose "ok" must be true. Returns whether "done" was reached.
+template <typename AtWait>
+bool step_through(Child& lab, AtWait&& at_wait) {
+    int step = 0;
+    for (;;) {
+        const auto line = lab.next_line(30s);
+        if (!line) {
+            ADD_FAILURE() << "no output from the lab; stderr:\n" << lab.err();
+            return false;
+        }
+        const json ev = json::parse(*line);
+        if (ev.at("event") == "step") step = ev.at("step");
+        if (ev.at("event") == "waiting") {
+            if (!at_wait(step)) return false;
+            lab.write("next\n");
+        } else if (ev.at("event") == "done") {
+            EXPECT_TRUE(ev.at("ok").get<bool>()) << *line;
+            return true;
+        }
+    }
+}
+
 // Lab 17 in step mode: while the lab waits, `ss state last-ack` and `ss state closing` see the
 // lab's sockets, and still see them a second later: each state is held, not a flash.
 TEST(LabClosing, SsStateFiltersSeeLastAckAndClosingHeld) {
@@ -53,24 +78,15 @@ TEST(LabClosing, SsStateFiltersSeeLastAckAndClosingHeld) {
     PrivateNetns ns;
     Child lab({bin("socklab-lab-closing"), "--json"});
     int last_ack_waits = 0, closing_waits = 0;
-    bool done = false;
-    while (!done) {
-        const auto line = lab.next_line(30s);
-        ASSERT_TRUE(line) << "no output from the lab; stderr:\n" << lab.err();
-        const json ev = json::parse(*line);
-        if (ev.at("event") == "waiting") {
-            for (const std::string state : {"last-ack", "closing"}) {
-                if (ss_state_rows(state, 9017) == 0) continue;
-                (state == "last-ack" ? last_ack_waits : closing_waits)++;
-                pause_for(1000ms);
-                EXPECT_EQ(ss_state_rows(state, 9017), 1) << state << " was not held for 1 s";
-            }
-            lab.write("next\n");
-        } else if (ev.at("event") == "done") {
-            EXPECT_TRUE(ev.at("ok").get<bool>()) << *line;
-            done = true;
+    ASSERT_TRUE(step_through(lab, [&](int) {
+        for (const std::string state : {"last-ack", "closing"}) {
+            if (ss_state_rows(state, 9017) == 0) continue;
+            (state == "last-ack" ? last_ack_waits : closing_waits)++;
+            pause_for(1000ms);
+            EXPECT_EQ(ss_state_rows(state, 9017), 1) << state << " was not held for 1 s";
         }
-    }
+        return true;
+    }));
     EXPECT_EQ(lab.wait(20s), 0) << lab.err();
     // Held across two steps each: after the step that enters it and after "look again".
     EXPECT_EQ(last_ack_waits, 2);
@@ -130,56 +146,47 @@ TEST(LabPollServer, SsSeesTheSlowReaderHeldThenDrained) {
     {
         PrivateNetns ns;
         Child lab({bin("socklab-lab-poll-server"), "--json"});
-        int last_step = 0;
-        bool done = false, held = false, drained = false;
+        bool held = false, drained = false;
         Queues slow;
-        while (!done) {
-            const auto line = lab.next_line(30s);
-            ASSERT_TRUE(line) << "no output from the lab; stderr:\n" << lab.err();
-            const json ev = json::parse(*line);
-            if (ev.at("event") == "step") last_step = ev.at("step");
-            if (ev.at("event") == "waiting") {
-                if (last_step == 10) {
-                    slow = look();
-                    ASSERT_EQ(slow.full, 1) << "one connection, the slow reader's, is full";
-                    EXPECT_GT(slow.server_send_q, 0u);
-                    EXPECT_GT(slow.client_recv_q, 0u);
-                    pause_for(1000ms);
-                    const auto later = look();
-                    EXPECT_EQ(later.client_port, slow.client_port);
-                    EXPECT_EQ(later.server_send_q, slow.server_send_q) << "Send-Q moved in 1 s";
-                    EXPECT_EQ(later.client_recv_q, slow.client_recv_q) << "Recv-Q moved in 1 s";
-                }
-                if (last_step == 11) {
-                    const auto after = look();
-                    EXPECT_EQ(after.client_port, slow.client_port);
-                    EXPECT_EQ(after.server_send_q, slow.server_send_q);
-                    EXPECT_EQ(after.client_recv_q, slow.client_recv_q);
-                    // Meanwhile another client's line is waiting for it to read: 15 bytes.
-                    int others = 0;
-                    for (const auto& r : ss_rows())
-                        if (r.state == "ESTABLISHED" && r.remote_port == port &&
-                            r.local_port != slow.client_port && r.recv_q == 15)
-                            ++others;
-                    EXPECT_EQ(others, 1) << "B's line did not arrive while C was stuck";
-                    held = true;
-                }
-                if (last_step == 15) {
-                    const auto after = look();
-                    EXPECT_EQ(after.full, 0) << "a Send-Q is still not 0 after the drain";
-                    for (const auto& r : ss_rows()) {
-                        if (r.local_port == slow.client_port && r.remote_port == port) {
-                            EXPECT_EQ(r.recv_q, 0u) << r.line;
-                        }
-                    }
-                    drained = true;
-                }
-                lab.write("next\n");
-            } else if (ev.at("event") == "done") {
-                EXPECT_TRUE(ev.at("ok").get<bool>()) << *line;
-                done = true;
+        ASSERT_TRUE(step_through(lab, [&](int step) {
+            if (step == 10) {
+                slow = look();
+                EXPECT_EQ(slow.full, 1) << "one connection, the slow reader's, is full";
+                if (slow.full != 1) return false;
+                EXPECT_GT(slow.server_send_q, 0u);
+                EXPECT_GT(slow.client_recv_q, 0u);
+                pause_for(1000ms);
+                const auto later = look();
+                EXPECT_EQ(later.client_port, slow.client_port);
+                EXPECT_EQ(later.server_send_q, slow.server_send_q) << "Send-Q moved in 1 s";
+                EXPECT_EQ(later.client_recv_q, slow.client_recv_q) << "Recv-Q moved in 1 s";
             }
-        }
+            if (step == 11) {
+                const auto after = look();
+                EXPECT_EQ(after.client_port, slow.client_port);
+                EXPECT_EQ(after.server_send_q, slow.server_send_q);
+                EXPECT_EQ(after.client_recv_q, slow.client_recv_q);
+                // Meanwhile another client's line is waiting for it to read: 15 bytes.
+                int others = 0;
+                for (const auto& r : ss_rows())
+                    if (r.state == "ESTABLISHED" && r.remote_port == port &&
+                        r.local_port != slow.client_port && r.recv_q == 15)
+                        ++others;
+                EXPECT_EQ(others, 1) << "B's line did not arrive while C was stuck";
+                held = true;
+            }
+            if (step == 15) {
+                const auto after = look();
+                EXPECT_EQ(after.full, 0) << "a Send-Q is still not 0 after the drain";
+                for (const auto& r : ss_rows()) {
+                    if (r.local_port == slow.client_port && r.remote_port == port) {
+                        EXPECT_EQ(r.recv_q, 0u) << r.line;
+                    }
+                }
+                drained = true;
+            }
+            return true;
+        }));
         EXPECT_EQ(lab.wait(20s), 0) << lab.err();
         EXPECT_TRUE(held);
         EXPECT_TRUE(drained);
@@ -205,45 +212,36 @@ TEST(LabDeadPeer, SsSeesTheTimersThenNothingIsLeft) {
     };
     auto links = [] { return run_command({"ip", "-o", "link"}, {}, 10s).out; };
     Child lab({bin("socklab-lab-dead-peer"), "--json"});
-    int last_step = 0;
-    bool done = false, saw_keepalive = false, saw_pending = false;
-    while (!done) {
-        const auto line = lab.next_line(30s);
-        ASSERT_TRUE(line) << "no output from the lab; stderr:\n" << lab.err();
-        const json ev = json::parse(*line);
-        if (ev.at("event") == "step") last_step = ev.at("step");
-        if (ev.at("event") == "waiting") {
-            if (last_step == 1) {
-                EXPECT_NE(links().find("sl19-lab"), std::string::npos) << links();
-            }
-            if (last_step == 5) {
-                const auto row = client_row();
-                EXPECT_NE(row.find("ESTAB"), std::string::npos) << row;
-                EXPECT_NE(row.find("timer:(keepalive,"), std::string::npos) << row;
-                // Our end lost its carrier with the peer's end: up, but no LOWER_UP.
-                const auto l = links();
-                const auto at = l.find("sl19-lab");
-                ASSERT_NE(at, std::string::npos) << l;
-                const auto line_of_it = l.substr(at, l.find('\n', at) - at);
-                EXPECT_NE(line_of_it.find(",UP>"), std::string::npos) << line_of_it;
-                EXPECT_EQ(line_of_it.find("LOWER_UP"), std::string::npos) << line_of_it;
-                saw_keepalive = true;
-            }
-            if (last_step == 6) {
-                EXPECT_EQ(client_row(), "") << "the first connection is gone";
-            }
-            if (last_step == 10) {
-                const auto row = client_row();
-                EXPECT_TRUE(std::regex_search(row, std::regex(R"(ESTAB\s+0\s+1000\s)"))) << row;
-                EXPECT_NE(row.find("timer:(persist,"), std::string::npos) << row;
-                saw_pending = true;
-            }
-            lab.write("next\n");
-        } else if (ev.at("event") == "done") {
-            EXPECT_TRUE(ev.at("ok").get<bool>()) << *line;
-            done = true;
+    bool saw_keepalive = false, saw_pending = false;
+    ASSERT_TRUE(step_through(lab, [&](int step) {
+        if (step == 1) {
+            EXPECT_NE(links().find("sl19-lab"), std::string::npos) << links();
         }
-    }
+        if (step == 5) {
+            const auto row = client_row();
+            EXPECT_NE(row.find("ESTAB"), std::string::npos) << row;
+            EXPECT_NE(row.find("timer:(keepalive,"), std::string::npos) << row;
+            // Our end lost its carrier with the peer's end: up, but no LOWER_UP.
+            const auto l = links();
+            const auto at = l.find("sl19-lab");
+            EXPECT_NE(at, std::string::npos) << l;
+            if (at == std::string::npos) return false;
+            const auto line_of_it = l.substr(at, l.find('\n', at) - at);
+            EXPECT_NE(line_of_it.find(",UP>"), std::string::npos) << line_of_it;
+            EXPECT_EQ(line_of_it.find("LOWER_UP"), std::string::npos) << line_of_it;
+            saw_keepalive = true;
+        }
+        if (step == 6) {
+            EXPECT_EQ(client_row(), "") << "the first connection is gone";
+        }
+        if (step == 10) {
+            const auto row = client_row();
+            EXPECT_TRUE(std::regex_search(row, std::regex(R"(ESTAB\s+0\s+1000\s)"))) << row;
+            EXPECT_NE(row.find("timer:(persist,"), std::string::npos) << row;
+            saw_pending = true;
+        }
+        return true;
+    }));
     EXPECT_EQ(lab.wait(20s), 0) << lab.err();
     EXPECT_TRUE(saw_keepalive);
     EXPECT_TRUE(saw_pending);
@@ -257,17 +255,9 @@ TEST(LabDeadPeer, CtrlCStillRemovesTheVeth) {
     SOCKLAB_REQUIRE_ROOT();
     PrivateNetns ns;
     Child lab({bin("socklab-lab-dead-peer"), "--json"});
-    int last_step = 0;
-    for (;;) {
-        const auto line = lab.next_line(30s);
-        ASSERT_TRUE(line) << "no output from the lab; stderr:\n" << lab.err();
-        const json ev = json::parse(*line);
-        if (ev.at("event") == "step") last_step = ev.at("step");
-        if (ev.at("event") == "waiting") {
-            if (last_step == 5) break;
-            lab.write("next\n");
-        }
-    }
+    bool at_five = false;
+    step_through(lab, [&](int step) { return !(at_five = step == 5); });
+    ASSERT_TRUE(at_five) << "the lab never waited after step 5";
     const auto before = run_command({"ip", "-o", "link"}, {}, 10s).out;
     EXPECT_NE(before.find("sl19-lab"), std::string::npos) << before;
     lab.signal(SIGINT);
@@ -309,30 +299,20 @@ TEST(LabDualStack, SsShowsTheV4MappedServerSide) {
     SOCKLAB_REQUIRE_ROOT();
     PrivateNetns ns;
     Child lab({bin("socklab-lab-dual-stack"), "--json"});
-    bool mapped = false, plain = false, done = false;
-    int last_step = 0;
-    while (!done) {
-        const auto line = lab.next_line(30s);
-        ASSERT_TRUE(line) << "no output from the lab; stderr:\n" << lab.err();
-        const json ev = json::parse(*line);
-        if (ev.at("event") == "step") last_step = ev.at("step");
-        if (ev.at("event") == "waiting") {
-            if (last_step == 3) {
-                for (const auto& r : ss_rows()) {
-                    if (r.state != "ESTABLISHED") continue;
-                    if (r.local == "[::ffff:127.0.0.1]:9023" &&
-                        r.peer.rfind("[::ffff:127.0.0.1]:", 0) == 0)
-                        mapped = true;
-                    if (r.peer == "127.0.0.1:9023" && r.local.rfind("127.0.0.1:", 0) == 0)
-                        plain = true;
-                }
+    bool mapped = false, plain = false;
+    ASSERT_TRUE(step_through(lab, [&](int step) {
+        if (step == 3) {
+            for (const auto& r : ss_rows()) {
+                if (r.state != "ESTABLISHED") continue;
+                if (r.local == "[::ffff:127.0.0.1]:9023" &&
+                    r.peer.rfind("[::ffff:127.0.0.1]:", 0) == 0)
+                    mapped = true;
+                if (r.peer == "127.0.0.1:9023" && r.local.rfind("127.0.0.1:", 0) == 0)
+                    plain = true;
             }
-            lab.write("next\n");
-        } else if (ev.at("event") == "done") {
-            EXPECT_TRUE(ev.at("ok").get<bool>()) << *line;
-            done = true;
         }
-    }
+        return true;
+    }));
     EXPECT_EQ(lab.wait(20s), 0) << lab.err();
     EXPECT_TRUE(mapped) << "no [::ffff:127.0.0.1]:9023 row after step 3";
     EXPECT_TRUE(plain) << "no plain IPv4 client row after step 3";
