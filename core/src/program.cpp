@@ -86,27 +86,20 @@ std::vector<SyscallEvent> name_accepts(const Input& in) {
     for (const auto& c : calls)
         if (c.call == SyscallKind::listen && c.result == 0 && c.key && c.key->local_port != 0)
             listeners[{c.pid, c.fd}] = c.key->local_port;
-    std::vector<TransitionEvent> transitions = in.transitions;
-    std::stable_sort(transitions.begin(), transitions.end(),
-                     [](const TransitionEvent& a, const TransitionEvent& b) { return a.time_ns < b.time_ns; });
-    std::vector<SyscallEvent*> accepts;
-    for (auto& c : calls)
-        if ((c.call == SyscallKind::accept || c.call == SyscallKind::accept4) && c.result >= 0)
-            accepts.push_back(&c);
-    std::stable_sort(accepts.begin(), accepts.end(),
-                     [](const SyscallEvent* a, const SyscallEvent* b) { return a->time_ns < b->time_ns; });
+    // Both are in time order (Input): the queue sees what happened before each accept().
     trace::CallSocketHints queue;
     std::size_t next = 0;
-    for (auto* c : accepts) {
-        while (next < transitions.size() && transitions[next].time_ns <= c->time_ns)
-            queue.observe(transitions[next++]);
-        if (c->key && c->key->remote_port != 0) {
-            queue.accepted(*c->key);
+    for (auto& c : calls) {
+        if ((c.call != SyscallKind::accept && c.call != SyscallKind::accept4) || c.result < 0) continue;
+        while (next < in.transitions.size() && in.transitions[next].time_ns <= c.time_ns)
+            queue.observe(in.transitions[next++]);
+        if (c.key && c.key->remote_port != 0) {
+            queue.accepted(*c.key);
             continue;
         }
-        const auto port = listeners.find({c->pid, c->fd});
+        const auto port = listeners.find({c.pid, c.fd});
         if (port == listeners.end()) continue;
-        if (auto k = queue.take_accepted(port->second, c->time_ns)) c->key = k;
+        if (auto k = queue.take_accepted(port->second, c.time_ns)) c.key = k;
     }
     return calls;
 }
