@@ -39,11 +39,14 @@ struct RawSyscall {
     std::int64_t ret = 0;
 };
 
-struct SyscallDecodeResult {
-    std::optional<RawSyscall> record;
+// A decoded record, or why not.
+template <typename Record>
+struct Decoded {
+    std::optional<Record> record;
     std::string error;
     explicit operator bool() const noexcept { return record.has_value(); }
 };
+using SyscallDecodeResult = Decoded<RawSyscall>;
 
 // Decode one raw record of the event `layout` describes. Never throws, never reads outside.
 [[nodiscard]] SyscallDecodeResult decode_syscall_record(std::span<const std::byte> record,
@@ -76,11 +79,7 @@ struct RawTask {
     std::array<char, 16> comm{};  // always NUL-terminated
 };
 
-struct TaskDecodeResult {
-    std::optional<RawTask> record;
-    std::string error;
-    explicit operator bool() const noexcept { return record.has_value(); }
-};
+using TaskDecodeResult = Decoded<RawTask>;
 
 // Decode one raw record of the event `layout` describes. Never throws, never reads outside.
 [[nodiscard]] TaskDecodeResult decode_task_record(std::span<const std::byte> record,
