@@ -1,6 +1,5 @@
 // HelperClient: socklab-helper as a child on a socketpair (see helper_client.hpp).
 #include "socklab/helper_client.hpp"
-#include "socklab/i18n.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -364,9 +363,7 @@ HelperClient::Answer HelperClient::stop_trace(std::vector<TransitionEvent>& tail
 
 HelperTracer::HelperTracer(const std::filesystem::path& helper, TracerOptions opts) {
     if (opts.force_unprivileged) {
-        status_ = {false, _("state transitions are not traced: tracing was turned off with --no-trace; "
-                            "leave it out to trace them; the table, the labs and the doctor keep working "
-                            "on polling alone")};
+        status_ = tracing_turned_off();
         return;
     }
     try {

@@ -69,11 +69,6 @@ constexpr const char* kTracingDir = "/sys/kernel/tracing";
 constexpr const char* kDebugTracingDir = "/sys/kernel/debug/tracing";
 constexpr long kTracefsMagic = 0x74726163;  // TRACEFS_MAGIC
 
-std::string enable_hint() {
-    return "run as root (e.g. 'sudo socklab trace'); the table, the labs and the doctor keep "
-           "working on polling alone";
-}
-
 bool is_tracefs(const char* path) {
     struct statfs fs {};
     return ::statfs(path, &fs) == 0 && static_cast<long>(fs.f_type) == kTracefsMagic;
@@ -85,8 +80,9 @@ std::string ensure_tracefs() {
     if (is_tracefs(kTracingDir)) return kTracingDir;
     if (is_tracefs(kDebugTracingDir)) return kDebugTracingDir;
     if (::geteuid() != 0)
-        throw Error("failed to find tracefs: it is not mounted and only root can mount it; " +
-                    enable_hint());
+        throw Error(_("failed to find tracefs: it is not mounted and only root can mount it; run "
+                      "as root (e.g. 'sudo socklab trace'); the table, the labs and the doctor keep "
+                      "working on polling alone"));
     if (::mount("nodev", kTracingDir, "tracefs", 0, nullptr) != 0)
         throw Error(std::string("failed to mount tracefs on ") + kTracingDir + ": " +
                     std::strerror(errno) +
@@ -906,13 +902,10 @@ Tracer::Tracer(TracerOptions opts) : impl_(std::make_unique<Impl>()) {
 void Tracer::init(TracerOptions opts) {
     if (opts.buffer_kb_per_cpu == 0) opts.buffer_kb_per_cpu = TracerOptions{}.buffer_kb_per_cpu;
     impl_->opts = opts;
-    // The two a learner meets most (no root, or tracing switched off) are told in the
-    // chosen language; the rarer set-up failures below stay in English.
+    // What a learner meets most (no root, tracing switched off, tracefs not mounted without
+    // root) is told in the chosen language; the rarer set-up failures below stay in English.
     if (opts.force_unprivileged) {
-        impl_->status = TracerStatus{
-            false, _("state transitions are not traced: tracing was turned off with --no-trace; "
-                     "leave it out to trace them; the table, the labs and the doctor keep working "
-                     "on polling alone")};
+        impl_->status = tracing_turned_off();
         return;
     }
     if (::geteuid() != 0 && !opts.without_root) {
@@ -930,6 +923,12 @@ void Tracer::init(TracerOptions opts) {
         impl_->status = TracerStatus{false, std::string("state transitions are not traced: ") +
                                                 e.what()};
     }
+}
+
+TracerStatus tracing_turned_off() {
+    return {false, _("state transitions are not traced: tracing was turned off with --no-trace; "
+                     "leave it out to trace them; the table, the labs and the doctor keep working "
+                     "on polling alone")};
 }
 
 Tracer::~Tracer() { impl_->teardown(); }

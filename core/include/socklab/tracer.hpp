@@ -47,6 +47,10 @@ struct TracerStatus {
     std::string message;  // when not active: why, and the exact command that enables it
 };
 
+// The status of tracing switched off with --no-trace (in the chosen language): the same words
+// whether the tracer runs here or through socklab-helper.
+[[nodiscard]] TracerStatus tracing_turned_off();
+
 class Tracer {
 public:
     explicit Tracer(TracerOptions opts = {});  // never throws for lack of privilege
