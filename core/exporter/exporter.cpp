@@ -469,7 +469,8 @@ std::vector<MetricFamily> cost_families(const ScrapeCost& c) {
     out.push_back(std::move(ok));
     auto duration = family("socklab_scrape_duration_seconds",
                            "Time this scrape spent per phase: dump (the kernel's socket table), "
-                           "owners (finding each socket's processes), map (building the metrics)",
+                           "owners (finding each socket's processes, at the same time as the dump), "
+                           "map (building the metrics)",
                            MetricType::Gauge);
     add(duration, {{"phase", "dump"}}, c.dump_seconds);
     add(duration, {{"phase", "owners"}}, c.owners_seconds);

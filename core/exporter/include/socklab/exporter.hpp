@@ -90,7 +90,7 @@ struct TracerView {
 // The scrape's own cost.
 struct ScrapeCost {
     double dump_seconds = 0;    // the socket table dump
-    double owners_seconds = 0;  // the /proc (or BPF iterator) walk for owners
+    double owners_seconds = 0;  // the owner walk (/proc or BPF iterator), run beside the dump
     double map_seconds = 0;     // turning them into metric families
     std::size_t sockets = 0;    // sockets in the dump
     std::size_t unreadable_processes = 0;
