@@ -61,8 +61,9 @@ void History::close_entry(Slot& s, std::uint64_t t) {
 
 void History::record_transition(std::uint64_t entry_id, const SocketKey& key, std::uint8_t from,
                                 std::uint8_t to, std::uint64_t t, bool traced, std::int32_t pid,
-                                const std::array<char, 16>& comm) {
-    transitions_.push_back(ObservedTransition{next_seq_++, t, entry_id, key, from, to, traced, pid, comm});
+                                const std::array<char, 16>& comm, std::uint64_t skaddr) {
+    transitions_.push_back(
+        ObservedTransition{next_seq_++, t, entry_id, key, from, to, traced, pid, comm, skaddr});
     while (transitions_.size() > opts_.max_transitions) transitions_.pop_front();
 }
 
@@ -91,7 +92,7 @@ void History::apply_event(const TransitionEvent& ev) {
         end_open_interval(p.lifeline, t);
         if (ev.new_state != kClose) p.lifeline.push_back(StateInterval{ev.new_state, t, 0, true, false});
         p.last_event_ns = t;
-        record_transition(0, key, ev.old_state, ev.new_state, t, true, ev.pid, ev.comm);
+        record_transition(0, key, ev.old_state, ev.new_state, t, true, ev.pid, ev.comm, ev.skaddr);
         if (ev.new_state == kClose) pending_.erase(ev.skaddr);
         return;
     }
@@ -142,7 +143,8 @@ void History::apply_event(const TransitionEvent& ev) {
     } else {
         enter_state(s, ev.new_state, t, true, false);
     }
-    record_transition(s.entry.id, s.entry.key, ev.old_state, ev.new_state, t, true, ev.pid, ev.comm);
+    record_transition(s.entry.id, s.entry.key, ev.old_state, ev.new_state, t, true, ev.pid, ev.comm,
+                      ev.skaddr);
 }
 
 void History::apply_snapshot(const Snapshot& snap) {

@@ -5,8 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <mutex>
 
 #include "model/ladder_feed.hpp"
+#include "socklab/history.hpp"
+#include "socklab/state.hpp"
+#include "socklab/tracer.hpp"
 #include "testsupport.hpp"
 
 namespace socklab::viewer {
@@ -74,6 +78,87 @@ TEST(LadderFeed, PublishesACapturedHandshakeAsTheSelectedConversation) {
         if (!answered) (void)feed.wait_for_snapshot(s->seq, 1s);
     }
     EXPECT_TRUE(answered);
+    feed.stop();
+}
+
+// connect() reports SYN_SENT before it picks the source port, so that traced event names no
+// local port. The feed still shows it on the client's side, before the ESTABLISHED it led to:
+// the kernel's socket address ties it to the socket's later events.
+TEST(LadderFeed, TheClientsSynSentIsPlacedBeforeItsEstablished) {
+    SOCKLAB_REQUIRE_ROOT();
+    auto listener = test::tcp_listen("127.0.0.1", 0);
+    const auto port = test::local_port(listener.get());
+    TracerOptions to;
+    to.port = port;
+    Tracer tracer(to);
+    ASSERT_TRUE(tracer.status().active) << tracer.status().message;
+
+    std::mutex mu;  // the feed's worker pulls; the test only reads snapshots
+    History history;
+    std::vector<TransitionEvent> events;
+    LadderFeedOptions o;
+    o.capture.ports = {port};
+    o.transitions = [&](std::uint64_t after, std::vector<ObservedTransition>& out) {
+        std::lock_guard lock(mu);
+        events.clear();
+        tracer.poll(events, std::chrono::milliseconds(0));
+        history.apply_events(events);
+        std::uint64_t newest = after;
+        for (const auto& t : history.transitions()) {
+            if (t.seq <= after) continue;
+            out.push_back(t);
+            newest = t.seq;
+        }
+        return newest;
+    };
+    LadderFeed feed(o);
+    LadderSelection sel;
+    sel.mode = LadderSelection::Mode::latest;
+    sel.ports = {port};
+    feed.select(sel);
+    ASSERT_TRUE(feed.started());
+
+    auto client = test::tcp_connect("127.0.0.1", port);
+    auto server = test::tcp_accept(listener.get());
+    const auto cport = test::local_port(client.get());
+
+    const auto syn_sent = static_cast<std::uint8_t>(TcpState::syn_sent);
+    const auto established = static_cast<std::uint8_t>(TcpState::established);
+    // Index of the client's transition into `state`, or -1.
+    const auto client_into = [&](const Conversation& c, std::uint8_t state) {
+        for (std::size_t i = 0; i < c.items.size(); ++i) {
+            const auto* t = c.items[i].transition();
+            if (t != nullptr && t->new_state == state && c.items[i].side == Side::client)
+                return static_cast<long>(i);
+        }
+        return -1L;
+    };
+    LadderSnapshotPtr snap;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    std::uint64_t seen = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (!feed.wait_for_snapshot(seen, 1s)) continue;
+        snap = feed.latest();
+        seen = snap->seq;
+        if (snap->selected && client_into(*snap->selected, syn_sent) >= 0 &&
+            client_into(*snap->selected, established) >= 0)
+            break;
+    }
+    ASSERT_TRUE(snap && snap->selected) << "no conversation published for port " << port;
+    const auto& c = *snap->selected;
+    EXPECT_EQ(c.client.port, cport);
+    const auto sent = client_into(c, syn_sent);
+    const auto est = client_into(c, established);
+    ASSERT_GE(sent, 0) << "the client's SYN_SENT is not in the ladder";
+    ASSERT_GE(est, 0) << "the client's ESTABLISHED is not in the ladder";
+    EXPECT_LT(sent, est);
+    // The SYN left after connect() entered SYN_SENT.
+    for (std::size_t i = 0; i < c.items.size(); ++i) {
+        const auto* s = c.items[i].segment();
+        if (s != nullptr && flags_label(s->flags) == "SYN") {
+            EXPECT_LT(sent, static_cast<long>(i));
+        }
+    }
     feed.stop();
 }
 

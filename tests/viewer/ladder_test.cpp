@@ -288,6 +288,7 @@ ObservedTransition observed(const TransitionEvent& e, bool traced) {
     o.key.remote_port = e.remote_port;
     o.old_state = e.old_state;
     o.new_state = e.new_state;
+    o.skaddr = e.skaddr;
     return o;
 }
 
@@ -359,6 +360,33 @@ TEST(LadderModel, OnlyTracedTransitionsJoinAndEndsAreRecognised) {
     m.add(rst);
     EXPECT_TRUE(m.snapshot(sel, nullptr)->selected_ended);
     EXPECT_TRUE(summarize(active_close()).ended);
+}
+
+TEST(LadderModel, ASynSentWithoutALocalPortWaitsForItsSocketsNextEvent) {
+    LadderModel m;
+    auto early = observed(tr(0, true, TcpState::close, TcpState::syn_sent), true);
+    early.key.local_port = 0;  // connect() has not picked the source port yet
+    EXPECT_FALSE(m.add(early));
+    EXPECT_EQ(m.set().size(), 0u);
+    auto nameless = early;
+    nameless.skaddr = 0;  // nothing ties it to a later event: dropped
+    EXPECT_FALSE(m.add(nameless));
+
+    m.add(seg(1'000, true, SYN, 0, 0));
+    EXPECT_TRUE(m.add(observed(tr(10'000, true, TcpState::syn_sent, TcpState::established), true), true));
+    LadderSelection sel;
+    sel.mode = LadderSelection::Mode::latest;
+    const auto snap = m.snapshot(sel, nullptr);
+    ASSERT_TRUE(snap->selected);
+    const auto& items = snap->selected->items;
+    ASSERT_EQ(items.size(), 3u);
+    ASSERT_NE(items[0].transition(), nullptr);
+    EXPECT_EQ(items[0].transition()->new_state, st(TcpState::syn_sent));
+    EXPECT_EQ(items[0].transition()->local_port, kClientPort);
+    EXPECT_EQ(items[0].side, Side::client);
+    EXPECT_NE(items[1].segment(), nullptr);
+    ASSERT_NE(items[2].transition(), nullptr);
+    EXPECT_EQ(items[2].transition()->new_state, st(TcpState::established));
 }
 
 }  // namespace

@@ -57,8 +57,11 @@ void LadderModel::add(const Segment& s) {
 
 bool LadderModel::add(const ObservedTransition& o, bool only_known) {
     if (!o.traced || o.key.proto != Proto::tcp) return false;
-    // Without both ports the connection is not known (the SYN_SENT event names no local port).
-    if (o.key.local_port == 0 || o.key.remote_port == 0) return false;
+    if (o.key.remote_port == 0) return false;
+    // connect()'s SYN_SENT names no local port yet: the set holds it under the socket's kernel
+    // address until a later event of that socket (with both ports) places it.
+    const bool unplaced = o.key.local_port == 0;
+    if (unplaced && o.skaddr == 0) return false;
     TransitionEvent e;
     e.time_ns = o.time_ns;
     e.pid = o.pid;
@@ -71,6 +74,11 @@ bool LadderModel::add(const ObservedTransition& o, bool only_known) {
     e.remote_port = o.key.remote_port;
     e.old_state = o.old_state;
     e.new_state = o.new_state;
+    e.skaddr = o.skaddr;
+    if (unplaced) {
+        static_cast<void>(set_.add(e));  // held: nothing joined yet
+        return false;
+    }
     if (only_known) {
         const auto id = conversation::id_of(e);
         if (!id || set_.find(*id) == nullptr) return false;

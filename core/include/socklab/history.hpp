@@ -67,6 +67,10 @@ struct ObservedTransition {
     bool traced = false;
     std::int32_t pid = 0;
     std::array<char, 16> comm{};
+    // Traced only: the kernel's socket address. connect() reports SYN_SENT before it picks
+    // the source port (key.local_port 0); this is what ties that event to the socket's
+    // later ones.
+    std::uint64_t skaddr = 0;
 };
 
 struct HistoryDiff {
@@ -139,7 +143,7 @@ private:
     void close_entry(Slot& s, std::uint64_t t);
     void record_transition(std::uint64_t entry_id, const SocketKey& key, std::uint8_t from,
                            std::uint8_t to, std::uint64_t t, bool traced, std::int32_t pid = 0,
-                           const std::array<char, 16>& comm = {});
+                           const std::array<char, 16>& comm = {}, std::uint64_t skaddr = 0);
     void apply_event(const TransitionEvent& ev);
 
     HistoryOptions opts_;
