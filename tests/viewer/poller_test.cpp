@@ -249,5 +249,44 @@ TEST(PollerLive, SeesOurSocketsTheirOwnerAndTheirPeer) {
     p.stop();
 }
 
+// With the tracer, a state change triggers a snapshot at once: at the longest interval (5 s)
+// a new connection is in a published frame long before the next interval's snapshot.
+TEST(PollerLive, ATracedChangeTriggersASnapshotBeforeTheInterval) {
+    SOCKLAB_REQUIRE_ROOT();
+    PollerOptions o;
+    o.interval = Poller::kMaxInterval;
+    o.owners = false;
+    Poller p(o);
+    p.start();
+    ASSERT_TRUE(p.wait_for_frame(0, 10s));
+    ASSERT_TRUE(p.latest()->privileges.tracer_active) << p.latest()->privileges.tracer_message;
+    const auto first = p.latest()->seq;
+
+    auto listener = test::tcp_listen("127.0.0.1", 0);
+    const auto port = test::local_port(listener.get());
+    const auto connected_ns = monotonic_ns();
+    auto client = test::tcp_connect("127.0.0.1", port);
+    auto server = test::tcp_accept(listener.get());
+    const auto cport = test::local_port(client.get());
+    const auto shows = [&](const Frame& f) {
+        for (const auto& row : f.rows)
+            if (row.rec.local_port == cport && row.rec.remote_port == port)
+                return row.rec.state == static_cast<std::uint8_t>(TcpState::established);
+        return false;
+    };
+    FramePtr f;
+    // Half the interval: the interval's own snapshot cannot be the one that shows it.
+    const auto deadline = std::chrono::steady_clock::now() + Poller::kMaxInterval / 2;
+    while (std::chrono::steady_clock::now() < deadline) {
+        f = p.latest();
+        if (shows(*f)) break;
+        (void)p.wait_for_frame(f->seq, 100ms);
+    }
+    ASSERT_TRUE(f && shows(*f)) << "the connection was not shown within half the interval";
+    EXPECT_GT(f->seq, first);
+    EXPECT_GE(f->taken_ns, connected_ns);
+    p.stop();
+}
+
 }  // namespace
 }  // namespace socklab::viewer

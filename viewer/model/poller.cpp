@@ -16,6 +16,8 @@ namespace socklab::viewer {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr std::chrono::milliseconds kTracerWait{50};
+constexpr std::chrono::milliseconds kEarliestRepoll{50};
 
 double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -142,16 +144,19 @@ void Poller::run() {
     ParsedFilter parsed;
     std::uint64_t parsed_version = 0;
 
+    // Whether a transition arrived.
     auto drain_tracer = [&](std::chrono::milliseconds timeout) {
-        if (!priv.tracer_active) return;
+        if (!priv.tracer_active) return false;
         events.clear();
         tracer.poll(events, timeout);
-        if (!events.empty()) {
-            history.apply_events(events);
-            feed(history);
-        }
+        if (events.empty()) return false;
+        history.apply_events(events);
+        feed(history);
+        return true;
     };
 
+    Clock::time_point last_poll_end{};
+    Clock::duration last_poll_cost{};
     auto poll_once = [&] {
         const auto t0 = Clock::now();
         double snapshot_ms = 0, owners_ms = 0;
@@ -215,6 +220,8 @@ void Poller::run() {
         frame->lost_events = priv.tracer_active ? tracer.lost_events() : 0;
         feed(history);
         publish(std::move(frame));
+        last_poll_end = Clock::now();
+        last_poll_cost = last_poll_end - t0;
     };
 
     for (;;) {
@@ -226,6 +233,7 @@ void Poller::run() {
         }
         if (!paused_ || requested || seq == 0) poll_once();
         const auto deadline = Clock::now() + std::chrono::milliseconds(interval_ms_.load());
+        bool changed = false;  // a transition arrived since the last snapshot
         for (;;) {
             {
                 std::unique_lock lk(mu_);
@@ -239,8 +247,17 @@ void Poller::run() {
             if (now >= deadline) break;
             // The tracer's poll doubles as the sleep: new transitions reach the event log
             // and the diagram within 50 ms, not at the next snapshot.
-            drain_tracer(std::min(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
-                                  std::chrono::milliseconds(50)));
+            changed |= drain_tracer(
+                std::min(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
+                         kTracerWait));
+            // A socket changed state: take the snapshot now rather than at the deadline, so
+            // the table shows a lab step's result within ~50 ms of its system call. Not
+            // more often than one poll per kEarliestRepoll, and never so often that polling
+            // takes more than a third of this thread's time (a 100k-socket poll costs
+            // ~300 ms): under churn the interval decides again.
+            if (changed && !paused_ &&
+                Clock::now() - last_poll_end >= std::max<Clock::duration>(kEarliestRepoll, 2 * last_poll_cost))
+                break;
         }
     }
 }

@@ -1,6 +1,8 @@
 #pragma once
 // The poller thread: owns the Source, the OwnerIndex, the Tracer and the History, and
-// publishes an immutable Frame after every snapshot. The UI thread only calls the const
+// publishes an immutable Frame after every snapshot. Snapshots come every interval and, with
+// the tracer, also as soon as a traced transition arrives (at most one per 50 ms, and rarer
+// when a poll is expensive), so a change shows without waiting for the interval. The UI thread only calls the const
 // accessors below (one short lock each) — it never touches the kernel.
 #include <atomic>
 #include <chrono>
