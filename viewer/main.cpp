@@ -55,6 +55,7 @@ struct Options {
     std::string socklab;
     std::string lang;
     bool no_cjk_font = false;
+    std::vector<std::string> program;  // after --
 };
 
 std::filesystem::path self_dir() {
@@ -142,6 +143,9 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"ko", "en"}));
     cli.add_flag("--no-cjk-font", o.no_cjk_font,
                  _("Leave the Korean (CJK) font out of the atlas: Hangul shows as '?' (to measure what it costs)"));
+    cli.add_option("program", o.program,
+                   _("Your program and its arguments, after --: run it as `socklab run` does and show only its "
+                     "sockets, with the findings live in the Your program panel"));
     socklab::cli::add_version_flag(cli);
     cli.footer(_(
         "EXAMPLES\n"
@@ -152,7 +156,8 @@ int main(int argc, char** argv) {
         "  xvfb-run -a socklab-viewer --doctor 8080 --frames 40 --screenshot doctor.png\n"
         "  xvfb-run -a socklab-viewer --lab active-close --lab-steps 4 --ladder 9005 --screenshot ladder.png\n"
         "  xvfb-run -a socklab-viewer --synthetic 100000 --bench-frames 600 --bench-out b.json\n"
-        "  xvfb-run -a socklab-viewer --lang ko --screenshot viewer-ko.png"));
+        "  xvfb-run -a socklab-viewer --lang ko --screenshot viewer-ko.png\n"
+        "  socklab-viewer -- python3 chat.py 9000       # your program: its sockets and findings"));
     try {
         cli.parse(argc, argv);
     } catch (const CLI::Success& e) {  // --help, --version
@@ -239,6 +244,7 @@ int main(int argc, char** argv) {
         ao.filter = o.filter;
         ao.headless = headless;
         ao.ladder_port = o.ladder_port;
+        ao.program = o.program;
         App app(ao);
         if (o.doctor_port != 0) DoctorPanel::ask(o.doctor_port);
         if (o.ladder_port != 0) LadderPanel::show_port(o.ladder_port);
