@@ -1,8 +1,9 @@
 // `socklab-viewer -- CMD` headless under xvfb-run (root: the tracer; a network namespace of its
 // own for the fixed port): the viewer runs a server (its own client) that leaks one CLOSE_WAIT
-// and exits, draws
-// until the final report is in, and the dump and the screenshot show the Your program panel
-// with the leak (the program's pid and fd), its output, and a table filtered to its sockets.
+// and exits, draws until the final report is in, and the dump and the screenshot show the
+// Your program panel
+// with the leak (the program's pid and fd), its output, a table filtered to its sockets, and
+// the ladder of its connection from the SYN on.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -59,6 +60,11 @@ TEST(ViewerProgramHeadless, ThePanelShowsTheFinalReportAndTheTableOnlyTheProgram
     for (const auto& row : j.at("panels").at("table").at("rows"))
         EXPECT_TRUE(row.at("local_port") == kPort || row.at("remote_port") == kPort)
             << "a socket that is not the program's: " << row.dump();
+    // The ladder follows the program's connection, captured from its handshake.
+    const auto& ladder = j.at("panels").at("ladder");
+    EXPECT_EQ(ladder.at("server"), "127.0.0.1:" + std::to_string(kPort)) << ladder.dump(2);
+    ASSERT_FALSE(ladder.at("rows").empty());
+    EXPECT_EQ(ladder.at("rows").front().at("flags"), nlohmann::json::array({"SYN"})) << ladder.dump(2);
     test::expect_screenshot(png, 1600, 1000);
 }
 

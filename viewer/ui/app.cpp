@@ -80,6 +80,8 @@ void App::start_program(std::vector<std::string> command) {
     ctx_.program = nullptr;
     program_scope_ = true;
     ladder_ports_.clear();
+    // Capture from the program's first segment, so its ladder starts at the handshake.
+    ladder_.start();
     ProgramRunnerOptions o;
     o.command = std::move(command);
     program_ = std::make_unique<ProgramRunner>(std::move(o));
