@@ -1,9 +1,8 @@
 // `socklab-viewer -- CMD` headless under xvfb-run (root: the tracer; a network namespace of its
 // own for the fixed port): the viewer runs a server (its own client) that leaks one CLOSE_WAIT
 // and exits, draws until the final report is in, and the dump and the screenshot show the
-// Your program panel
-// with the leak (the program's pid and fd), its output, a table filtered to its sockets, and
-// the ladder of its connection from the SYN on.
+// Your program panel with the leak (the program's pid and fd), its output, a table filtered
+// to its sockets, and the ladder of its connection from the SYN on.
 #include <gtest/gtest.h>
 
 #include <filesystem>
