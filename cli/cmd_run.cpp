@@ -48,15 +48,10 @@ using Clock = std::chrono::steady_clock;
 // Ctrl-C reaches the program too (it shares the terminal's process group): socklab only
 // notes it (StopSignals) and waits for the program to end, then reports.
 
+using program::command_text;
 using program::doctor_summary;
 using program::start_tracers;
 using program::Tracers;
-
-std::string command_text(const std::vector<std::string>& cmd) {
-    std::string out;
-    for (const auto& a : cmd) out += (out.empty() ? "" : " ") + a;
-    return out;
-}
 
 // ---- run ----------------------------------------------------------------------------------
 

@@ -39,6 +39,12 @@ Tracers start_tracers(pid_t pid, std::optional<std::uint16_t> port, bool want_tr
     return t;
 }
 
+std::string command_text(const std::vector<std::string>& cmd) {
+    std::string out;
+    for (const auto& a : cmd) out += (out.empty() ? "" : " ") + a;
+    return out;
+}
+
 std::string doctor_summary(std::uint16_t port) {
     try {
         const auto d = diagnose(port);

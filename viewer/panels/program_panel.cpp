@@ -4,6 +4,7 @@
 
 #include "model/command_line.hpp"
 #include "socklab/i18n.hpp"
+#include "socklab/program_watch.hpp"
 #include "ui/style.hpp"
 
 namespace socklab::viewer {
@@ -18,11 +19,7 @@ bool ProgramPanel::wants_attention() const { return asked_.load(); }
 
 namespace {
 
-std::string command_text(const std::vector<std::string>& cmd) {
-    std::string out;
-    for (const auto& a : cmd) out += (out.empty() ? "" : " ") + a;
-    return out;
-}
+using program::command_text;
 
 std::string ending_text(const ProgramState& p) {
     if (p.ending.signal != 0)

@@ -33,6 +33,9 @@ struct Tracers {
 };
 [[nodiscard]] Tracers start_tracers(pid_t pid, std::optional<std::uint16_t> port, bool want_transitions);
 
+// The command as one line, its words joined by spaces ("python3 chat.py 9000").
+[[nodiscard]] std::string command_text(const std::vector<std::string>& cmd);
+
 // The port doctor's one-line verdict on `port`: the first finding that blocks a bind.
 [[nodiscard]] std::string doctor_summary(std::uint16_t port);
 
