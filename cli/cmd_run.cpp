@@ -34,6 +34,7 @@
 #include "socklab/json.hpp"
 #include "socklab/program.hpp"
 #include "socklab/program_tree.hpp"
+#include "socklab/program_watch.hpp"
 #include "socklab/source.hpp"
 #include "socklab/state.hpp"
 #include "socklab/tracer.hpp"
@@ -47,59 +48,10 @@ using Clock = std::chrono::steady_clock;
 // Ctrl-C reaches the program too (it shares the terminal's process group): socklab only
 // notes it (StopSignals) and waits for the program to end, then reports.
 
-struct Tracers {
-    std::unique_ptr<Tracer> calls;        // the program's tree, followed in the kernel
-    std::unique_ptr<Tracer> transitions;  // everyone's transitions (the peer's FIN runs elsewhere)
-    bool active = false;
-    std::string why_not;
-};
-
-Tracers start_tracers(pid_t pid, std::optional<std::uint16_t> port, bool want_transitions) {
-    Tracers t;
-    TracerOptions o;
-    o.syscalls = true;
-    o.pids = {pid};
-    o.follow_children = true;
-    o.buffer_kb_per_cpu = 4096;
-    try {
-        t.calls = std::make_unique<Tracer>(o);
-        if (want_transitions) {
-            TracerOptions to;
-            to.port = port;
-            to.buffer_kb_per_cpu = 2048;
-            t.transitions = std::make_unique<Tracer>(to);
-        }
-    } catch (const socklab::Error& e) {
-        t.why_not = e.what();
-        t.calls.reset();
-        t.transitions.reset();
-        return t;
-    }
-    t.active = t.calls->status().active && t.calls->syscall_status().active;
-    if (!t.active)
-        t.why_not = !t.calls->status().active ? t.calls->status().message
-                                              : t.calls->syscall_status().message;
-    return t;
-}
-
-std::string command_text(const std::vector<std::string>& cmd) {
-    std::string out;
-    for (const auto& a : cmd) out += (out.empty() ? "" : " ") + a;
-    return out;
-}
-
-// The port doctor's one-line verdict on `port`: the first finding that blocks a bind.
-std::string doctor_summary(std::uint16_t port) {
-    try {
-        const auto d = diagnose(port);
-        for (const auto& f : d.findings)
-            if (f.blocks) return f.summary;
-        if (!d.findings.empty()) return d.findings.front().summary;
-        return d.bindable() ? _("the port is free now") : _("nothing on the port explains it");
-    } catch (const socklab::Error& e) {
-        return e.what();
-    }
-}
+using program::command_text;
+using program::doctor_summary;
+using program::start_tracers;
+using program::Tracers;
 
 // ---- run ----------------------------------------------------------------------------------
 
@@ -129,15 +81,6 @@ std::string transition_line(const TransitionEvent& e) {
                        state_name(e.new_state));
 }
 
-bool same_sockets(const program::Observation& a, const program::Observation& b) {
-    if (a.sockets.size() != b.sockets.size()) return false;
-    for (std::size_t i = 0; i < a.sockets.size(); ++i)
-        if (a.sockets[i].record.inode != b.sockets[i].record.inode ||
-            a.sockets[i].record.state != b.sockets[i].record.state)
-            return false;
-    return true;
-}
-
 int run_program(const RunArgs& args) {
     StopSignals signals;
     std::FILE* log = stderr;
@@ -152,64 +95,29 @@ int run_program(const RunArgs& args) {
         log = log_file.get();
     }
     auto source = make_default_source();
-    program::Spawned prog(args.command);
-    auto tracers = start_tracers(prog.pid(), args.port, true);
-    program::Input in;
-    in.root_pid = prog.pid();
-    in.traced = tracers.active;
-    in.port_hint = args.port;
-    in.start_ns = monotonic_ns();
-    if (!tracers.active)
+    program::Watch watch(program::WatchOptions{args.command, args.port, {}}, *source);
+    auto& prog = watch.program();
+    if (!watch.traced())
         std::fprintf(log, "%s\n", i18n::format(_("socklab run: not tracing ({}); polling the socket table only"),
-                                               tracers.why_not).c_str());
-    if (const int err = prog.go(); err != 0) {
+                                               watch.why_not_traced()).c_str());
+    if (const int err = watch.go(); err != 0) {
         std::fprintf(stderr, "%s\n", i18n::format(_("socklab: failed to start {}: {}"),
                                                   args.command.front(), std::strerror(err)).c_str());
         return kExitNothing;
     }
-    const auto started = Clock::now();
-    std::set<std::uint16_t> ports;  // local ports of the program's sockets
-    std::set<std::int32_t> tasks{prog.pid()};  // its processes and threads seen so far
-    std::vector<TransitionEvent> all_transitions, batch;
-    std::vector<SyscallEvent> calls;
-    std::optional<program::Observation> latest;
-    auto take_poll = [&] {
-        auto o = program::observe(program::process_tree(prog.pid()), *source);
-        for (const auto& h : o.sockets) ports.insert(h.record.local_port);
-        for (const int pid : program::process_tree(prog.pid())) tasks.insert(pid);
-        if (in.polls.empty() || !same_sockets(in.polls.back(), o)) in.polls.push_back(o);
-        latest = std::move(o);
-    };
-    // Returns whether anything arrived.
-    auto drain = [&](std::chrono::milliseconds wait) {
-        if (!tracers.active) return false;
-        const auto before = calls.size();
-        std::vector<TransitionEvent> unused;
-        bool any = tracers.calls->poll(unused, calls, wait) > 0;
-        for (auto i = before; i < calls.size(); ++i) {
-            const auto& c = calls[i];
-            if (c.key && c.key->local_port) ports.insert(c.key->local_port);
-            tasks.insert(c.tid);
-            tasks.insert(c.pid);
+    const program::WatchSink sink{
+        [log](const SyscallEvent& c) {
             std::fprintf(log, "%s\n", call_line(c).c_str());
-        }
-        batch.clear();
-        if (tracers.transitions) any = tracers.transitions->poll(batch, 0ms) > 0 || any;
-        for (const auto& e : batch)
-            if (ports.count(e.local_port) || (e.pid != 0 && tasks.count(e.pid))) {
-                all_transitions.push_back(e);
-                std::fprintf(log, "%s\n", transition_line(e).c_str());
-            }
-        std::fflush(log);
-        return any;
-    };
+            std::fflush(log);
+        },
+        [log](const TransitionEvent& e) {
+            std::fprintf(log, "%s\n", transition_line(e).c_str());
+            std::fflush(log);
+        }};
+    const auto started = Clock::now();
     bool stopping = false;
     auto stop_at = Clock::time_point::max();
-    while (!prog.poll_exit()) {
-        drain(tracers.active ? 50ms : 0ms);
-        if (!tracers.active) prog.wait_exit(50);
-        if (prog.poll_exit()) break;
-        take_poll();
+    while (watch.step(50ms, sink)) {
         const bool timed_out = args.duration_s &&
                                Clock::now() - started >= std::chrono::duration<double>(*args.duration_s);
         if ((stop_requested() || timed_out) && !stopping) {
@@ -222,28 +130,8 @@ int run_program(const RunArgs& args) {
             break;
         }
     }
-    // The program is gone: read what its last moments left in the buffers (each read is
-    // bounded, so a buffer filled by a busy loop takes several), within a limit.
-    const auto drain_until = Clock::now() + 5s;
-    drain(20ms);
-    while (drain(0ms) && Clock::now() < drain_until) {
-    }
-    in.end_ns = monotonic_ns();
-    if (latest && (in.polls.empty() || in.polls.back().time_ns != latest->time_ns))
-        in.polls.push_back(*latest);
-    in.ending = prog.ending();
-    in.transitions = std::move(all_transitions);
-    in.tasks.assign(tasks.begin(), tasks.end());
-    in.calls = std::move(calls);
-    if (tracers.active)
-        for (const auto& [inode, counts] : tracers.calls->data_calls())
-            in.data.push_back(program::DataOnSocket{inode, counts.pid, counts.tid, counts.fd, counts});
-    for (const auto& c : in.calls)
-        if (c.call == SyscallKind::bind && c.error == EADDRINUSE && args.port) {
-            in.bind_diagnosis = doctor_summary(*args.port);
-            break;
-        }
-    const auto report = program::analyse(in);
+    const auto report = watch.finish(sink);
+    const auto& in = watch.input();
     const int code = in.ending.exit_code;
     const auto json = program::report_json(args.command, code, report);
     if (!args.report.empty()) {

@@ -4,7 +4,6 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <signal.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <GLFW/glfw3.h>
@@ -12,16 +11,12 @@
 #include <imgui.h>
 #include <imgui_impl_glfw.h>
 #include <imgui_impl_opengl3.h>
-#include <stb_image_write.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +27,8 @@
 #include "socklab/i18n.hpp"
 #include "ui/app.hpp"
 #include "ui/fonts.hpp"
+#include "ui/headless.hpp"
+#include "ui/say.hpp"
 #include "ui/style.hpp"
 
 namespace {
@@ -58,6 +55,7 @@ struct Options {
     std::string socklab;
     std::string lang;
     bool no_cjk_font = false;
+    std::vector<std::string> program;  // after --
 };
 
 std::filesystem::path self_dir() {
@@ -97,42 +95,6 @@ void keep_libraries_loaded_for_leak_checks() {
     for (const auto& n : names) (void)::dlopen(n.c_str(), RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
 }
 #endif
-
-// CPU time of this thread: on a busy machine wall time also counts waiting for a core.
-double thread_cpu_ms() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
-}
-
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-    return v[std::min(idx, v.size() - 1)];
-}
-
-bool write_png(const std::string& path, int w, int h) {
-    std::vector<unsigned char> pixels(static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 4);
-    glPixelStorei(GL_PACK_ALIGNMENT, 1);
-    glReadBuffer(GL_BACK);
-    glReadPixels(0, 0, w, h, GL_RGBA, GL_UNSIGNED_BYTE, pixels.data());
-    stbi_flip_vertically_on_write(1);  // GL's origin is bottom-left
-    return stbi_write_png(path.c_str(), w, h, 4, pixels.data(), w * 4) != 0;
-}
-
-// One line on stderr, prefixed with the program's name.
-void say(const std::string& line) { std::fprintf(stderr, "socklab-viewer: %s\n", line.c_str()); }
-
-void say_cannot_write(const std::string& path) {
-    say(socklab::i18n::format(_("failed to write {}: check the directory exists and is writable"), path));
-}
-
-bool write_text(const std::string& path, const std::string& text) {
-    std::ofstream out(path);
-    out << text << '\n';
-    return static_cast<bool>(out);
-}
 
 }  // namespace
 
@@ -181,6 +143,9 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"ko", "en"}));
     cli.add_flag("--no-cjk-font", o.no_cjk_font,
                  _("Leave the Korean (CJK) font out of the atlas: Hangul shows as '?' (to measure what it costs)"));
+    cli.add_option("program", o.program,
+                   _("Your program and its arguments, after --: run it as `socklab run` does and show only its "
+                     "sockets, with the findings live in the Your program panel"));
     socklab::cli::add_version_flag(cli);
     cli.footer(_(
         "EXAMPLES\n"
@@ -191,7 +156,8 @@ int main(int argc, char** argv) {
         "  xvfb-run -a socklab-viewer --doctor 8080 --frames 40 --screenshot doctor.png\n"
         "  xvfb-run -a socklab-viewer --lab active-close --lab-steps 4 --ladder 9005 --screenshot ladder.png\n"
         "  xvfb-run -a socklab-viewer --synthetic 100000 --bench-frames 600 --bench-out b.json\n"
-        "  xvfb-run -a socklab-viewer --lang ko --screenshot viewer-ko.png"));
+        "  xvfb-run -a socklab-viewer --lang ko --screenshot viewer-ko.png\n"
+        "  socklab-viewer -- python3 chat.py 9000       # your program: its sockets and findings"));
     try {
         cli.parse(argc, argv);
     } catch (const CLI::Success& e) {  // --help, --version
@@ -278,6 +244,7 @@ int main(int argc, char** argv) {
         ao.filter = o.filter;
         ao.headless = headless;
         ao.ladder_port = o.ladder_port;
+        ao.program = o.program;
         App app(ao);
         if (o.doctor_port != 0) DoctorPanel::ask(o.doctor_port);
         if (o.ladder_port != 0) LadderPanel::show_port(o.ladder_port);
@@ -286,69 +253,14 @@ int main(int argc, char** argv) {
             // Wait for the first picture of the table, bounded.
             app.poller().wait_for_frame(0, std::chrono::seconds(15));
         }
-        if (!o.lab.empty()) {
-            if (app.labs() == nullptr) {
-                if (o.socklab.empty())
-                    say(socklab::i18n::format(_("failed to start lab {}: socklab is not next to "
-                                                "socklab-viewer ({}); build the socklab target"),
-                                              o.lab, socklab.string()));
-                else
-                    say(socklab::i18n::format(_("failed to start lab {}: --socklab {} does not exist; "
-                                                "give the path of the socklab program"),
-                                              o.lab, socklab.string()));
-                rc = 1;
-            } else {
-                app.labs()->start(o.lab, o.lab_port);
-                const int k = o.lab_steps;
-                // One 60 s allowance for the lab to say how many steps it has and run them.
-                const auto deadline = Clock::now() + std::chrono::seconds(60);
-                const auto time_left = [&] {
-                    return std::max(std::chrono::milliseconds(0),
-                                    std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        deadline - Clock::now()));
-                };
-                if (headless && k > 0) {
-                    // The lab says how many steps it has before it runs any: asking for more
-                    // is a mistake to name, not a run that quietly stops early.
-                    (void)app.labs()->wait_until(
-                        [](const LabState& s) { return s.steps > 0 || s.exit_code || !s.error.empty(); },
-                        time_left());
-                    const auto first = app.labs()->state();
-                    if (first.steps > 0 && k > first.steps) {
-                        say(socklab::i18n::format(_("--lab-steps {0}: lab {1} has {2} steps; give a "
-                                                    "number from 1 to {2}"),
-                                                  k, o.lab, first.steps));
-                        rc = 2;
-                    }
-                }
-                if (headless && k > 0 && rc == 0) {
-                    app.labs()->advance(k);
-                    const bool reached = app.labs()->wait_until(
-                        [k](const LabState& s) {
-                            return (s.observed && s.observed->step >= k) || s.done_ok ||
-                                   s.exit_code || !s.error.empty();
-                        },
-                        time_left());
-                    const auto st = app.labs()->state();
-                    if (!reached || !st.error.empty()) {
-                        say(socklab::i18n::format(_("failed to run lab {} to step {}: {}"), o.lab, k,
-                                                  st.error.empty() ? std::string(_("timed out after 60 s")) : st.error));
-                        rc = 1;
-                    }
-                    // The table must show what the lab just did.
-                    const auto seq = app.poller().latest()->seq;
-                    app.poller().poll_now();
-                    app.poller().wait_for_frame(seq, std::chrono::seconds(10));
-                }
-            }
-        }
+        LabStart lab{o.lab, o.lab_steps, o.lab_port, o.socklab, socklab};
+        rc = start_lab(app, lab, headless);
 
         // ---- main loop ----
-        std::vector<double> ui_ms, frame_ms, ui_cpu_ms;
-        const int total = o.bench_frames > 0 ? o.bench_frames : o.frames;
+        HeadlessRun script({o.screenshot, o.dump_state, o.frames, o.bench_frames, o.bench_out, o.size});
+        const bool bench = script.benchmarking();
         double last_frame_ms = 0;
         int drawn = 0;
-        const auto settle_deadline = Clock::now() + std::chrono::seconds(30);
         while (!glfwWindowShouldClose(window) && rc == 0) {
             glfwPollEvents();
             if (!headless && glfwGetWindowAttrib(window, GLFW_ICONIFIED) != 0) {
@@ -356,37 +268,28 @@ int main(int argc, char** argv) {
                 continue;
             }
             const auto t0 = Clock::now();
-            const double c0 = o.bench_frames > 0 ? thread_cpu_ms() : 0.0;
+            const double c0 = bench ? thread_cpu_ms() : 0.0;
             ImGui_ImplOpenGL3_NewFrame();
             ImGui_ImplGlfw_NewFrame();
             ImGui::NewFrame();
             app.draw(last_frame_ms);
             ImGui::Render();
             const auto t1 = Clock::now();
-            const double c1 = o.bench_frames > 0 ? thread_cpu_ms() : 0.0;
+            const double c1 = bench ? thread_cpu_ms() : 0.0;
             int fb_w = 0, fb_h = 0;
             glfwGetFramebufferSize(window, &fb_w, &fb_h);
             glViewport(0, 0, fb_w, fb_h);
             glClearColor(0.07f, 0.08f, 0.10f, 1.0f);
             glClear(GL_COLOR_BUFFER_BIT);
             ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
-            if (o.bench_frames > 0) glFinish();  // count the rendering, not just its submission
+            if (bench) glFinish();  // count the rendering, not just its submission
             const auto t2 = Clock::now();
             last_frame_ms = std::chrono::duration<double, std::milli>(t2 - t0).count();
             ++drawn;
-            if (o.bench_frames > 0 && drawn > 5) {  // the first frames build font atlases
-                ui_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-                ui_cpu_ms.push_back(c1 - c0);
-                frame_ms.push_back(last_frame_ms);
-            }
-            // Headless: the frames asked for, and then until no panel is still working on a
-            // request (the doctor's diagnosis), for at most 30 s.
-            const bool last = headless && drawn >= total + (o.bench_frames > 0 ? 5 : 0) &&
-                              (!app.settling() || Clock::now() > settle_deadline);
-            if (last && !o.screenshot.empty() && !write_png(o.screenshot, fb_w, fb_h)) {
-                say_cannot_write(o.screenshot);
-                rc = 1;
-            }
+            if (script.measured(drawn))
+                script.bench().add(std::chrono::duration<double, std::milli>(t1 - t0).count(), c1 - c0,
+                                   last_frame_ms);
+            const bool last = headless && script.last_frame(drawn, app, fb_w, fb_h, rc);
             glfwSwapBuffers(window);
             if (last) break;
         }
@@ -398,34 +301,7 @@ int main(int argc, char** argv) {
                                {"bytes", std::int64_t{fonts.atlas_width} * fonts.atlas_height * 4},
                                {"glyphs", fonts.glyphs},
                                {"build_ms", fonts.build_ms}};
-        if (rc == 0 && !o.dump_state.empty() && !write_text(o.dump_state, state.dump(2))) {
-            say_cannot_write(o.dump_state);
-            rc = 1;
-        }
-        if (rc == 0 && o.bench_frames > 0) {
-            const auto f = app.poller().latest();
-            nlohmann::json j{{"frames", ui_ms.size()},
-                             {"sockets", f->rows.size()},
-                             {"source", f->source},
-                             {"window", o.size},
-                             {"ui_ms", {{"p50", percentile(ui_ms, 0.5)}, {"p99", percentile(ui_ms, 0.99)},
-                                        {"max", percentile(ui_ms, 1.0)}}},
-                             {"ui_cpu_ms", {{"p50", percentile(ui_cpu_ms, 0.5)}, {"p99", percentile(ui_cpu_ms, 0.99)},
-                                            {"max", percentile(ui_cpu_ms, 1.0)}}},
-                             {"frame_ms", {{"p50", percentile(frame_ms, 0.5)}, {"p99", percentile(frame_ms, 0.99)},
-                                           {"max", percentile(frame_ms, 1.0)}}},
-                             {"snapshot_ms", f->snapshot_ms},
-                             {"poll_build_ms", f->build_ms}};
-            const std::string text = j.dump(2);
-            if (!o.bench_out.empty()) {
-                if (!write_text(o.bench_out, text)) {
-                    say_cannot_write(o.bench_out);
-                    rc = 1;
-                }
-            } else {
-                std::puts(text.c_str());
-            }
-        }
+        rc = script.write_outputs(app, state, rc);
     }
 
     // ---- cleanup, in reverse ----

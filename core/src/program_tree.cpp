@@ -44,6 +44,11 @@ Spawned::Spawned(const std::vector<std::string>& argv, SpawnOptions opts)
                 ::dup2(null, 1);
                 ::dup2(null, 2);
             }
+        } else if (opts.output_fd >= 0) {
+            const int null = ::open("/dev/null", O_RDONLY);
+            if (null >= 0) ::dup2(null, 0);
+            ::dup2(opts.output_fd, 1);
+            ::dup2(opts.output_fd, 2);
         }
         // socklab's own handlers and blocked signals are not the program's.
         struct sigaction dfl {};

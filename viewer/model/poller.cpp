@@ -203,6 +203,7 @@ void Poller::run() {
         if (view.version != 0) {
             if (view.version != parsed_version) {
                 parsed = parse_filter(view.filter);
+                parsed.scope = view.scope;
                 parsed_version = view.version;
             }
             compute_view(*frame, parsed, view.state_mask, view.sort, in.now_ns, frame->view_order,

@@ -94,7 +94,14 @@ ParsedFilter parse_filter(std::string_view text) {
     return f;
 }
 
+bool ProgramScope::matches(const Row& r) const {
+    if (r.pid != 0 && pids.contains(r.pid)) return true;
+    if (r.rec.inode != 0) return inodes.contains(r.rec.inode);
+    return r.rec.proto == Proto::tcp && ends.contains({r.rec.local_port, r.rec.remote_port});
+}
+
 bool row_matches(const Row& r, const ParsedFilter& f) {
+    if (f.scope && !f.scope->matches(r)) return false;
     for (const auto& w : f.words) {
         bool ok = false;
         if (w.number && (r.rec.local_port == *w.number || r.rec.remote_port == *w.number ||
@@ -124,7 +131,9 @@ bool row_less(const Row& a, const Row& b, Column c, std::uint64_t now_ns) {
 void TableView::set_filter_text(std::string text) {
     if (text == filter_text_) return;
     filter_text_ = std::move(text);
+    auto scope = std::move(filter_.scope);
     filter_ = parse_filter(filter_text_);
+    filter_.scope = std::move(scope);
     dirty_ = true;
     ++version_;
 }
@@ -132,6 +141,13 @@ void TableView::set_filter_text(std::string text) {
 void TableView::set_state_mask(std::uint32_t mask) {
     if (mask == state_mask_) return;
     state_mask_ = mask;
+    dirty_ = true;
+    ++version_;
+}
+
+void TableView::set_scope(ProgramScopePtr scope) {
+    if (scope == filter_.scope) return;
+    filter_.scope = std::move(scope);
     dirty_ = true;
     ++version_;
 }

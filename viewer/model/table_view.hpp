@@ -4,8 +4,11 @@
 // in between. Pure model: no ImGui, testable on hand-made frames.
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -18,6 +21,18 @@ enum class Column : std::uint8_t {
 };
 inline constexpr std::size_t kColumnCount = static_cast<std::size_t>(Column::count_);
 
+// The sockets of one program the viewer runs (`socklab-viewer -- CMD`): its processes and
+// threads, the sockets it held (inodes) and the (local, remote) ports of its ends, so its
+// TIME_WAIT remains (inode 0, no owner) still count as its own. The other end of a loopback
+// connection belongs to the peer's process and is not the program's.
+struct ProgramScope {
+    std::set<std::int32_t> pids;
+    std::set<std::uint64_t> inodes;
+    std::set<std::pair<std::uint16_t, std::uint16_t>> ends;
+    [[nodiscard]] bool matches(const Row& r) const;
+};
+using ProgramScopePtr = std::shared_ptr<const ProgramScope>;
+
 // A filter box text, parsed. Words are ANDed; each word matches when any of its readings
 // does: a port number (local or remote; also a pid), a state name ("time-wait", "LISTEN"),
 // "tcp"/"udp", or text found in the addresses, the process or the user (case-insensitive).
@@ -29,6 +44,7 @@ struct ParsedFilter {
         std::optional<Proto> proto;
     };
     std::vector<Word> words;
+    ProgramScopePtr scope;  // when set, only that program's sockets
 };
 
 [[nodiscard]] ParsedFilter parse_filter(std::string_view text);
@@ -49,6 +65,7 @@ struct ViewSpec {
     std::string filter;
     std::uint32_t state_mask = 0;
     SortSpec sort;
+    ProgramScopePtr scope;
     std::uint64_t version = 0;
 };
 
@@ -62,7 +79,7 @@ class TableView {
 public:
     // Changes with every filter, mask or sort change (starts at 1).
     [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
-    [[nodiscard]] ViewSpec spec() const { return {filter_text_, state_mask_, sort_, version_}; }
+    [[nodiscard]] ViewSpec spec() const { return {filter_text_, state_mask_, sort_, filter_.scope, version_}; }
     // Did the last update() take the poller's precomputed order (true) or sort itself?
     [[nodiscard]] bool adopted() const noexcept { return adopted_; }
 
@@ -72,6 +89,9 @@ public:
     void set_state_mask(std::uint32_t mask);
     [[nodiscard]] std::uint32_t state_mask() const noexcept { return state_mask_; }
     void set_sort(SortSpec s);
+    // Only the sockets of the program the viewer runs; null: every socket.
+    void set_scope(ProgramScopePtr scope);
+    [[nodiscard]] const ProgramScopePtr& scope() const noexcept { return filter_.scope; }
     [[nodiscard]] SortSpec sort() const noexcept { return sort_; }
 
     // Recompute for `frame` if anything changed. `now_ns` ages rows (time in state) for

@@ -12,6 +12,7 @@
 #include "panels/help_panel.hpp"
 #include "panels/lab_panel.hpp"
 #include "panels/ladder_panel.hpp"
+#include "panels/program_panel.hpp"
 #include "panels/status_panel.hpp"
 #include "panels/table_panel.hpp"
 #include "panels/timeline_panel.hpp"
@@ -29,6 +30,8 @@ std::vector<std::unique_ptr<Panel>> make_panels() {
     p.push_back(std::make_unique<DoctorPanel>());
     p.back()->set_group("tools");
     p.push_back(std::make_unique<EventLogPanel>());
+    p.back()->set_group("tools");
+    p.push_back(std::make_unique<ProgramPanel>());
     p.back()->set_group("tools");
     p.push_back(std::make_unique<LadderPanel>());  // closed until asked for
     p.push_back(std::make_unique<StatusPanel>());

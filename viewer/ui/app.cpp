@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "panels/program_panel.hpp"
 #include "panels/registry.hpp"
 #include "socklab/i18n.hpp"
 #include "socklab/source.hpp"
@@ -48,6 +49,14 @@ App::App(AppOptions opts)
         ctx_.actions.lab_stop = [this] { labs_->stop(); };
     }
     ctx_.actions.ladder_select = [this](LadderSelection sel) { ladder_.select(std::move(sel)); };
+    ctx_.actions.program_start = [this](std::vector<std::string> cmd) { start_program(std::move(cmd)); };
+    ctx_.actions.program_stop = [this] {
+        if (program_) program_->stop();
+    };
+    ctx_.actions.program_scope = [this](bool on) {
+        program_scope_ = on;
+        table_.set_scope(on && program_state_ ? program_state_->scope : nullptr);
+    };
     poller_.start();
     if (opts_.ladder_port != 0) {
         LadderSelection sel;
@@ -55,12 +64,46 @@ App::App(AppOptions opts)
         sel.ports = {opts_.ladder_port};
         ladder_.select(std::move(sel));  // the capture is open when this returns
     }
+    if (!opts_.program.empty()) start_program(opts_.program);
 }
 
 App::~App() {
+    program_.reset();  // stops the program's process group
     labs_.reset();  // stops the lab's process group first
     ladder_.stop();  // reads the poller: stopped before it
     poller_.stop();
+}
+
+void App::start_program(std::vector<std::string> command) {
+    program_.reset();
+    program_state_.reset();
+    ctx_.program = nullptr;
+    program_scope_ = true;
+    ladder_ports_.clear();
+    // Capture from the program's first segment, so its ladder starts at the handshake.
+    ladder_.start();
+    ProgramRunnerOptions o;
+    o.command = std::move(command);
+    program_ = std::make_unique<ProgramRunner>(std::move(o));
+    ProgramPanel::show();  // its tab to the front
+}
+
+void App::gather_program() {
+    ctx_.program_scope = program_scope_;
+    if (!program_) return;
+    auto st = program_->state();
+    if (st == program_state_) return;
+    program_state_ = std::move(st);
+    ctx_.program = program_state_.get();
+    if (program_scope_) table_.set_scope(program_state_->scope);
+    // The ladder follows the program's newest connection.
+    if (program_scope_ && !program_state_->ports.empty() && program_state_->ports != ladder_ports_) {
+        ladder_ports_ = program_state_->ports;
+        LadderSelection sel;
+        sel.mode = LadderSelection::Mode::latest;
+        sel.ports.insert(ladder_ports_.begin(), ladder_ports_.end());
+        ladder_.select(std::move(sel));
+    }
 }
 
 void App::gather() {
@@ -91,6 +134,7 @@ void App::gather() {
         lab_state_ = labs_->state();
         lab_version_ = lab_state_.version;
     }
+    gather_program();
     if (ladder_.started()) ctx_.ladder = ladder_.latest();
     ctx_.paused = poller_.paused();
     ctx_.interval_ms = static_cast<int>(poller_.interval().count());
@@ -126,6 +170,13 @@ void App::draw_menu() {
                              static_cast<int>(Poller::kMaxInterval.count()), "%d ms", ImGuiSliderFlags_Logarithmic))
             poller_.set_interval(std::chrono::milliseconds(ms));
         if (ImGui::MenuItem(style::label(N_("Poll now"), "poll-now").c_str())) poller_.poll_now();
+        ImGui::EndMenu();
+    }
+    if (ImGui::BeginMenu(style::label(N_("Program"), "program").c_str())) {
+        if (ImGui::MenuItem(style::label(N_("Run a program…"), "run-program").c_str())) ProgramPanel::show();
+        const bool running = ctx_.program != nullptr && ctx_.program->running;
+        if (ImGui::MenuItem(style::label(N_("Stop the program"), "stop-program").c_str(), nullptr, false, running))
+            program_->stop();
         ImGui::EndMenu();
     }
     if (ImGui::BeginMenu(style::label(N_("Language"), "language").c_str())) {

@@ -11,6 +11,7 @@
 
 #include "model/lab_runner.hpp"
 #include "model/poller.hpp"
+#include "model/program_runner.hpp"
 #include "model/table_view.hpp"
 #include "ui/context.hpp"
 #include "ui/panel.hpp"
@@ -25,6 +26,8 @@ struct AppOptions {
     // Show the ladder of the newest connection on this port, capturing from the start (0: the
     // capture starts when the Ladder panel is first asked for something).
     std::uint16_t ladder_port = 0;
+    // `socklab-viewer -- CMD`: run this program at start (empty: none).
+    std::vector<std::string> program;
 };
 
 class App {
@@ -45,17 +48,26 @@ public:
     [[nodiscard]] Poller& poller() noexcept { return poller_; }
     [[nodiscard]] LabRunner* labs() noexcept { return labs_.get(); }
     [[nodiscard]] LadderFeed& ladder() noexcept { return ladder_; }
+    // The program run from the viewer; null until one is started.
+    [[nodiscard]] ProgramRunner* program() noexcept { return program_.get(); }
+    // Run `command` as `socklab run` would (the one running before is stopped first).
+    void start_program(std::vector<std::string> command);
 
 private:
     void gather();
     void handle_keys();
     void draw_menu();
     void draw_group(const std::string& group);
+    void gather_program();
 
     AppOptions opts_;
     Poller poller_;
     LadderFeed ladder_;
     std::unique_ptr<LabRunner> labs_;
+    std::unique_ptr<ProgramRunner> program_;
+    ProgramStatePtr program_state_;
+    bool program_scope_ = true;
+    std::vector<std::uint16_t> ladder_ports_;
     TableView table_;
     LabState lab_state_;
     std::uint64_t lab_version_ = ~0ull;

@@ -12,6 +12,7 @@
 #include "model/frame.hpp"
 #include "model/ladder_feed.hpp"
 #include "model/lab_runner.hpp"
+#include "model/program_runner.hpp"
 #include "model/table_view.hpp"
 
 namespace socklab::viewer {
@@ -28,12 +29,18 @@ struct Actions {
     std::function<void()> lab_stop;
     // What the Ladder panel shows; the first call starts the capture.
     std::function<void(LadderSelection)> ladder_select;
+    // Your program: run one (its words), stop it, show only its sockets or every socket.
+    std::function<void(std::vector<std::string>)> program_start;
+    std::function<void()> program_stop;
+    std::function<void(bool)> program_scope;
 };
 
 struct UiContext {
     FramePtr frame;           // never null
     TableView* table = nullptr;
     const LabState* lab = nullptr;
+    const ProgramState* program = nullptr;  // null: no program started
+    bool program_scope = true;  // the table, timeline and ladder show only its sockets
     std::uint64_t now_ns = 0;  // CLOCK_MONOTONIC at the start of this UI frame
     bool paused = false;
     int interval_ms = 1000;

@@ -26,6 +26,9 @@ namespace socklab::program {
 struct SpawnOptions {
     bool own_process_group = false;  // check: a group of its own, to stop the whole tree
     bool quiet = false;              // check: stdin from /dev/null, stdout/stderr to /dev/null
+    // The viewer: stdin from /dev/null, stdout and stderr to this descriptor (a log file the
+    // caller opened); -1: the caller's own (the terminal). `quiet` wins.
+    int output_fd = -1;
 };
 
 // A program started from argv, held at the door until go() so tracing can begin first.

@@ -1,0 +1,103 @@
+#pragma once
+// One watched run of the learner's program, shared by `socklab run` and the viewer: start the
+// program with the tracers following its process tree, gather its system calls, the
+// transitions of its sockets and polls of the table it holds, and turn them into the report
+// (program::analyse) — at the end, or as it stands while the program still runs.
+//
+// One thread drives a Watch: step() until it returns false, then finish(). The viewer does
+// so on a thread of its own and publishes what report_so_far() gives.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "socklab/program.hpp"
+#include "socklab/program_tree.hpp"
+#include "socklab/source.hpp"
+#include "socklab/tracer.hpp"
+
+namespace socklab::program {
+
+// The tracers of a run: the program's tree (its calls, followed in the kernel from its first
+// fork) and, for `run`, every transition (the peer's FIN runs in another process). Without
+// privileges both are null or inactive and `why_not` says why.
+struct Tracers {
+    std::unique_ptr<Tracer> calls;
+    std::unique_ptr<Tracer> transitions;
+    bool active = false;
+    std::string why_not;
+};
+[[nodiscard]] Tracers start_tracers(pid_t pid, std::optional<std::uint16_t> port, bool want_transitions);
+
+// The command as one line, its words joined by spaces ("python3 chat.py 9000").
+[[nodiscard]] std::string command_text(const std::vector<std::string>& cmd);
+
+// The port doctor's one-line verdict on `port`: the first finding that blocks a bind.
+[[nodiscard]] std::string doctor_summary(std::uint16_t port);
+
+struct WatchOptions {
+    std::vector<std::string> command;
+    std::optional<std::uint16_t> port;  // the port it binds, for the doctor's diagnosis
+    SpawnOptions spawn;
+};
+
+// What a Watch reports as it reads the tracers (the live log of `socklab run`).
+struct WatchSink {
+    std::function<void(const SyscallEvent&)> call;
+    std::function<void(const TransitionEvent&)> transition;
+};
+
+class Watch {
+public:
+    // Starts the program held at the door and the tracers on its pid; go() lets it run.
+    // Throws socklab::Error when it cannot fork.
+    Watch(WatchOptions opts, Source& source);
+    Watch(const Watch&) = delete;
+    Watch& operator=(const Watch&) = delete;
+
+    // Let the program exec: 0, or the errno of a failed exec (ENOENT: no such command).
+    int go();
+    [[nodiscard]] bool traced() const noexcept { return tracers_.active; }
+    // Why the run is not traced (empty when it is).
+    [[nodiscard]] const std::string& why_not_traced() const noexcept { return tracers_.why_not; }
+    [[nodiscard]] Spawned& program() noexcept { return prog_; }
+    [[nodiscard]] const WatchOptions& options() const noexcept { return opts_; }
+
+    // One round: read the tracers for up to `wait` (untraced: wait that long for the exit),
+    // then poll the table. False once the program has ended (no poll then).
+    bool step(std::chrono::milliseconds wait, const WatchSink& sink = {});
+    // The program has ended or was stopped: read what its last moments left in the tracers'
+    // buffers (bounded), then analyse. `input()` then holds everything seen.
+    Report finish(const WatchSink& sink = {});
+    // The report as things stand, the program still running (the viewer's live findings).
+    [[nodiscard]] Report report_so_far() const;
+    [[nodiscard]] const Input& input() const noexcept { return in_; }
+
+    // The program's local ports, and its processes and threads, seen so far.
+    [[nodiscard]] const std::set<std::uint16_t>& ports() const noexcept { return ports_; }
+    [[nodiscard]] const std::set<std::int32_t>& tasks() const noexcept { return tasks_; }
+    // The newest poll of the sockets it holds.
+    [[nodiscard]] const std::optional<Observation>& latest() const noexcept { return latest_; }
+
+private:
+    bool drain(std::chrono::milliseconds wait, const WatchSink& sink);
+    void take_poll();
+    // in_ completed with what the tracers counted and the diagnosis, at `end_ns`.
+    [[nodiscard]] Input complete(std::uint64_t end_ns) const;
+
+    WatchOptions opts_;
+    Source& source_;
+    Spawned prog_;
+    Tracers tracers_;
+    Input in_;
+    std::set<std::uint16_t> ports_;
+    std::set<std::int32_t> tasks_;
+    std::optional<Observation> latest_;
+    std::vector<TransitionEvent> batch_;
+};
+
+}  // namespace socklab::program
