@@ -207,16 +207,20 @@ std::optional<h::Message> HelperClient::receive(std::chrono::milliseconds timeou
         }
         if (d.status != h::Decoded::Status::need_more)
             throw Error("failed to read socklab-helper's answer: " + d.error);
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0)
-            throw Error("failed to read socklab-helper's answer: nothing within " +
-                        std::to_string(timeout.count()) + " ms");
+        // Even with no time left, what is already in the socket is read (a zero timeout
+        // means "what is here now", not "nothing").
+        const auto left = std::max(std::chrono::milliseconds(0),
+                                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       deadline - std::chrono::steady_clock::now()));
         pollfd p{channel_.get(), POLLIN, 0};
         const int r = ::poll(&p, 1, static_cast<int>(left.count()));
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) throw sys_error("wait for socklab-helper", errno);
-        if (r == 0) continue;
+        if (r == 0) {
+            if (std::chrono::steady_clock::now() < deadline) continue;
+            throw Error("failed to read socklab-helper's answer: nothing within " +
+                        std::to_string(timeout.count()) + " ms");
+        }
         std::byte chunk[16384];
         const ssize_t n = ::recv(channel_.get(), chunk, sizeof chunk, 0);
         if (n < 0 && errno == EINTR) continue;

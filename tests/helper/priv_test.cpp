@@ -22,6 +22,8 @@
 #include <functional>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "socklab/doctor.hpp"
 #include "socklab/helper_client.hpp"
 #include "socklab/source.hpp"
@@ -474,6 +476,36 @@ TEST_F(HelperPriv, PeerThatIsNotTheParentIsRefused) {
     EXPECT_EQ(out, "exit=1");
 }
 
+TEST_F(HelperPriv, CaptureChecksWhatItIsSentBeforeOpeningAnything) {
+    const auto out = run_as(member_, [&]() -> std::string {
+        std::string r;
+        {
+            socklab::HelperClient c(helper_);
+            r += answer_text(c.start_capture({"nosuch0", {80}, 1024})) + "\n";
+            r += answer_text(c.start_capture({"lo/../x", {}, 1024})) + "\n";
+            // The session goes on after a refusal; a port 0 never leaves the encoder's side
+            // unnoticed: the helper's decoder refuses the frame and ends the session.
+            r += answer_text(c.start_capture({"lo", {0}, 1024})) + "\n";
+        }
+        socklab::HelperClient bare(bare_);
+        r += answer_text(bare.start_capture({"lo", {}, 1024})) + "\n";
+        return r;
+    });
+    std::istringstream lines(out);
+    std::vector<std::string> l;
+    for (std::string x; std::getline(lines, x);) l.push_back(x);
+    ASSERT_EQ(l.size(), 4u) << out;
+    EXPECT_EQ(l[0], "refused: refused to capture on 'nosuch0': no such interface in this network "
+                    "namespace (see 'ip link')");
+    EXPECT_EQ(l[1], "refused: refused to capture on 'lo/../x': not an interface name");
+    EXPECT_EQ(l[2], "bad_frame: bad frame: verb 6: capture port 0");
+    EXPECT_EQ(l[3].rfind("no_permission: socklab-helper does not hold CAP_NET_RAW, which capture "
+                         "needs",
+                         0),
+              0u)
+        << l[3];
+}
+
 }  // namespace
 
 // ---- the CLI on the helper path -----------------------------------------------------------
@@ -572,6 +604,76 @@ TEST_F(HelperCli, MemberRunsSocklabTraceThroughTheHelper) {
                           R"("old_state":"LISTEN","new_state":"SYN_RECV")"})
         EXPECT_NE(out.find(t), std::string::npos) << t << "\n" << out;
     EXPECT_NE(err.find(" lost\n"), std::string::npos) << err;
+}
+
+// The member's `socklab trace --packets --json` sees the handshake of a connection this test
+// makes: the helper captured it, the member's socklab decoded it. The client port (known
+// from getsockname) and the kernel's own numbering (ISN-relative seq/ack) are the oracle.
+TEST_F(HelperCli, MemberCapturesALoopbackHandshakeThroughTheHelper) {
+    socklab::test::PrivateNetns ns;
+    auto listener = socklab::test::tcp_listen("127.0.0.1", 0);
+    const auto port = socklab::test::local_port(listener.get());
+    auto r = start_as(member_, {socklab::test::bin("socklab"), "trace", "--packets", "--json",
+                                "--duration", "3", "--port", std::to_string(port)});
+    const std::string started = read_until(r.err.get(), "capturing through socklab-helper", 10s);
+    ASSERT_NE(started.find("socklab: capturing through socklab-helper (" + helper_.string() +
+                           "): capturing 'tcp and (port " + std::to_string(port) + ")' on lo"),
+              std::string::npos)
+        << started;
+    std::uint16_t cport = 0;
+    {
+        auto client = socklab::test::tcp_connect("127.0.0.1", port);
+        auto server = socklab::test::tcp_accept(listener.get());
+        cport = socklab::test::local_port(client.get());
+    }
+    const std::string out = read_until(r.out.get(), "", 15s);
+    const std::string err = started + read_until(r.err.get(), "", 10s);
+    EXPECT_EQ(reap(r.pid), 0) << err;
+    std::vector<nlohmann::json> segs;
+    bool saw_transition = false;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+        const auto j = nlohmann::json::parse(line);
+        if (j["kind"] == "segment") segs.push_back(j);
+        if (j["kind"] == "transition") saw_transition = true;
+    }
+    ASSERT_GE(segs.size(), 3u) << out << err;
+    const auto is = [&](const nlohmann::json& j, std::uint16_t from, std::uint16_t to,
+                        std::vector<std::string> flags, int seq, int ack) {
+        return j["src_port"] == from && j["dst_port"] == to && j["flags"] == flags &&
+               j["seq"] == seq && (ack < 0 || j["ack"] == ack) && j["src_addr"] == "127.0.0.1";
+    };
+    EXPECT_TRUE(is(segs[0], cport, port, {"SYN"}, 0, -1)) << segs[0].dump();
+    EXPECT_TRUE(is(segs[1], port, cport, {"SYN", "ACK"}, 0, 1)) << segs[1].dump();
+    EXPECT_TRUE(is(segs[2], cport, port, {"ACK"}, 1, 1)) << segs[2].dump();
+    // Transitions came through the helper's trace beside it.
+    EXPECT_TRUE(saw_transition) << out;
+    EXPECT_NE(err.find("segments dropped by the capture"), std::string::npos) << err;
+}
+
+// Outside the group: socklab does not use the helper, captures itself and is refused by the
+// kernel, saying how to join; the helper, started anyway, refuses the user by name.
+TEST_F(HelperCli, NonMemberIsRefusedWithTheWayIntoTheGroup) {
+    auto r = start_as(outsider_, {socklab::test::bin("socklab"), "trace", "--packets", "--json",
+                                  "--duration", "1", "--port", "9"});
+    const std::string out = read_until(r.out.get(), "", 10s);
+    const std::string err = read_until(r.err.get(), "", 10s);
+    EXPECT_EQ(reap(r.pid), 1) << err;
+    EXPECT_EQ(out, "");
+    EXPECT_NE(err.find("socklab: segments are not captured: capturing on lo needs CAP_NET_RAW ("),
+              std::string::npos)
+        << err;
+    EXPECT_NE(err.find("or join group socklab where socklab-helper is installed (as root: "
+                       "'usermod -aG socklab $USER', then log in again)"),
+              std::string::npos)
+        << err;
+    const auto direct = run_as(outsider_, [&]() -> std::string {
+        socklab::HelperClient c(helper_);
+        return answer_text(c.start_capture({"lo", {}, 1024}));
+    });
+    EXPECT_EQ(direct, "failed: socklab-helper: refused: user " + outsider_.name +
+                          " is not in group socklab; as root run 'usermod -aG socklab " +
+                          outsider_.name + "' and log in again");
 }
 
 TEST_F(HelperCli, MemberFreesRootsPortWithDestroy) {
