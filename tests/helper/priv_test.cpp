@@ -676,6 +676,73 @@ TEST_F(HelperCli, NonMemberIsRefusedWithTheWayIntoTheGroup) {
                           outsider_.name + "' and log in again");
 }
 
+// `socklab free PORT --signal TERM --yes` by a member, on a port held by a listener of
+// another unprivileged user: the helper names the owner (the member cannot read that user's
+// /proc/<pid>/fd) and signals it; the listener ends and a real bind() works again.
+TEST_F(HelperCli, MemberFreesAnotherUsersPortWithSignal) {
+    socklab::test::PrivateNetns ns;
+    // The system's python3 (a python3 first on PATH may live in root's home, out of reach).
+    auto holder = start_as(outsider_, {"/usr/bin/python3", "-c",
+                                       "import socket, time\n"
+                                       "s = socket.socket()\n"
+                                       "s.bind(('127.0.0.1', 0))\n"
+                                       "s.listen()\n"
+                                       "print(s.getsockname()[1], flush=True)\n"
+                                       "time.sleep(60)\n"});
+    bool reaped = false;
+    const auto kill_holder = [&] {  // whatever happens below, the listener does not outlive us
+        if (!reaped) {
+            ::kill(holder.pid, SIGKILL);
+            ::waitpid(holder.pid, nullptr, 0);
+        }
+    };
+    std::unique_ptr<decltype(kill_holder), void (*)(decltype(kill_holder)*)> guard(
+        &kill_holder, [](decltype(kill_holder)* k) { (*k)(); });
+    const std::string port = read_until(holder.out.get(), "\n", 10s);
+    ASSERT_FALSE(port.empty()) << read_until(holder.err.get(), "", 1s);
+    const std::string p = port.substr(0, port.find('\n'));
+    auto r = start_as(member_, {socklab::test::bin("socklab"), "free", p, "--signal", "TERM",
+                                "--yes"});
+    const std::string out = read_until(r.out.get(), "", 20s);
+    const std::string err = read_until(r.err.get(), "", 5s);
+    EXPECT_EQ(reap(r.pid), 0) << out << err;
+    int st = 0;
+    const bool ended = socklab::test::wait_until(
+        [&] { return ::waitpid(holder.pid, &st, WNOHANG) == holder.pid; }, 10s);
+    reaped = ended;
+    ASSERT_TRUE(ended) << out << err;
+    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM) << st;
+    EXPECT_NE(err.find("socklab: acting through socklab-helper (" + helper_.string() + ")"),
+              std::string::npos)
+        << err;
+    EXPECT_NE(out.find("user " + outsider_.name), std::string::npos) << out;  // the owner named
+    EXPECT_NE(out.find("exited after SIGTERM"), std::string::npos) << out;
+    EXPECT_NE(out.find("can be bound now (checked with a real bind())"), std::string::npos) << out;
+}
+
+// Without the helper (not a member) the same free cannot even see the owner: nothing done.
+TEST_F(HelperCli, NonMemberCannotFreeAnotherUsersPort) {
+    socklab::test::PrivateNetns ns;
+    auto listener = socklab::test::tcp_listen("127.0.0.1", 0);  // root's
+    const auto port = socklab::test::local_port(listener.get());
+    auto r = start_as(outsider_, {socklab::test::bin("socklab"), "free", std::to_string(port),
+                                  "--signal", "TERM", "--yes"});
+    const std::string out = read_until(r.out.get(), "", 20s);
+    const std::string err = read_until(r.err.get(), "", 5s);
+    EXPECT_EQ(reap(r.pid), 1) << out << err;
+    EXPECT_EQ(err.find("acting through socklab-helper"), std::string::npos) << err;
+    EXPECT_NE(err.find("nothing socklab can do to free port " + std::to_string(port)),
+              std::string::npos)
+        << err;
+    // The kernel agrees: root's listener still stands.
+    auto src = socklab::make_netlink_source();
+    bool listening = false;
+    for (const auto& s : socklab::test::sockets_on_port(*src, port))
+        if (s.local_port == port && s.state == static_cast<std::uint8_t>(socklab::TcpState::listen))
+            listening = true;
+    EXPECT_TRUE(listening);
+}
+
 TEST_F(HelperCli, MemberFreesRootsPortWithDestroy) {
     socklab::test::PrivateNetns ns;
     auto listener = socklab::test::tcp_listen("127.0.0.1", 0);
