@@ -613,8 +613,8 @@ TEST_F(HelperCli, MemberCapturesALoopbackHandshakeThroughTheHelper) {
     socklab::test::PrivateNetns ns;
     auto listener = socklab::test::tcp_listen("127.0.0.1", 0);
     const auto port = socklab::test::local_port(listener.get());
-    auto r = start_as(member_, {socklab::test::bin("socklab"), "trace", "--packets", "--json",
-                                "--duration", "3", "--port", std::to_string(port)});
+    auto r = start_as(member_, {socklab::test::bin("socklab"), "trace", "--packets", "--syscalls",
+                                "--json", "--duration", "3", "--port", std::to_string(port)});
     const std::string started = read_until(r.err.get(), "capturing through socklab-helper", 10s);
     ASSERT_NE(started.find("socklab: capturing through socklab-helper (" + helper_.string() +
                            "): capturing 'tcp and (port " + std::to_string(port) + ")' on lo"),
@@ -649,6 +649,11 @@ TEST_F(HelperCli, MemberCapturesALoopbackHandshakeThroughTheHelper) {
     // Transitions came through the helper's trace beside it.
     EXPECT_TRUE(saw_transition) << out;
     EXPECT_NE(err.find("segments dropped by the capture"), std::string::npos) << err;
+    // System calls are not served by the helper's trace: said in one line, the rest goes on.
+    EXPECT_NE(err.find("socklab: system calls are not traced: socklab-helper traces state "
+                       "transitions only; as root (e.g. 'sudo socklab trace --syscalls') they are\n"),
+              std::string::npos)
+        << err;
 }
 
 // Outside the group: socklab does not use the helper, captures itself and is refused by the
