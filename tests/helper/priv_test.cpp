@@ -29,6 +29,7 @@
 #include "socklab/source.hpp"
 #include "socklab/state.hpp"
 #include "testsupport.hpp"
+#include "../viewer/xvfb.hpp"
 
 namespace h = socklab::helper;
 using namespace std::chrono_literals;
@@ -746,6 +747,26 @@ TEST_F(HelperCli, NonMemberCannotFreeAnotherUsersPort) {
         if (s.local_port == port && s.state == static_cast<std::uint8_t>(socklab::TcpState::listen))
             listening = true;
     EXPECT_TRUE(listening);
+}
+
+// The viewer's status bar names the path a member's privileged work takes (--dump-state).
+TEST_F(HelperCli, ViewerStatusBarNamesTheHelperPathForAMember) {
+    if (!socklab::test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    socklab::test::TempDir dir("socklab-viewer-member");
+    ASSERT_EQ(::chmod(dir.path.c_str(), 0777), 0);  // the member writes its dump here
+    const auto dump = dir.path / "state.json";
+    auto r = start_as(member_, socklab::test::xvfb_run({socklab::test::bin("socklab-viewer"),
+                                                        "--frames", "3", "--dump-state",
+                                                        dump.string(), "--interval", "5000"}));
+    const std::string out = read_until(r.out.get(), "", 90s);
+    const std::string err = read_until(r.err.get(), "", 10s);
+    ASSERT_EQ(reap(r.pid), 0) << out << err;
+    std::ifstream in(dump);
+    const auto j = nlohmann::json::parse(in);
+    const auto& status = j.at("panels").at("status");
+    EXPECT_EQ(status.at("privilege_path"), "helper") << status.dump();
+    EXPECT_EQ(status.at("privilege_path_text"), "socklab-helper (" + helper_.string() + ")");
+    EXPECT_EQ(status.at("root"), false);
 }
 
 TEST_F(HelperCli, MemberFreesRootsPortWithDestroy) {
