@@ -165,6 +165,10 @@ protected:
 
     void TearDown() override {
         if (!armed_) return;
+        // Whatever the test users still run (an X server winding down after xvfb-run, a
+        // child left by a failed test) ends before the users go: userdel refuses otherwise.
+        for (const Account* a : {&member_, &outsider_})
+            if (a->uid != 0) end_processes_of(a->uid);
         dir_.reset();
         if (made_member_) run_ok({"userdel", member_name_});
         if (made_outsider_) run_ok({"userdel", outsider_name_});
@@ -179,6 +183,29 @@ protected:
 
     Account member_, outsider_;
     std::filesystem::path helper_, bare_;
+
+    // The pids whose real uid is `uid`.
+    static std::vector<pid_t> processes_of(uid_t uid) {
+        std::vector<pid_t> out;
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+            const auto name = e.path().filename().string();
+            if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+            std::ifstream in(e.path() / "status");
+            for (std::string line; std::getline(in, line);)
+                if (line.rfind("Uid:", 0) == 0) {
+                    if (std::stoul(line.substr(4)) == uid) out.push_back(std::stoi(name));
+                    break;
+                }
+        }
+        return out;
+    }
+    // Give the user's processes a few seconds to end on their own, then SIGKILL them.
+    static void end_processes_of(uid_t uid) {
+        if (socklab::test::wait_until([&] { return processes_of(uid).empty(); }, 5s)) return;
+        for (const pid_t pid : processes_of(uid)) ::kill(pid, SIGKILL);
+        socklab::test::wait_until([&] { return processes_of(uid).empty(); }, 5s);
+    }
 
 private:
     socklab::UniqueFd lock_;
