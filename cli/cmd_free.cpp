@@ -12,7 +12,11 @@
 
 #include "command.hpp"
 #include "socklab/doctor.hpp"
+#include "socklab/error.hpp"
 #include "socklab/helper_client.hpp"
+#include "socklab/holders.hpp"
+#include "socklab/owners.hpp"
+#include "socklab/source.hpp"
 #include "socklab/i18n.hpp"
 
 namespace socklab::cli {
@@ -79,7 +83,29 @@ void register_free(CLI::App& root, Runner& run) {
     sub->callback([&run, opts] {
         run = [opts] {
             const std::string port = std::to_string(opts->port);
-            const Diagnosis d = diagnose(opts->port);
+            // Not root, in group socklab, helper installed: it names the owners of other
+            // users' sockets, destroys and signals for us, re-checking each socket (4-tuple +
+            // cookie) and process (pid + start time) right before it acts.
+            std::unique_ptr<HelperClient> helper;
+            if (privilege_path() == PrivilegePath::helper) {
+                helper = std::make_unique<HelperClient>(*find_helper());
+                std::fprintf(stderr, _("socklab: acting through %s\n"), privilege_path_text().c_str());
+            }
+            const auto helper_owners = [&helper](std::span<const std::uint64_t> inodes) {
+                HelperClient::Answer a;
+                std::vector<HeldBy> out;
+                for (auto& e : helper->owners(inodes, a))
+                    out.push_back({e.inode, {e.pid, e.fd, e.uid, e.command, user_name(e.uid)}});
+                if (!a.ok)
+                    throw Error(i18n::format(_("failed to ask socklab-helper for the owners: {}"),
+                                             a.message));
+                return out;
+            };
+            const Diagnosis d = [&] {
+                if (!helper) return diagnose(opts->port);
+                auto source = make_default_source();
+                return diagnose(opts->port, *source, OwnersLookup(helper_owners));
+            }();
             if (d.bindable()) {
                 std::printf(_("Port %s/tcp can be bound already: nothing to do.\n"), port.c_str());
                 return kExitOk;
@@ -130,13 +156,8 @@ void register_free(CLI::App& root, Runner& run) {
                 }
             }
 
-            // Not root, in group socklab, helper installed: it destroys and signals for us,
-            // re-checking each socket (4-tuple + cookie) and process (pid + start time).
-            std::unique_ptr<HelperClient> helper;
             ActHooks hooks;
-            if (privilege_path() == PrivilegePath::helper) {
-                helper = std::make_unique<HelperClient>(*find_helper());
-                std::fprintf(stderr, _("socklab: acting through %s\n"), privilege_path_text().c_str());
+            if (helper) {
                 hooks.destroy = [&helper](const SocketRecord& s) {
                     return helper_errno(helper->destroy(s), ENOENT);
                 };
@@ -144,6 +165,12 @@ void register_free(CLI::App& root, Runner& run) {
                     const auto ticks = process_start_ticks(p.pid);
                     if (!ticks) return ESRCH;
                     return helper_errno(helper->signal(p.pid, *ticks, signo), ESRCH);
+                };
+                hooks.holds = [&helper_owners](int pid, std::uint64_t inode) {
+                    const std::uint64_t one[] = {inode};
+                    for (const auto& h : helper_owners(one))
+                        if (h.process.pid == pid) return true;
+                    return false;
                 };
             }
             const FreeResult r = execute(plan, hooks);

@@ -193,6 +193,45 @@ bool on_port(const SyscallEvent& c, std::optional<std::uint16_t> port) {
     return c.key && (c.key->local_port == *port || c.key->remote_port == *port);
 }
 
+// Transitions and calls from the tracer here (root), or transitions from socklab-helper (a
+// member of group socklab: the helper's trace verb serves transitions, not system calls).
+class CauseTracer {
+public:
+    explicit CauseTracer(const TracerOptions& opts) {
+        if (!opts.force_unprivileged && privilege_path() == PrivilegePath::helper) {
+            helper_ = std::make_unique<HelperTracer>(*find_helper(), opts);
+            if (opts.syscalls)
+                calls_off_ = {false, _("system calls are not traced: socklab-helper traces state "
+                                       "transitions only; as root (e.g. 'sudo socklab trace "
+                                       "--syscalls') they are")};
+        } else {
+            direct_ = std::make_unique<Tracer>(opts);
+        }
+    }
+    [[nodiscard]] const TracerStatus& status() const noexcept {
+        return direct_ ? direct_->status() : helper_->status();
+    }
+    [[nodiscard]] const TracerStatus& syscall_status() const noexcept {
+        return direct_ ? direct_->syscall_status() : calls_off_;
+    }
+    [[nodiscard]] bool through_helper() const noexcept { return helper_ != nullptr; }
+    void poll(std::vector<TransitionEvent>& trans, std::vector<SyscallEvent>& calls,
+              std::chrono::milliseconds wait) {
+        if (direct_) direct_->poll(trans, calls, wait);
+        else helper_->poll(trans, wait);
+    }
+    // The end: events still owed are appended to `tail`; the kernel's lost count.
+    std::uint64_t finish(std::vector<TransitionEvent>& tail) {
+        if (direct_) return direct_->lost_events();
+        return status().active ? helper_->finish(tail) : 0;
+    }
+
+private:
+    std::unique_ptr<Tracer> direct_;
+    std::unique_ptr<HelperTracer> helper_;
+    TracerStatus calls_off_;
+};
+
 int run_causes(const TraceArgs& args) {
     StopSignals signals;
     TracerOptions topts;
@@ -208,7 +247,11 @@ int run_causes(const TraceArgs& args) {
         if (args.port) copts.ports = {*args.port};
         capture.emplace(copts);
     }
-    Tracer tracer(topts);
+    CauseTracer tracer(topts);
+    if (tracer.through_helper() && tracer.status().active)
+        std::fprintf(stderr, "socklab: %s\n", tracer.status().message.c_str());
+    if (capture && capture->status().active && privilege_path() == PrivilegePath::helper)
+        std::fprintf(stderr, "socklab: %s\n", capture->status().message.c_str());
     // One clear line per source that is missing; the others carry on.
     if (!tracer.status().active) {
         // Transitions and calls share the tracing instance: one reason for both.
@@ -306,8 +349,11 @@ int run_causes(const TraceArgs& args) {
         const std::uint64_t now = monotonic_ns();
         flush(now > kHoldNs ? now - kHoldNs : 0);
     }
+    if (output_ok) gather(std::chrono::milliseconds(0));
+    std::vector<TransitionEvent> tail;  // read by the helper but not yet sent when it stopped
+    const std::uint64_t lost = tracer.finish(tail);
     if (output_ok) {
-        gather(std::chrono::milliseconds(0));
+        for (auto& e : tail) held.push_back({e.time_ns, e});
         flush(~std::uint64_t{0});
     }
 
@@ -315,7 +361,6 @@ int run_causes(const TraceArgs& args) {
                  static_cast<unsigned long long>(shown_segments),
                  static_cast<unsigned long long>(shown_transitions),
                  static_cast<unsigned long long>(shown_calls));
-    const std::uint64_t lost = tracer.lost_events();
     const std::uint64_t dropped = capturing ? capture->stats().lost() : 0;
     std::fprintf(stderr, _("; %llu trace events lost, %llu segments dropped by the capture\n"),
                  static_cast<unsigned long long>(lost), static_cast<unsigned long long>(dropped));

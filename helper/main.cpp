@@ -32,8 +32,8 @@ constexpr const char* kGroup = "socklab";
 // In CLI11's layout, like every other socklab program, so the man page is made the same way.
 constexpr const char* kHelp =
     N_("The one privileged program of socklab. socklab, socklab-viewer and the labs start it as\n"
-    "their child, with a socketpair on fd 3, when a user who is not root asks for tracing, the\n"
-    "owners of other users' processes, SOCK_DESTROY or a signal. It runs with file\n"
+    "their child, with a socketpair on fd 3, when a user who is not root asks for tracing, packet\n"
+    "capture, the owners of other users' processes, SOCK_DESTROY or a signal. It runs with file\n"
     "capabilities (no setuid), refuses users not in group socklab, and raises each capability\n"
     "only for the request that needs it (docs/privileges.md).\n"
     "Usage: socklab-helper [OPTIONS]\n"

@@ -2,6 +2,7 @@
 // its own capability for the act, and answers with ok or an error frame saying why not.
 #include "server.hpp"
 
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "caps.hpp"
+#include "socklab/capture.hpp"
 #include "socklab/doctor.hpp"
 #include "socklab/error.hpp"
 #include "socklab/fd.hpp"
@@ -148,6 +150,107 @@ bool do_trace(Channel& ch, const h::TraceRequest& req) {
     }
     const auto lost = tracer.lost_events();
     return ch.send(h::OkReply{_("trace stopped"), lost});
+}
+
+// ---- capture ----------------------------------------------------------------------------
+// The helper opens the capture and sends the frames as they are, undecoded: the decoder
+// (pkt::decode_frame) reads bytes anyone on the network may have shaped, so it runs in the
+// unprivileged front end, never here (the reason Wireshark's dumpcap does not dissect).
+
+// A name the kernel could give an interface (dev_valid_name: 1..15 bytes, not "." or "..",
+// no '/', ':' or white space), and one that exists in this network namespace — or libpcap's
+// "any". Empty when it is fine, else why not.
+std::string interface_refusal(const std::string& name) {
+    if (name.empty() || name.size() > h::kMaxInterfaceName || name == "." || name == "..")
+        return _("not an interface name");
+    for (const char c : name) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '/' || c == ':' || u <= 0x20 || u >= 0x7f) return _("not an interface name");
+    }
+    if (name != "any" && ::if_nametoindex(name.c_str()) == 0)
+        return _("no such interface in this network namespace (see 'ip link')");
+    return {};
+}
+
+bool do_capture(Channel& ch, const h::CaptureRequest& req) {
+    if (::geteuid() != 0 && !permitted(CAP_NET_RAW))
+        return ch.error(h::ErrorCode::no_permission, missing_cap("CAP_NET_RAW", "capture"));
+    // Trust nothing the front end sent: the decoder checked the sizes; check the values.
+    if (auto why = interface_refusal(req.interface); !why.empty()) {
+        std::string shown;
+        for (const char c : req.interface)
+            shown += (static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f) ? c : '?';
+        return ch.error(h::ErrorCode::refused,
+                        i18n::format(_("refused to capture on '{}': {}"), shown, why));
+    }
+    if (req.ports.size() > h::kMaxCapturePorts ||
+        std::any_of(req.ports.begin(), req.ports.end(), [](std::uint16_t p) { return p == 0; }) ||
+        req.buffer_kb < h::kMinCaptureBufferKb || req.buffer_kb > h::kMaxCaptureBufferKb)
+        return ch.error(h::ErrorCode::refused, _("refused to capture: ports must be 1 to 65535"));
+    CaptureOptions opts;
+    opts.interface = req.interface;
+    opts.ports = req.ports;  // the filter is made of these numbers only, never of a string
+    opts.buffer_kb = req.buffer_kb;
+    opts.snaplen = static_cast<int>(h::kMaxCaptureBytes);  // headers, never what the front end asks
+    std::unique_ptr<FrameCapture> cap;
+    try {
+        // CAP_NET_RAW only to open the packet socket; reading it later needs nothing.
+        Raised raised{CAP_NET_RAW};
+        cap = std::make_unique<FrameCapture>(opts);
+    } catch (const Error& e) {
+        return ch.error(h::ErrorCode::failed, e.what());
+    }
+    if (!ch.send(h::OkReply{"capturing '" + cap->filter() + "' on " + req.interface,
+                            static_cast<std::uint64_t>(cap->datalink())}))
+        return false;
+
+    h::PacketBatch batch;
+    batch.datalink = static_cast<std::uint32_t>(cap->datalink());
+    const auto flush = [&] {
+        if (batch.frames.empty()) return true;
+        const auto d = cap->drops();
+        batch.kernel_dropped = d.kernel_dropped;
+        batch.interface_dropped = d.interface_dropped;
+        const bool sent = ch.send(batch);
+        batch.frames.clear();
+        return sent;
+    };
+    bool alive = true;
+    for (;;) {
+        try {
+            cap->poll(
+                [&](const FrameCapture::Frame& f) {
+                    if (!alive) return;
+                    h::CapturedFrame out;
+                    out.time_ns = f.time_ns;
+                    out.wire_len = f.wire_len;
+                    const auto n = std::min(f.bytes.size(), h::kMaxCaptureBytes);
+                    out.bytes.assign(f.bytes.begin(), f.bytes.begin() + static_cast<long>(n));
+                    batch.frames.push_back(std::move(out));
+                    if (batch.frames.size() == h::kFramesPerBatch) alive = flush();
+                },
+                std::chrono::milliseconds(100));
+        } catch (const Error& e) {
+            return ch.error(h::ErrorCode::failed, e.what());
+        }
+        if (!alive || !flush()) return false;
+        h::Decoded d;
+        switch (ch.next(d, 0)) {
+            case Channel::Got::timeout: continue;
+            case Channel::Got::closed: return false;
+            case Channel::Got::bad:
+                ch.error(h::ErrorCode::bad_frame, _("bad frame: ") + d.error);
+                return false;
+            case Channel::Got::unknown:
+                if (!ch.error(h::ErrorCode::unknown_verb, "refused: " + d.error)) return false;
+                continue;
+            case Channel::Got::frame: break;
+        }
+        if (std::holds_alternative<h::StopRequest>(*d.message)) break;
+        if (!ch.error(h::ErrorCode::busy, _("refused: a capture is running; only 'stop' is served")))
+            return false;
+    }
+    return ch.send(h::OkReply{_("capture stopped"), cap->drops().lost()});
 }
 
 // ---- owners -----------------------------------------------------------------------------
@@ -313,6 +416,7 @@ int serve(int fd) {
         else if (const auto* o = std::get_if<h::OwnersRequest>(&m)) alive = do_owners(ch, *o);
         else if (const auto* x = std::get_if<h::DestroyRequest>(&m)) alive = do_destroy(ch, *x);
         else if (const auto* s = std::get_if<h::SignalRequest>(&m)) alive = do_signal(ch, *s);
+        else if (const auto* c = std::get_if<h::CaptureRequest>(&m)) alive = do_capture(ch, *c);
         else
             alive = ch.error(h::ErrorCode::unknown_verb,
                              "refused: verb " +

@@ -442,7 +442,8 @@ private:
 };
 
 // The holders of the port's sockets, one OwnerProcess per pid.
-void collect_owners(Diagnosis& d, const PortHolding& found) {
+void collect_owners(Diagnosis& d, const PortHolding& found,
+                    const std::function<bool(int, std::uint64_t)>& holds_fn) {
     d.hidden_owners = found.unseen;
     std::map<int, OwnerProcess> by_pid;
     for (const auto& h : found.holders) {
@@ -461,7 +462,7 @@ void collect_owners(Diagnosis& d, const PortHolding& found) {
         int err = 0;
         auto fd = doctor_detail::open_pidfd(pid, err);
         const bool holds = std::any_of(o.inodes.begin(), o.inodes.end(),
-                                       [&, p = pid](std::uint64_t i) { return process_holds(p, i); });
+                                       [&, p = pid](std::uint64_t i) { return holds_fn(p, i); });
         if (fd && holds && !doctor_detail::pidfd_exited(fd.get()))
             o.pidfd = std::make_shared<const UniqueFd>(std::move(fd));
         doctor_detail::fill_process_info(o);
@@ -513,18 +514,42 @@ std::vector<BindProbe> probe_bind(std::uint16_t port) {
     return out;
 }
 
-Diagnosis diagnose(std::uint16_t port, Source& source, OwnerIndex& owners) {
+namespace {
+
+// Probe, find the holders (`find`), pin and describe the owners (`holds` re-asks whether an
+// owner still holds a socket), explain.
+Diagnosis diagnose_with(std::uint16_t port, const std::function<PortHolding()>& find,
+                        const std::function<bool(int, std::uint64_t)>& holds) {
     if (port == 0) throw Error(_("failed to diagnose port 0: give a port from 1 to 65535"));
     Diagnosis d;
     d.port = port;
     d.euid = ::geteuid();
     d.probes = probe_bind(port);
-    PortHolding found = holders_of_port(port, true, true, source, owners);
+    PortHolding found = find();
     d.source = found.source;
     d.sockets = found.sockets;
-    collect_owners(d, found);
+    collect_owners(d, found, holds);
     FindingBuilder(d).build();
     return d;
+}
+
+}  // namespace
+
+Diagnosis diagnose(std::uint16_t port, Source& source, OwnerIndex& owners) {
+    return diagnose_with(
+        port, [&] { return holders_of_port(port, true, true, source, owners); },
+        [](int pid, std::uint64_t inode) { return process_holds(pid, inode); });
+}
+
+Diagnosis diagnose(std::uint16_t port, Source& source, const OwnersLookup& lookup) {
+    return diagnose_with(
+        port, [&] { return holders_of_port(port, true, true, source, lookup); },
+        [&](int pid, std::uint64_t inode) {
+            const std::uint64_t one[] = {inode};
+            for (const auto& h : lookup(one))
+                if (h.process.pid == pid) return true;
+            return false;
+        });
 }
 
 Diagnosis diagnose(std::uint16_t port) {

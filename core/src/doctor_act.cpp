@@ -94,7 +94,10 @@ ActionResult signal_action(const Plan& plan, const PlannedAction& a, const ActHo
         return r;
     }
     const bool holds = std::any_of(p.inodes.begin(), p.inodes.end(),
-                                   [&](std::uint64_t i) { return process_holds(p.pid, i); });
+                                   [&](std::uint64_t i) {
+                                       return hooks.holds ? hooks.holds(p.pid, i)
+                                                          : process_holds(p.pid, i);
+                                   });
     if (doctor_detail::pidfd_exited(pidfd)) {
         r.outcome = Outcome::gone;
         r.message = i18n::format(_("{} has exited already: nothing signalled"), who);

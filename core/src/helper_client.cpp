@@ -207,16 +207,20 @@ std::optional<h::Message> HelperClient::receive(std::chrono::milliseconds timeou
         }
         if (d.status != h::Decoded::Status::need_more)
             throw Error("failed to read socklab-helper's answer: " + d.error);
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0)
-            throw Error("failed to read socklab-helper's answer: nothing within " +
-                        std::to_string(timeout.count()) + " ms");
+        // Even with no time left, what is already in the socket is read (a zero timeout
+        // means "what is here now", not "nothing").
+        const auto left = std::max(std::chrono::milliseconds(0),
+                                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       deadline - std::chrono::steady_clock::now()));
         pollfd p{channel_.get(), POLLIN, 0};
         const int r = ::poll(&p, 1, static_cast<int>(left.count()));
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) throw sys_error("wait for socklab-helper", errno);
-        if (r == 0) continue;
+        if (r == 0) {
+            if (std::chrono::steady_clock::now() < deadline) continue;
+            throw Error("failed to read socklab-helper's answer: nothing within " +
+                        std::to_string(timeout.count()) + " ms");
+        }
         std::byte chunk[16384];
         const ssize_t n = ::recv(channel_.get(), chunk, sizeof chunk, 0);
         if (n < 0 && errno == EINTR) continue;
@@ -303,8 +307,8 @@ HelperClient::Answer HelperClient::start_trace(std::optional<std::uint16_t> port
     return request(h::TraceRequest{port});
 }
 
-std::size_t HelperClient::poll_events(std::vector<TransitionEvent>& out,
-                                      std::chrono::milliseconds timeout) {
+std::size_t HelperClient::poll_stream(const std::function<bool(h::Message&)>& take,
+                                      std::chrono::milliseconds timeout, const char* what) {
     std::size_t n = 0;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
@@ -312,7 +316,7 @@ std::size_t HelperClient::poll_events(std::vector<TransitionEvent>& out,
             deadline - std::chrono::steady_clock::now());
         std::optional<h::Message> m;
         try {
-            // After the first event, take only what is already here.
+            // After the first frame, take only what is already here.
             m = receive(n == 0 ? std::max(left, std::chrono::milliseconds(0))
                                : std::chrono::milliseconds(0));
         } catch (const Error& e) {
@@ -320,20 +324,19 @@ std::size_t HelperClient::poll_events(std::vector<TransitionEvent>& out,
                 return n;
             throw;
         }
-        if (!m) throw Error("the trace ended: " + closed_answer().message);
-        if (auto* ev = std::get_if<h::EventReply>(&*m)) {
-            out.push_back(ev->event);
+        if (!m) throw Error(std::string(what) + " ended: " + closed_answer().message);
+        if (take(*m)) {
             ++n;
             continue;
         }
         if (const auto* err = std::get_if<h::ErrorReply>(&*m))
-            throw Error("the trace ended: " + err->message);
-        throw Error("the trace ended: socklab-helper sent verb " +
+            throw Error(std::string(what) + " ended: " + err->message);
+        throw Error(std::string(what) + " ended: socklab-helper sent verb " +
                     std::to_string(static_cast<int>(h::verb_of(*m))));
     }
 }
 
-HelperClient::Answer HelperClient::stop_trace(std::vector<TransitionEvent>& tail) {
+HelperClient::Answer HelperClient::stop_stream(const std::function<bool(h::Message&)>& take) {
     try {
         send(h::StopRequest{});
     } catch (const Error&) {
@@ -342,10 +345,7 @@ HelperClient::Answer HelperClient::stop_trace(std::vector<TransitionEvent>& tail
     for (;;) {
         auto m = receive(std::chrono::seconds(10));
         if (!m) return closed_answer();
-        if (auto* ev = std::get_if<h::EventReply>(&*m)) {
-            tail.push_back(ev->event);
-            continue;
-        }
+        if (take(*m)) continue;
         Answer a;
         if (const auto* ok = std::get_if<h::OkReply>(&*m)) {
             a.ok = true;
@@ -357,6 +357,48 @@ HelperClient::Answer HelperClient::stop_trace(std::vector<TransitionEvent>& tail
         }
         return a;
     }
+}
+
+std::size_t HelperClient::poll_events(std::vector<TransitionEvent>& out,
+                                      std::chrono::milliseconds timeout) {
+    return poll_stream(
+        [&](h::Message& m) {
+            auto* ev = std::get_if<h::EventReply>(&m);
+            if (ev) out.push_back(ev->event);
+            return ev != nullptr;
+        },
+        timeout, "the trace");
+}
+
+HelperClient::Answer HelperClient::stop_trace(std::vector<TransitionEvent>& tail) {
+    return stop_stream([&](h::Message& m) {
+        auto* ev = std::get_if<h::EventReply>(&m);
+        if (ev) tail.push_back(ev->event);
+        return ev != nullptr;
+    });
+}
+
+HelperClient::Answer HelperClient::start_capture(const h::CaptureRequest& req) {
+    return request(req);
+}
+
+std::size_t HelperClient::poll_packets(std::vector<h::PacketBatch>& out,
+                                       std::chrono::milliseconds timeout) {
+    return poll_stream(
+        [&](h::Message& m) {
+            auto* b = std::get_if<h::PacketBatch>(&m);
+            if (b) out.push_back(std::move(*b));
+            return b != nullptr;
+        },
+        timeout, "the capture");
+}
+
+HelperClient::Answer HelperClient::stop_capture(std::vector<h::PacketBatch>* tail) {
+    return stop_stream([&](h::Message& m) {
+        auto* b = std::get_if<h::PacketBatch>(&m);
+        if (b && tail) tail->push_back(std::move(*b));
+        return b != nullptr;
+    });
 }
 
 // ---- HelperTracer -------------------------------------------------------------------------

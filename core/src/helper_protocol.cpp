@@ -170,6 +170,31 @@ void put(Writer& w, const OwnersBatch& m) {
     }
 }
 
+void put(Writer& w, const CaptureRequest& m) {
+    if (m.ports.size() > kMaxCapturePorts)
+        throw std::length_error("helper protocol: too many ports for one capture request");
+    w.str(m.interface);
+    w.u32(m.buffer_kb);
+    w.u16(static_cast<std::uint16_t>(m.ports.size()));
+    for (auto p : m.ports) w.u16(p);
+}
+void put(Writer& w, const PacketBatch& m) {
+    if (m.frames.size() > kFramesPerBatch)
+        throw std::length_error("helper protocol: packet batch too big");
+    w.u32(m.datalink);
+    w.u64(m.kernel_dropped);
+    w.u64(m.interface_dropped);
+    w.u16(static_cast<std::uint16_t>(m.frames.size()));
+    for (const auto& f : m.frames) {
+        if (f.bytes.size() > kMaxCaptureBytes)
+            throw std::length_error("helper protocol: captured frame over kMaxCaptureBytes");
+        w.u64(f.time_ns);
+        w.u32(f.wire_len);
+        w.u16(static_cast<std::uint16_t>(f.bytes.size()));
+        if (!f.bytes.empty()) w.bytes(f.bytes.data(), f.bytes.size());
+    }
+}
+
 // An event address may be unset (family 0) when the record had none; any other family
 // than the two IP ones is not something the tracer makes.
 IpAddr event_addr(Reader& r) {
@@ -279,6 +304,64 @@ std::optional<Message> get(Verb v, Reader& r) {
             }
             return m;
         }
+        case Verb::capture: {
+            CaptureRequest m;
+            m.interface = r.str();
+            m.buffer_kb = r.u32();
+            const auto n = r.u16();
+            if (!r.ok()) return m;
+            if (m.interface.empty() || m.interface.size() > kMaxInterfaceName)
+                r.fail("interface name of " + std::to_string(m.interface.size()) +
+                       " bytes (want 1 to " + std::to_string(kMaxInterfaceName) + ")");
+            if (m.buffer_kb < kMinCaptureBufferKb || m.buffer_kb > kMaxCaptureBufferKb)
+                r.fail("capture buffer of " + std::to_string(m.buffer_kb) + " KiB (want " +
+                       std::to_string(kMinCaptureBufferKb) + " to " +
+                       std::to_string(kMaxCaptureBufferKb) + ")");
+            if (n > kMaxCapturePorts)
+                r.fail("capture request says " + std::to_string(n) + " ports (at most " +
+                       std::to_string(kMaxCapturePorts) + ")");
+            for (std::uint16_t i = 0; i < n && r.ok(); ++i) {
+                const auto p = r.u16();
+                if (r.ok() && p == 0) r.fail("capture port 0");
+                m.ports.push_back(p);
+            }
+            return m;
+        }
+        case Verb::packets: {
+            PacketBatch m;
+            m.datalink = r.u32();
+            m.kernel_dropped = r.u64();
+            m.interface_dropped = r.u64();
+            const auto n = r.u16();
+            if (!r.ok()) return m;
+            // Each frame is at least 14 bytes: never reserve more than the frame could hold.
+            if (n > kFramesPerBatch || static_cast<std::size_t>(n) * 14 > r.left()) {
+                r.fail("packet batch says " + std::to_string(n) + " frames, " +
+                       std::to_string(r.left()) + " bytes left");
+                return m;
+            }
+            m.frames.reserve(n);
+            for (std::uint16_t i = 0; i < n && r.ok(); ++i) {
+                CapturedFrame f;
+                f.time_ns = r.u64();
+                f.wire_len = r.u32();
+                const std::size_t len = r.u16();
+                if (r.ok() && len > kMaxCaptureBytes) {
+                    r.fail("captured frame of " + std::to_string(len) + " bytes (at most " +
+                           std::to_string(kMaxCaptureBytes) + ")");
+                    break;
+                }
+                if (r.ok() && len > r.left()) {
+                    r.fail("truncated frame: " + std::to_string(len) + " bytes wanted, " +
+                           std::to_string(r.left()) + " left");
+                    break;
+                }
+                f.bytes.resize(len);
+                if (len != 0) r.bytes(f.bytes.data(), len);
+                m.frames.push_back(std::move(f));
+            }
+            return m;
+        }
     }
     return std::nullopt;
 }
@@ -312,7 +395,8 @@ std::string_view error_code_name(ErrorCode c) noexcept {
 Verb verb_of(const Message& m) noexcept {
     static constexpr Verb kVerbs[] = {Verb::trace, Verb::owners, Verb::destroy,
                                       Verb::signal, Verb::stop, Verb::ok,
-                                      Verb::error, Verb::event, Verb::owners_batch};
+                                      Verb::error, Verb::event, Verb::owners_batch,
+                                      Verb::capture, Verb::packets};
     static_assert(std::size(kVerbs) == std::variant_size_v<Message>);
     return kVerbs[m.index()];
 }

@@ -3,7 +3,7 @@
 namespace socklab {
 
 PortHolding holders_of_port(std::uint16_t port, bool tcp, bool udp, Source& source,
-                            OwnerIndex& owners) {
+                            const OwnersLookup& lookup) {
     Query q;
     q.tcp = tcp;
     q.udp = udp;
@@ -21,14 +21,29 @@ PortHolding holders_of_port(std::uint16_t port, bool tcp, bool udp, Source& sour
     for (const auto& r : h.sockets)
         if (r.inode != 0) inodes.push_back(r.inode);
     if (inodes.empty()) return h;
-    owners.refresh_for(inodes);
+    const auto held = lookup(inodes);
     for (std::size_t i = 0; i < h.sockets.size(); ++i) {
         if (h.sockets[i].inode == 0) continue;
-        const auto procs = owners.owners_of(h.sockets[i].inode);
-        if (procs.empty()) ++h.unseen;
-        for (const auto& p : procs) h.holders.push_back({i, p});
+        bool seen = false;
+        for (const auto& x : held)
+            if (x.inode == h.sockets[i].inode) {
+                h.holders.push_back({i, x.process});
+                seen = true;
+            }
+        if (!seen) ++h.unseen;
     }
     return h;
+}
+
+PortHolding holders_of_port(std::uint16_t port, bool tcp, bool udp, Source& source,
+                            OwnerIndex& owners) {
+    return holders_of_port(port, tcp, udp, source, [&](std::span<const std::uint64_t> inodes) {
+        owners.refresh_for(inodes);
+        std::vector<HeldBy> out;
+        for (const auto inode : inodes)
+            for (const auto& p : owners.owners_of(inode)) out.push_back({inode, p});
+        return out;
+    });
 }
 
 }  // namespace socklab

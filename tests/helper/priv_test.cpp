@@ -22,11 +22,14 @@
 #include <functional>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "socklab/doctor.hpp"
 #include "socklab/helper_client.hpp"
 #include "socklab/source.hpp"
 #include "socklab/state.hpp"
 #include "testsupport.hpp"
+#include "../viewer/xvfb.hpp"
 
 namespace h = socklab::helper;
 using namespace std::chrono_literals;
@@ -162,6 +165,10 @@ protected:
 
     void TearDown() override {
         if (!armed_) return;
+        // Whatever the test users still run (an X server winding down after xvfb-run, a
+        // child left by a failed test) ends before the users go: userdel refuses otherwise.
+        for (const Account* a : {&member_, &outsider_})
+            if (a->uid != 0) end_processes_of(a->uid);
         dir_.reset();
         if (made_member_) run_ok({"userdel", member_name_});
         if (made_outsider_) run_ok({"userdel", outsider_name_});
@@ -176,6 +183,29 @@ protected:
 
     Account member_, outsider_;
     std::filesystem::path helper_, bare_;
+
+    // The pids whose real uid is `uid`.
+    static std::vector<pid_t> processes_of(uid_t uid) {
+        std::vector<pid_t> out;
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+            const auto name = e.path().filename().string();
+            if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+            std::ifstream in(e.path() / "status");
+            for (std::string line; std::getline(in, line);)
+                if (line.rfind("Uid:", 0) == 0) {
+                    if (std::stoul(line.substr(4)) == uid) out.push_back(std::stoi(name));
+                    break;
+                }
+        }
+        return out;
+    }
+    // Give the user's processes a few seconds to end on their own, then SIGKILL them.
+    static void end_processes_of(uid_t uid) {
+        if (socklab::test::wait_until([&] { return processes_of(uid).empty(); }, 5s)) return;
+        for (const pid_t pid : processes_of(uid)) ::kill(pid, SIGKILL);
+        socklab::test::wait_until([&] { return processes_of(uid).empty(); }, 5s);
+    }
 
 private:
     socklab::UniqueFd lock_;
@@ -474,6 +504,36 @@ TEST_F(HelperPriv, PeerThatIsNotTheParentIsRefused) {
     EXPECT_EQ(out, "exit=1");
 }
 
+TEST_F(HelperPriv, CaptureChecksWhatItIsSentBeforeOpeningAnything) {
+    const auto out = run_as(member_, [&]() -> std::string {
+        std::string r;
+        {
+            socklab::HelperClient c(helper_);
+            r += answer_text(c.start_capture({"nosuch0", {80}, 1024})) + "\n";
+            r += answer_text(c.start_capture({"lo/../x", {}, 1024})) + "\n";
+            // The session goes on after a refusal; a port 0 never leaves the encoder's side
+            // unnoticed: the helper's decoder refuses the frame and ends the session.
+            r += answer_text(c.start_capture({"lo", {0}, 1024})) + "\n";
+        }
+        socklab::HelperClient bare(bare_);
+        r += answer_text(bare.start_capture({"lo", {}, 1024})) + "\n";
+        return r;
+    });
+    std::istringstream lines(out);
+    std::vector<std::string> l;
+    for (std::string x; std::getline(lines, x);) l.push_back(x);
+    ASSERT_EQ(l.size(), 4u) << out;
+    EXPECT_EQ(l[0], "refused: refused to capture on 'nosuch0': no such interface in this network "
+                    "namespace (see 'ip link')");
+    EXPECT_EQ(l[1], "refused: refused to capture on 'lo/../x': not an interface name");
+    EXPECT_EQ(l[2], "bad_frame: bad frame: verb 6: capture port 0");
+    EXPECT_EQ(l[3].rfind("no_permission: socklab-helper does not hold CAP_NET_RAW, which capture "
+                         "needs",
+                         0),
+              0u)
+        << l[3];
+}
+
 }  // namespace
 
 // ---- the CLI on the helper path -----------------------------------------------------------
@@ -572,6 +632,168 @@ TEST_F(HelperCli, MemberRunsSocklabTraceThroughTheHelper) {
                           R"("old_state":"LISTEN","new_state":"SYN_RECV")"})
         EXPECT_NE(out.find(t), std::string::npos) << t << "\n" << out;
     EXPECT_NE(err.find(" lost\n"), std::string::npos) << err;
+}
+
+// The member's `socklab trace --packets --json` sees the handshake of a connection this test
+// makes: the helper captured it, the member's socklab decoded it. The client port (known
+// from getsockname) and the kernel's own numbering (ISN-relative seq/ack) are the oracle.
+TEST_F(HelperCli, MemberCapturesALoopbackHandshakeThroughTheHelper) {
+    socklab::test::PrivateNetns ns;
+    auto listener = socklab::test::tcp_listen("127.0.0.1", 0);
+    const auto port = socklab::test::local_port(listener.get());
+    auto r = start_as(member_, {socklab::test::bin("socklab"), "trace", "--packets", "--syscalls",
+                                "--json", "--duration", "3", "--port", std::to_string(port)});
+    const std::string started = read_until(r.err.get(), "capturing through socklab-helper", 10s);
+    ASSERT_NE(started.find("socklab: capturing through socklab-helper (" + helper_.string() +
+                           "): capturing 'tcp and (port " + std::to_string(port) + ")' on lo"),
+              std::string::npos)
+        << started;
+    std::uint16_t cport = 0;
+    {
+        auto client = socklab::test::tcp_connect("127.0.0.1", port);
+        auto server = socklab::test::tcp_accept(listener.get());
+        cport = socklab::test::local_port(client.get());
+    }
+    const std::string out = read_until(r.out.get(), "", 15s);
+    const std::string err = started + read_until(r.err.get(), "", 10s);
+    EXPECT_EQ(reap(r.pid), 0) << err;
+    std::vector<nlohmann::json> segs;
+    bool saw_transition = false;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+        const auto j = nlohmann::json::parse(line);
+        if (j["kind"] == "segment") segs.push_back(j);
+        if (j["kind"] == "transition") saw_transition = true;
+    }
+    ASSERT_GE(segs.size(), 3u) << out << err;
+    const auto is = [&](const nlohmann::json& j, std::uint16_t from, std::uint16_t to,
+                        std::vector<std::string> flags, int seq, int ack) {
+        return j["src_port"] == from && j["dst_port"] == to && j["flags"] == flags &&
+               j["seq"] == seq && (ack < 0 || j["ack"] == ack) && j["src_addr"] == "127.0.0.1";
+    };
+    EXPECT_TRUE(is(segs[0], cport, port, {"SYN"}, 0, -1)) << segs[0].dump();
+    EXPECT_TRUE(is(segs[1], port, cport, {"SYN", "ACK"}, 0, 1)) << segs[1].dump();
+    EXPECT_TRUE(is(segs[2], cport, port, {"ACK"}, 1, 1)) << segs[2].dump();
+    // Transitions came through the helper's trace beside it.
+    EXPECT_TRUE(saw_transition) << out;
+    EXPECT_NE(err.find("segments dropped by the capture"), std::string::npos) << err;
+    // System calls are not served by the helper's trace: said in one line, the rest goes on.
+    EXPECT_NE(err.find("socklab: system calls are not traced: socklab-helper traces state "
+                       "transitions only; as root (e.g. 'sudo socklab trace --syscalls') they are\n"),
+              std::string::npos)
+        << err;
+}
+
+// Outside the group: socklab does not use the helper, captures itself and is refused by the
+// kernel, saying how to join; the helper, started anyway, refuses the user by name.
+TEST_F(HelperCli, NonMemberIsRefusedWithTheWayIntoTheGroup) {
+    auto r = start_as(outsider_, {socklab::test::bin("socklab"), "trace", "--packets", "--json",
+                                  "--duration", "1", "--port", "9"});
+    const std::string out = read_until(r.out.get(), "", 10s);
+    const std::string err = read_until(r.err.get(), "", 10s);
+    EXPECT_EQ(reap(r.pid), 1) << err;
+    EXPECT_EQ(out, "");
+    EXPECT_NE(err.find("socklab: segments are not captured: capturing on lo needs CAP_NET_RAW ("),
+              std::string::npos)
+        << err;
+    EXPECT_NE(err.find("or join group socklab where socklab-helper is installed (as root: "
+                       "'usermod -aG socklab $USER', then log in again)"),
+              std::string::npos)
+        << err;
+    const auto direct = run_as(outsider_, [&]() -> std::string {
+        socklab::HelperClient c(helper_);
+        return answer_text(c.start_capture({"lo", {}, 1024}));
+    });
+    EXPECT_EQ(direct, "failed: socklab-helper: refused: user " + outsider_.name +
+                          " is not in group socklab; as root run 'usermod -aG socklab " +
+                          outsider_.name + "' and log in again");
+}
+
+// `socklab free PORT --signal TERM --yes` by a member, on a port held by a listener of
+// another unprivileged user: the helper names the owner (the member cannot read that user's
+// /proc/<pid>/fd) and signals it; the listener ends and a real bind() works again.
+TEST_F(HelperCli, MemberFreesAnotherUsersPortWithSignal) {
+    socklab::test::PrivateNetns ns;
+    // The system's python3 (a python3 first on PATH may live in root's home, out of reach).
+    auto holder = start_as(outsider_, {"/usr/bin/python3", "-c",
+                                       "import socket, time\n"
+                                       "s = socket.socket()\n"
+                                       "s.bind(('127.0.0.1', 0))\n"
+                                       "s.listen()\n"
+                                       "print(s.getsockname()[1], flush=True)\n"
+                                       "time.sleep(60)\n"});
+    bool reaped = false;
+    const auto kill_holder = [&] {  // whatever happens below, the listener does not outlive us
+        if (!reaped) {
+            ::kill(holder.pid, SIGKILL);
+            ::waitpid(holder.pid, nullptr, 0);
+        }
+    };
+    std::unique_ptr<decltype(kill_holder), void (*)(decltype(kill_holder)*)> guard(
+        &kill_holder, [](decltype(kill_holder)* k) { (*k)(); });
+    const std::string port = read_until(holder.out.get(), "\n", 10s);
+    ASSERT_FALSE(port.empty()) << read_until(holder.err.get(), "", 1s);
+    const std::string p = port.substr(0, port.find('\n'));
+    auto r = start_as(member_, {socklab::test::bin("socklab"), "free", p, "--signal", "TERM",
+                                "--yes"});
+    const std::string out = read_until(r.out.get(), "", 20s);
+    const std::string err = read_until(r.err.get(), "", 5s);
+    EXPECT_EQ(reap(r.pid), 0) << out << err;
+    int st = 0;
+    const bool ended = socklab::test::wait_until(
+        [&] { return ::waitpid(holder.pid, &st, WNOHANG) == holder.pid; }, 10s);
+    reaped = ended;
+    ASSERT_TRUE(ended) << out << err;
+    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM) << st;
+    EXPECT_NE(err.find("socklab: acting through socklab-helper (" + helper_.string() + ")"),
+              std::string::npos)
+        << err;
+    EXPECT_NE(out.find("user " + outsider_.name), std::string::npos) << out;  // the owner named
+    EXPECT_NE(out.find("exited after SIGTERM"), std::string::npos) << out;
+    EXPECT_NE(out.find("can be bound now (checked with a real bind())"), std::string::npos) << out;
+}
+
+// Without the helper (not a member) the same free cannot even see the owner: nothing done.
+TEST_F(HelperCli, NonMemberCannotFreeAnotherUsersPort) {
+    socklab::test::PrivateNetns ns;
+    auto listener = socklab::test::tcp_listen("127.0.0.1", 0);  // root's
+    const auto port = socklab::test::local_port(listener.get());
+    auto r = start_as(outsider_, {socklab::test::bin("socklab"), "free", std::to_string(port),
+                                  "--signal", "TERM", "--yes"});
+    const std::string out = read_until(r.out.get(), "", 20s);
+    const std::string err = read_until(r.err.get(), "", 5s);
+    EXPECT_EQ(reap(r.pid), 1) << out << err;
+    EXPECT_EQ(err.find("acting through socklab-helper"), std::string::npos) << err;
+    EXPECT_NE(err.find("nothing socklab can do to free port " + std::to_string(port)),
+              std::string::npos)
+        << err;
+    // The kernel agrees: root's listener still stands.
+    auto src = socklab::make_netlink_source();
+    bool listening = false;
+    for (const auto& s : socklab::test::sockets_on_port(*src, port))
+        if (s.local_port == port && s.state == static_cast<std::uint8_t>(socklab::TcpState::listen))
+            listening = true;
+    EXPECT_TRUE(listening);
+}
+
+// The viewer's status bar names the path a member's privileged work takes (--dump-state).
+TEST_F(HelperCli, ViewerStatusBarNamesTheHelperPathForAMember) {
+    if (!socklab::test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    socklab::test::TempDir dir("socklab-viewer-member");
+    ASSERT_EQ(::chmod(dir.path.c_str(), 0777), 0);  // the member writes its dump here
+    const auto dump = dir.path / "state.json";
+    auto r = start_as(member_, socklab::test::xvfb_run({socklab::test::bin("socklab-viewer"),
+                                                        "--frames", "3", "--dump-state",
+                                                        dump.string(), "--interval", "5000"}));
+    const std::string out = read_until(r.out.get(), "", 90s);
+    const std::string err = read_until(r.err.get(), "", 10s);
+    ASSERT_EQ(reap(r.pid), 0) << out << err;
+    std::ifstream in(dump);
+    const auto j = nlohmann::json::parse(in);
+    const auto& status = j.at("panels").at("status");
+    EXPECT_EQ(status.at("privilege_path"), "helper") << status.dump();
+    EXPECT_EQ(status.at("privilege_path_text"), "socklab-helper (" + helper_.string() + ")");
+    EXPECT_EQ(status.at("root"), false);
 }
 
 TEST_F(HelperCli, MemberFreesRootsPortWithDestroy) {

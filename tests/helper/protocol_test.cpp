@@ -54,6 +54,12 @@ std::vector<h::Message> samples() {
         h::ErrorReply{h::ErrorCode::refused, "refused to signal pid 1: pid 1 is init"},
         h::EventReply{e},
         h::OwnersBatch{{{11, 100, 4, 1000, "nc"}, {12, 101, 5, 0, ""}}},
+        h::CaptureRequest{},
+        h::CaptureRequest{"enp0s31f6", {9001, 9002, 65535}, 64},
+        h::PacketBatch{},
+        h::PacketBatch{1, 2, 3, {{10, 74, std::vector<std::byte>(74, std::byte{0x45})},
+                                 {11, 1500, std::vector<std::byte>(h::kMaxCaptureBytes)},
+                                 {12, 0, {}}}},
     };
 }
 
@@ -160,6 +166,50 @@ TEST(HelperProtocol, BadFieldValuesAreRefused) {
     // a string longer than kMaxString
     EXPECT_EQ(h::decode(raw({0, 0, 0, 12, 1, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x01})).error,
               "verb 128: string of 4097 bytes (at most 4096)");
+}
+
+TEST(HelperProtocol, BadCaptureFieldsAreRefused) {
+    const auto error_of = [](h::CaptureRequest m, auto&& spoil) {
+        auto bytes = h::encode(m);
+        spoil(bytes);
+        return h::decode(bytes).error;
+    };
+    // Sizes the encoder would never send: made by hand.
+    EXPECT_EQ(error_of(h::CaptureRequest{"", {}, 64}, [](auto&) {}),
+              "verb 6: interface name of 0 bytes (want 1 to 15)");
+    EXPECT_EQ(error_of(h::CaptureRequest{"a-very-long-name0", {}, 64}, [](auto&) {}),
+              "verb 6: interface name of 17 bytes (want 1 to 15)");
+    EXPECT_EQ(error_of(h::CaptureRequest{"lo", {}, 63}, [](auto&) {}),
+              "verb 6: capture buffer of 63 KiB (want 64 to 65536)");
+    EXPECT_EQ(error_of(h::CaptureRequest{"lo", {}, 65537}, [](auto&) {}),
+              "verb 6: capture buffer of 65537 KiB (want 64 to 65536)");
+    EXPECT_EQ(error_of(h::CaptureRequest{"lo", {80, 0}, 64}, [](auto&) {}),
+              "verb 6: capture port 0");
+    // 33 ports announced (the count is the two bytes after "lo" and the buffer size).
+    EXPECT_EQ(error_of(h::CaptureRequest{"lo", {}, 64}, [](auto& b) { b[15] = std::byte{33}; }),
+              "verb 6: capture request says 33 ports (at most 32)");
+    h::CaptureRequest many{"lo", std::vector<std::uint16_t>(h::kMaxCapturePorts + 1, 80), 64};
+    EXPECT_THROW((void)h::encode(many), std::length_error);
+}
+
+TEST(HelperProtocol, BadPacketBatchesAreRefused) {
+    h::PacketBatch one{1, 0, 0, {{5, 60, std::vector<std::byte>(20)}}};
+    auto bytes = h::encode(one);
+    // Header 6, datalink 4, two drop counts 16, count 2: the frame starts at 28; its length
+    // field is at 28 + 8 + 4.
+    bytes[41] = std::byte{30};  // 30 bytes said, 20 there
+    EXPECT_EQ(h::decode(bytes).error, "verb 132: truncated frame: 30 bytes wanted, 20 left");
+    bytes[40] = std::byte{0x02};  // 542: over the limit
+    EXPECT_EQ(h::decode(bytes).error, "verb 132: captured frame of 542 bytes (at most 256)");
+    auto count = h::encode(one);
+    count[27] = std::byte{200};  // 200 frames said, one there
+    EXPECT_EQ(h::decode(count).error, "verb 132: packet batch says 200 frames, 34 bytes left");
+    h::PacketBatch big{1, 0, 0, {{1, 1, std::vector<std::byte>(h::kMaxCaptureBytes + 1)}}};
+    EXPECT_THROW((void)h::encode(big), std::length_error);
+    // The helper's full batch always fits one frame.
+    h::PacketBatch full{1, 0, 0, {}};
+    full.frames.assign(h::kFramesPerBatch, {1, 1, std::vector<std::byte>(h::kMaxCaptureBytes)});
+    EXPECT_NO_THROW((void)h::encode(full));
 }
 
 TEST(HelperProtocol, SenderMistakesThrowInsteadOfSendingGarbage) {

@@ -282,6 +282,7 @@ TEST(ViewerHeadless, AsAnOrdinaryUserTheWindowSaysWhatIsMissing) {
     EXPECT_EQ(status.at("privileges"),
               "not root: owners of your own processes only, no tracer (short states are missed)");
     EXPECT_EQ(status.at("unlock_command"), "sudo socklab-viewer");
+    EXPECT_EQ(status.at("privilege_path"), "unprivileged");  // nobody is not in group socklab
     const std::string tracer = status.at("tracer_message");
     EXPECT_NE(tracer.find("needs root"), std::string::npos) << tracer;
     const auto& events = panels.at("events");
@@ -310,6 +311,8 @@ TEST(ViewerHeadless, AsRootWithoutTracefsTheWindowSaysWhyTheTracerIsOff) {
     EXPECT_EQ(status.at("privileges"), "root: every owner; tracer off — " + why);
     EXPECT_EQ(status.at("tracer_message"), why);
     EXPECT_EQ(status.at("unlock_command"), "");
+    EXPECT_EQ(status.at("privilege_path"), "root");
+    EXPECT_EQ(status.at("privilege_path_text"), "root");
     const auto& events = panels.at("events");
     ASSERT_EQ(events.at("count"), 0) << events.dump();
     EXPECT_EQ(events.at("empty_hint"), why);

@@ -5,7 +5,28 @@
 
 namespace socklab::viewer {
 
-StatusPanel::StatusPanel() : Panel("status", N_("Status"), {0.0f, 0.965f, 1.0f, 0.035f}) {}
+StatusPanel::StatusPanel()
+    : Panel("status", N_("Status"), {0.0f, 0.965f, 1.0f, 0.035f}),
+      path_(privilege_path()),
+      path_text_(privilege_path_text()) {}
+
+std::string StatusPanel::path_label(PrivilegePath path) {
+    switch (path) {
+        case PrivilegePath::root: return _("path: root");
+        case PrivilegePath::helper: return _("path: socklab-helper (segments; transitions need root here)");
+        case PrivilegePath::unprivileged: break;
+    }
+    return _("path: unprivileged");
+}
+
+std::string_view StatusPanel::path_name(PrivilegePath path) {
+    switch (path) {
+        case PrivilegePath::root: return "root";
+        case PrivilegePath::helper: return "helper";
+        case PrivilegePath::unprivileged: break;
+    }
+    return "unprivileged";
+}
 
 ImGuiWindowFlags StatusPanel::window_flags() const {
     return ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoSavedSettings |
@@ -51,6 +72,9 @@ void StatusPanel::draw_content(UiContext& ctx) {
     }
     if (!f.privileges.tracer_active) style::item_tooltip(f.privileges.tracer_message.c_str());
     ImGui::SameLine(0, 18);
+    ImGui::TextDisabled("%s", path_label(path_).c_str());
+    style::item_tooltip(path_text_.c_str());
+    ImGui::SameLine(0, 18);
     ImGui::TextDisabled("%s", _("F1 help"));
 }
 
@@ -70,6 +94,8 @@ nlohmann::json StatusPanel::dump_state(const UiContext& ctx) const {
             {"tracer_message", f.privileges.tracer_message},
             {"privileges", privilege_summary(f.privileges)},
             {"unlock_command", unlock_command(f.privileges)},
+            {"privilege_path", path_name(path_)},
+            {"privilege_path_text", path_text_},
             {"poll_error", f.error}};
 }
 

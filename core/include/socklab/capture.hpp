@@ -1,9 +1,12 @@
 #pragma once
 // Capture: TCP segments of the watched ports from libpcap, decoded by pkt::decode_frame.
-// Loopback by default. Needs CAP_NET_RAW; without it, status() says what is missing and
-// what still works, and poll() returns nothing. Drops are counted (pcap_stats) and reported,
-// never hidden.
+// Loopback by default. Needs CAP_NET_RAW: as root it opens libpcap itself; as a member of
+// group socklab with socklab-helper installed (privilege_path() == helper) the helper opens it
+// and sends the raw frames, which are decoded here, unprivileged. Without either, status()
+// says what is missing and what still works, and poll() returns nothing. Drops are counted
+// (pcap_stats) and reported, never hidden.
 #include <chrono>
+#include <functional>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -21,6 +24,8 @@ struct CaptureOptions {
     std::size_t buffer_kb = 8192;        // kernel ring for the capture socket
     int snaplen = 256;                   // headers only: Ethernet + IPv6 + 60-byte TCP fit
     bool force_off = false;              // do not capture (status() says so)
+    // auto: through socklab-helper when privilege_path() says so, else libpcap here.
+    enum class Path : std::uint8_t { automatic, direct, helper } path = Path::automatic;
 };
 
 struct CaptureStatus {
@@ -35,6 +40,35 @@ struct CaptureStats {
     std::uint64_t kernel_dropped = 0;     // pcap_stats ps_drop: no room in the buffer
     std::uint64_t interface_dropped = 0;  // pcap_stats ps_ifdrop
     [[nodiscard]] std::uint64_t lost() const noexcept { return kernel_dropped + interface_dropped; }
+};
+
+// libpcap on one interface, frames as they come, undecoded: what socklab-helper runs for a
+// member (it never parses a frame), and what Capture runs as root.
+class FrameCapture {
+public:
+    struct Frame {
+        std::uint64_t time_ns = 0;  // CLOCK_MONOTONIC
+        std::uint32_t wire_len = 0;
+        std::span<const std::byte> bytes;  // at most opts.snaplen
+    };
+    // Opens the capture (pcap_create .. pcap_setfilter). Throws socklab::Error saying why not.
+    explicit FrameCapture(const CaptureOptions& opts);
+    ~FrameCapture();
+    FrameCapture(const FrameCapture&) = delete;
+    FrameCapture& operator=(const FrameCapture&) = delete;
+
+    // Hand the frames that arrived to `sink`, waiting at most `timeout` for the first.
+    // Returns how many were handed over.
+    std::size_t poll(const std::function<void(const Frame&)>& sink, std::chrono::milliseconds timeout);
+    [[nodiscard]] int datalink() const noexcept;
+    [[nodiscard]] const std::string& filter() const noexcept;
+    [[nodiscard]] int fd() const noexcept;  // to wait on beside other descriptors
+    // pcap_stats: kernel_dropped and interface_dropped (zeros when it cannot say).
+    [[nodiscard]] CaptureStats drops() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
 };
 
 class Capture {

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "socklab/fd.hpp"
+#include "socklab/holders.hpp"
 #include "socklab/record.hpp"
 
 namespace socklab {
@@ -103,6 +104,11 @@ struct Diagnosis {
 // Same with the caller's source and owner index (a poller reusing its own).
 [[nodiscard]] Diagnosis diagnose(std::uint16_t port, Source& source, OwnerIndex& owners);
 
+// Same with the owners from `lookup` (socklab-helper's owners verb for a member of group
+// socklab): they are also asked whether an owner still holds its socket before its pidfd is
+// trusted, in place of this process's own look at /proc/<pid>/fd.
+[[nodiscard]] Diagnosis diagnose(std::uint16_t port, Source& source, const OwnersLookup& lookup);
+
 // The three addresses × {plain, SO_REUSEADDR} probes on their own.
 [[nodiscard]] std::vector<BindProbe> probe_bind(std::uint16_t port);
 
@@ -183,6 +189,9 @@ struct ActHooks {
     // Stands in for pidfd_send_signal() after the re-check (socklab-helper sends it for a
     // member of group socklab). Returns 0 or an errno. Empty: the real call.
     std::function<int(const OwnerProcess&, int sig)> signal;
+    // Stands in for process_holds() in the re-check (socklab-helper sees other users'
+    // descriptors for a member of group socklab). Empty: process_holds().
+    std::function<bool(int pid, std::uint64_t inode)> holds;
 };
 
 // Re-check, act and verify. Never throws for a refused or failed action: each has a result.

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -64,6 +65,14 @@ public:
     // Stop the trace; the answer's count is the events the kernel lost. Events still on the
     // way are appended to `tail`.
     Answer stop_trace(std::vector<TransitionEvent>& tail);
+    // Start a capture: the answer's count is the capture's DLT_* (pcap_datalink).
+    Answer start_capture(const helper::CaptureRequest& req);
+    // Batches of raw frames of the running capture, waiting at most `timeout` for the first.
+    // Throws Error when the capture ended (the helper's message says why).
+    std::size_t poll_packets(std::vector<helper::PacketBatch>& out, std::chrono::milliseconds timeout);
+    // Stop the capture; the answer's count is the frames the kernel dropped. Batches still on
+    // the way are appended to `tail` (dropped when it is null).
+    Answer stop_capture(std::vector<helper::PacketBatch>* tail);
 
     // ---- raw access (tests: malformed frames, unknown verbs) ----
     void send_bytes(std::span<const std::byte> bytes);
@@ -79,6 +88,11 @@ public:
 
 private:
     Answer request(const helper::Message& m);
+    // Frames of a running stream (trace or capture) handed to `take`, which says whether it
+    // took one (an error frame or another verb ends the stream: Error with `what`).
+    std::size_t poll_stream(const std::function<bool(helper::Message&)>& take,
+                            std::chrono::milliseconds timeout, const char* what);
+    Answer stop_stream(const std::function<bool(helper::Message&)>& take);
     Answer closed_answer();
     pid_t pid_ = -1;
     bool reaped_ = false;

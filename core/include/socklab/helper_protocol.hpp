@@ -34,12 +34,14 @@ enum class Verb : std::uint8_t {
     owners = 2,   // which processes hold these socket inodes (all sockets when none given)
     destroy = 3,  // SOCK_DESTROY one TCP socket named by 4-tuple and cookie
     signal = 4,   // signal one process named by pid and start time
-    stop = 5,     // end the running trace
+    stop = 5,     // end the running trace (or capture)
+    capture = 6,  // start streaming captured frames; ends with `stop` or when the channel closes
     // replies (helper -> front end)
     ok = 0x80,            // the request was done; `message` says what
     error = 0x81,         // refused or failed; `code` says which, `message` why
     event = 0x82,         // one transition (trace)
     owners_batch = 0x83,  // some owner entries (owners); an `ok` ends the list
+    packets = 0x84,       // some captured frames, raw, for the front end's decoder (capture)
 };
 
 enum class ErrorCode : std::uint8_t {
@@ -49,7 +51,7 @@ enum class ErrorCode : std::uint8_t {
     no_permission = 4,  // the kernel said EPERM/EACCES: a capability is missing
     gone = 5,           // the process or socket is not there (any more)
     failed = 6,         // anything else; the message says what
-    busy = 7,           // a request arrived while a trace runs (only `stop` is served)
+    busy = 7,           // a request arrived while a trace or capture runs (only `stop` is served)
 };
 [[nodiscard]] std::string_view error_code_name(ErrorCode c) noexcept;
 
@@ -75,12 +77,28 @@ struct SignalRequest {
     std::int32_t signal = 0;        // SIGTERM or SIGKILL; anything else is refused
     friend bool operator==(const SignalRequest&, const SignalRequest&) = default;
 };
+// Capture limits, checked by the decoder (and again by the helper before it acts).
+inline constexpr std::size_t kMaxInterfaceName = 15;   // IFNAMSIZ - 1
+inline constexpr std::size_t kMaxCapturePorts = 32;
+inline constexpr std::uint32_t kMinCaptureBufferKb = 64;
+inline constexpr std::uint32_t kMaxCaptureBufferKb = 64 * 1024;
+// The helper captures headers only: a frame carries at most this many bytes (Ethernet + IPv6
+// + a 60-byte TCP header fit), whatever the front end would like.
+inline constexpr std::size_t kMaxCaptureBytes = 256;
+
+struct CaptureRequest {
+    std::string interface = "lo";      // an interface of the caller's network namespace, or "any"
+    std::vector<std::uint16_t> ports;  // 1..65535 each; empty: every TCP segment
+    std::uint32_t buffer_kb = 8192;    // the kernel ring, kMinCaptureBufferKb..kMaxCaptureBufferKb
+    friend bool operator==(const CaptureRequest&, const CaptureRequest&) = default;
+};
 struct StopRequest {
     friend bool operator==(const StopRequest&, const StopRequest&) = default;
 };
 struct OkReply {
     std::string message;
-    std::uint64_t count = 0;  // trace: events lost by the kernel; owners: entries sent
+    std::uint64_t count = 0;  // trace: events lost by the kernel; owners: entries sent;
+                              // capture: frames the kernel dropped (ps_drop + ps_ifdrop)
     friend bool operator==(const OkReply&, const OkReply&) = default;
 };
 struct ErrorReply {
@@ -105,8 +123,27 @@ struct OwnersBatch {
     friend bool operator==(const OwnersBatch&, const OwnersBatch&) = default;
 };
 
+// One captured frame as libpcap gave it: link-layer header included, at most
+// kMaxCaptureBytes of it. The helper does not decode it: the front end does (pkt::decode_frame).
+struct CapturedFrame {
+    std::uint64_t time_ns = 0;  // CLOCK_MONOTONIC (converted in the helper, the tracer's clock)
+    std::uint32_t wire_len = 0; // length on the wire
+    std::vector<std::byte> bytes;
+    friend bool operator==(const CapturedFrame&, const CapturedFrame&) = default;
+};
+struct PacketBatch {
+    std::uint32_t datalink = 0;            // DLT_* of the capture (pcap_datalink)
+    std::uint64_t kernel_dropped = 0;      // pcap_stats so far: ps_drop
+    std::uint64_t interface_dropped = 0;   // ... and ps_ifdrop
+    std::vector<CapturedFrame> frames;
+    friend bool operator==(const PacketBatch&, const PacketBatch&) = default;
+};
+// How many frames fit one packets frame for sure (each at most kMaxCaptureBytes).
+inline constexpr std::size_t kFramesPerBatch = 128;
+
 using Message = std::variant<TraceRequest, OwnersRequest, DestroyRequest, SignalRequest,
-                             StopRequest, OkReply, ErrorReply, EventReply, OwnersBatch>;
+                             StopRequest, OkReply, ErrorReply, EventReply, OwnersBatch,
+                             CaptureRequest, PacketBatch>;
 
 [[nodiscard]] Verb verb_of(const Message& m) noexcept;
 
