@@ -46,6 +46,8 @@ struct Options {
     std::string lab;
     int lab_steps = 1;
     std::uint16_t lab_port = 0;
+    bool lab_predict = false;
+    std::vector<int> lab_answers;
     std::uint16_t doctor_port = 0;
     std::uint16_t ladder_port = 0;
     std::string dump_state;
@@ -160,6 +162,9 @@ int main(int argc, char** argv) {
         ->check(socklab::cli::whole_number(0, 1000, "steps"));
     cli.add_option("--lab-port", o.lab_port, _("Port for the lab (default: the lab's own)"))
         ->check(socklab::cli::port_validator());
+    auto* lab_predict = cli.add_flag("--lab-predict", o.lab_predict, _("Start the lab in predict mode (the Predict switch)"));
+    cli.add_option("--lab-answers", o.lab_answers, _("With --lab-predict: the picks for its questions in order, e.g. 2,1 (headless)"))
+        ->delimiter(',')->check(socklab::cli::whole_number(1, 16, "choices"))->needs(lab_predict);
     cli.add_option("--doctor", o.doctor_port, _("Open the port doctor on PORT: why can't it be bound?"))
         ->check(socklab::cli::port_validator())
         ->option_text("PORT");
@@ -298,7 +303,7 @@ int main(int argc, char** argv) {
                                               o.lab, socklab.string()));
                 rc = 1;
             } else {
-                app.labs()->start(o.lab, o.lab_port);
+                app.labs()->start(o.lab, o.lab_port, o.lab_predict);
                 const int k = o.lab_steps;
                 // One 60 s allowance for the lab to say how many steps it has and run them.
                 const auto deadline = Clock::now() + std::chrono::seconds(60);
@@ -322,7 +327,7 @@ int main(int argc, char** argv) {
                     }
                 }
                 if (headless && k > 0 && rc == 0) {
-                    app.labs()->advance(k);
+                    app.labs()->advance(k, o.lab_answers);
                     const bool reached = app.labs()->wait_until(
                         [k](const LabState& s) {
                             return (s.observed && s.observed->step >= k) || s.done_ok ||
