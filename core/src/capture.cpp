@@ -79,8 +79,10 @@ void Capture::Impl::on_packet(u_char* user, const pcap_pkthdr* h, const u_char* 
     const std::int64_t real = static_cast<std::int64_t>(h->ts.tv_sec) * 1'000'000'000 +
                               static_cast<std::int64_t>(h->ts.tv_usec);
     const auto mono = static_cast<std::uint64_t>(std::max<std::int64_t>(0, real - self.clock_offset));
+    // The snap length keeps the headers only: the payload's length comes from the packet's
+    // length on the wire.
     const auto r = pkt::decode_frame({reinterpret_cast<const std::byte*>(bytes), h->caplen},
-                                     self.dlt, mono);
+                                     self.dlt, mono, h->len);
     if (!r) {
         ++self.counts.undecoded;
         return;
