@@ -1,6 +1,7 @@
 // libFuzzer target: the segment decoder. The first byte picks the link type (Ethernet as `lo`
-// gives, BSD loopback, Linux cooked v1/v2, raw IP), the rest is the frame. A segment or an
-// error out, never a crash or a read outside the input.
+// gives, BSD loopback, Linux cooked v1/v2, raw IP), the next two how many bytes the frame had
+// on the wire beyond those captured (a snap length cut it there), the rest is the frame. A
+// segment or an error out, never a crash or a read outside the input.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -9,19 +10,21 @@
 #include "socklab/segment.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size < 1) return 0;
+    if (size < 3) return 0;
     static constexpr std::array<int, 6> kLinks{
         socklab::pkt::kDltEthernet, socklab::pkt::kDltNull,      socklab::pkt::kDltLinuxSll,
         socklab::pkt::kDltLinuxSll2, socklab::pkt::kDltRaw, socklab::pkt::kDltRawAlt};
     const int dlt = kLinks[data[0] % kLinks.size()];
-    const std::span<const std::byte> frame(reinterpret_cast<const std::byte*>(data + 1), size - 1);
-    const auto r = socklab::pkt::decode_frame(frame, dlt, 0);
+    const std::size_t cut = static_cast<std::size_t>(data[1]) << 8 | data[2];
+    const std::span<const std::byte> frame(reinterpret_cast<const std::byte*>(data + 3), size - 3);
+    const std::size_t wire = frame.size() + cut;
+    const auto r = socklab::pkt::decode_frame(frame, dlt, 0, wire);
     if (r) {
         const auto& s = *r.segment;
         volatile std::size_t sink = s.src_addr.to_string().size() + s.dst_addr.to_string().size() +
                                     socklab::flags_label(s.flags).size() + s.len;
         (void)sink;
-        if (s.len > frame.size()) __builtin_trap();  // a payload longer than the frame: a bug
+        if (s.len > wire) __builtin_trap();  // a payload longer than the frame on the wire: a bug
     } else if (r.error.empty()) {
         __builtin_trap();  // every refusal says why
     }

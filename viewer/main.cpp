@@ -43,6 +43,8 @@ struct Options {
     std::string lab;
     int lab_steps = 1;
     std::uint16_t lab_port = 0;
+    bool lab_predict = false;
+    std::vector<int> lab_answers;
     std::uint16_t doctor_port = 0;
     std::uint16_t ladder_port = 0;
     std::string dump_state;
@@ -122,6 +124,9 @@ int main(int argc, char** argv) {
         ->check(socklab::cli::whole_number(0, 1000, "steps"));
     cli.add_option("--lab-port", o.lab_port, _("Port for the lab (default: the lab's own)"))
         ->check(socklab::cli::port_validator());
+    auto* lab_predict = cli.add_flag("--lab-predict", o.lab_predict, _("Start the lab in predict mode (the Predict switch)"));
+    cli.add_option("--lab-answers", o.lab_answers, _("With --lab-predict: the picks for its questions in order, e.g. 2,1 (headless)"))
+        ->delimiter(',')->check(socklab::cli::whole_number(1, 16, "choices"))->needs(lab_predict);
     cli.add_option("--doctor", o.doctor_port, _("Open the port doctor on PORT: why can't it be bound?"))
         ->check(socklab::cli::port_validator())
         ->option_text("PORT");
@@ -253,7 +258,7 @@ int main(int argc, char** argv) {
             // Wait for the first picture of the table, bounded.
             app.poller().wait_for_frame(0, std::chrono::seconds(15));
         }
-        LabStart lab{o.lab, o.lab_steps, o.lab_port, o.socklab, socklab};
+        LabStart lab{o.lab, o.lab_steps, o.lab_port, o.lab_predict, o.lab_answers, o.socklab, socklab};
         rc = start_lab(app, lab, headless);
 
         // ---- main loop ----

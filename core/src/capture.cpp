@@ -191,9 +191,12 @@ struct Capture::Impl {
     std::string filter;
     CaptureStats counts;
 
-    void decode(std::span<const std::byte> bytes, std::uint64_t time_ns, std::vector<Segment>& out) {
+    // The snap length keeps the headers only: the payload's length comes from the packet's
+    // length on the wire.
+    void decode(std::span<const std::byte> bytes, std::uint64_t time_ns, std::uint32_t wire_len,
+                std::vector<Segment>& out) {
         ++counts.seen;
-        const auto r = pkt::decode_frame(bytes, dlt, time_ns);
+        const auto r = pkt::decode_frame(bytes, dlt, time_ns, wire_len);
         if (!r) {
             ++counts.undecoded;
             return;
@@ -274,7 +277,7 @@ std::size_t Capture::poll(std::vector<Segment>& out, std::chrono::milliseconds t
     if (!im.status.active) return 0;
     const std::size_t before = out.size();
     if (im.direct) {
-        im.direct->poll([&](const FrameCapture::Frame& f) { im.decode(f.bytes, f.time_ns, out); },
+        im.direct->poll([&](const FrameCapture::Frame& f) { im.decode(f.bytes, f.time_ns, f.wire_len, out); },
                         timeout);
         return out.size() - before;
     }
@@ -288,7 +291,7 @@ std::size_t Capture::poll(std::vector<Segment>& out, std::chrono::milliseconds t
         im.dlt = static_cast<int>(b.datalink);
         im.counts.kernel_dropped = b.kernel_dropped;
         im.counts.interface_dropped = b.interface_dropped;
-        for (const auto& f : b.frames) im.decode(f.bytes, f.time_ns, out);
+        for (const auto& f : b.frames) im.decode(f.bytes, f.time_ns, f.wire_len, out);
     }
     return out.size() - before;
 }

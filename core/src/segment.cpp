@@ -1,11 +1,18 @@
 // Segment decoder: link layer -> IPv4/IPv6 -> TCP header, reading only inside the frame.
 // Every length is checked before the bytes it covers are read; nothing throws.
+//
+// Two lengths travel down together: the bytes the capture kept (`have`: the snap length cuts
+// a data segment after its headers) and the length on the wire (`wire`, pcap's `len`). Fields
+// are read from the first; the payload length comes from the IP header, checked against the
+// second — so a 64 KiB segment on lo captured as 256 bytes decodes with len 65483.
 #include "socklab/segment.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
+#include <utility>
 
 namespace socklab {
 
@@ -57,8 +64,8 @@ constexpr std::uint16_t kEtherIpv6 = 0x86DD;
 constexpr std::uint16_t kEtherVlan = 0x8100;
 constexpr std::uint16_t kEtherQinQ = 0x88A8;
 
-DecodeResult by_ethertype(std::uint16_t type, Bytes rest, std::uint64_t t) {
-    if (type == kEtherIpv4 || type == kEtherIpv6) return decode_ip(rest, t);
+DecodeResult by_ethertype(std::uint16_t type, Bytes rest, std::size_t wire, std::uint64_t t) {
+    if (type == kEtherIpv4 || type == kEtherIpv6) return decode_ip(rest, t, wire);
     return fail("not an IP packet (link type 0x" + [type] {
         static constexpr char kHex[] = "0123456789abcdef";
         std::string s(4, '0');
@@ -67,12 +74,14 @@ DecodeResult by_ethertype(std::uint16_t type, Bytes rest, std::uint64_t t) {
     }() + ")");
 }
 
-// TCP header at the start of `seg` (which ends where the IP payload ends).
-DecodeResult decode_tcp(Bytes seg, Segment s) {
+// TCP header at the start of `seg`, the captured bytes of an IP payload that is `wire` bytes
+// long (wire >= seg.size()).
+DecodeResult decode_tcp(Bytes seg, std::size_t wire, Segment s) {
     if (seg.size() < 20) return fail("truncated TCP header");
     const std::size_t hlen = static_cast<std::size_t>(u8(seg, 12) >> 4) * 4;
     if (hlen < 20) return fail("TCP header length below 20 bytes");
-    if (hlen > seg.size()) return fail("TCP header longer than the packet");
+    if (hlen > wire) return fail("TCP header longer than the packet");
+    if (hlen > seg.size()) return fail("TCP header cut short by the capture length");
     s.src_port = be16(seg, 0);
     s.dst_port = be16(seg, 2);
     s.seq = be32(seg, 4);
@@ -81,7 +90,7 @@ DecodeResult decode_tcp(Bytes seg, Segment s) {
     s.rel_ack = s.ack;
     s.flags = u8(seg, 13);
     s.win = be16(seg, 14);
-    s.len = static_cast<std::uint32_t>(seg.size() - hlen);
+    s.len = static_cast<std::uint32_t>(wire - hlen);
     // Options (RFC 9293 3.1): kind 0 ends, kind 1 pads, others carry a length >= 2.
     std::size_t at = 20;
     while (at < hlen) {
@@ -117,19 +126,20 @@ DecodeResult decode_tcp(Bytes seg, Segment s) {
     return DecodeResult{std::move(s), {}};
 }
 
-DecodeResult decode_v4(Bytes p, std::uint64_t t) {
+DecodeResult decode_v4(Bytes p, std::size_t wire, std::uint64_t t) {
     if (p.size() < 20) return fail("truncated IPv4 header");
     const std::size_t ihl = static_cast<std::size_t>(u8(p, 0) & 0x0f) * 4;
     if (ihl < 20 || ihl > p.size()) return fail("bad IPv4 header length");
     const std::size_t total = be16(p, 2);
-    // A captured packet may carry link padding after the IP datagram, or (TSO on lo: an
-    // skb larger than 64 KiB) report 0; trust total length only when it is consistent.
-    std::size_t end = p.size();
+    // A packet may carry link padding after the IP datagram, or (BIG TCP: a GSO packet
+    // larger than 64 KiB) say 0; trust total length only when it is consistent.
+    std::size_t end = wire;
     if (total != 0) {
         if (total < ihl) return fail("IPv4 total length below its header length");
-        if (total > p.size()) return fail("truncated IPv4 packet");
+        if (total > wire) return fail("truncated IPv4 packet");
         end = total;
     }
+    const std::size_t have = std::min(end, p.size());
     if (u8(p, 9) != IPPROTO_TCP) return fail("not TCP");
     const std::uint16_t frag = be16(p, 6);
     if ((frag & 0x1fff) != 0) return fail("IPv4 fragment other than the first");
@@ -138,17 +148,18 @@ DecodeResult decode_v4(Bytes p, std::uint64_t t) {
     s.family = AF_INET;
     s.src_addr = IpAddr::v4(p.data() + 12);
     s.dst_addr = IpAddr::v4(p.data() + 16);
-    return decode_tcp(p.subspan(ihl, end - ihl), s);
+    return decode_tcp(p.subspan(ihl, have - ihl), end - ihl, s);
 }
 
-DecodeResult decode_v6(Bytes p, std::uint64_t t) {
+DecodeResult decode_v6(Bytes p, std::size_t wire, std::uint64_t t) {
     if (p.size() < 40) return fail("truncated IPv6 header");
     const std::size_t payload = be16(p, 4);
-    std::size_t end = p.size();
-    if (payload != 0) {  // 0: jumbogram or a GSO packet on lo; take what was captured
-        if (40 + payload > p.size()) return fail("truncated IPv6 packet");
+    std::size_t end = wire;
+    if (payload != 0) {  // 0: jumbogram or a BIG TCP packet on lo; take its length on the wire
+        if (40 + payload > wire) return fail("truncated IPv6 packet");
         end = 40 + payload;
     }
+    const std::size_t have = std::min(end, p.size());  // what can be read
     Segment s;
     s.time_ns = t;
     s.family = AF_INET6;
@@ -160,17 +171,18 @@ DecodeResult decode_v6(Bytes p, std::uint64_t t) {
     // (next, length in 8-octet units beyond the first) form; a fragment header (44) is 8
     // bytes; only the first fragment carries the TCP header.
     for (int hops = 0; hops < 16; ++hops) {
-        if (next == IPPROTO_TCP) return decode_tcp(p.subspan(at, end - at), s);
+        if (next == IPPROTO_TCP) return decode_tcp(p.subspan(at, have - at), end - at, s);
         if (next == 0 || next == 43 || next == 60) {
-            if (at + 2 > end) return fail("truncated IPv6 extension header");
+            if (at + 2 > have) return fail("truncated IPv6 extension header");
             const std::size_t len = (static_cast<std::size_t>(u8(p, at + 1)) + 1) * 8;
             if (at + len > end) return fail("IPv6 extension header out of bounds");
+            if (at + len > have) return fail("truncated IPv6 extension header");
             next = u8(p, at);
             at += len;
             continue;
         }
         if (next == 44) {
-            if (at + 8 > end) return fail("truncated IPv6 fragment header");
+            if (at + 8 > have) return fail("truncated IPv6 fragment header");
             if ((be16(p, at + 2) & 0xfff8) != 0) return fail("IPv6 fragment other than the first");
             next = u8(p, at);
             at += 8;
@@ -183,17 +195,22 @@ DecodeResult decode_v6(Bytes p, std::uint64_t t) {
 
 }  // namespace
 
-DecodeResult decode_ip(std::span<const std::byte> packet, std::uint64_t time_ns) noexcept {
+DecodeResult decode_ip(std::span<const std::byte> packet, std::uint64_t time_ns,
+                       std::size_t wire_len) noexcept {
     if (packet.empty()) return fail("empty IP packet");
+    const std::size_t wire = std::max(wire_len, packet.size());
     switch (u8(packet, 0) >> 4) {
-        case 4: return decode_v4(packet, time_ns);
-        case 6: return decode_v6(packet, time_ns);
+        case 4: return decode_v4(packet, wire, time_ns);
+        case 6: return decode_v6(packet, wire, time_ns);
         default: return fail("not an IPv4 or IPv6 packet");
     }
 }
 
-DecodeResult decode_frame(std::span<const std::byte> frame, int dlt,
-                          std::uint64_t time_ns) noexcept {
+DecodeResult decode_frame(std::span<const std::byte> frame, int dlt, std::uint64_t time_ns,
+                          std::size_t wire_len) noexcept {
+    const std::size_t wire = std::max(wire_len, frame.size());
+    // The IP packet after a link header of `n` bytes: its captured bytes and wire length.
+    const auto after = [&](std::size_t n) { return std::pair{frame.subspan(n), wire - n}; };
     switch (dlt) {
         case kDltEthernet: {
             if (frame.size() < 14) return fail("truncated Ethernet header");
@@ -204,7 +221,8 @@ DecodeResult decode_frame(std::span<const std::byte> frame, int dlt,
                 if (frame.size() < at + 2) return fail("truncated VLAN tag");
                 type = be16(frame, at);
             }
-            return by_ethertype(type, frame.subspan(at + 2), time_ns);
+            const auto [ip, ip_wire] = after(at + 2);
+            return by_ethertype(type, ip, ip_wire, time_ns);
         }
         case kDltNull: {
             // 4-byte address family in the capturing host's byte order (BSD loopback).
@@ -213,17 +231,20 @@ DecodeResult decode_frame(std::span<const std::byte> frame, int dlt,
             if (af > 0xffff) af = be32(frame, 0);
             if (af != 2 && af != 10 && af != 24 && af != 28 && af != 30)
                 return fail("not an IP packet (loopback family " + std::to_string(af) + ")");
-            return decode_ip(frame.subspan(4), time_ns);
+            const auto [ip, ip_wire] = after(4);
+            return decode_ip(ip, time_ns, ip_wire);
         }
         case kDltRaw:
-        case kDltRawAlt: return decode_ip(frame, time_ns);
+        case kDltRawAlt: return decode_ip(frame, time_ns, wire);
         case kDltLinuxSll: {
             if (frame.size() < 16) return fail("truncated Linux cooked header");
-            return by_ethertype(be16(frame, 14), frame.subspan(16), time_ns);
+            const auto [ip, ip_wire] = after(16);
+            return by_ethertype(be16(frame, 14), ip, ip_wire, time_ns);
         }
         case kDltLinuxSll2: {
             if (frame.size() < 20) return fail("truncated Linux cooked v2 header");
-            return by_ethertype(be16(frame, 0), frame.subspan(20), time_ns);
+            const auto [ip, ip_wire] = after(20);
+            return by_ethertype(be16(frame, 0), ip, ip_wire, time_ns);
         }
         default: return fail("link type " + std::to_string(dlt) + " is not decoded");
     }

@@ -803,6 +803,11 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
         CaptureOptions copts;
         copts.ports = {opts_.port};
         copts.buffer_kb = 1024;
+        // Every interface of the lab's network namespace, not only lo: lab 19's connection
+        // runs over the veth it makes during the run (a packet socket on "any" also sees
+        // interfaces that appear later), and --host may name a real interface's address. On
+        // "any" libpcap still drops lo's outgoing copy: each segment is seen once.
+        copts.interface = "any";
         im.capture = std::make_unique<Capture>(copts);
         im.capturing = im.capture->status().active;
         if (opts_.json) {

@@ -211,6 +211,53 @@ TEST(SegmentDecode, EveryTruncationIsAnErrorNeverARead) {
     }
 }
 
+// The capture keeps a frame's first bytes only (snap length 256): a data segment's payload is
+// not captured, and its length comes from the IP header, checked against the length on the
+// wire. (Before: every segment longer than the snap length was refused as "truncated", and
+// the ladders of the data labs lost their data segments.)
+TEST(SegmentDecode, ASegmentCutByTheSnapLengthKeepsItsPayloadLength) {
+    for (const bool v6 : {false, true}) {
+        TcpSpec t;
+        t.flags = tcp_flag::ACK | tcp_flag::PSH;
+        t.payload = 65483 - (v6 ? 20 : 0);  // a 64 KiB GSO segment on lo
+        const auto frame = v6 ? ethernet(ipv6(tcp(t)), 0x86DD) : ethernet(ipv4(tcp(t)));
+        const std::size_t snap = 256;
+        const auto cut = std::span(frame).first(snap);
+        const auto r = pkt::decode_frame(cut, pkt::kDltEthernet, 0, frame.size());
+        ASSERT_TRUE(r) << r.error;
+        EXPECT_EQ(r.segment->len, t.payload);
+        EXPECT_EQ(r.segment->flags, t.flags);
+        // The same frame without its wire length is what it looks like: cut short.
+        EXPECT_EQ(pkt::decode_frame(cut, pkt::kDltEthernet, 0).error,
+                  v6 ? "truncated IPv6 packet" : "truncated IPv4 packet");
+        // A wire length shorter than the IP header says: the header lies.
+        EXPECT_EQ(pkt::decode_frame(cut, pkt::kDltEthernet, 0, frame.size() - 1).error,
+                  v6 ? "truncated IPv6 packet" : "truncated IPv4 packet");
+        // Link padding after the datagram on the wire is not payload.
+        const auto padded = pkt::decode_frame(cut, pkt::kDltEthernet, 0, frame.size() + 6);
+        ASSERT_TRUE(padded);
+        EXPECT_EQ(padded.segment->len, t.payload);
+    }
+    // The headers themselves must be captured.
+    TcpSpec t;
+    t.options = syn_options();
+    t.payload = 1000;
+    const auto frame = ethernet(ipv4(tcp(t)));
+    EXPECT_EQ(pkt::decode_frame(std::span(frame).first(14 + 20 + 30), pkt::kDltEthernet, 0, frame.size()).error,
+              "TCP header cut short by the capture length");
+    // Every other link type carries the wire length down past its own header.
+    auto ip = ipv4(tcp(t));
+    const auto raw = pkt::decode_frame(std::span(ip).first(100), pkt::kDltRaw, 0, ip.size());
+    ASSERT_TRUE(raw) << raw.error;
+    EXPECT_EQ(raw.segment->len, 1000u);
+    Bytes sll(16, std::byte{0});
+    sll[14] = std::byte{0x08};
+    sll.insert(sll.end(), ip.begin(), ip.end());
+    const auto cooked = pkt::decode_frame(std::span(sll).first(120), pkt::kDltLinuxSll, 0, sll.size());
+    ASSERT_TRUE(cooked) << cooked.error;
+    EXPECT_EQ(cooked.segment->len, 1000u);
+}
+
 TEST(SegmentDecode, BadHeaderLengthsAndOptions) {
     TcpSpec t;
     auto seg = tcp(t);

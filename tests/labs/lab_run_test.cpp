@@ -557,5 +557,44 @@ TEST(LabSegments, AbortSendsRstAndActiveCloseFourSegments) {
     EXPECT_EQ(ending, (std::vector<std::string>{"client FIN", "server ACK", "server FIN", "client ACK"}));
 }
 
+// Lab 19 talks over the veth pair it makes during the run, not over lo: the capture watches
+// every interface of the lab's namespace, so its steps show their segments too — both
+// handshakes between 10.19.0.1 and the peer at 10.19.0.2, and the data segment sent into the
+// dead link. (Captured on lo alone, the lab had no segments at all.) Its keepalive probes are
+// not among them: with the link down the kernel drops them before any capture (tshark on the
+// lab's end of the cable neither) sees them, so the test asks nothing of them.
+TEST(LabSegments, DeadPeerIsCapturedOnItsVeth) {
+    SOCKLAB_REQUIRE_ROOT();
+    PrivateNetns ns;
+    const auto res = run_command({lab_bin("dead-peer"), "--auto", "--json"}, {}, 90s);
+    ASSERT_EQ(res.exit_code, 0) << res.out << res.err;
+    bool capturing = false;
+    int port = 0;
+    std::vector<std::string> seen;  // "src:port>dst:port FLAGS len"
+    std::istringstream in(res.out);
+    for (std::string line; std::getline(in, line);) {
+        const json ev = json::parse(line);
+        if (ev["event"] == "lab") {
+            capturing = ev.value("capturing", false);
+            port = ev["port"];
+        }
+        if (ev["event"] == "observed" && ev.contains("segments"))
+            for (const auto& seg : ev["segments"]) {
+                std::string flags;
+                for (const auto& f : seg["flags"]) flags += (flags.empty() ? "" : "-") + f.get<std::string>();
+                const bool to_peer = seg["dst_port"] == port;
+                EXPECT_EQ(seg[to_peer ? "dst_addr" : "src_addr"], "10.19.0.2") << seg.dump();
+                EXPECT_EQ(seg[to_peer ? "src_addr" : "dst_addr"], "10.19.0.1") << seg.dump();
+                seen.push_back(std::string(to_peer ? "client " : "peer ") + flags + " " +
+                               std::to_string(seg["len"].get<int>()));
+            }
+    }
+    if (!capturing) GTEST_SKIP() << "the capture is not active here (needs CAP_NET_RAW)";
+    const auto count = [&](const std::string& s) { return std::count(seen.begin(), seen.end(), s); };
+    EXPECT_EQ(count("client SYN 0"), 2) << testing::PrintToString(seen);
+    EXPECT_EQ(count("peer SYN-ACK 0"), 2) << testing::PrintToString(seen);
+    EXPECT_GE(count("client ACK-PSH 1000"), 1) << "the data sent into the dead link: " << testing::PrintToString(seen);
+}
+
 }  // namespace
 }  // namespace socklab::test

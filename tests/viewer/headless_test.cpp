@@ -90,6 +90,38 @@ TEST(ViewerHeadless, ShowsOurListenerAndTheLabsSocketsAndWritesAPicture) {
     test::expect_screenshot(png, 1600, 1000);
 }
 
+// The Predict switch headless (--lab-predict, --lab-answers): a real lab, two steps answered
+// with the picks given, the panel waiting on the third step's question with the second step's
+// verdict beside it — what the screenshot in docs/labs shows.
+TEST(ViewerHeadless, PredictShowsTheNextQuestionAndTheLastVerdict) {
+    SOCKLAB_REQUIRE_ROOT();
+    if (!test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    test::PrivateNetns ns;
+    TempDir dir;
+    const auto png = (dir.path / "predict.png").string();
+    const auto dump = (dir.path / "state.json").string();
+    const auto r = test::run_command(
+        under_xvfb({"--lab", "active-close", "--lab-predict", "--lab-steps", "2", "--lab-answers", "1,1",
+                    "--no-trace", "--screenshot", png, "--dump-state", dump, "--lang", "en"}),
+        {}, 120s);
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    std::ifstream in(dump);
+    const auto lab = nlohmann::json::parse(in).at("panels").at("labs");
+    EXPECT_EQ(lab.at("predict"), true);
+    EXPECT_EQ(lab.at("asking"), true) << lab.dump(1);
+    EXPECT_EQ(lab.at("waiting_for"), 3);
+    EXPECT_EQ(lab.at("question").at("step"), 3);
+    EXPECT_GE(lab.at("question").at("choices").size(), 2u);
+    const auto& verdict = lab.at("answered");
+    EXPECT_EQ(verdict.at("step"), 2);
+    EXPECT_EQ(verdict.at("picked"), 1) << "the second pick given";
+    const int answer = verdict.at("answer");
+    EXPECT_EQ(verdict.at("correct"), answer == 1);
+    EXPECT_EQ(lab.at("step").at("step"), 2);
+    EXPECT_EQ(lab.at("observed").at("ok"), true);
+    test::expect_screenshot(png, 1600, 1000);
+}
+
 TEST(ViewerHeadless, WithoutADisplayItSaysSoInOneLine) {
     const auto r = test::run_command({"env", "-u", "DISPLAY", "-u", "WAYLAND_DISPLAY",
                                       test::bin("socklab-viewer"), "--screenshot", "/tmp/never.png"},
@@ -129,7 +161,8 @@ TEST(ViewerHeadless, BadOptionsNameTheProblem) {
 TEST(ViewerHeadless, BadOptionsAreOneLineAndExitTwo) {
     for (const auto& args : std::vector<std::vector<std::string>>{
              {"--interval", "5"}, {"--size", "huge"}, {"--frames", "-1"}, {"--bench-out", "x.json"},
-             {"--no-such-option"}}) {
+             {"--no-such-option"}, {"--lab-answers", "1"}, {"--lab-predict", "--lab-answers", "0"},
+             {"--lab-predict", "--lab-answers", "1,x"}}) {
         std::vector<std::string> argv{test::bin("socklab-viewer")};
         argv.insert(argv.end(), args.begin(), args.end());
         const auto r = test::run_command(argv, {}, 30s);

@@ -61,25 +61,38 @@ void LabRunner::post(Command c) {
     [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
 }
 
-void LabRunner::start(const std::string& id, std::uint16_t port) { post({Cmd::start, id, port}); }
+void LabRunner::start(const std::string& id, std::uint16_t port, bool predict) {
+    post({Cmd::start, id, port, predict});
+}
 void LabRunner::next() { post({Cmd::next, {}, 0}); }
+void LabRunner::answer(int choice) { post({Cmd::answer, {}, 0, false, choice}); }
 void LabRunner::run_auto() { post({Cmd::auto_mode, {}, 0}); }
 void LabRunner::stop() { post({Cmd::stop, {}, 0}); }
 
-void LabRunner::advance(int k) {
-    bool answer_now = false;
+void LabRunner::advance(int k, std::vector<int> picks) {
+    std::string reply;
     update([&](LabState& s) {
         advance_budget_ += k;
+        advance_picks_.insert(advance_picks_.end(), picks.begin(), picks.end());
         // A prompt that came before the budget is answered now, and counts as one of the k;
         // later prompts are answered as they arrive. A prompt is answered once: whoever
         // answers it clears waiting_for under the lock.
-        if (s.waiting_for != 0 && advance_budget_ > 0) {
-            --advance_budget_;
-            s.waiting_for = 0;
-            answer_now = true;
-        }
+        if (s.waiting_for != 0 && advance_budget_ > 0) reply = advance_reply(s);
     });
-    if (answer_now) post({Cmd::next, {}, 0});
+    if (reply == "next") post({Cmd::next, {}, 0});
+    else if (!reply.empty()) post({Cmd::answer, {}, 0, false, std::stoi(reply)});
+}
+
+std::string LabRunner::advance_reply(LabState& s) {
+    --advance_budget_;
+    std::string reply = "next";
+    if (s.asking() && !advance_picks_.empty()) {
+        reply = std::to_string(advance_picks_.front());
+        s.question->sent = advance_picks_.front();
+        advance_picks_.pop_front();
+    }
+    s.waiting_for = 0;
+    return reply;
 }
 
 LabState LabRunner::state() const {
@@ -145,12 +158,22 @@ void LabRunner::handle(const Command& c, Child& child) {
     switch (c.cmd) {
         case Cmd::start:
             end_child(child, true);
-            spawn(child, c.id, c.port);
+            spawn(child, c);
             break;
         case Cmd::next:
             if (child.pid > 0) {
                 send_line(child, "next");
                 update([](LabState& s) { s.waiting_for = 0; });
+            }
+            break;
+        case Cmd::answer:
+            if (child.pid > 0) {
+                // The lab reads a choice's number as the pick and the go-ahead for the step.
+                send_line(child, std::to_string(c.choice));
+                update([&](LabState& s) {
+                    if (s.question) s.question->sent = c.choice;
+                    s.waiting_for = 0;
+                });
             }
             break;
         case Cmd::auto_mode:
@@ -167,7 +190,9 @@ void LabRunner::handle(const Command& c, Child& child) {
     }
 }
 
-void LabRunner::spawn(Child& child, const std::string& id, std::uint16_t port) {
+void LabRunner::spawn(Child& child, const Command& c) {
+    const std::string& id = c.id;
+    const std::uint16_t port = c.port;
     int sv[2];
     int out[2];
     int err[2];
@@ -193,6 +218,7 @@ void LabRunner::spawn(Child& child, const std::string& id, std::uint16_t port) {
     // The lab speaks the viewer's language at the moment it starts (its texts reach the panel).
     argv.insert(argv.end(), {"lab", "run", id, "--json", "--lang", std::string(i18n::language())});
     if (port != 0) argv.insert(argv.end(), {"--port", std::to_string(port)});
+    if (c.predict) argv.emplace_back("--predict");
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -246,12 +272,18 @@ void LabRunner::spawn(Child& child, const std::string& id, std::uint16_t port) {
         s.observed.reset();
         s.waiting_for = 0;
         s.auto_mode = false;
+        s.predict = c.predict;
+        s.question.reset();
+        s.answered.reset();
+        s.questions.reset();
+        s.predicted.reset();
         s.done_ok.reset();
         s.exit_code.reset();
         s.error.clear();
         s.ports.clear();
         if (port != 0) s.ports.insert(port);
-        s.log.push_back(i18n::format(_("started: socklab lab run {} --json"), id));
+        s.log.push_back(c.predict ? i18n::format(_("started: socklab lab run {} --json --predict"), id)
+                                  : i18n::format(_("started: socklab lab run {} --json"), id));
     });
 }
 
@@ -327,7 +359,7 @@ void LabRunner::on_line(Child& child, std::string_view line) {
         return;
     }
     LabEvent& ev = *parsed.event;
-    bool answer = false;
+    std::string reply;
     update([&](LabState& s) {
         auto add_ports = [&s](const std::vector<LabExpectation>& xs) {
             for (const auto& x : xs) {
@@ -351,13 +383,9 @@ void LabRunner::on_line(Child& child, std::string_view line) {
                 s.step = std::move(ev);
                 break;
             case LabEventKind::waiting:
-                if (advance_budget_ > 0) {
-                    --advance_budget_;
-                    answer = true;
-                    s.waiting_for = 0;  // answered right below, never shown as waiting
-                } else {
-                    s.waiting_for = ev.step;
-                }
+                s.waiting_for = ev.step;
+                // Answered right below, never shown as waiting.
+                if (advance_budget_ > 0) reply = advance_reply(s);
                 break;
             case LabEventKind::observed:
                 for (const auto& so : ev.sockets) {
@@ -368,16 +396,27 @@ void LabRunner::on_line(Child& child, std::string_view line) {
             case LabEventKind::done:
                 s.done_ok = ev.ok.value_or(false);
                 s.waiting_for = 0;
+                s.questions = ev.questions;
+                s.predicted = ev.predicted;
                 s.log.push_back(*s.done_ok ? _("done: every check passed") : _("done: a check failed"));
                 break;
             case LabEventKind::note:
             case LabEventKind::message: s.log.push_back(ev.text); break;
-            case LabEventKind::predict:  // predict mode: the viewer does not ask (yet)
+            case LabEventKind::predict:
+                if (ev.predict) s.question = LabQuestion{ev.step, std::move(*ev.predict), {}, {}};
+                break;
             case LabEventKind::answer:
+                // The verdict on the question of this step; an answer without its question
+                // (a lab that skipped one) is kept with an empty question.
+                if (!s.question || s.question->step != ev.step) s.question = LabQuestion{ev.step, {}, {}, {}};
+                s.question->answer = ev.answer;
+                s.answered = std::move(s.question);
+                s.question.reset();
+                break;
             case LabEventKind::other: break;
         }
     });
-    if (answer) send_line(child, "next");
+    if (!reply.empty()) send_line(child, reply);
 }
 
 void LabRunner::reap(Child& child, int status) {

@@ -39,12 +39,13 @@ App::App(AppOptions opts)
     ctx_.actions.set_paused = [this](bool p) { poller_.set_paused(p); };
     ctx_.actions.set_interval_ms = [this](int ms) { poller_.set_interval(std::chrono::milliseconds(ms)); };
     if (labs_) {
-        ctx_.actions.lab_start = [this](const std::string& id, std::uint16_t port) {
+        ctx_.actions.lab_start = [this](const std::string& id, std::uint16_t port, bool predict) {
             // A lab is where a ladder is wanted: capture from its first segment.
             ladder_.start();
-            labs_->start(id, port);
+            labs_->start(id, port, predict);
         };
         ctx_.actions.lab_next = [this] { labs_->next(); };
+        ctx_.actions.lab_answer = [this](int choice) { labs_->answer(choice); };
         ctx_.actions.lab_auto = [this] { labs_->run_auto(); };
         ctx_.actions.lab_stop = [this] { labs_->stop(); };
     }

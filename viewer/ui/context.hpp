@@ -23,8 +23,9 @@ class Poller;
 struct Actions {
     std::function<void(bool)> set_paused;
     std::function<void(int)> set_interval_ms;
-    std::function<void(const std::string&, std::uint16_t)> lab_start;
+    std::function<void(const std::string&, std::uint16_t, bool predict)> lab_start;
     std::function<void()> lab_next;
+    std::function<void(int choice)> lab_answer;  // predict mode: the pick, from 1
     std::function<void()> lab_auto;
     std::function<void()> lab_stop;
     // What the Ladder panel shows; the first call starts the capture.

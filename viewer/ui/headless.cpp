@@ -51,7 +51,7 @@ int run_lab_steps(App& app, const LabStart& lab) {
         return 2;
     }
     int rc = 0;
-    app.labs()->advance(k);
+    app.labs()->advance(k, lab.answers);
     const bool reached = app.labs()->wait_until(
         [k](const LabState& s) {
             return (s.observed && s.observed->step >= k) || s.done_ok || s.exit_code || !s.error.empty();
@@ -85,7 +85,7 @@ int start_lab(App& app, const LabStart& lab, bool headless) {
                                       lab.id, lab.socklab.string()));
         return 1;
     }
-    app.labs()->start(lab.id, lab.port);
+    app.labs()->start(lab.id, lab.port, lab.predict);
     if (headless && lab.steps > 0) return run_lab_steps(app, lab);
     return 0;
 }

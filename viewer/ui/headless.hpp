@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +19,8 @@ struct LabStart {
     std::string id;               // --lab; empty: none
     int steps = 1;                // --lab-steps (headless only)
     std::uint16_t port = 0;       // --lab-port
+    bool predict = false;         // --lab-predict
+    std::vector<int> answers;     // --lab-answers (headless only)
     std::string socklab_given;    // --socklab as given (empty: the one beside the viewer)
     std::filesystem::path socklab;  // the path tried
 };

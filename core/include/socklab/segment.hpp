@@ -87,12 +87,16 @@ struct DecodeResult {
 // Decode one captured frame of link type `dlt` into a Segment (time_ns as given). Reads only
 // inside `frame`; a truncated or malformed frame, a non-TCP packet, an IP fragment other than
 // the first: an error saying what. Never throws. IPv6 extension headers are walked.
+// `wire_len`: the frame's length on the wire (pcap's `len`) when the capture kept only its
+// first bytes (the snap length): the headers must be inside `frame`, the payload need not be,
+// and `len` is the payload's length on the wire. 0 (or less than the frame): the frame is whole.
 [[nodiscard]] DecodeResult decode_frame(std::span<const std::byte> frame, int dlt,
-                                        std::uint64_t time_ns) noexcept;
+                                        std::uint64_t time_ns, std::size_t wire_len = 0) noexcept;
 
-// Decode an IP packet (v4 or v6, from its version nibble) carrying TCP.
-[[nodiscard]] DecodeResult decode_ip(std::span<const std::byte> packet,
-                                     std::uint64_t time_ns) noexcept;
+// Decode an IP packet (v4 or v6, from its version nibble) carrying TCP; `wire_len` as above,
+// the IP packet's length on the wire.
+[[nodiscard]] DecodeResult decode_ip(std::span<const std::byte> packet, std::uint64_t time_ns,
+                                     std::size_t wire_len = 0) noexcept;
 
 }  // namespace pkt
 
