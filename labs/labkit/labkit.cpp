@@ -456,6 +456,26 @@ long fill_until_eagain(int fd) {
     return total;
 }
 
+Result fill_step(int fd, long& taken) {
+    taken = fill_until_eagain(fd);
+    return Result::of(taken, _("bytes accepted before EAGAIN"));
+}
+
+std::vector<Expect> expect_filled(std::uint16_t reader_port, std::uint16_t writer_port,
+                                  std::string reader_state, std::string writer_state) {
+    return {{.local_port = reader_port, .remote_port = writer_port, .state = std::move(reader_state),
+             .min_recv_q = 1},
+            {.local_port = writer_port, .remote_port = reader_port, .state = std::move(writer_state),
+             .min_send_q = 1}};
+}
+
+int sysctl_int(const char* path, int fallback) {
+    std::ifstream in(path);
+    int v = fallback;
+    in >> v;
+    return v;
+}
+
 void set_int_option(int fd, int level, int name, int value, std::string_view what) {
     if (::setsockopt(fd, level, name, &value, sizeof value) != 0)
         throw Stop{Stop::Why::failed,
