@@ -52,6 +52,14 @@ struct Tracers {
     std::unique_ptr<Tracer> transitions;  // everyone's transitions (the peer's FIN runs elsewhere)
     bool active = false;
     std::string why_not;
+
+    Tracers() = default;
+    Tracers(Tracers&&) = default;
+    Tracers& operator=(Tracers&&) = default;
+    ~Tracers() {
+        for (Tracer* t : {calls.get(), transitions.get()})
+            if (t != nullptr) stop_tracer(*t);
+    }
 };
 
 Tracers start_tracers(pid_t pid, std::optional<std::uint16_t> port, bool want_transitions) {

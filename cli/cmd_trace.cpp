@@ -209,6 +209,7 @@ int run_causes(const TraceArgs& args) {
         capture.emplace(copts);
     }
     Tracer tracer(topts);
+    const StopTracerAtEnd stop_at_end(tracer);
     // One clear line per source that is missing; the others carry on.
     if (!tracer.status().active) {
         // Transitions and calls share the tracing instance: one reason for both.
@@ -417,6 +418,7 @@ int run_trace(const TraceArgs& args) {
         return trace_loop(tracer, args);
     }
     Tracer tracer(opts);
+    const StopTracerAtEnd stop_at_end(tracer);
     return trace_loop(tracer, args);
 }
 

@@ -56,7 +56,11 @@ extern "C" void on_signal(int) {
     [[maybe_unused]] const auto n = ::write(g_signal_pipe[1], &c, 1);
 }
 
+// The lab program's signals, set once from its main() (Lab::run): a lab killed by a signal it
+// does not catch (SIGHUP) leaves no tracing instance behind (Tracer::remove_instances_on_exit);
+// Ctrl-C and SIGTERM unwind the lab, whose destructors remove it.
 void install_signal_handlers() {
+    Tracer::remove_instances_on_exit();
     if (g_signal_pipe[0] < 0 && ::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         throw sys_error(_("create the signal pipe"), errno);
     struct sigaction sa {};
@@ -734,7 +738,14 @@ Lab::Lab(std::string_view id, int argc, char** argv) : impl_(std::make_unique<Im
     impl_->ports.insert(opts_.port);
 }
 
-Lab::~Lab() = default;
+Lab::~Lab() {
+    // The tracer prints nothing: what it could not remove is said here.
+    if (impl_ && impl_->tracer && impl_->tracer->status().active) {
+        impl_->tracer->stop();
+        if (!impl_->tracer->status().message.empty())
+            std::fprintf(stderr, "socklab: %s\n", impl_->tracer->status().message.c_str());
+    }
+}
 
 bool Lab::interrupted() noexcept { return g_interrupted.load(); }
 int Lab::interrupt_fd() noexcept { return g_signal_pipe[0]; }
