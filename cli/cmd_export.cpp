@@ -56,7 +56,13 @@ public:
         if (tracer_.status().active)
             thread_ = std::jthread([this](std::stop_token stop) { drain(stop); });
     }
-    ~TransitionFeed() = default;  // the jthread stops and joins before the tracer goes
+    ~TransitionFeed() {
+        if (thread_.joinable()) {
+            thread_.request_stop();
+            thread_.join();
+        }
+        stop_tracer(tracer_);
+    }
     TransitionFeed(const TransitionFeed&) = delete;
     TransitionFeed& operator=(const TransitionFeed&) = delete;
 

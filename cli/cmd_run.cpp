@@ -131,6 +131,7 @@ int run_program(const RunArgs& args) {
         }
     }
     const auto report = watch.finish(sink);
+    for (const auto& left : watch.stop_tracing()) std::fprintf(stderr, "socklab: %s\n", left.c_str());
     const auto& in = watch.input();
     const int code = in.ending.exit_code;
     const auto json = program::report_json(args.command, code, report);
@@ -256,6 +257,11 @@ public:
           tracers_(start_tracers(prog_.pid(), std::nullopt, false)) {
         start_error_ = prog_.go();
     }
+    ~Session() {
+        for (const auto& left : tracers_.stop()) std::fprintf(stderr, "socklab: %s\n", left.c_str());
+    }
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
     [[nodiscard]] int start_error() const noexcept { return start_error_; }
     program::Spawned& prog() noexcept { return prog_; }
 

@@ -208,6 +208,11 @@ public:
             direct_ = std::make_unique<Tracer>(opts);
         }
     }
+    ~CauseTracer() {
+        if (direct_) stop_tracer(*direct_);
+    }
+    CauseTracer(const CauseTracer&) = delete;
+    CauseTracer& operator=(const CauseTracer&) = delete;
     [[nodiscard]] const TracerStatus& status() const noexcept {
         return direct_ ? direct_->status() : helper_->status();
     }
@@ -462,6 +467,7 @@ int run_trace(const TraceArgs& args) {
         return trace_loop(tracer, args);
     }
     Tracer tracer(opts);
+    const StopTracerAtEnd stop_at_end(tracer);
     return trace_loop(tracer, args);
 }
 

@@ -10,6 +10,10 @@
 
 #include "socklab/args.hpp"  // port_validator(), whole_number(), ...
 
+namespace socklab {
+class Tracer;
+}
+
 namespace socklab::cli {
 
 // Exit codes fixed by docs/contracts.md.
@@ -44,6 +48,21 @@ private:
     struct sigaction old_int_ {}, old_term_ {}, old_hup_ {}, old_pipe_ {};
 };
 [[nodiscard]] bool stop_requested() noexcept;
+
+// Stop a tracer that ran (Tracer::stop()) and say on stderr what it could not remove: the
+// tracer prints nothing itself.
+void stop_tracer(Tracer& tracer);
+// The same when it goes out of scope, on every way out of a command.
+class StopTracerAtEnd {
+public:
+    explicit StopTracerAtEnd(Tracer& tracer) noexcept : tracer_(tracer) {}
+    ~StopTracerAtEnd() { stop_tracer(tracer_); }
+    StopTracerAtEnd(const StopTracerAtEnd&) = delete;
+    StopTracerAtEnd& operator=(const StopTracerAtEnd&) = delete;
+
+private:
+    Tracer& tracer_;
+};
 
 // Add the EXAMPLES block that ends every help text.
 void set_examples(CLI::App& app, const std::string& examples);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -16,6 +17,7 @@
 #include "socklab/error.hpp"
 #include "socklab/state.hpp"
 #include "socklab/i18n.hpp"
+#include "socklab/tracer.hpp"
 
 namespace socklab::cli {
 
@@ -44,6 +46,13 @@ StopSignals::~StopSignals() {
 }
 
 bool stop_requested() noexcept { return g_stop.load(); }
+
+void stop_tracer(Tracer& tracer) {
+    const bool ran = tracer.status().active;
+    tracer.stop();
+    if (ran && !tracer.status().message.empty())
+        std::fprintf(stderr, "socklab: %s\n", tracer.status().message.c_str());
+}
 
 void set_examples(CLI::App& app, const std::string& examples) {
     app.footer("\nEXAMPLES\n" + examples);

@@ -24,6 +24,7 @@
 #include "socklab/helper_protocol.hpp"
 #include "socklab/version.hpp"
 #include "socklab/i18n.hpp"
+#include "socklab/tracer.hpp"
 
 namespace {
 
@@ -129,5 +130,7 @@ int main(int argc, char** argv) {
             "(--capabilities prints what it holds, --help says more)"));
     check_group();
     check_channel();
+    // Killed by SIGINT, SIGTERM or SIGHUP (left at their defaults), it removes a trace's instance.
+    socklab::Tracer::remove_instances_on_exit();
     return socklab::helper_main::serve(socklab::helper::kChannelFd);
 }

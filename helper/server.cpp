@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -149,6 +150,9 @@ bool do_trace(Channel& ch, const h::TraceRequest& req) {
             return false;
     }
     const auto lost = tracer.lost_events();
+    tracer.stop();  // the tracer prints nothing: what it could not remove is said here
+    if (!tracer.status().message.empty())
+        std::fprintf(stderr, "socklab: %s\n", tracer.status().message.c_str());
     return ch.send(h::OkReply{_("trace stopped"), lost});
 }
 

@@ -99,14 +99,8 @@ int main(int argc, char** argv) {
                              "client's send buffer (its Send-Q: sent, or not yet sent, and not "
                              "acknowledged). With both full, a blocking send() would wait; "
                              "MSG_DONTWAIT makes it fail with EAGAIN instead."),
-                  .expect = {{.local_port = port, .remote_port = cport, .state = "ESTABLISHED",
-                              .min_recv_q = 1},
-                             {.local_port = cport, .remote_port = port, .state = "ESTABLISHED",
-                              .min_send_q = 1}}},
-                 [&] {
-                     stuffed = fill_until_eagain(cfd);
-                     return Result::of(stuffed, _("bytes accepted before EAGAIN"));
-                 });
+                  .expect = expect_filled(port, cport)},
+                 [&] { return fill_step(cfd, stuffed); });
 
         lab.step({.title = _("The server drains the stream"),
                   .call = fmt::format("recv({}, buf, 65536, 0) until {} bytes", sfd, stuffed),

@@ -30,14 +30,8 @@ int main(int argc, char** argv) {
                   .explain = _("The server never reads. Its receive queue filled and its window "
                              "closed (zero window); then the client's send queue filled. Both "
                              "queues are full."),
-                  .expect = {{.local_port = port, .remote_port = cport, .state = "ESTABLISHED",
-                              .min_recv_q = 1},
-                             {.local_port = cport, .remote_port = port, .state = "ESTABLISHED",
-                              .min_send_q = 1}}},
-                 [&] {
-                     stuffed = fill_until_eagain(cfd);
-                     return Result::of(stuffed, _("bytes accepted before EAGAIN"));
-                 });
+                  .expect = expect_filled(port, cport)},
+                 [&] { return fill_step(cfd, stuffed); });
 
         lab.step({.title = _("The client shuts down writing"),
                   .call = fmt::format("shutdown({}, SHUT_WR)", cfd),

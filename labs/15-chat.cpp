@@ -216,6 +216,23 @@ Result converse(Lab& lab, Peer& peer) {
     return Result::of(peer.close(), socklab::i18n::format(_("(conversation over: {})"), how));
 }
 
+// The conversation as one step, the same for the server and the client: it ends with this
+// end's socket closed, and neither end of the connection from `local` to `remote` left
+// ESTABLISHED or in CLOSE_WAIT.
+void chat_step(Lab& lab, Peer& peer, std::uint16_t local, std::uint16_t remote) {
+    lab.step({.title = _("Chat: one thread reads the keyboard, one the socket"),
+              .call = fmt::format("keyboard: read(0) → send_all({0});  socket: recv({0}) → "
+                                  "write(1)",
+                                  peer.fd()),
+              .explain = _("The conversation is over and this end closed its socket. Whoever "
+                         "closed first waits in TIME_WAIT; nobody is left in CLOSE_WAIT."),
+              .expect = {{.local_port = local, .remote_port = remote, .state = "CLOSE_WAIT",
+                          .absent = true},
+                         {.local_port = local, .remote_port = remote, .state = "ESTABLISHED",
+                          .absent = true}}},
+             [&] { return converse(lab, peer); });
+}
+
 UniqueFd listen_on(const Endpoint& ep) {
     UniqueFd l(::socket(ep.family, SOCK_STREAM, 0));
     if (!l) return l;
@@ -273,17 +290,7 @@ void run_server(Lab& lab) {
                  return Result::of(fd, socklab::i18n::format(_("(peer port {})"), rport));
              });
 
-    lab.step({.title = _("Chat: one thread reads the keyboard, one the socket"),
-              .call = fmt::format("keyboard: read(0) → send_all({0});  socket: recv({0}) → "
-                                  "write(1)",
-                                  peer->fd()),
-              .explain = _("The conversation is over and this end closed its socket. Whoever "
-                         "closed first waits in TIME_WAIT; nobody is left in CLOSE_WAIT."),
-              .expect = {{.local_port = port, .remote_port = rport, .state = "CLOSE_WAIT",
-                          .absent = true},
-                         {.local_port = port, .remote_port = rport, .state = "ESTABLISHED",
-                          .absent = true}}},
-             [&] { return converse(lab, *peer); });
+    chat_step(lab, *peer, port, rport);
 
     lab.step({.title = _("Close the listener"),
               .call = fmt::format("close({})", listener.get()),
@@ -317,17 +324,7 @@ void run_client(Lab& lab) {
                  return Result::of(0, socklab::i18n::format(_("(fd {}, local port {})"), fd, cport));
              });
 
-    lab.step({.title = _("Chat: one thread reads the keyboard, one the socket"),
-              .call = fmt::format("keyboard: read(0) → send_all({0});  socket: recv({0}) → "
-                                  "write(1)",
-                                  peer->fd()),
-              .explain = _("The conversation is over and this end closed its socket. Whoever "
-                         "closed first waits in TIME_WAIT; nobody is left in CLOSE_WAIT."),
-              .expect = {{.local_port = cport, .remote_port = port, .state = "CLOSE_WAIT",
-                          .absent = true},
-                         {.local_port = cport, .remote_port = port, .state = "ESTABLISHED",
-                          .absent = true}}},
-             [&] { return converse(lab, *peer); });
+    chat_step(lab, *peer, cport, port);
 }
 
 // --role both: a scripted conversation between a server thread and a client thread.

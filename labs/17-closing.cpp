@@ -71,14 +71,8 @@ int main(int argc, char** argv) {
                   .explain = _("The client's receive queue filled and it advertised a zero "
                                "window; then the server's send queue filled. Nothing more can "
                                "move from the server to the client."),
-                  .expect = {{.local_port = cport, .remote_port = port, .state = "FIN_WAIT2",
-                              .min_recv_q = 1},
-                             {.local_port = port, .remote_port = cport, .state = "CLOSE_WAIT",
-                              .min_send_q = 1}}},
-                 [&] {
-                     stuffed = fill_until_eagain(sfd);
-                     return Result::of(stuffed, _("bytes accepted before EAGAIN"));
-                 });
+                  .expect = expect_filled(cport, port, "FIN_WAIT2", "CLOSE_WAIT")},
+                 [&] { return fill_step(sfd, stuffed); });
 
         lab.step({.title = _("The server shuts down writing: LAST_ACK"),
                   .call = fmt::format("shutdown({}, SHUT_WR)", sfd),
@@ -144,14 +138,8 @@ int main(int argc, char** argv) {
                   .call = fmt::format("send({}, buf, 65536, MSG_DONTWAIT) until -1 EAGAIN", cfd2),
                   .explain = _("The server does not read: its receive queue filled, its window "
                                "closed, then the client's send queue filled."),
-                  .expect = {{.local_port = port, .remote_port = cport2, .state = "ESTABLISHED",
-                              .min_recv_q = 1},
-                             {.local_port = cport2, .remote_port = port, .state = "ESTABLISHED",
-                              .min_send_q = 1}}},
-                 [&] {
-                     stuffed = fill_until_eagain(cfd2);
-                     return Result::of(stuffed, _("bytes accepted before EAGAIN"));
-                 });
+                  .expect = expect_filled(port, cport2)},
+                 [&] { return fill_step(cfd2, stuffed); });
 
         lab.step({.title = _("The client shuts down writing: its FIN is stuck"),
                   .call = fmt::format("shutdown({}, SHUT_WR)", cfd2),

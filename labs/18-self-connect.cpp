@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
 #include <utility>
 #include <string>
 
@@ -16,10 +15,6 @@
 
 #include "labkit.hpp"
 #include "socklab/i18n.hpp"
-
-#ifndef IP_LOCAL_PORT_RANGE
-#define IP_LOCAL_PORT_RANGE 51  // linux/in.h, Linux >= 6.3
-#endif
 
 using namespace socklab;
 using namespace socklab::lab;
@@ -53,8 +48,7 @@ int main(int argc, char** argv) {
                  [&] {
                      s.reset(::socket(ep.family, SOCK_STREAM, 0));
                      if (!s) return Result::of(-1);
-                     const int one = 1;
-                     ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+                     set_int_option(s.get(), SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
                      return Result::of(::bind(s.get(), ep.sa(), ep.len));
                  });
 
@@ -143,8 +137,7 @@ int main(int argc, char** argv) {
                  [&] {
                      server.reset(::socket(ep2.family, SOCK_STREAM, 0));
                      if (!server) return Result::of(-1);
-                     const int one = 1;
-                     ::setsockopt(server.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+                     set_int_option(server.get(), SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
                      return Result::of(::bind(server.get(), ep2.sa(), ep2.len));
                  });
 

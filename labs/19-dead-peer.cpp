@@ -23,6 +23,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -99,12 +101,26 @@ auto in_netns(int ns_fd, int home_fd, F&& fn) {
     return fn();
 }
 
+// The start of each request below: a netlink header of `type` with `flags`, in `buf`.
+nlmsghdr* put_request(std::span<char> buf, std::uint16_t type, std::uint16_t flags = 0) {
+    nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+    nlh->nlmsg_type = type;
+    nlh->nlmsg_flags = flags;
+    return nlh;
+}
+
+// An IPv4 address from its text, as the kernel takes it.
+in_addr ipv4(const char* text) {
+    in_addr a{};
+    ::inet_pton(AF_INET, text, &a);
+    return a;
+}
+
 int set_link(Rtnl& nl, const char* ifname, unsigned flags, unsigned change) {
     const unsigned index = ::if_nametoindex(ifname);
     if (index == 0) return errno;
     std::array<char, 512> buf{};
-    nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
-    nlh->nlmsg_type = RTM_NEWLINK;
+    nlmsghdr* nlh = put_request(buf, RTM_NEWLINK);
     auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
     ifi->ifi_family = AF_UNSPEC;
     ifi->ifi_index = static_cast<int>(index);
@@ -116,12 +132,9 @@ int set_link(Rtnl& nl, const char* ifname, unsigned flags, unsigned change) {
 int add_address(Rtnl& nl, const char* ifname, const char* addr) {
     const unsigned index = ::if_nametoindex(ifname);
     if (index == 0) return errno;
-    in_addr a{};
-    ::inet_pton(AF_INET, addr, &a);
+    const in_addr a = ipv4(addr);
     std::array<char, 512> buf{};
-    nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
-    nlh->nlmsg_type = RTM_NEWADDR;
-    nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+    nlmsghdr* nlh = put_request(buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
     auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
     ifa->ifa_family = AF_INET;
     ifa->ifa_prefixlen = 30;
@@ -138,12 +151,9 @@ int add_neighbour(Rtnl& nl, const char* ifname, const char* addr,
                   const std::array<unsigned char, 6>& mac) {
     const unsigned index = ::if_nametoindex(ifname);
     if (index == 0) return errno;
-    in_addr a{};
-    ::inet_pton(AF_INET, addr, &a);
+    const in_addr a = ipv4(addr);
     std::array<char, 512> buf{};
-    nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
-    nlh->nlmsg_type = RTM_NEWNEIGH;
-    nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
+    nlmsghdr* nlh = put_request(buf, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE);
     auto* nd = static_cast<ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ndmsg)));
     nd->ndm_family = AF_INET;
     nd->ndm_ifindex = static_cast<int>(index);
@@ -179,9 +189,7 @@ public:
     // side with a permanent neighbour entry for the other (add_neighbour) and up, with 10.19.0.1/30 here and 10.19.0.2/30 there.
     int make_veth() {
         std::array<char, 1024> buf{};
-        nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
-        nlh->nlmsg_type = RTM_NEWLINK;
-        nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+        nlmsghdr* nlh = put_request(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
         auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
         ifi->ifi_family = AF_UNSPEC;
         mnl_attr_put_strz(nlh, IFLA_IFNAME, kLabIf);
@@ -237,8 +245,7 @@ public:
                 const unsigned index = ::if_nametoindex(kLabIf);
                 if (index != 0) {
                     std::array<char, 256> buf{};
-                    nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
-                    nlh->nlmsg_type = RTM_DELLINK;
+                    nlmsghdr* nlh = put_request(buf, RTM_DELLINK);
                     auto* ifi = static_cast<ifinfomsg*>(
                         mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
                     ifi->ifi_family = AF_UNSPEC;
@@ -258,6 +265,14 @@ private:
 };
 
 Endpoint peer_endpoint(std::uint16_t port) { return Endpoint::parse(kPeerAddr, port); }
+
+// For a step after which the connection from local port `local` to `port` is still
+// ESTABLISHED. `local` is read when the table is checked: the lab learns it during a step.
+std::function<std::vector<Expect>()> still_established(const std::uint16_t& local, std::uint16_t port) {
+    return [&local, port] {
+        return std::vector<Expect>{{.local_port = local, .remote_port = port, .state = "ESTABLISHED"}};
+    };
+}
 
 using Clock = std::chrono::steady_clock;
 long ms_since(Clock::time_point t0) {
@@ -339,10 +354,7 @@ int main(int argc, char** argv) {
                   .explain = _("An ordinary connection between two machines: the client here is "
                                "ESTABLISHED, its peer over there too."),
                   .expect = {},
-                  .expect_after = [&] {
-                      return std::vector<Expect>{{.local_port = port1, .remote_port = port,
-                                                  .state = "ESTABLISHED"}};
-                  }},
+                  .expect_after = still_established(port1, port)},
                  [&] {
                      client.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
                      if (!client) return Result::of(-1);
@@ -364,10 +376,7 @@ int main(int argc, char** argv) {
                         "connection (9). Here: {} s, {} s, {} probes."),
                       idle, intvl, cnt),
                   .expect = {},
-                  .expect_after = [&] {
-                      return std::vector<Expect>{{.local_port = port1, .remote_port = port,
-                                                  .state = "ESTABLISHED"}};
-                  }},
+                  .expect_after = still_established(port1, port)},
                  [&] {
                      set_int_option(client.get(), SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE");
                      set_int_option(client.get(), IPPROTO_TCP, TCP_KEEPIDLE, idle, "TCP_KEEPIDLE");
@@ -383,10 +392,7 @@ int main(int argc, char** argv) {
                                "The client is told nothing and still shows ESTABLISHED; `ss -tno` "
                                "shows its keepalive timer running."),
                   .expect = {},
-                  .expect_after = [&] {
-                      return std::vector<Expect>{{.local_port = port1, .remote_port = port,
-                                                  .state = "ESTABLISHED"}};
-                  }},
+                  .expect_after = still_established(port1, port)},
                  [&] {
                      link.set_peer_up(false);
                      down_at = Clock::now();
@@ -440,10 +446,7 @@ int main(int argc, char** argv) {
                         "default, leaves it to net.ipv4.tcp_retries2 (minutes)."),
                       user_timeout_ms),
                   .expect = {},
-                  .expect_after = [&] {
-                      return std::vector<Expect>{{.local_port = port2, .remote_port = port,
-                                                  .state = "ESTABLISHED"}};
-                  }},
+                  .expect_after = still_established(port2, port)},
                  [&] {
                      client2.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
                      if (!client2) return Result::of(-1);
@@ -460,10 +463,7 @@ int main(int argc, char** argv) {
                   .explain = _("Nothing is in flight yet, and no keepalive is set: this "
                                "connection could stay ESTABLISHED like this for ever."),
                   .expect = {},
-                  .expect_after = [&] {
-                      return std::vector<Expect>{{.local_port = port2, .remote_port = port,
-                                                  .state = "ESTABLISHED"}};
-                  }},
+                  .expect_after = still_established(port2, port)},
                  [&] {
                      link.set_peer_up(false);
                      return Result::of(0);

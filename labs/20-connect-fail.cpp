@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <chrono>
-#include <fstream>
 #include <string>
 
 #include <fmt/format.h>
@@ -19,13 +18,6 @@ using namespace socklab;
 using namespace socklab::lab;
 
 namespace {
-int sysctl_int(const char* path, int fallback) {
-    std::ifstream in(path);
-    int v = fallback;
-    in >> v;
-    return v;
-}
-
 // Wait for a non-blocking connect() to finish (bounded), then read SO_ERROR: the outcome.
 // value: milliseconds waited; err: SO_ERROR (0: connected).
 Result wait_and_so_error(int fd, int timeout_ms, long& waited) {
@@ -92,8 +84,7 @@ int main(int argc, char** argv) {
                  [&] {
                      listener.reset(::socket(ep.family, SOCK_STREAM, 0));
                      if (!listener) return Result::of(-1);
-                     const int one = 1;
-                     ::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+                     set_int_option(listener.get(), SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
                      if (::bind(listener.get(), ep.sa(), ep.len) != 0) return Result::of(-1);
                      return Result::of(::listen(listener.get(), 0));
                  });

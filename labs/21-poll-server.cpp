@@ -14,7 +14,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -124,13 +123,6 @@ int int_option(int fd, int level, int name) {
     return v;
 }
 
-int sysctl_int(const char* path, int fallback) {
-    std::ifstream in(path);
-    int v = fallback;
-    in >> v;
-    return v;
-}
-
 // The numbered lines of A's paste, chunk `i`.
 std::string paste_chunk(int i) {
     std::string out;
@@ -231,8 +223,7 @@ int main(int argc, char** argv) {
                  [&] {
                      listener.reset(::socket(ep.family, SOCK_STREAM | SOCK_NONBLOCK, 0));
                      if (!listener) return Result::of(-1);
-                     const int one = 1;
-                     ::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+                     set_int_option(listener.get(), SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
                      if (::bind(listener.get(), ep.sa(), ep.len) != 0) return Result::of(-1);
                      return Result::of(::listen(listener.get(), 16));
                  });

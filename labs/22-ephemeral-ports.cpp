@@ -10,7 +10,6 @@
 #include <array>
 #include <cerrno>
 #include <cmath>
-#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,23 +20,11 @@
 #include "labkit.hpp"
 #include "socklab/i18n.hpp"
 
-#ifndef IP_LOCAL_PORT_RANGE
-#define IP_LOCAL_PORT_RANGE 51  // linux/in.h, Linux >= 6.3
-#endif
-
 using namespace socklab;
 using namespace socklab::lab;
 
 namespace {
 constexpr int kClients = 4;
-
-int sysctl_int(const char* path, int fallback) {
-    std::ifstream in(path);
-    int v = fallback;
-    in >> v;
-    return v;
-}
-
 
 double monotonic_seconds() {
     timespec ts{};
@@ -93,8 +80,7 @@ int main(int argc, char** argv) {
                  [&] {
                      listener.reset(::socket(ep.family, SOCK_STREAM, 0));
                      if (!listener) return Result::of(-1);
-                     const int one = 1;
-                     ::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+                     set_int_option(listener.get(), SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
                      if (::bind(listener.get(), ep.sa(), ep.len) != 0) return Result::of(-1);
                      return Result::of(::listen(listener.get(), 16));
                  });

@@ -25,6 +25,7 @@
 #include "panels/ladder_panel.hpp"
 #include "socklab/args.hpp"
 #include "socklab/i18n.hpp"
+#include "socklab/tracer.hpp"
 #include "ui/app.hpp"
 #include "ui/fonts.hpp"
 #include "ui/headless.hpp"
@@ -185,6 +186,8 @@ int main(int argc, char** argv) {
     if (headless && o.frames == 0) o.frames = 3;
     // A lab that already exited must not kill us when we write "quit" to it.
     ::signal(SIGPIPE, SIG_IGN);
+    // Closed by SIGINT or SIGTERM (no handler of ours): the poller's tracing instance goes too.
+    socklab::Tracer::remove_instances_on_exit();
 
     // ---- window and GL context ----
     glfwSetErrorCallback([](int, const char*) {});

@@ -11,6 +11,18 @@ namespace socklab::program {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
+std::vector<std::string> Tracers::stop() {
+    std::vector<std::string> left;
+    for (Tracer* t : {calls.get(), transitions.get()}) {
+        if (t == nullptr) continue;
+        const bool ran = t->status().active;
+        t->stop();
+        if (ran && !t->status().message.empty()) left.push_back(t->status().message);
+    }
+    active = false;
+    return left;
+}
+
 Tracers start_tracers(pid_t pid, std::optional<std::uint16_t> port, bool want_transitions) {
     Tracers t;
     TracerOptions o;

@@ -78,25 +78,42 @@ bool equal_folded(std::string_view a, std::string_view b) noexcept {
     return true;
 }
 
-// The arrows of the RFC 9293 state diagram (Figure 5), plus what Linux adds around CLOSED:
-// a bound-only socket (BOUND_INACTIVE) listens or connects like a CLOSED one, and UDP's
-// connect() gives an UNCONN socket a default peer.
-struct Arrow {
-    std::string_view from, to;
-};
-constexpr std::array<Arrow, 26> kArrows{{
-    {"CLOSE", "LISTEN"},           {"CLOSE", "SYN_SENT"},         {"CLOSE", "BOUND_INACTIVE"},
-    {"BOUND_INACTIVE", "LISTEN"},  {"BOUND_INACTIVE", "SYN_SENT"}, {"LISTEN", "SYN_RECV"},
-    {"LISTEN", "SYN_SENT"},        {"LISTEN", "CLOSE"},           {"SYN_SENT", "SYN_RECV"},
-    {"SYN_SENT", "ESTABLISHED"},   {"SYN_SENT", "CLOSE"},         {"SYN_RECV", "ESTABLISHED"},
-    {"SYN_RECV", "FIN_WAIT1"},     {"SYN_RECV", "LISTEN"},        {"ESTABLISHED", "FIN_WAIT1"},
-    {"ESTABLISHED", "CLOSE_WAIT"}, {"FIN_WAIT1", "FIN_WAIT2"},    {"FIN_WAIT1", "CLOSING"},
-    {"FIN_WAIT1", "TIME_WAIT"},    {"FIN_WAIT2", "TIME_WAIT"},    {"CLOSING", "TIME_WAIT"},
-    {"CLOSE_WAIT", "LAST_ACK"},    {"LAST_ACK", "CLOSE"},         {"TIME_WAIT", "CLOSE"},
-    {"UNCONN", "ESTABLISHED"},     {"ESTABLISHED", "UNCONN"},
+// The arrows, in the order next_states() and previous_states() give them. The labels follow
+// RFC 9293 Figure 5, with the socket calls for its OPEN events (listen(), connect()) and
+// Linux's TIME_WAIT length (TCP_TIMEWAIT_LEN, 60 s).
+using A = ArrowSource;
+constexpr std::array<StateArrow, 26> kArrows{{
+    {"CLOSE", "LISTEN", N_("listen()"), A::figure},
+    {"CLOSE", "SYN_SENT", N_("connect() / snd SYN"), A::figure},
+    {"CLOSE", "BOUND_INACTIVE", nullptr, A::linux_only},
+    {"BOUND_INACTIVE", "LISTEN", nullptr, A::linux_only},
+    {"BOUND_INACTIVE", "SYN_SENT", nullptr, A::linux_only},
+    {"LISTEN", "SYN_RECV", N_("rcv SYN / snd SYN,ACK"), A::figure},
+    {"LISTEN", "SYN_SENT", N_("send / snd SYN"), A::figure},
+    {"LISTEN", "CLOSE", N_("close"), A::figure},
+    {"SYN_SENT", "SYN_RECV", N_("rcv SYN / snd ACK"), A::figure},
+    {"SYN_SENT", "ESTABLISHED", N_("rcv SYN,ACK / snd ACK"), A::figure},
+    {"SYN_SENT", "CLOSE", N_("close / timeout"), A::figure},
+    {"SYN_RECV", "ESTABLISHED", N_("rcv ACK of SYN"), A::figure},
+    {"SYN_RECV", "FIN_WAIT1", N_("close / snd FIN"), A::figure},
+    {"SYN_RECV", "LISTEN", nullptr, A::figure_only},
+    {"ESTABLISHED", "FIN_WAIT1", N_("close / snd FIN"), A::figure},
+    {"ESTABLISHED", "CLOSE_WAIT", N_("rcv FIN / snd ACK"), A::figure},
+    {"FIN_WAIT1", "FIN_WAIT2", N_("rcv ACK of FIN"), A::figure},
+    {"FIN_WAIT1", "CLOSING", N_("rcv FIN / snd ACK"), A::figure},
+    {"FIN_WAIT1", "TIME_WAIT", nullptr, A::rfc_text},
+    {"FIN_WAIT2", "TIME_WAIT", N_("rcv FIN / snd ACK"), A::figure},
+    {"CLOSING", "TIME_WAIT", N_("rcv ACK of FIN"), A::figure},
+    {"CLOSE_WAIT", "LAST_ACK", N_("close / snd FIN"), A::figure},
+    {"LAST_ACK", "CLOSE", N_("rcv ACK of FIN"), A::figure},
+    {"TIME_WAIT", "CLOSE", N_("timeout = 2 MSL (60 s)"), A::figure},
+    {"UNCONN", "ESTABLISHED", nullptr, A::linux_only},
+    {"ESTABLISHED", "UNCONN", nullptr, A::linux_only},
 }};
 
 }  // namespace
+
+std::span<const StateArrow> state_arrows() noexcept { return kArrows; }
 
 std::vector<std::string_view> next_states(std::string_view name) {
     std::vector<std::string_view> out;

@@ -5,8 +5,10 @@
 // trace clock (CLOCK_MONOTONIC, the clock of snapshots) and a per-cpu buffer sized for
 // bursts. Records are read raw from per_cpu/cpuN/trace_pipe_raw, split into records by
 // libtraceevent's kbuffer and decoded by trace::decode_record. Lost events come from the
-// per-cpu stats files. The instance is removed by the destructor, on every error path, and
-// by a SIGINT/SIGTERM/SIGHUP handler when the program has none of its own.
+// per-cpu stats files. The instance is removed by stop() or the destructor, on every error
+// path, and — once the program's main() has called Tracer::remove_instances_on_exit() — by a
+// SIGINT/SIGTERM/SIGHUP handler where the program has none of its own, and at exit(). The
+// tracer prints nothing: what goes wrong is in status().
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -154,7 +156,7 @@ extern "C" void socklab_tracer_on_signal(int sig) {
 // Install the handler for signals the program leaves at their default (which would kill it
 // without running destructors). A program with its own handler (socklab trace) ends its
 // loop and lets the destructor clean up.
-void install_signal_cleanup() {
+void install_exit_cleanup() {
     static std::once_flag at_exit_once;
     std::call_once(at_exit_once, [] { std::atexit(socklab_tracer_at_exit); });
     for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
@@ -276,7 +278,8 @@ struct Tracer::Impl {
 
     void start();
     void start_syscalls();
-    void teardown() noexcept;
+    // Stops tracing and removes the instance; what could not be removed, or "".
+    std::string teardown() noexcept;
     std::int32_t tgid_of(std::int32_t tid);
     std::uint64_t inode_of(std::int32_t pid, std::int32_t fd);
     std::optional<SocketKey> key_of(std::uint64_t inode);
@@ -393,7 +396,8 @@ void Tracer::Impl::start() {
     status = TracerStatus{true, "tracing sock:inet_sock_set_state in instance " + name};
 }
 
-void Tracer::Impl::teardown() noexcept {
+std::string Tracer::Impl::teardown() noexcept {
+    std::string left;
     if (instance) {
         tracefs_instance_file_write(instance.get(), "tracing_on", "0");
         tracefs_event_disable(instance.get(), nullptr, nullptr);
@@ -405,14 +409,19 @@ void Tracer::Impl::teardown() noexcept {
     readers.clear();
     instance.reset();
     if (created) {
-        if (::rmdir(instance_dir.c_str()) != 0 && errno != ENOENT)
-            std::fprintf(stderr, "socklab: failed to remove the tracing instance %s: %s; "
-                                 "remove it with 'rmdir %s'\n",
-                         instance_dir.c_str(), std::strerror(errno), instance_dir.c_str());
+        if (::rmdir(instance_dir.c_str()) != 0 && errno != ENOENT) {
+            const int err = errno;
+            try {
+                left = "failed to remove the tracing instance " + instance_dir + ": " +
+                       std::strerror(err) + "; remove it with 'rmdir " + instance_dir + "'";
+            } catch (...) {  // out of memory: the next socklab removes it (stale instances)
+            }
+        }
         created = false;
     }
     release_slot(slot);
     slot = -1;
+    return left;
 }
 
 void Tracer::Impl::resolve_comm(TransitionEvent& e) {
@@ -916,13 +925,21 @@ void Tracer::init(TracerOptions opts) {
         return;
     }
     try {
-        install_signal_cleanup();
         impl_->start();
     } catch (const std::exception& e) {
-        impl_->teardown();
+        const std::string left = impl_->teardown();
         impl_->status = TracerStatus{false, std::string("state transitions are not traced: ") +
-                                                e.what()};
+                                                e.what() + (left.empty() ? "" : "; " + left)};
     }
+}
+
+void Tracer::remove_instances_on_exit() { install_exit_cleanup(); }
+
+void Tracer::stop() {
+    const bool was_active = impl_->status.active;
+    std::string left = impl_->teardown();
+    if (was_active) impl_->status = TracerStatus{false, std::move(left)};
+    else if (!left.empty()) impl_->status.message += "; " + left;
 }
 
 TracerStatus tracing_turned_off() {
@@ -931,7 +948,7 @@ TracerStatus tracing_turned_off() {
                      "on polling alone")};
 }
 
-Tracer::~Tracer() { impl_->teardown(); }
+Tracer::~Tracer() { (void)impl_->teardown(); }
 
 const TracerStatus& Tracer::status() const noexcept { return impl_->status; }
 

@@ -56,7 +56,11 @@ extern "C" void on_signal(int) {
     [[maybe_unused]] const auto n = ::write(g_signal_pipe[1], &c, 1);
 }
 
+// The lab program's signals, set once from its main() (Lab::run): a lab killed by a signal it
+// does not catch (SIGHUP) leaves no tracing instance behind (Tracer::remove_instances_on_exit);
+// Ctrl-C and SIGTERM unwind the lab, whose destructors remove it.
 void install_signal_handlers() {
+    Tracer::remove_instances_on_exit();
     if (g_signal_pipe[0] < 0 && ::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         throw sys_error(_("create the signal pipe"), errno);
     struct sigaction sa {};
@@ -456,6 +460,26 @@ long fill_until_eagain(int fd) {
     return total;
 }
 
+Result fill_step(int fd, long& taken) {
+    taken = fill_until_eagain(fd);
+    return Result::of(taken, _("bytes accepted before EAGAIN"));
+}
+
+std::vector<Expect> expect_filled(std::uint16_t reader_port, std::uint16_t writer_port,
+                                  std::string reader_state, std::string writer_state) {
+    return {{.local_port = reader_port, .remote_port = writer_port, .state = std::move(reader_state),
+             .min_recv_q = 1},
+            {.local_port = writer_port, .remote_port = reader_port, .state = std::move(writer_state),
+             .min_send_q = 1}};
+}
+
+int sysctl_int(const char* path, int fallback) {
+    std::ifstream in(path);
+    int v = fallback;
+    in >> v;
+    return v;
+}
+
 void set_int_option(int fd, int level, int name, int value, std::string_view what) {
     if (::setsockopt(fd, level, name, &value, sizeof value) != 0)
         throw Stop{Stop::Why::failed,
@@ -714,7 +738,14 @@ Lab::Lab(std::string_view id, int argc, char** argv) : impl_(std::make_unique<Im
     impl_->ports.insert(opts_.port);
 }
 
-Lab::~Lab() = default;
+Lab::~Lab() {
+    // The tracer prints nothing: what it could not remove is said here.
+    if (impl_ && impl_->tracer && impl_->tracer->status().active) {
+        impl_->tracer->stop();
+        if (!impl_->tracer->status().message.empty())
+            std::fprintf(stderr, "socklab: %s\n", impl_->tracer->status().message.c_str());
+    }
+}
 
 bool Lab::interrupted() noexcept { return g_interrupted.load(); }
 int Lab::interrupt_fd() noexcept { return g_signal_pipe[0]; }

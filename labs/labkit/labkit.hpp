@@ -23,6 +23,10 @@
 #include "socklab/catalog.hpp"
 #include "socklab/fd.hpp"
 
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE 51  // linux/in.h, Linux >= 6.3
+#endif
+
 namespace socklab::lab {
 
 enum class Role { both, server, client };
@@ -208,6 +212,16 @@ void set_int_option(int fd, int level, int name, int value, std::string_view wha
 // send() 64 KiB chunks with MSG_DONTWAIT until EAGAIN (bounded: at most 256 MiB). Returns the
 // bytes the kernel took, or -1 with errno set when send() fails otherwise.
 long fill_until_eagain(int fd);
+// fill_until_eagain() as a step's call: `taken` keeps the bytes the kernel took, and the result
+// shows them ("... bytes accepted before EAGAIN").
+Result fill_step(int fd, long& taken);
+// What the table shows once a writer has filled both buffers of a connection that nobody
+// reads: the reader's Recv-Q and then the writer's Send-Q hold bytes.
+[[nodiscard]] std::vector<Expect> expect_filled(std::uint16_t reader_port, std::uint16_t writer_port,
+                                                std::string reader_state = "ESTABLISHED",
+                                                std::string writer_state = "ESTABLISHED");
+// A sysctl's integer value from its /proc/sys file; `fallback` where the file cannot be read.
+[[nodiscard]] int sysctl_int(const char* path, int fallback);
 // net.ipv4.ip_local_port_range of this network namespace (the kernel's default if unreadable).
 [[nodiscard]] std::pair<int, int> local_port_range();
 // A port inside that range for a per-socket IP_LOCAL_PORT_RANGE (which the kernel clamps to

@@ -4,6 +4,9 @@
 #include <sys/socket.h>
 
 #include <set>
+#include <string_view>
+#include <utility>
+#include <vector>
 #include <unordered_set>
 
 #include "socklab/json.hpp"
@@ -63,6 +66,42 @@ TEST(StateTable, AllStatesIsWhatSsAsksFor) {
     EXPECT_TRUE(state_in_mask(state_bit(TcpState::new_syn_recv), 3));
     EXPECT_TRUE(state_in_mask(state_bit(TcpState::syn_recv), 3));
     EXPECT_FALSE(state_in_mask(state_bit(TcpState::listen), 3));
+}
+
+// The arrows' one table: every state named is one the filters know, no arrow twice, a label
+// exactly where the RFC figure draws the arrow, and RFC 9293 Figure 5's 20 arrows (§3.3.2)
+// among the RFC's own states.
+TEST(StateArrows, OneTableOfKnownStates) {
+    std::set<std::pair<std::string_view, std::string_view>> seen;
+    std::size_t in_figure = 0;
+    for (const auto& a : state_arrows()) {
+        EXPECT_TRUE(parse_state_mask(a.from).has_value()) << a.from;
+        EXPECT_TRUE(parse_state_mask(a.to).has_value()) << a.to;
+        EXPECT_TRUE(seen.insert({a.from, a.to}).second) << a.from << " -> " << a.to << " twice";
+        EXPECT_EQ(a.label != nullptr, a.source == ArrowSource::figure) << a.from << " -> " << a.to;
+        if (a.source == ArrowSource::figure || a.source == ArrowSource::figure_only) {
+            ++in_figure;
+            for (const auto s : {a.from, a.to})
+                EXPECT_TRUE(s != "BOUND_INACTIVE" && s != "UNCONN") << s << " is Linux's, not RFC 9293's";
+        }
+    }
+    EXPECT_EQ(in_figure, 20u);
+}
+
+// next_states() and previous_states() are that table read forwards and backwards, in its order.
+TEST(StateArrows, NeighboursComeFromTheTable) {
+    for (const auto& arrow : state_arrows()) {
+        for (const auto name : {arrow.from, arrow.to}) {
+            std::vector<std::string_view> next, previous;
+            for (const auto& a : state_arrows()) {
+                if (a.from == name) next.push_back(a.to);
+                if (a.to == name) previous.push_back(a.from);
+            }
+            EXPECT_EQ(next_states(name), next) << name;
+            EXPECT_EQ(previous_states(name), previous) << name;
+        }
+    }
+    EXPECT_TRUE(next_states("NO_SUCH_STATE").empty());
 }
 
 TEST(Address, ParseFormatAndClassify) {

@@ -5,7 +5,10 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <optional>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -164,16 +167,42 @@ std::vector<std::string> beginner(const std::string& role) {
 const std::string kBeginner = "안녕하세요, 저는 파이썬이에요";  // sent without a newline
 const std::string kLabLine = "반가워요 — the lab answers";
 
+// The lab and the beginner's program, connected in a network namespace of their own: the lab
+// as server and the beginner's client, or the other way round. `lab` and `py` are set by one
+// of the two start functions (each to be called under ASSERT_NO_FATAL_FAILURE).
+struct BeginnerChat {
+    PrivateNetns ns;  // first in, last out: the children end inside it
+    std::optional<Child> lab, py;
+
+    // The lab listens; the beginner's client connects.
+    void lab_serves() {
+        lab.emplace(std::vector<std::string>{chat_bin(), "--role", "server", "--auto"});
+        wait_for_listener();
+        py.emplace(beginner("client"));
+        ASSERT_TRUE(py->read_until(has("connected"), 10s)) << py->out() << py->err();
+    }
+
+    // The beginner's server listens; the lab's client connects and shows the beginner's
+    // first message (sent without a newline).
+    void beginner_serves() {
+        py.emplace(beginner("server"));
+        ASSERT_TRUE(py->read_until(has("listening"), 10s)) << py->out() << py->err();
+        lab.emplace(std::vector<std::string>{chat_bin(), "--role", "client", "--auto"});
+        ASSERT_TRUE(py->read_until(has("connected"), 10s)) << py->out() << py->err();
+        py->write(kBeginner + "\n");
+        ASSERT_TRUE(lab->read_until(has(kBeginner), 10s)) << lab->out() << lab->err();
+    }
+};
+
 // The lab as server, the beginner's client says hello and then "/quit" (no newline at all):
 // the lab shows the text as it arrives, takes the bare "/quit" as /quit, closes, and says
 // that the peer used no newlines.
 TEST(ChatLab, BeginnerPythonClientWithoutNewlinesQuits) {
     SOCKLAB_REQUIRE_ROOT();
-    PrivateNetns ns;
-    Child server({chat_bin(), "--role", "server", "--auto"});
-    wait_for_listener();
-    Child py(beginner("client"));
-    ASSERT_TRUE(py.read_until(has("connected"), 10s)) << py.out() << py.err();
+    BeginnerChat chat;
+    ASSERT_NO_FATAL_FAILURE(chat.lab_serves());
+    Child& server = *chat.lab;
+    Child& py = *chat.py;
     py.write(kBeginner + "\n");
     ASSERT_TRUE(server.read_until(has(kBeginner), 10s)) << server.out() << server.err();
     server.write(kLabLine + "\n");
@@ -191,13 +220,10 @@ TEST(ChatLab, BeginnerPythonClientWithoutNewlinesQuits) {
 // then the beginner types "/quit" and the lab ends the chat.
 TEST(ChatLab, BeginnerPythonServerWithoutNewlinesQuits) {
     SOCKLAB_REQUIRE_ROOT();
-    PrivateNetns ns;
-    Child py(beginner("server"));
-    ASSERT_TRUE(py.read_until(has("listening"), 10s)) << py.out() << py.err();
-    Child client({chat_bin(), "--role", "client", "--auto"});
-    ASSERT_TRUE(py.read_until(has("connected"), 10s)) << py.out() << py.err();
-    py.write(kBeginner + "\n");
-    ASSERT_TRUE(client.read_until(has(kBeginner), 10s)) << client.out() << client.err();
+    BeginnerChat chat;
+    ASSERT_NO_FATAL_FAILURE(chat.beginner_serves());
+    Child& client = *chat.lab;
+    Child& py = *chat.py;
     client.write(kLabLine + "\n");
     ASSERT_TRUE(py.read_until(has("recv: " + kLabLine), 10s)) << py.out() << py.err();
     py.write("/quit\n");
@@ -212,13 +238,10 @@ TEST(ChatLab, BeginnerPythonServerWithoutNewlinesQuits) {
 // follows, the beginner sees recv() == b"" and closes, and the lab ends cleanly.
 TEST(ChatLab, LabClientQuitsAgainstBeginnerPythonServer) {
     SOCKLAB_REQUIRE_ROOT();
-    PrivateNetns ns;
-    Child py(beginner("server"));
-    ASSERT_TRUE(py.read_until(has("listening"), 10s)) << py.out() << py.err();
-    Child client({chat_bin(), "--role", "client", "--auto"});
-    ASSERT_TRUE(py.read_until(has("connected"), 10s)) << py.out() << py.err();
-    py.write(kBeginner + "\n");
-    ASSERT_TRUE(client.read_until(has(kBeginner), 10s)) << client.out() << client.err();
+    BeginnerChat chat;
+    ASSERT_NO_FATAL_FAILURE(chat.beginner_serves());
+    Child& client = *chat.lab;
+    Child& py = *chat.py;
     client.write("/quit\n");
     ASSERT_TRUE(py.read_until(has("peer closed"), 10s)) << py.out() << py.err();
     EXPECT_NE(py.out().find("recv: /quit\\n"), std::string::npos)
@@ -233,11 +256,10 @@ TEST(ChatLab, LabClientQuitsAgainstBeginnerPythonServer) {
 // The lab server types /quit to the beginner's client: same, the other way round.
 TEST(ChatLab, LabServerQuitsAgainstBeginnerPythonClient) {
     SOCKLAB_REQUIRE_ROOT();
-    PrivateNetns ns;
-    Child server({chat_bin(), "--role", "server", "--auto"});
-    wait_for_listener();
-    Child py(beginner("client"));
-    ASSERT_TRUE(py.read_until(has("connected"), 10s)) << py.out() << py.err();
+    BeginnerChat chat;
+    ASSERT_NO_FATAL_FAILURE(chat.lab_serves());
+    Child& server = *chat.lab;
+    Child& py = *chat.py;
     server.write(kLabLine + "\n");
     ASSERT_TRUE(py.read_until(has("recv: " + kLabLine), 10s)) << py.out() << py.err();
     server.write("/quit\n");

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "child.hpp"
 #include "confined.hpp"
 #include "prepare.hpp"
 #include "socklab/json.hpp"
@@ -287,6 +288,26 @@ TEST(TraceCli, CtrlCEndsCleanlyAndRemovesTheInstance) {
     const auto out = TraceChild::slurp(child.out_path);
     EXPECT_EQ(out.rfind("TIME", 0), 0u) << "the header line comes first: " << out;
     EXPECT_NE(TraceChild::slurp(child.err_path).find("0 lost"), std::string::npos);
+}
+
+// A program whose main() called Tracer::remove_instances_on_exit() and is killed by a signal
+// it does not catch leaves no tracing instance behind. A lab program (labkit's Lab::run makes
+// the call) catches Ctrl-C and SIGTERM itself, not SIGHUP (a closed terminal): it dies of it,
+// and the instance goes with it.
+TEST(TraceCli, ALabKilledBySighupLeavesNoInstance) {
+    SOCKLAB_REQUIRE_ROOT();
+    test::PrivateNetns ns;  // the lab's fixed port is this test's alone
+    // Step mode with --json: the lab waits for a control line on stdin (kept open by Child).
+    test::Child lab({test::bin("socklab-lab-bind"), "--json"});
+    ASSERT_TRUE(test::wait_until([&] { return instance_of_pid_ready(lab.pid()); }, 10s))
+        << lab.out() << lab.err();
+    ASSERT_TRUE(lab.read_until([](const std::string& out) { return out.find("\"waiting\"") != std::string::npos; },
+                               10s))
+        << lab.out() << lab.err();
+    const int lab_pid = lab.pid();
+    lab.signal(SIGHUP);
+    EXPECT_FALSE(lab.wait(10s).has_value()) << "the lab should die of SIGHUP: " << lab.err();
+    EXPECT_FALSE(instance_of_pid_exists(lab_pid)) << "the lab's tracing instance was left behind";
 }
 
 TEST(TraceCli, KilledTraceIsCleanedUpByTheNextOne) {

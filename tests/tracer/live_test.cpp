@@ -333,8 +333,9 @@ bool instance_of_pid_exists(int pid) {
     return r.out.find(prefix) != std::string::npos;
 }
 
-// A program that does not handle SIGTERM, or leaves through exit() without unwinding, still
-// leaves no instance behind: the tracer's own handler and atexit hook remove it.
+// A program that called Tracer::remove_instances_on_exit() from its main() and does not
+// handle SIGTERM, or leaves through exit() without unwinding, still leaves no instance behind:
+// that call's handler and exit hook remove it.
 TEST(TracerLiveBasics, InstanceRemovedOnSigtermAndOnExit) {
     SOCKLAB_REQUIRE_ROOT();
     for (const bool by_signal : {true, false}) {
@@ -345,6 +346,7 @@ TEST(TracerLiveBasics, InstanceRemovedOnSigtermAndOnExit) {
         if (pid == 0) {
             ::close(ready[0]);
             ::signal(SIGTERM, SIG_DFL);
+            Tracer::remove_instances_on_exit();
             // Built in static storage and never destroyed: only the hooks can clean up.
             alignas(Tracer) static unsigned char storage[sizeof(Tracer)];
             auto* tracer = new (storage) Tracer(TracerOptions{std::uint16_t{9}, 256, false, false, {}});

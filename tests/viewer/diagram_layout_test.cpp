@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "model/diagram_layout.hpp"
+#include "socklab/state.hpp"
 
 namespace {
 
@@ -151,6 +152,28 @@ void expect_clear(const Labels& l, RectF canvas, const std::string& what) {
                 EXPECT_FALSE(overlaps(e.label, d.edges[j].label)) << name << " covers '" << l.texts[j] << "'";
             }
         }
+    }
+}
+
+// The diagram draws the arrows of core's one table that RFC 9293's figure draws: each once, on
+// the boxes of its two states, with the table's label; and no other arrow.
+TEST(DiagramLayout, EdgesAreTheFigureArrowsOfTheStateTable) {
+    const auto nodes = diagram_nodes();
+    const auto name_of = [&](std::uint8_t n) {
+        const std::string label = nodes[n].label;
+        return label == "CLOSED" ? std::string("CLOSE") : label;
+    };
+    std::vector<const socklab::StateArrow*> figure;
+    for (const auto& a : socklab::state_arrows())
+        if (a.source == socklab::ArrowSource::figure) figure.push_back(&a);
+    const auto edges = diagram_edges();
+    ASSERT_EQ(edges.size(), figure.size());
+    for (std::size_t i = 0; i < edges.size(); ++i) {
+        ASSERT_LT(edges[i].from_node, nodes.size());
+        ASSERT_LT(edges[i].to_node, nodes.size());
+        EXPECT_EQ(name_of(edges[i].from_node), figure[i]->from) << i;
+        EXPECT_EQ(name_of(edges[i].to_node), figure[i]->to) << i;
+        EXPECT_STREQ(edges[i].label, figure[i]->label) << i;
     }
 }
 

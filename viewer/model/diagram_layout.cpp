@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string_view>
+#include <vector>
 
 #include "socklab/i18n.hpp"
 #include "socklab/state.hpp"
@@ -28,31 +30,67 @@ constexpr DiagramNode kNodes[kNodeCount] = {
     {st(S::close), "CLOSED", 1.00f, 1.00f},
 };
 
-constexpr DiagramEdge kEdges[] = {
-    {kClosedTop, kListen, N_("listen()"), 1},
-    {kClosedTop, kSynSent, N_("connect() / snd SYN"), 1},
-    {kListen, kSynRecv, N_("rcv SYN / snd SYN,ACK"), 1},
-    {kListen, kSynSent, N_("send / snd SYN"), -1},
-    {kSynSent, kSynRecv, N_("rcv SYN / snd ACK"), 1},
-    {kSynSent, kEstablished, N_("rcv SYN,ACK / snd ACK"), -1},
-    {kSynRecv, kEstablished, N_("rcv ACK of SYN"), 1},
-    {kSynRecv, kFinWait1, N_("close / snd FIN"), -1},
-    {kEstablished, kFinWait1, N_("close / snd FIN"), 1},
-    {kEstablished, kCloseWait, N_("rcv FIN / snd ACK"), -1},
-    {kFinWait1, kFinWait2, N_("rcv ACK of FIN"), -1},
-    {kFinWait1, kClosing, N_("rcv FIN / snd ACK"), -1},
-    {kFinWait2, kTimeWait, N_("rcv FIN / snd ACK"), 1},
-    {kClosing, kTimeWait, N_("rcv ACK of FIN"), 1},
-    {kCloseWait, kLastAck, N_("close / snd FIN"), 1},
-    {kLastAck, kClosedBottom, N_("rcv ACK of FIN"), 1},
-    {kTimeWait, kClosedBottom, N_("timeout = 2 MSL (60 s)"), -1},
-    {kListen, kClosedTop, N_("close"), 1},
-    {kSynSent, kClosedTop, N_("close / timeout"), 1},
+// Where the label of each arrow the diagram draws prefers to go, by the arrow's pair of states
+// (the arrows themselves, their labels and which are drawn come from core's state_arrows()).
+// An arrow into CLOSED from a socket that never connected goes back up to the top CLOSED box.
+struct EdgePlace {
+    std::string_view from, to;
+    float side;
+    bool to_top_closed = false;
 };
-constexpr std::size_t kEdgeCount = sizeof kEdges / sizeof kEdges[0];
+constexpr EdgePlace kPlaces[] = {
+    {"CLOSE", "LISTEN", 1},
+    {"CLOSE", "SYN_SENT", 1},
+    {"LISTEN", "SYN_RECV", 1},
+    {"LISTEN", "SYN_SENT", -1},
+    {"SYN_SENT", "SYN_RECV", 1},
+    {"SYN_SENT", "ESTABLISHED", -1},
+    {"SYN_RECV", "ESTABLISHED", 1},
+    {"SYN_RECV", "FIN_WAIT1", -1},
+    {"ESTABLISHED", "FIN_WAIT1", 1},
+    {"ESTABLISHED", "CLOSE_WAIT", -1},
+    {"FIN_WAIT1", "FIN_WAIT2", -1},
+    {"FIN_WAIT1", "CLOSING", -1},
+    {"FIN_WAIT2", "TIME_WAIT", 1},
+    {"CLOSING", "TIME_WAIT", 1},
+    {"CLOSE_WAIT", "LAST_ACK", 1},
+    {"LAST_ACK", "CLOSE", 1},
+    {"TIME_WAIT", "CLOSE", -1},
+    {"LISTEN", "CLOSE", 1, true},
+    {"SYN_SENT", "CLOSE", 1, true},
+};
+
+// The node of a state by its ss name; CLOSE: the top box when leaving it or `top`, else the
+// bottom one.
+std::uint8_t node_named(std::string_view name, bool leaving, bool top) {
+    if (name == "CLOSE") return leaving || top ? kClosedTop : kClosedBottom;
+    for (std::uint8_t n = 0; n < kNodeCount; ++n)
+        if (kNodes[n].label == name) return n;
+    return kNodeCount;
+}
+
+// The arrows RFC 9293's figure draws (ArrowSource::figure), in state_arrows() order, placed.
+std::vector<DiagramEdge> make_edges() {
+    std::vector<DiagramEdge> out;
+    for (const auto& a : state_arrows()) {
+        if (a.source != ArrowSource::figure) continue;
+        const auto* place = std::find_if(std::begin(kPlaces), std::end(kPlaces), [&](const EdgePlace& p) {
+            return p.from == a.from && p.to == a.to;
+        });
+        if (place == std::end(kPlaces)) continue;  // tests: every figure arrow has a place
+        out.push_back({node_named(a.from, true, false), node_named(a.to, false, place->to_top_closed),
+                       a.label, place->side});
+    }
+    return out;
+}
+
+const std::vector<DiagramEdge>& edges() {
+    static const std::vector<DiagramEdge> drawn = make_edges();
+    return drawn;
+}
 
 bool has_edge(std::uint8_t from, std::uint8_t to) {
-    return std::any_of(std::begin(kEdges), std::end(kEdges),
+    return std::any_of(edges().begin(), edges().end(),
                        [&](const DiagramEdge& e) { return e.from_node == from && e.to_node == to; });
 }
 
@@ -74,7 +112,7 @@ float overlap_area(const RectF& a, const RectF& b) {
 }  // namespace
 
 std::span<const DiagramNode> diagram_nodes() { return kNodes; }
-std::span<const DiagramEdge> diagram_edges() { return kEdges; }
+std::span<const DiagramEdge> diagram_edges() { return edges(); }
 
 bool overlaps(const RectF& a, const RectF& b) {
     return a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
@@ -102,6 +140,8 @@ bool segment_hits(Vec2f p, Vec2f q, const RectF& r) {
 DiagramLayout layout_diagram(RectF canvas, float font, std::span<const Vec2f> node_text,
                              std::span<const Vec2f> edge_text) {
     DiagramLayout out;
+    const auto& drawn = edges();
+    const std::size_t edge_count = drawn.size();
     // Boxes wide enough for the widest state name (ESTABLISHED) with room on both sides.
     // Two lines in each: the name and the number of sockets.
     float widest = 0, tallest = 0;
@@ -119,9 +159,9 @@ DiagramLayout layout_diagram(RectF canvas, float font, std::span<const Vec2f> no
         out.boxes.push_back({centre[n].x - half.x, centre[n].y - half.y, centre[n].x + half.x, centre[n].y + half.y});
     }
     // The arrows first: every label must keep clear of all of them.
-    out.edges.resize(kEdgeCount);
-    for (std::size_t i = 0; i < kEdgeCount; ++i) {
-        const auto& e = kEdges[i];
+    out.edges.resize(edge_count);
+    for (std::size_t i = 0; i < edge_count; ++i) {
+        const auto& e = drawn[i];
         Vec2f a = centre[e.from_node], b = centre[e.to_node];
         if (has_edge(e.to_node, e.from_node)) {
             // Two edges between one pair of states: side by side.
@@ -138,8 +178,8 @@ DiagramLayout layout_diagram(RectF canvas, float font, std::span<const Vec2f> no
     // starts beside the middle of its arrow, slides along it and then moves outwards.
     constexpr float kGap = 2.0f;  // the plate around the text, and the air around boxes
     // The most constrained labels choose first: those of the shortest arrows.
-    std::vector<std::size_t> order(kEdgeCount);
-    for (std::size_t i = 0; i < kEdgeCount; ++i) order[i] = i;
+    std::vector<std::size_t> order(edge_count);
+    for (std::size_t i = 0; i < edge_count; ++i) order[i] = i;
     const auto length = [&](std::size_t i) {
         return std::hypot(out.edges[i].to.x - out.edges[i].from.x, out.edges[i].to.y - out.edges[i].from.y);
     };
@@ -160,7 +200,7 @@ DiagramLayout layout_diagram(RectF canvas, float font, std::span<const Vec2f> no
         // of it nearest the line), which fits it into the corners a diagonal arrow leaves.
         const float along[] = {0.0f, 0.5f, -0.5f};
         for (const std::size_t i : order) {
-            const auto& e = kEdges[i];
+            const auto& e = drawn[i];
             const Vec2f sz = i < edge_text.size() ? edge_text[i] : Vec2f{};
             const Vec2f p0 = out.edges[i].from, p1 = out.edges[i].to;
             const float dx = p1.x - p0.x, dy = p1.y - p0.y;

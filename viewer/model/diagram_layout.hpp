@@ -31,8 +31,9 @@ struct DiagramNode {
     float x, y;          // centre, in fractions of the canvas
 };
 
-// An edge: `label` is an English msgid (N_), "event / action" as RFC 9293 writes it; the
-// panel puts the action on a second line.
+// An edge: one arrow of core's state_arrows() that RFC 9293's figure draws
+// (ArrowSource::figure), placed on the nodes. `label` is its English msgid (N_), "event /
+// action"; the panel puts the action on a second line.
 struct DiagramEdge {
     std::uint8_t from_node;
     std::uint8_t to_node;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <unordered_map>
 #include <utility>
 
@@ -261,6 +262,10 @@ void Poller::run() {
                 break;
         }
     }
+    // The tracer prints nothing: what it could not remove is said here, as the viewer ends.
+    tracer.stop();
+    if (priv.tracer_active && !tracer.status().message.empty())
+        std::fprintf(stderr, "socklab: %s\n", tracer.status().message.c_str());
 }
 
 }  // namespace socklab::viewer

@@ -30,6 +30,10 @@ struct Tracers {
     std::unique_ptr<Tracer> transitions;
     bool active = false;
     std::string why_not;
+
+    // Stop both and remove their instances now; what could not be removed (with the command
+    // that removes it), for the caller to show. Afterwards active is false.
+    [[nodiscard]] std::vector<std::string> stop();
 };
 [[nodiscard]] Tracers start_tracers(pid_t pid, std::optional<std::uint16_t> port, bool want_transitions);
 
@@ -64,6 +68,8 @@ public:
     [[nodiscard]] bool traced() const noexcept { return tracers_.active; }
     // Why the run is not traced (empty when it is).
     [[nodiscard]] const std::string& why_not_traced() const noexcept { return tracers_.why_not; }
+    // After finish(): stop the tracers; what could not be removed, for the caller to show.
+    [[nodiscard]] std::vector<std::string> stop_tracing() { return tracers_.stop(); }
     [[nodiscard]] Spawned& program() noexcept { return prog_; }
     [[nodiscard]] const WatchOptions& options() const noexcept { return opts_; }
 

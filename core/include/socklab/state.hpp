@@ -3,6 +3,7 @@
 // `ss` prints them, without the dash. One table, every lookup bounds-checked.
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -79,8 +80,40 @@ inline constexpr std::uint32_t kAllStates = ((1u << 13) - 1) & ~1u;
 // NEW_SYN_RECV too), or nullopt if the name is unknown.
 [[nodiscard]] std::optional<std::uint32_t> parse_state_mask(std::string_view name) noexcept;
 
-// The states one transition of the RFC 9293 state diagram (§3.3.2, Figure 5) leads to from
-// `name`, and the states it can be reached from, by their ss names. CLOSE stands for CLOSED;
+// ---- the state diagram's arrows: one table, read by next_states()/previous_states() (predict
+// mode's plausible answers) and by the viewer's diagram ----
+
+// Where an arrow comes from.
+enum class ArrowSource : std::uint8_t {
+    // Drawn in RFC 9293 Figure 5 (§3.3.2), and a way Linux moves sockets: the viewer's diagram
+    // draws exactly these.
+    figure,
+    // In Figure 5, but not on Linux: SYN_RECV -> LISTEN on a RST (the figure's note 1, for a
+    // passive open). Linux keeps a passive open's half-open connection as a request socket
+    // beside its listener, which never leaves LISTEN.
+    figure_only,
+    // RFC 9293's text, not its figure: FIN_WAIT1 -> TIME_WAIT when a FIN arrives and ours is
+    // acknowledged (§3.10.7.4, FIN-WAIT-1).
+    rfc_text,
+    // Linux's own, around CLOSED: a bound-only socket (BOUND_INACTIVE) listens or connects
+    // like a CLOSED one, and UDP's connect() gives an UNCONN socket a default peer.
+    linux_only,
+};
+
+struct StateArrow {
+    std::string_view from, to;  // ss names; CLOSE stands for CLOSED
+    // "event / action" as on RFC 9293's figure (its OPEN events as the socket calls), an
+    // English msgid (N_): translate it with _() to show it. nullptr for the arrows no front
+    // end labels (every source but figure).
+    const char* label;
+    ArrowSource source;
+};
+
+// Every arrow, once each.
+[[nodiscard]] std::span<const StateArrow> state_arrows() noexcept;
+
+// The states one arrow of state_arrows() leads to from `name`, and the states it can be
+// reached from, by their ss names, in the table's order. CLOSE stands for CLOSED;
 // BOUND_INACTIVE (a bound socket, Linux) moves on like CLOSED does. UDP's UNCONN and
 // ESTABLISHED are each other's neighbours (connect() / connect(AF_UNSPEC)). Unknown: empty.
 [[nodiscard]] std::vector<std::string_view> next_states(std::string_view name);

@@ -53,11 +53,29 @@ struct TracerStatus {
 
 class Tracer {
 public:
-    explicit Tracer(TracerOptions opts = {});  // never throws for lack of privilege
-    ~Tracer();                                 // removes the instance
+    // Call once from main(), before any Tracer: the tracing instances of this process are then
+    // removed when it dies of SIGINT, SIGTERM or SIGHUP left at their default action (which
+    // would end it without running a Tracer's destructor), and when it leaves through exit()
+    // without unwinding. It installs a handler only where the signal is still at its default;
+    // a handler the program installs afterwards replaces it for that signal, and must then end
+    // the program's loops so the destructors (or stop()) remove the instances, as socklab's
+    // commands and the labs do. A Tracer made without this call still removes its instance on
+    // stop() and in its destructor, never on a fatal signal.
+    static void remove_instances_on_exit();
+
+    explicit Tracer(TracerOptions opts = {});  // never throws for lack of privilege; prints nothing
+    ~Tracer();                                 // removes the instance (silently: see stop())
     Tracer(const Tracer&) = delete;
     Tracer& operator=(const Tracer&) = delete;
 
+    // Stop tracing and remove the instance now. Afterwards status() is inactive; its message
+    // is "" when the instance is gone, else what could not be removed and the command that
+    // removes it ("failed to remove the tracing instance ...; remove it with 'rmdir ...'"),
+    // for the caller to show. A tracer that never started keeps its message.
+    void stop();
+
+    // Why tracing is off (set-up failures, and what stop() could not remove), for the caller
+    // to show; the tracer itself prints nothing.
     [[nodiscard]] const TracerStatus& status() const noexcept;
     // Append the transitions recorded since the last call, in time order; waits at most
     // `timeout` for the first one. Returns how many were appended.
