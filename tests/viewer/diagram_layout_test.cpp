@@ -177,6 +177,38 @@ TEST(DiagramLayout, EdgesAreTheFigureArrowsOfTheStateTable) {
     }
 }
 
+// What the tracer reports lights the figure's arrow: every edge is reached by its own
+// transition, and the Linux forms land on the RFC's arrows.
+TEST(DiagramLayout, TracedTransitionsLightTheFiguresArrows) {
+    using S = socklab::TcpState;
+    const auto st = [](S s) { return static_cast<std::uint8_t>(s); };
+    const auto nodes = diagram_nodes();
+    const auto edges = diagram_edges();
+    const auto ends = [&](std::optional<std::size_t> e) {
+        if (!e) return std::string("none");
+        return std::string(nodes[edges[*e].from_node].label) + (edges[*e].from_node == kClosedTop ? "^" : "") +
+               "->" + nodes[edges[*e].to_node].label + (edges[*e].to_node == kClosedTop ? "^" : "");
+    };
+    // Closing a listener, or a connect() refused or given up: the arrows to the top CLOSED.
+    EXPECT_EQ(ends(diagram_edge_for(st(S::listen), st(S::close))), "LISTEN->CLOSED^");
+    EXPECT_EQ(ends(diagram_edge_for(st(S::syn_sent), st(S::close))), "SYN_SENT->CLOSED^");
+    // The passive closer's last ACK arrives: the bottom CLOSED.
+    EXPECT_EQ(ends(diagram_edge_for(st(S::last_ack), st(S::close))), "LAST_ACK->CLOSED");
+    // Linux's timewait hand-over and request sockets.
+    EXPECT_EQ(ends(diagram_edge_for(st(S::fin_wait2), st(S::close))), "FIN_WAIT2->TIME_WAIT");
+    EXPECT_EQ(ends(diagram_edge_for(st(S::closing), st(S::close))), "CLOSING->TIME_WAIT");
+    EXPECT_EQ(ends(diagram_edge_for(st(S::close), st(S::new_syn_recv))), "LISTEN->SYN_RECV");
+    EXPECT_EQ(ends(diagram_edge_for(st(S::close), st(S::syn_sent))), "CLOSED^->SYN_SENT");
+    // Not in the figure: no arrow.
+    EXPECT_EQ(ends(diagram_edge_for(st(S::established), st(S::close))), "none");
+    // Every edge is lit by the transition between its own two states (CLOSED as CLOSE).
+    for (std::size_t i = 0; i < edges.size(); ++i) {
+        const auto from = nodes[edges[i].from_node].state;
+        const auto to = nodes[edges[i].to_node].state;
+        EXPECT_EQ(diagram_edge_for(from, to), std::optional<std::size_t>(i)) << edges[i].label;
+    }
+}
+
 // The geometry helpers the checks rely on.
 TEST(DiagramLayout, OverlapAndSegmentTests) {
     const RectF r{10, 10, 20, 20};

@@ -152,6 +152,10 @@ TEST(LadderFeed, TheClientsSynSentIsPlacedBeforeItsEstablished) {
     ASSERT_GE(sent, 0) << "the client's SYN_SENT is not in the ladder";
     ASSERT_GE(est, 0) << "the client's ESTABLISHED is not in the ladder";
     EXPECT_LT(sent, est);
+    std::size_t syn_sents = 0;
+    for (const auto& item : c.items)
+        if (const auto* t = item.transition(); t != nullptr && t->new_state == syn_sent) ++syn_sents;
+    EXPECT_EQ(syn_sents, 1u) << "the held SYN_SENT was placed more than once";
     // The SYN left after connect() entered SYN_SENT.
     for (std::size_t i = 0; i < c.items.size(); ++i) {
         const auto* s = c.items[i].segment();

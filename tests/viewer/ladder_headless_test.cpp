@@ -112,6 +112,8 @@ TEST(LadderHeadless, ALabsConnectionIsDrawnSegmentBySegmentWithTheStatesBetween)
         EXPECT_TRUE(lo < i && i < hi) << what << " at row " << i << ", expected between rows " << lo
                                       << " and " << hi << ": " << ladder.dump(1);
     };
+    // connect(): SYN_SENT, then its SYN leaves (the traced event had no local port yet).
+    EXPECT_LT(badge("client", "SYN_SENT"), a[0]) << "client SYN_SENT before its SYN: " << ladder.dump(1);
     between(badge("client", "ESTABLISHED"), a[1], a[2], "client ESTABLISHED (SYN-ACK in, ACK out)");
     between(badge("server", "ESTABLISHED"), a[2], a[n - 4], "server ESTABLISHED (the ACK in)");
     between(badge("client", "FIN_WAIT1"), a[2], a[n - 4], "client FIN_WAIT1 (close, then its FIN)");

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "model/command_line.hpp"
+#include "model/ladder_feed.hpp"
 #include "model/poller.hpp"
 #include "model/program_runner.hpp"
 #include "model/table_view.hpp"
@@ -186,6 +187,60 @@ TEST(CommandLine, SplitsWordsAndKeepsQuotedSpaces) {
     EXPECT_EQ(split_command_line("   "), V{});
     EXPECT_FALSE(split_command_line("python3 'chat.py").has_value());
     EXPECT_FALSE(split_command_line("python3 chat.py\\").has_value());
+}
+
+// The Ladder of a watched program carries its system calls: the runner hands each traced call
+// to a CallLog, the ladder's worker places it on its socket's side of the conversation.
+TEST_F(ViewerProgram, TheProgramsCallsAppearOnItsLadder) {
+    CallLog calls;
+    ProgramRunnerOptions o;
+    o.command = {kPython, chat_program(), std::to_string(kPort), "ignores-eof"};
+    o.publish_every = 100ms;
+    o.on_call = [&calls](const SyscallEvent& e) { calls.push(e); };
+    LadderFeedOptions lo;
+    lo.capture.ports = {kPort};
+    lo.calls = [&calls](std::uint64_t after, std::vector<SyscallEvent>& out) { return calls.since(after, out); };
+    LadderFeed ladder(lo);
+    LadderSelection sel;
+    sel.mode = LadderSelection::Mode::latest;
+    sel.ports = {kPort};
+    ladder.select(sel);  // capturing from here on
+    runner_ = std::make_unique<ProgramRunner>(std::move(o));
+    ASSERT_TRUE(runner_->wait_until(
+        [](const ProgramState& s) {
+            return s.finished || std::find(s.ports.begin(), s.ports.end(), kPort) != s.ports.end();
+        },
+        10s));
+    remember_log(*runner_->state());
+    ASSERT_TRUE(runner_->state()->running) << runner_->state()->error;
+
+    auto c = test::tcp_connect("127.0.0.1", kPort);
+    const auto cport = test::local_port(c.get());
+    const std::string hello = "hello\n";
+    ASSERT_EQ(::send(c.get(), hello.data(), hello.size(), MSG_NOSIGNAL), 6);
+
+    // The server's accept() of this connection, on the server's side of its ladder.
+    const auto accepted = [&](const Conversation& conv) {
+        for (const auto& item : conv.items)
+            if (const auto* k = item.syscall();
+                k != nullptr && (k->call == SyscallKind::accept || k->call == SyscallKind::accept4) &&
+                item.side == Side::server)
+                return true;
+        return false;
+    };
+    LadderSnapshotPtr snap;
+    std::uint64_t seen = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (!ladder.wait_for_snapshot(seen, 1s)) continue;
+        snap = ladder.latest();
+        seen = snap->seq;
+        if (snap->selected && snap->selected->client.port == cport && accepted(*snap->selected)) break;
+    }
+    ASSERT_TRUE(snap && snap->selected) << "no conversation on port " << kPort;
+    EXPECT_EQ(snap->selected->client.port, cport);
+    EXPECT_TRUE(accepted(*snap->selected)) << "the program's accept() is not on its ladder";
+    ladder.stop();
 }
 
 }  // namespace

@@ -114,6 +114,42 @@ float overlap_area(const RectF& a, const RectF& b) {
 std::span<const DiagramNode> diagram_nodes() { return kNodes; }
 std::span<const DiagramEdge> diagram_edges() { return edges(); }
 
+std::uint8_t diagram_node_of(std::uint8_t state, bool arriving) {
+    if (state == static_cast<std::uint8_t>(TcpState::new_syn_recv))
+        state = static_cast<std::uint8_t>(TcpState::syn_recv);
+    if (state == static_cast<std::uint8_t>(TcpState::close)) return arriving ? kClosedBottom : kClosedTop;
+    const auto nodes = diagram_nodes();
+    for (std::uint8_t n = 0; n < kNodeCount; ++n)
+        if (nodes[n].state == state) return n;
+    return kNodeCount;
+}
+
+std::optional<std::size_t> diagram_edge_for(std::uint8_t old_state, std::uint8_t new_state) {
+    using S = TcpState;
+    const auto st = [](S s) { return static_cast<std::uint8_t>(s); };
+    if (old_state == st(S::new_syn_recv)) old_state = st(S::syn_recv);
+    if (new_state == st(S::new_syn_recv)) new_state = st(S::syn_recv);
+    // Linux hands an active closer to a timewait mini-socket: the tracepoint reports
+    // FIN_WAIT2 -> CLOSE (and CLOSING -> CLOSE) where the RFC draws -> TIME_WAIT.
+    if (new_state == st(S::close) && (old_state == st(S::fin_wait2) || old_state == st(S::closing)))
+        new_state = st(S::time_wait);
+    // A request socket is born from the listener: CLOSE -> SYN_RECV is LISTEN -> SYN_RECV.
+    if (old_state == st(S::close) && new_state == st(S::syn_recv)) old_state = st(S::listen);
+    const std::uint8_t from = diagram_node_of(old_state, false);
+    const std::uint8_t to = diagram_node_of(new_state, true);
+    if (from == kNodeCount || to == kNodeCount) return std::nullopt;
+    const auto all = edges();
+    const auto find = [&](std::uint8_t a, std::uint8_t b) -> std::optional<std::size_t> {
+        for (std::size_t i = 0; i < all.size(); ++i)
+            if (all[i].from_node == a && all[i].to_node == b) return i;
+        return std::nullopt;
+    };
+    if (const auto e = find(from, to)) return e;
+    // LISTEN -> CLOSED and SYN_SENT -> CLOSED end in the figure's top CLOSED box.
+    if (to == kClosedBottom) return find(from, kClosedTop);
+    return std::nullopt;
+}
+
 bool overlaps(const RectF& a, const RectF& b) {
     return a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
 }

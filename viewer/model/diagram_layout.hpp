@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -48,6 +49,16 @@ enum : std::uint8_t {
 
 [[nodiscard]] std::span<const DiagramNode> diagram_nodes();
 [[nodiscard]] std::span<const DiagramEdge> diagram_edges();
+
+// The box of a kernel state; CLOSE is two boxes: the top one when leaving it, the bottom one
+// when arriving (kNodeCount: a state the diagram has no box for).
+[[nodiscard]] std::uint8_t diagram_node_of(std::uint8_t state, bool arriving);
+// Which edge (index into diagram_edges()) an observed transition runs along, if any. Knows
+// the Linux ways: an active closer is traced going to CLOSE where RFC 9293 says TIME_WAIT; a
+// request socket is born CLOSE -> SYN_RECV from its listener; and an arrival in CLOSE takes
+// the top CLOSED box when that is where the figure's arrow goes (LISTEN and SYN_SENT closed).
+[[nodiscard]] std::optional<std::size_t> diagram_edge_for(std::uint8_t old_state,
+                                                          std::uint8_t new_state);
 
 struct EdgeGeometry {
     Vec2f from, to;  // the arrow, from box edge to box edge (the head is at `to`)

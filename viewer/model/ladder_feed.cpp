@@ -48,6 +48,19 @@ ConversationSummary summarize(const Conversation& c) {
     return s;
 }
 
+void CallLog::push(const SyscallEvent& e) {
+    std::lock_guard lk(mu_);
+    calls_.emplace_back(++seq_, e);
+    while (calls_.size() > capacity_) calls_.pop_front();
+}
+
+std::uint64_t CallLog::since(std::uint64_t after, std::vector<SyscallEvent>& out) const {
+    std::lock_guard lk(mu_);
+    for (const auto& [n, e] : calls_)
+        if (n > after) out.push_back(e);
+    return std::max(after, seq_);
+}
+
 LadderModel::LadderModel(std::size_t max_conversations, std::size_t recent)
     : set_(max_conversations), recent_(recent) {}
 
@@ -76,8 +89,8 @@ bool LadderModel::add(const ObservedTransition& o, bool only_known) {
     e.new_state = o.new_state;
     e.skaddr = o.skaddr;
     if (unplaced) {
-        static_cast<void>(set_.add(e));  // held: nothing joined yet
-        return false;
+        static_cast<void>(set_.add(e));  // held by the set: taken, though nothing joined yet
+        return true;
     }
     if (only_known) {
         const auto id = conversation::id_of(e);
@@ -186,7 +199,8 @@ void LadderFeed::run() {
     LadderModel model(opts_.max_conversations, opts_.recent);
     std::vector<Segment> segments;
     std::vector<ObservedTransition> transitions, pending;
-    std::uint64_t transition_seq = 0, seq = 0;
+    std::vector<SyscallEvent> calls;
+    std::uint64_t transition_seq = 0, call_seq = 0, seq = 0;
     const bool capturing = capture_->status().active;
     LadderSnapshotPtr previous;
     for (;;) {
@@ -206,8 +220,11 @@ void LadderFeed::run() {
         if (capturing) capture_->poll(segments, seq == 0 ? std::chrono::milliseconds(0) : opts_.period);
         transitions.clear();
         if (opts_.transitions) transition_seq = opts_.transitions(transition_seq, transitions);
-        // Both inputs are time-ordered; conversation::append keeps each conversation so.
+        calls.clear();
+        if (opts_.calls) call_seq = opts_.calls(call_seq, calls);
+        // The inputs are time-ordered; conversation::append keeps each conversation so.
         for (const auto& s : segments) model.add(s);
+        for (const auto& c : calls) model.add(c);
         // A transition may be read before the segment that started its connection: it waits
         // (bounded, 2 s) for that segment. With the capture on, only captured connections
         // take transitions (see LadderModel::add).

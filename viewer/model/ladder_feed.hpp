@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -22,6 +23,7 @@
 #include "socklab/capture.hpp"
 #include "socklab/conversation.hpp"
 #include "socklab/history.hpp"
+#include "socklab/syscall_event.hpp"
 
 namespace socklab::viewer {
 
@@ -76,7 +78,9 @@ public:
 
     void add(const Segment& s);
     // Traced TCP transitions only (an inferred one carries the poll's time, not the kernel's,
-    // and would land between the wrong segments). Returns whether it joined a conversation.
+    // and would land between the wrong segments). Returns whether it was taken: it joined a
+    // conversation, or (a SYN_SENT without its local port) the set holds it for its socket's
+    // next event. False: try again later (or drop it).
     // `only_known`: join only a conversation a captured segment started. The tracer sees
     // every network namespace, the capture only this one; without this, other namespaces'
     // connections would crowd this one's out of the bounded set.
@@ -107,6 +111,24 @@ struct LadderFeedOptions {
     std::function<std::uint64_t(std::uint64_t after, std::vector<ObservedTransition>& out)> transitions;
     // The seq of the poller's latest frame (read before the transitions are pulled).
     std::function<std::uint64_t()> poller_seq;
+    // Traced system calls with seq > after, appended; returns the newest seq (CallLog::since).
+    std::function<std::uint64_t(std::uint64_t after, std::vector<SyscallEvent>& out)> calls;
+};
+
+// System calls handed from the thread that traces them (a watched program's) to the ladder's
+// worker: a bounded, numbered log. Thread-safe.
+class CallLog {
+public:
+    explicit CallLog(std::size_t capacity = 4096) : capacity_(capacity) {}
+    void push(const SyscallEvent& e);
+    // Calls numbered > after, oldest first, appended to `out`; the newest number known.
+    std::uint64_t since(std::uint64_t after, std::vector<SyscallEvent>& out) const;
+
+private:
+    std::size_t capacity_;
+    mutable std::mutex mu_;
+    std::deque<std::pair<std::uint64_t, SyscallEvent>> calls_;
+    std::uint64_t seq_ = 0;
 };
 
 class LadderFeed {

@@ -125,6 +125,8 @@ void ProgramRunner::run() {
     s.running = true;
     s.scope = scope_of(*watch, s.report);
     publish(s);
+    program::WatchSink sink;
+    sink.call = opts_.on_call;
     auto next = Clock::now() + opts_.publish_every;
     bool stopped = false;
     while (true) {
@@ -132,7 +134,7 @@ void ProgramRunner::run() {
             std::lock_guard lk(mu_);
             stopped = stop_;
         }
-        if (stopped || !watch->step(100ms)) break;
+        if (stopped || !watch->step(100ms, sink)) break;
         if (Clock::now() >= next) {
             s.report = watch->report_so_far();
             s.scope = scope_of(*watch, s.report);
@@ -143,7 +145,7 @@ void ProgramRunner::run() {
         }
     }
     if (stopped) watch->program().stop(2000);
-    s.report = watch->finish();
+    s.report = watch->finish(sink);
     s.scope = scope_of(*watch, s.report);
     s.ports.assign(watch->ports().begin(), watch->ports().end());
     s.output_tail = tail_of(s.output_path, opts_.tail_bytes);

@@ -49,6 +49,9 @@ struct ProgramRunnerOptions {
     std::function<std::unique_ptr<Source>()> make_source;
     std::chrono::milliseconds publish_every{500};
     std::size_t tail_bytes = 4096;
+    // Each traced system call of the program's tree, as the watching thread reads it (the
+    // Ladder's call markers). Called on that thread.
+    std::function<void(const SyscallEvent&)> on_call;
 };
 
 class ProgramRunner {

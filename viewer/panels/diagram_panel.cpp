@@ -21,20 +21,6 @@ const std::span<const DiagramNode> kNodes = diagram_nodes();
 const std::span<const DiagramEdge> kEdges = diagram_edges();
 const std::size_t kEdgeCount = kEdges.size();
 
-std::optional<std::size_t> find_edge(std::uint8_t from, std::uint8_t to) {
-    for (std::size_t i = 0; i < kEdgeCount; ++i)
-        if (kEdges[i].from_node == from && kEdges[i].to_node == to) return i;
-    return std::nullopt;
-}
-
-std::uint8_t node_of(std::uint8_t state, bool arriving) {
-    if (state == st(S::new_syn_recv)) state = st(S::syn_recv);
-    if (state == st(S::close)) return arriving ? kClosedBottom : kClosedTop;
-    for (std::uint8_t n = 0; n < kNodeCount; ++n)
-        if (kNodes[n].state == state) return n;
-    return kNodeCount;
-}
-
 ImVec2 lerp(ImVec2 a, ImVec2 b, float t) { return {a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t}; }
 
 // An edge's label as drawn: the action ("snd SYN") under the event ("rcv SYN"), as in
@@ -48,22 +34,6 @@ std::string edge_text(const char* msgid, std::uint32_t seen) {
 
 }  // namespace
 
-std::optional<std::size_t> DiagramPanel::edge_for(std::uint8_t old_state, std::uint8_t new_state) {
-    if (old_state == st(S::new_syn_recv)) old_state = st(S::syn_recv);
-    if (new_state == st(S::new_syn_recv)) new_state = st(S::syn_recv);
-    // Linux hands an active closer to a timewait mini-socket: the tracepoint reports
-    // FIN_WAIT2 -> CLOSE (and CLOSING -> CLOSE) where the RFC draws -> TIME_WAIT.
-    if (new_state == st(S::close) &&
-        (old_state == st(S::fin_wait2) || old_state == st(S::closing)))
-        new_state = st(S::time_wait);
-    // A request socket is born from the listener: CLOSE -> SYN_RECV is LISTEN -> SYN_RECV.
-    if (old_state == st(S::close) && new_state == st(S::syn_recv)) old_state = st(S::listen);
-    const std::uint8_t from = node_of(old_state, false);
-    const std::uint8_t to = node_of(new_state, true);
-    if (from == kNodeCount || to == kNodeCount) return std::nullopt;
-    return find_edge(from, to);
-}
-
 DiagramPanel::DiagramPanel() : Panel("diagram", N_("TCP state diagram"), {0.62f, 0.0f, 0.38f, 0.56f}) {}
 
 void DiagramPanel::draw_content(UiContext& ctx) {
@@ -72,11 +42,13 @@ void DiagramPanel::draw_content(UiContext& ctx) {
         for (const auto& t : *ctx.transitions) {
             if (t.seq <= seen_seq_) continue;
             seen_seq_ = t.seq;
-            if (auto e = edge_for(t.old_state, t.new_state)) {
+            const auto e = diagram_edge_for(t.old_state, t.new_state);
+            if (e) {
                 edge_last_ns_[*e] = std::max(edge_last_ns_[*e], t.time_ns);
                 ++edge_total_[*e];
             }
-            const std::uint8_t n = node_of(t.new_state, true);
+            // The box it arrived in: the edge's end (CLOSED is drawn twice), else the state's.
+            const std::uint8_t n = e ? kEdges[*e].to_node : diagram_node_of(t.new_state, true);
             if (n < kNodeCount) node_pulse_ns_[n] = std::max(node_pulse_ns_[n], t.time_ns);
         }
     }

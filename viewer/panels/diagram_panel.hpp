@@ -16,11 +16,6 @@ public:
     DiagramPanel();
     nlohmann::json dump_state(const UiContext& ctx) const override;
 
-    // Which edge (index into edges()) an observed transition runs along, if any. Knows the
-    // Linux ways: an active closer is traced going to CLOSE where RFC 9293 says TIME_WAIT.
-    [[nodiscard]] static std::optional<std::size_t> edge_for(std::uint8_t old_state,
-                                                             std::uint8_t new_state);
-
 protected:
     void draw_content(UiContext& ctx) override;
 

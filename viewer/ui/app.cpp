@@ -14,8 +14,11 @@ namespace socklab::viewer {
 namespace {
 constexpr std::size_t kMaxTransitions = 4096;
 
-LadderFeedOptions ladder_options(Poller& poller) {
+LadderFeedOptions ladder_options(Poller& poller, const CallLog& calls) {
     LadderFeedOptions o;
+    o.calls = [&calls](std::uint64_t after, std::vector<SyscallEvent>& out) {
+        return calls.since(after, out);
+    };
     o.transitions = [&poller](std::uint64_t after, std::vector<ObservedTransition>& out) {
         return poller.transitions_since(after, out);
     };
@@ -25,7 +28,7 @@ LadderFeedOptions ladder_options(Poller& poller) {
 }  // namespace
 
 App::App(AppOptions opts)
-    : opts_(std::move(opts)), poller_(opts_.poller), ladder_(ladder_options(poller_)) {
+    : opts_(std::move(opts)), poller_(opts_.poller), ladder_(ladder_options(poller_, program_calls_)) {
     if (!opts_.socklab_command.empty()) labs_ = std::make_unique<LabRunner>(opts_.socklab_command);
     table_.set_filter_text(opts_.filter);
     panels_ = make_panels();
@@ -85,6 +88,7 @@ void App::start_program(std::vector<std::string> command) {
     ladder_.start();
     ProgramRunnerOptions o;
     o.command = std::move(command);
+    o.on_call = [this](const SyscallEvent& e) { program_calls_.push(e); };
     program_ = std::make_unique<ProgramRunner>(std::move(o));
     ProgramPanel::show();  // its tab to the front
 }

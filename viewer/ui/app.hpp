@@ -62,6 +62,7 @@ private:
 
     AppOptions opts_;
     Poller poller_;
+    CallLog program_calls_;  // the watched program's system calls, for the Ladder's markers
     LadderFeed ladder_;
     std::unique_ptr<LabRunner> labs_;
     std::unique_ptr<ProgramRunner> program_;
