@@ -103,6 +103,25 @@ std::string missing_cap(const char* cap, const char* verb) {
 
 // ---- trace ------------------------------------------------------------------------------
 // Returns false when the channel is gone or unusable.
+// What the caller sent while a trace or capture streams to it. Only 'stop' is served then;
+// anything else is answered (busy, unknown verb) or ends the session (closed, a bad frame).
+enum class Heard : std::uint8_t { nothing, stop, end };
+Heard while_streaming(Channel& ch, const char* busy) {
+    h::Decoded d;
+    switch (ch.next(d, 0)) {
+        case Channel::Got::timeout: return Heard::nothing;
+        case Channel::Got::closed: return Heard::end;
+        case Channel::Got::bad:
+            ch.error(h::ErrorCode::bad_frame, _("bad frame: ") + d.error);
+            return Heard::end;
+        case Channel::Got::unknown:
+            return ch.error(h::ErrorCode::unknown_verb, "refused: " + d.error) ? Heard::nothing : Heard::end;
+        case Channel::Got::frame: break;
+    }
+    if (std::holds_alternative<h::StopRequest>(*d.message)) return Heard::stop;
+    return ch.error(h::ErrorCode::busy, busy) ? Heard::nothing : Heard::end;
+}
+
 bool do_trace(Channel& ch, const h::TraceRequest& req) {
     if (::geteuid() != 0 && !permitted(CAP_DAC_OVERRIDE))
         return ch.error(h::ErrorCode::no_permission, missing_cap("CAP_DAC_OVERRIDE", "trace"));
@@ -133,21 +152,9 @@ bool do_trace(Channel& ch, const h::TraceRequest& req) {
         }
         for (const auto& e : events)
             if (!ch.send(h::EventReply{e})) return false;
-        h::Decoded d;
-        switch (ch.next(d, 0)) {
-            case Channel::Got::timeout: continue;
-            case Channel::Got::closed: return false;
-            case Channel::Got::bad:
-                ch.error(h::ErrorCode::bad_frame, _("bad frame: ") + d.error);
-                return false;
-            case Channel::Got::unknown:
-                if (!ch.error(h::ErrorCode::unknown_verb, "refused: " + d.error)) return false;
-                continue;
-            case Channel::Got::frame: break;
-        }
-        if (std::holds_alternative<h::StopRequest>(*d.message)) break;
-        if (!ch.error(h::ErrorCode::busy, _("refused: a trace is running; only 'stop' is served")))
-            return false;
+        const auto heard = while_streaming(ch, _("refused: a trace is running; only 'stop' is served"));
+        if (heard == Heard::end) return false;
+        if (heard == Heard::stop) break;
     }
     const auto lost = tracer.lost_events();
     tracer.stop();  // the tracer prints nothing: what it could not remove is said here
@@ -238,21 +245,9 @@ bool do_capture(Channel& ch, const h::CaptureRequest& req) {
             return ch.error(h::ErrorCode::failed, e.what());
         }
         if (!alive || !flush()) return false;
-        h::Decoded d;
-        switch (ch.next(d, 0)) {
-            case Channel::Got::timeout: continue;
-            case Channel::Got::closed: return false;
-            case Channel::Got::bad:
-                ch.error(h::ErrorCode::bad_frame, _("bad frame: ") + d.error);
-                return false;
-            case Channel::Got::unknown:
-                if (!ch.error(h::ErrorCode::unknown_verb, "refused: " + d.error)) return false;
-                continue;
-            case Channel::Got::frame: break;
-        }
-        if (std::holds_alternative<h::StopRequest>(*d.message)) break;
-        if (!ch.error(h::ErrorCode::busy, _("refused: a capture is running; only 'stop' is served")))
-            return false;
+        const auto heard = while_streaming(ch, _("refused: a capture is running; only 'stop' is served"));
+        if (heard == Heard::end) return false;
+        if (heard == Heard::stop) break;
     }
     return ch.send(h::OkReply{_("capture stopped"), cap->drops().lost()});
 }

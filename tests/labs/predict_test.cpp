@@ -36,23 +36,6 @@ std::string item_state(const json& e) {
     return (e.value("absent", false) ? "no " : "") + e.at("state").get<std::string>();
 }
 
-// Every state one " / "-separated choice names, in order ("no X" for an absent one).
-std::vector<std::string> states_in(const std::string& choice) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= choice.size()) {
-        auto end = choice.find(" / ", start);
-        if (end == std::string::npos) end = choice.size();
-        const auto part = choice.substr(start, end - start);
-        const auto sp = part.rfind(' ');
-        const auto state = part.substr(sp + 1);
-        const bool absent = sp != std::string::npos && sp >= 4 && part.substr(sp - 4, 4) == ": no";
-        out.push_back((absent ? "no " : "") + state);
-        start = end + 3;
-    }
-    return out;
-}
-
 struct PredictRun {
     int questions = 0;
     int correct = 0;
@@ -112,7 +95,7 @@ void check_json_run(const std::string& id, const std::string& answers, PredictRu
         // The right choice names exactly the step's expectations, in order (duplicates once).
         std::vector<std::string> want;
         for (const auto& e : expect) want.push_back(item_state(e));
-        auto got = states_in(choices[static_cast<std::size_t>(right - 1)]);
+        auto got = test::states_in_choice(choices[static_cast<std::size_t>(right - 1)]);
         for (const auto& w : got)
             EXPECT_NE(std::find(want.begin(), want.end(), w), want.end())
                 << "choice " << right << " names " << w << ", not expected: " << st.dump();

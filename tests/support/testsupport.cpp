@@ -284,4 +284,19 @@ TempDir::~TempDir() {
     std::filesystem::remove_all(path, ec);
 }
 
+std::vector<std::string> states_in_choice(const std::string& choice) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start <= choice.size()) {
+        auto end = choice.find(" / ", start);
+        if (end == std::string::npos) end = choice.size();
+        const auto part = choice.substr(start, end - start);
+        const auto sp = part.rfind(' ');
+        const bool absent = sp != std::string::npos && sp >= 4 && part.substr(sp - 4, 4) == ": no";
+        out.push_back((absent ? "no " : "") + part.substr(sp + 1));
+        start = end + 3;
+    }
+    return out;
+}
+
 }  // namespace socklab::test

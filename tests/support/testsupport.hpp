@@ -99,4 +99,8 @@ inline std::string bin(std::string_view name) {
 }
 #endif
 
+// Predict mode: the states one choice of a lab's question names, in order ("no X" for a
+// socket that must be gone). A choice is " / "-separated parts ending in a state name.
+[[nodiscard]] std::vector<std::string> states_in_choice(const std::string& choice);
+
 }  // namespace socklab::test

@@ -38,22 +38,6 @@ std::map<int, int> right_answers() {
     return right;
 }
 
-// The states a choice names, in order ("no X" for a socket that must be gone).
-std::vector<std::string> states_in(const std::string& choice) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= choice.size()) {
-        auto end = choice.find(" / ", start);
-        if (end == std::string::npos) end = choice.size();
-        const auto part = choice.substr(start, end - start);
-        const auto sp = part.rfind(' ');
-        const bool absent = sp != std::string::npos && sp >= 4 && part.substr(sp - 4, 4) == ": no";
-        out.push_back((absent ? "no " : "") + part.substr(sp + 1));
-        start = end + 3;
-    }
-    return out;
-}
-
 std::vector<std::string> expected_states(const LabEvent& step) {
     std::vector<std::string> out;
     for (const auto& e : step.expect)
@@ -94,7 +78,7 @@ protected:
         EXPECT_TRUE(s.observed->ok.value_or(false));
         ASSERT_GE(q.predict.choices.size(), 2u);
         ASSERT_LE(static_cast<std::size_t>(answer), q.predict.choices.size());
-        EXPECT_EQ(states_in(q.predict.choices[static_cast<std::size_t>(answer - 1)]), expected_states(*s.step));
+        EXPECT_EQ(test::states_in_choice(q.predict.choices[static_cast<std::size_t>(answer - 1)]), expected_states(*s.step));
     }
 
     std::unique_ptr<test::PrivateNetns> ns_;

@@ -35,15 +35,8 @@ TEST(LadderFeed, PublishesACapturedHandshakeAsTheSelectedConversation) {
     auto server = test::tcp_accept(listener.get());
     const auto cport = test::local_port(client.get());
 
-    LadderSnapshotPtr snap;
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    std::uint64_t seen = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (!feed.wait_for_snapshot(seen, 1s)) continue;
-        snap = feed.latest();
-        seen = snap->seq;
-        if (snap->selected && snap->selected->segment_count() >= 3) break;
-    }
+    const auto snap = feed.wait_until(
+        [](const LadderSnapshot& s) { return s.selected && s.selected->segment_count() >= 3; }, 10s);
     ASSERT_TRUE(snap && snap->selected) << "no conversation published for port " << port;
     ASSERT_TRUE(snap->capture_active) << snap->capture_message;
     EXPECT_EQ(snap->capture_stats.lost(), 0u);
@@ -133,17 +126,12 @@ TEST(LadderFeed, TheClientsSynSentIsPlacedBeforeItsEstablished) {
         }
         return -1L;
     };
-    LadderSnapshotPtr snap;
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    std::uint64_t seen = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (!feed.wait_for_snapshot(seen, 1s)) continue;
-        snap = feed.latest();
-        seen = snap->seq;
-        if (snap->selected && client_into(*snap->selected, syn_sent) >= 0 &&
-            client_into(*snap->selected, established) >= 0)
-            break;
-    }
+    const auto snap = feed.wait_until(
+        [&](const LadderSnapshot& s) {
+            return s.selected && client_into(*s.selected, syn_sent) >= 0 &&
+                   client_into(*s.selected, established) >= 0;
+        },
+        10s);
     ASSERT_TRUE(snap && snap->selected) << "no conversation published for port " << port;
     const auto& c = *snap->selected;
     EXPECT_EQ(c.client.port, cport);

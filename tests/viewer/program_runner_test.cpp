@@ -228,15 +228,11 @@ TEST_F(ViewerProgram, TheProgramsCallsAppearOnItsLadder) {
                 return true;
         return false;
     };
-    LadderSnapshotPtr snap;
-    std::uint64_t seen = 0;
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (!ladder.wait_for_snapshot(seen, 1s)) continue;
-        snap = ladder.latest();
-        seen = snap->seq;
-        if (snap->selected && snap->selected->client.port == cport && accepted(*snap->selected)) break;
-    }
+    const auto snap = ladder.wait_until(
+        [&](const LadderSnapshot& s) {
+            return s.selected && s.selected->client.port == cport && accepted(*s.selected);
+        },
+        10s);
     ASSERT_TRUE(snap && snap->selected) << "no conversation on port " << kPort;
     EXPECT_EQ(snap->selected->client.port, cport);
     EXPECT_TRUE(accepted(*snap->selected)) << "the program's accept() is not on its ladder";

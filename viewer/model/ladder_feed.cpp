@@ -195,6 +195,25 @@ bool LadderFeed::wait_for_snapshot(std::uint64_t after_seq, std::chrono::millise
     return cv_.wait_for(lk, timeout, [&] { return latest_ && latest_->seq > after_seq; });
 }
 
+LadderSnapshotPtr LadderFeed::wait_until(const std::function<bool(const LadderSnapshot&)>& pred,
+                                         std::chrono::milliseconds timeout) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::unique_lock lk(mu_);
+    std::uint64_t tried = 0;  // the newest snapshot already given to pred
+    for (;;) {
+        if (latest_ && latest_->seq > tried) {
+            auto snap = latest_;
+            tried = snap->seq;
+            lk.unlock();  // pred runs without the lock: the worker keeps publishing
+            if (pred(*snap)) return snap;
+            lk.lock();
+            continue;
+        }
+        if (cv_.wait_until(lk, deadline, [&] { return latest_ && latest_->seq > tried; })) continue;
+        return latest_;
+    }
+}
+
 void LadderFeed::run() {
     LadderModel model(opts_.max_conversations, opts_.recent);
     std::vector<Segment> segments;

@@ -152,6 +152,10 @@ public:
     [[nodiscard]] LadderSnapshotPtr latest() const;
     // Wait (bounded) for a snapshot with seq > after_seq.
     bool wait_for_snapshot(std::uint64_t after_seq, std::chrono::milliseconds timeout) const;
+    // Wait (bounded) for a snapshot for which `pred` holds and return it; when none does in
+    // time, the newest (null before start()). For headless runs and tests.
+    [[nodiscard]] LadderSnapshotPtr wait_until(const std::function<bool(const LadderSnapshot&)>& pred,
+                                               std::chrono::milliseconds timeout) const;
 
 private:
     void run();
