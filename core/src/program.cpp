@@ -205,12 +205,10 @@ std::vector<Finding> framing_hints(std::span<const ReceivedStream> streams) {
         f.count = splits;
         f.evidence = i18n::format(
             _("receive {} on fd {} ended mid-line at byte {} of the stream and the next receive "
-              "continued the line ({}); {} receives ended mid-line: TCP is a byte stream and one "
-              "recv() is not one message, so a program that compares whole reads with a command "
-              "misses it; collect bytes up to the newline (a hint: a peer that sends no newlines "
-              "looks the same)"),
-            first_read, s.fd, first_at, split_excerpt(s.bytes, static_cast<std::size_t>(first_at)),
-            splits);
+              "continued the line ({}): TCP is a byte stream and one recv() is not one message, "
+              "so a program that compares whole reads with a command misses it; collect bytes "
+              "up to the newline (a hint: a peer that sends no newlines looks the same)"),
+            first_read, s.fd, first_at, split_excerpt(s.bytes, static_cast<std::size_t>(first_at)));
         out.push_back(std::move(f));
     }
     return out;
