@@ -114,6 +114,106 @@ std::string_view kind_name(FindingKind k) noexcept {
     return i < kFindingKinds ? names[i] : std::string_view("unknown");
 }
 
+std::string rebuild_stream(std::span<const StreamChunk> chunks) {
+    std::vector<const StreamChunk*> order;
+    order.reserve(chunks.size());
+    for (const auto& c : chunks)
+        if (!c.bytes.empty()) order.push_back(&c);
+    std::stable_sort(order.begin(), order.end(), [](const StreamChunk* a, const StreamChunk* b) {
+        return a->offset < b->offset;
+    });
+    std::string out;
+    for (const auto* c : order) {
+        if (c->offset > out.size()) break;  // a gap: nothing after it is known
+        const auto end = c->offset + c->bytes.size();
+        if (end <= out.size()) continue;  // a retransmission of bytes already placed
+        out.append(c->bytes, static_cast<std::size_t>(out.size() - c->offset), std::string::npos);
+    }
+    return out;
+}
+
+namespace {
+
+void escape_into(std::string& out, std::string_view bytes) {
+    for (const char ch : bytes) {
+        const auto c = static_cast<unsigned char>(ch);
+        switch (c) {
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\\': out += "\\\\"; break;
+        case '"': out += "\\\""; break;
+        default:
+            if (c < 0x20 || c >= 0x7f) out += fmt::format("\\x{:02x}", c);
+            else out += ch;
+        }
+    }
+}
+
+}  // namespace
+
+std::string split_excerpt(std::string_view bytes, std::size_t at, std::size_t max) {
+    at = std::min(at, bytes.size());
+    // The line's start: after the last '\n' before `at`; its end: the first '\n' at or after.
+    const auto nl_before = at == 0 ? std::string_view::npos : bytes.rfind('\n', at - 1);
+    const std::size_t start = nl_before == std::string_view::npos ? 0 : nl_before + 1;
+    const auto nl_after = bytes.find('\n', at);
+    const std::size_t end = nl_after == std::string_view::npos ? bytes.size() : nl_after + 1;
+    std::string out = "\"";
+    if (at - start > max) {
+        out += "...";
+        escape_into(out, bytes.substr(at - max, max));
+    } else {
+        escape_into(out, bytes.substr(start, at - start));
+    }
+    out += "\" + \"";
+    if (end - at > max) {
+        escape_into(out, bytes.substr(at, max));
+        out += "...";
+    } else {
+        escape_into(out, bytes.substr(at, end - at));
+    }
+    out += '"';
+    return out;
+}
+
+std::vector<Finding> framing_hints(std::span<const ReceivedStream> streams) {
+    std::vector<Finding> out;
+    for (const auto& s : streams) {
+        std::uint64_t offset = 0, splits = 0, first_at = 0, first_read = 0;
+        for (std::size_t i = 0; i + 1 < s.reads.size(); ++i) {
+            const auto n = s.reads[i];
+            if (n == 0) break;  // end of stream
+            offset += n;
+            // Judged only where the bytes of this read and of the start of the next are known.
+            if (offset >= s.bytes.size()) break;
+            if (s.reads[i + 1] == 0) break;
+            if (s.bytes[static_cast<std::size_t>(offset - 1)] == '\n') continue;
+            if (splits++ == 0) {
+                first_at = offset;
+                first_read = i + 1;
+            }
+        }
+        if (splits == 0) continue;
+        Finding f;
+        f.kind = FindingKind::framing_hint;
+        f.pid = s.pid;
+        f.tid = s.tid;
+        f.fd = s.fd;
+        f.local_port = s.key.local_port;
+        f.remote_port = s.key.remote_port;
+        f.count = splits;
+        f.evidence = i18n::format(
+            _("receive {} on fd {} ended mid-line at byte {} of the stream and the next receive "
+              "continued the line ({}): TCP is a byte stream and one recv() is not one message, "
+              "so a program that compares whole reads with a command misses it; collect bytes "
+              "up to the newline (a hint: a peer that sends no newlines looks the same)"),
+            first_read, s.fd, first_at, split_excerpt(s.bytes, static_cast<std::size_t>(first_at)));
+        out.push_back(std::move(f));
+    }
+    return out;
+}
+
 Report analyse(const Input& in, const Thresholds& t) {
     Report r;
     Samples samples;
@@ -388,6 +488,8 @@ Report analyse(const Input& in, const Thresholds& t) {
         }
     }
 
+    for (auto& f : framing_hints(in.streams)) r.findings.push_back(std::move(f));
+
     for (auto& [inode, life] : lives) {
         if (life.inode >= kTupleOnly) life.inode = 0;
         r.sockets.push_back(std::move(life));
@@ -399,6 +501,9 @@ Report analyse(const Input& in, const Thresholds& t) {
                                  "longer than a poll are seen; recv() == 0 loops, failed "
                                  "bind()/connect(), resets and states shorter than a poll are "
                                  "not (run as root, or with socklab-helper, for the tracer)"));
+    } else if (!in.streams_seen) {
+        r.missing.emplace_back(_("framing hints: the bytes of the program's reads were not "
+                                 "captured (they need the capture of its connections' payload)"));
     }
     return r;
 }

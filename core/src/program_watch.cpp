@@ -1,5 +1,6 @@
 #include "socklab/program_watch.hpp"
 
+#include <algorithm>
 #include <cerrno>
 
 #include "socklab/doctor.hpp"
@@ -71,6 +72,10 @@ std::string doctor_summary(std::uint16_t port) {
 
 namespace {
 
+constexpr int kFrameSnap = 2048;               // headers and the first bytes of each segment
+constexpr std::size_t kFlowBytes = 64 * 1024;  // kept per direction of a connection
+constexpr std::size_t kMaxFlows = 4096;
+
 bool same_sockets(const Observation& a, const Observation& b) {
     if (a.sockets.size() != b.sockets.size()) return false;
     for (std::size_t i = 0; i < a.sockets.size(); ++i)
@@ -92,6 +97,58 @@ Watch::Watch(WatchOptions opts, Source& source)
     in_.port_hint = opts_.port;
     in_.start_ns = monotonic_ns();
     tasks_.insert(prog_.pid());
+    if (tracers_.active) {
+        // The payload's first bytes of each segment on lo: enough for a chat's lines. Without
+        // CAP_NET_RAW there is no capture and the report says the framing hints are missing.
+        CaptureOptions co;
+        co.snaplen = kFrameSnap;
+        co.buffer_kb = 2048;
+        co.path = CaptureOptions::Path::direct;
+        try {
+            capture_ = std::make_unique<FrameCapture>(co);
+        } catch (const socklab::Error&) {
+            capture_.reset();
+        }
+    }
+}
+
+void Watch::read_frames() {
+    if (!capture_) return;
+    const int dlt = capture_->datalink();
+    for (int round = 0; round < 64; ++round) {
+        const auto n = capture_->poll(
+            [&](const FrameCapture::Frame& f) {
+                const auto d = pkt::decode_frame(f.bytes, dlt, f.time_ns, f.wire_len);
+                if (!d) return;
+                const Segment& seg = *d.segment;
+                const auto id = std::make_pair(seg.dst_port, seg.src_port);
+                auto it = flows_.find(id);
+                if (it == flows_.end()) {
+                    if (flows_.size() >= kMaxFlows || !seg.has(tcp_flag::SYN)) return;
+                    it = flows_.emplace(id, Flow{}).first;
+                }
+                Flow& flow = it->second;
+                if (seg.has(tcp_flag::SYN)) {
+                    flow = Flow{};  // a new connection on the same ports starts afresh
+                    flow.isn = seg.seq;
+                    return;
+                }
+                if (!flow.isn || seg.len == 0 || flow.bytes >= kFlowBytes) return;
+                // The payload is the frame's tail: its headers are what the wire held before it.
+                const std::size_t wire = std::max<std::size_t>(f.wire_len, f.bytes.size());
+                if (wire < seg.len) return;
+                const std::size_t head = wire - seg.len;
+                if (f.bytes.size() <= head) return;
+                const std::size_t have = std::min<std::size_t>(f.bytes.size() - head, seg.len);
+                StreamChunk c;
+                c.offset = static_cast<std::uint32_t>(seg.seq - *flow.isn - 1);
+                c.bytes.assign(reinterpret_cast<const char*>(f.bytes.data() + head), have);
+                flow.bytes += have;
+                flow.chunks.push_back(std::move(c));
+            },
+            std::chrono::milliseconds(0));
+        if (n == 0) break;
+    }
 }
 
 int Watch::go() { return prog_.go(); }
@@ -118,6 +175,7 @@ bool Watch::drain(std::chrono::milliseconds wait, const WatchSink& sink) {
         tasks_.insert(c.pid);
         if (sink.call) sink.call(c);
     }
+    read_frames();
     batch_.clear();
     if (tracers_.transitions) any = tracers_.transitions->poll(batch_, 0ms) > 0 || any;
     for (const auto& e : batch_)
@@ -147,6 +205,30 @@ Input Watch::complete(std::uint64_t end_ns) const {
     if (tracers_.active)
         for (const auto& [inode, counts] : tracers_.calls->data_calls())
             in.data.push_back(DataOnSocket{inode, counts.pid, counts.tid, counts.fd, counts});
+    in.streams_seen = capture_ != nullptr;
+    if (capture_)
+        for (const auto& d : in.data) {
+            if (d.counts.reads_kept == 0) continue;
+            // The connection's 4-tuple: from a poll that saw it, or from its accept()/connect().
+            std::optional<SocketKey> key;
+            for (const auto& o : in.polls)
+                for (const auto& h : o.sockets)
+                    if (!key && h.record.inode == d.inode) key = key_of(h.record);
+            for (const auto& c : in.calls)
+                if (!key && c.inode == d.inode && c.key && c.key->remote_port) key = c.key;
+            if (!key) continue;
+            const auto f = flows_.find(std::make_pair(key->local_port, key->remote_port));
+            if (f == flows_.end() || !f->second.isn) continue;
+            ReceivedStream rs;
+            rs.pid = d.pid;
+            rs.tid = d.tid;
+            rs.fd = d.fd;
+            rs.key = *key;
+            rs.bytes = rebuild_stream(f->second.chunks);
+            rs.reads.assign(d.counts.first_reads.begin(),
+                            d.counts.first_reads.begin() + d.counts.reads_kept);
+            in.streams.push_back(std::move(rs));
+        }
     return in;
 }
 

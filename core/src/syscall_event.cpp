@@ -1,5 +1,6 @@
 #include "socklab/syscall_event.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -76,6 +77,8 @@ void DataCallCounts::add(SyscallKind k, std::int64_t result, std::uint64_t time_
     if (is_receive(k)) {
         ++receives;
         receive_bytes += bytes;
+        if (reads_kept < kReadsKept)
+            first_reads[reads_kept++] = static_cast<std::uint32_t>(std::min<std::uint64_t>(bytes, UINT32_MAX));
         if (result == 0) ++receive_zero;
     } else {
         ++sends;

@@ -121,6 +121,7 @@ TEST(ProgramAnalysis, CloseWaitShorterThanTheThresholdIsNot) {
 TEST(ProgramAnalysis, TracedTransitionTimesTheCloseWait) {
     auto in = leaking_server(4);
     in.traced = true;
+    in.streams_seen = true;
     in.transitions.push_back(transition(kS / 4, TcpState::established, TcpState::close_wait));
     const auto r = analyse(in);
     ASSERT_NE(find(r, FindingKind::close_wait_leak), nullptr);
@@ -392,6 +393,98 @@ TEST(ScenarioJudge, CheckJsonCountsPassed) {
     EXPECT_EQ(j["passed"], 1);
     for (const auto& s : j["scenarios"])
         for (const char* key : {"id", "ok", "evidence", "lab"}) EXPECT_TRUE(s.contains(key)) << key;
+}
+
+// ---- framing hints: captured bytes and the lengths of the program's reads ---------------
+
+TEST(ProgramFraming, RebuildPlacesChunksBySequenceAndStopsAtAGap) {
+    // Out of order, with a retransmission overlapping what is already placed.
+    const std::vector<StreamChunk> chunks{{3, "it\n"}, {0, "/qu"}, {1, "qui"}, {6, "hi\n"}};
+    EXPECT_EQ(rebuild_stream(chunks), "/quit\nhi\n");
+    // Bytes 3..5 never captured: what follows them is not known.
+    const std::vector<StreamChunk> gap{{0, "/qu"}, {6, "hi\n"}};
+    EXPECT_EQ(rebuild_stream(gap), "/qu");
+    EXPECT_EQ(rebuild_stream({}), "");
+    // Nothing from offset 0 (the first segment was missed): nothing is known.
+    const std::vector<StreamChunk> late{{3, "it\n"}};
+    EXPECT_EQ(rebuild_stream(late), "");
+}
+
+ReceivedStream stream(std::string bytes, std::vector<std::uint64_t> reads) {
+    ReceivedStream s;
+    s.pid = 100;
+    s.tid = 101;
+    s.fd = 4;
+    s.key.local_port = kServer;
+    s.key.remote_port = kPeer;
+    s.bytes = std::move(bytes);
+    s.reads = std::move(reads);
+    return s;
+}
+
+TEST(ProgramFraming, AReadEndingMidLineFollowedByAnotherIsAHint) {
+    const std::vector<ReceivedStream> split{stream("hello\n/quit\n", {6, 3, 3})};
+    const auto f = framing_hints(split);
+    ASSERT_EQ(f.size(), 1u);
+    EXPECT_EQ(f[0].kind, FindingKind::framing_hint);
+    EXPECT_EQ(f[0].pid, 100);
+    EXPECT_EQ(f[0].tid, 101);
+    EXPECT_EQ(f[0].fd, 4);
+    EXPECT_EQ(f[0].local_port, kServer);
+    EXPECT_EQ(f[0].remote_port, kPeer);
+    EXPECT_EQ(f[0].count, 1u);
+    // Which read, where in the stream, and the line cut in two, escaped.
+    EXPECT_NE(f[0].evidence.find("receive 2 on fd 4"), std::string::npos) << f[0].evidence;
+    EXPECT_NE(f[0].evidence.find("byte 9"), std::string::npos) << f[0].evidence;
+    EXPECT_NE(f[0].evidence.find(R"("/qu" + "it\n")"), std::string::npos) << f[0].evidence;
+
+    // Two reads ended mid-line: counted, the first one described.
+    const std::vector<ReceivedStream> twice{stream("ab\ncd\n", {1, 3, 2})};
+    const auto t = framing_hints(twice);
+    ASSERT_EQ(t.size(), 1u);
+    EXPECT_EQ(t[0].count, 2u);
+    EXPECT_NE(t[0].evidence.find(R"("a" + "b\n")"), std::string::npos) << t[0].evidence;
+}
+
+TEST(ProgramFraming, ReadsOnLineBoundariesOrBeyondTheBytesAreNotHints) {
+    // Every read ended on a newline (a merged read of two lines is not this finding).
+    const std::vector<ReceivedStream> whole{stream("hello\n/quit\nbye\n", {6, 10})};
+    EXPECT_TRUE(framing_hints(whole).empty());
+    // The last read ended mid-line but no read followed it (the program stopped reading).
+    const std::vector<ReceivedStream> last{stream("/qu", {3})};
+    EXPECT_TRUE(framing_hints(last).empty());
+    // The next read returned 0 (end of stream): nothing continued the line.
+    const std::vector<ReceivedStream> eof{stream("/qu", {3, 0})};
+    EXPECT_TRUE(framing_hints(eof).empty());
+    // The read ended where the captured bytes end: the next byte is not known, no guess.
+    const std::vector<ReceivedStream> unknown{stream("/qu", {3, 3})};
+    EXPECT_TRUE(framing_hints(unknown).empty());
+    EXPECT_TRUE(framing_hints({}).empty());
+}
+
+TEST(ProgramFraming, ExcerptEscapesAndCutsLongLines) {
+    EXPECT_EQ(split_excerpt("a\"b\\\tc\x01\r\nz", 3), R"("a\"b" + "\\\tc\x01\r\n")");
+    const std::string longline(40, 'x');
+    EXPECT_EQ(split_excerpt(longline + "\n", 30, 4), R"("...xxxx" + "xxxx...")");
+    EXPECT_EQ(split_excerpt("", 0), R"("" + "")");
+}
+
+TEST(ProgramFraming, AnalyseAddsTheHintAndSaysWhenTheBytesWereMissing) {
+    auto in = leaking_server(1);
+    in.traced = true;
+    in.streams.push_back(stream("/quit\n", {3, 3}));
+    in.streams_seen = true;
+    auto r = analyse(in);
+    ASSERT_NE(find(r, FindingKind::framing_hint), nullptr);
+    EXPECT_EQ(find(r, FindingKind::framing_hint)->fd, 4);
+    EXPECT_TRUE(r.missing.empty());
+    // Traced, but the payload not captured: no hint, and the report says what is missing.
+    in.streams.clear();
+    in.streams_seen = false;
+    r = analyse(in);
+    EXPECT_EQ(find(r, FindingKind::framing_hint), nullptr);
+    ASSERT_EQ(r.missing.size(), 1u);
+    EXPECT_NE(r.missing[0].find("framing"), std::string::npos);
 }
 
 }  // namespace

@@ -307,6 +307,44 @@ TEST_F(RunCheck, RunOnTheCarefulServerFindsNoLeak) {
     EXPECT_TRUE(closed_connection) << report.dump(2);
 }
 
+// A server that compares whole reads with "/quit": "/qu" and "it\n" sent apart (the second
+// only after the server answered the first, so they are two reads) are a framing hint, with
+// the pid and fd ss names for the connection. The bytes come from the capture on lo.
+TEST_F(RunCheck, RunGivesTheFramingHintForAQuitSplitAcrossReads) {
+    test::TempDir dir;
+    test::Child run({bin("socklab"), "run", "--json", "--log", (dir.path / "log").string(), "--",
+                     kPython, program("whole_reads_once.py"), std::to_string(kPort)});
+    auto src = make_default_source();
+    ASSERT_TRUE(wait_listening(*src));
+    std::pair<int, int> owner;
+    {
+        auto c = test::tcp_connect("127.0.0.1", kPort);
+        const std::string first = "/qu", second = "it\n";
+        ASSERT_EQ(::send(c.get(), first.data(), first.size(), MSG_NOSIGNAL), 3);
+        EXPECT_EQ(read_some(c.get()), "read 3 bytes\n");
+        const auto ss = run_command({"ss", "-tanpH", "state", "established", "sport = :" + std::to_string(kPort)});
+        std::smatch m;
+        ASSERT_TRUE(std::regex_search(ss.out, m, std::regex("pid=([0-9]+),fd=([0-9]+)"))) << ss.out;
+        owner = {std::stoi(m[1]), std::stoi(m[2])};
+        ASSERT_EQ(::send(c.get(), second.data(), second.size(), MSG_NOSIGNAL), 3);
+        // Not recognised as "/quit": the server counts a read of 3 bytes again.
+        EXPECT_EQ(read_some(c.get()), "read 3 bytes\n");
+    }
+    ASSERT_TRUE(run.wait(20s).has_value()) << run.err();
+    const auto report = nlohmann::json::parse(run.out());
+    EXPECT_EQ(report["exit_code"], 0);
+    const auto* hint = finding(report, "framing_hint");
+    ASSERT_NE(hint, nullptr) << report.dump(2) << log_text(dir.path / "log");
+    EXPECT_EQ((*hint)["pid"], owner.first);
+    EXPECT_EQ((*hint)["fd"], owner.second);
+    EXPECT_EQ((*hint)["local_port"], kPort);
+    EXPECT_EQ((*hint)["count"], 1);
+    const auto evidence = (*hint)["evidence"].get<std::string>();
+    EXPECT_NE(evidence.find(R"("/qu" + "it\n")"), std::string::npos) << evidence;
+    EXPECT_NE(evidence.find("byte 3"), std::string::npos) << evidence;
+    for (const auto& m : report["missing"]) EXPECT_EQ(m.get<std::string>().find("framing"), std::string::npos);
+}
+
 TEST_F(RunCheck, RunReportsTheSigpipeDeathAndTheResetBehindIt) {
     test::TempDir dir;
     const auto report_path = (dir.path / "report.json").string();

@@ -57,6 +57,30 @@ struct DataOnSocket {
     DataCallCounts counts;
 };
 
+// Framing: one receiving direction of one connection of the program, as its reads saw it.
+// The bytes the peer sent come from captured segments (their payloads, placed by relative
+// sequence number: offset 0 is the first byte after the SYN); the reads are the results of
+// the program's first receives on that socket, in order.
+struct StreamChunk {
+    std::uint64_t offset = 0;  // rel_seq - 1 of the segment that carried it
+    std::string bytes;
+};
+// The stream's bytes from offset 0 up to the first gap (a segment not captured, or cut by the
+// snap length). Overlapping chunks (retransmissions) agree or the first one wins.
+[[nodiscard]] std::string rebuild_stream(std::span<const StreamChunk> chunks);
+
+struct ReceivedStream {
+    std::int32_t pid = 0, tid = 0, fd = -1;
+    SocketKey key;
+    std::string bytes;                 // the stream's first bytes (rebuild_stream)
+    std::vector<std::uint64_t> reads;  // the receives' results (0 ends the stream)
+};
+
+// "/qu" + "it\n" with bytes escaped (\n, \r, \t, \\, \", \xNN), each side at most `max`
+// bytes (cut with "..."): the line around offset `at` of `bytes`.
+[[nodiscard]] std::string split_excerpt(std::string_view bytes, std::size_t at,
+                                        std::size_t max = 24);
+
 struct Ending {
     bool exited = false;      // the program ended by itself (false: still running at the end)
     int exit_code = 0;        // when it exited normally
@@ -82,6 +106,10 @@ struct Input {
     // the port given with --port, when there is one, and the port doctor's summary there.
     std::optional<std::uint16_t> port_hint;
     std::string bind_diagnosis;
+    // The program's received streams with their reads (needs the capture's payload bytes and
+    // the traced receives); analyse() adds framing_hints() of them.
+    std::vector<ReceivedStream> streams;
+    bool streams_seen = false;  // the payload bytes were captured (else "missing" says so)
 };
 
 struct Thresholds {
@@ -121,6 +149,12 @@ struct Report {
     std::vector<Finding> findings;
     std::vector<std::string> missing;  // what this run could not see (polling only, ...)
 };
+
+// A framing hint per stream where a receive ended mid-line (its last byte not '\n') and the
+// next receive continued that line: a program that compares whole reads with a command
+// ("/quit") misses it. A hint, not a certainty (a peer without newlines looks the same).
+// Reads beyond the bytes known are not judged. count: how many reads ended mid-line.
+[[nodiscard]] std::vector<Finding> framing_hints(std::span<const ReceivedStream> streams);
 
 [[nodiscard]] Report analyse(const Input& in, const Thresholds& t = {});
 

@@ -9,12 +9,14 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "socklab/capture.hpp"
 #include "socklab/program.hpp"
 #include "socklab/program_tree.hpp"
 #include "socklab/source.hpp"
@@ -92,6 +94,8 @@ public:
 private:
     bool drain(std::chrono::milliseconds wait, const WatchSink& sink);
     void take_poll();
+    // Payload of the connections on lo, for the framing hints (root only).
+    void read_frames();
     // in_ completed with what the tracers counted and the diagnosis, at `end_ns`.
     [[nodiscard]] Input complete(std::uint64_t end_ns) const;
 
@@ -104,6 +108,16 @@ private:
     std::set<std::int32_t> tasks_;
     std::optional<Observation> latest_;
     std::vector<TransitionEvent> batch_;
+    // Traced runs capture the first bytes of each segment on lo (the payload the program
+    // receives) so its reads can be laid over the stream. Keyed by (receiver's port, sender's
+    // port); offsets from the sender's SYN.
+    struct Flow {
+        std::optional<std::uint32_t> isn;
+        std::vector<StreamChunk> chunks;
+        std::size_t bytes = 0;
+    };
+    std::unique_ptr<FrameCapture> capture_;
+    std::map<std::pair<std::uint16_t, std::uint16_t>, Flow> flows_;
 };
 
 }  // namespace socklab::program

@@ -60,6 +60,11 @@ struct DataCallCounts {
     std::uint64_t receive_zero = 0;  // recv/read returned 0
     std::uint64_t errors = 0;        // returned -1 (EAGAIN included)
     std::uint64_t first_ns = 0, last_ns = 0;
+    // The results of the first receives that returned >= 0, in order (the framing hint lays
+    // them over the captured stream); bounded, the rest are only counted.
+    static constexpr std::size_t kReadsKept = 64;
+    std::array<std::uint32_t, kReadsKept> first_reads{};
+    std::uint8_t reads_kept = 0;
     // Who made the latest call (the tracer fills these; add() leaves them alone).
     std::int32_t pid = 0, tid = 0, fd = -1;
 
