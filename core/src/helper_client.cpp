@@ -448,4 +448,37 @@ std::uint64_t HelperTracer::finish(std::vector<TransitionEvent>& tail) {
     return lost_;
 }
 
+TransitionTracer::TransitionTracer(const TracerOptions& opts) {
+    const auto helper = opts.force_unprivileged || privilege_path() != PrivilegePath::helper
+                            ? std::nullopt
+                            : find_helper();
+    if (helper)
+        helper_ = std::make_unique<HelperTracer>(*helper, opts);
+    else
+        direct_ = std::make_unique<Tracer>(opts);
+}
+
+TransitionTracer::~TransitionTracer() = default;
+
+const TracerStatus& TransitionTracer::status() const noexcept {
+    return direct_ ? direct_->status() : helper_->status();
+}
+
+std::size_t TransitionTracer::poll(std::vector<TransitionEvent>& out, std::chrono::milliseconds timeout) {
+    return direct_ ? direct_->poll(out, timeout) : helper_->poll(out, timeout);
+}
+
+std::uint64_t TransitionTracer::lost_events() const { return direct_ ? direct_->lost_events() : 0; }
+
+std::string TransitionTracer::stop() {
+    if (helper_) {
+        std::vector<TransitionEvent> tail;
+        (void)helper_->finish(tail);
+        return {};
+    }
+    const bool ran = direct_->status().active;
+    direct_->stop();
+    return ran ? direct_->status().message : std::string();
+}
+
 }  // namespace socklab

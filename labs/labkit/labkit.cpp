@@ -33,6 +33,7 @@
 #include "socklab/owners.hpp"
 #include "socklab/source.hpp"
 #include "socklab/state.hpp"
+#include "socklab/helper_client.hpp"
 #include "socklab/tracer.hpp"
 #include "socklab/capture.hpp"
 #include "socklab/conversation.hpp"
@@ -605,7 +606,7 @@ Pair connect_again(Lab& lab, int listener_fd, std::string title, std::string exp
 
 struct Lab::Impl {
     std::unique_ptr<Source> source;
-    std::unique_ptr<Tracer> tracer;
+    std::unique_ptr<TransitionTracer> tracer;  // here (root) or through socklab-helper
     bool tracing = false;
     // The segments each step causes (libpcap on lo; needs CAP_NET_RAW like the tracer).
     std::unique_ptr<Capture> capture;
@@ -741,9 +742,8 @@ Lab::Lab(std::string_view id, int argc, char** argv) : impl_(std::make_unique<Im
 Lab::~Lab() {
     // The tracer prints nothing: what it could not remove is said here.
     if (impl_ && impl_->tracer && impl_->tracer->status().active) {
-        impl_->tracer->stop();
-        if (!impl_->tracer->status().message.empty())
-            std::fprintf(stderr, "socklab: %s\n", impl_->tracer->status().message.c_str());
+        if (const auto left = impl_->tracer->stop(); !left.empty())
+            std::fprintf(stderr, "socklab: %s\n", left.c_str());
     }
 }
 
@@ -829,7 +829,7 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
         TracerOptions topts;
         topts.port = opts_.port;
         topts.buffer_kb_per_cpu = 512;  // a lab makes a few dozen transitions, not bursts
-        im.tracer = std::make_unique<Tracer>(topts);
+        im.tracer = std::make_unique<TransitionTracer>(topts);
         im.tracing = im.tracer->status().active;
         CaptureOptions copts;
         copts.ports = {opts_.port};

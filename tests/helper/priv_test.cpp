@@ -794,6 +794,8 @@ TEST_F(HelperCli, ViewerStatusBarNamesTheHelperPathForAMember) {
     EXPECT_EQ(status.at("privilege_path"), "helper") << status.dump();
     EXPECT_EQ(status.at("privilege_path_text"), "socklab-helper (" + helper_.string() + ")");
     EXPECT_EQ(status.at("root"), false);
+    // The helper traces the member's transitions (the poller asks it, as socklab trace does).
+    EXPECT_EQ(status.at("tracer_active"), true) << status.dump();
 }
 
 TEST_F(HelperCli, MemberFreesRootsPortWithDestroy) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <cstdio>
 #include <unordered_map>
 #include <utility>
@@ -10,6 +11,7 @@
 #include "frame_builder.hpp"
 #include "socklab/i18n.hpp"
 #include "socklab/error.hpp"
+#include "socklab/helper_client.hpp"
 #include "socklab/owners.hpp"
 #include "socklab/tracer.hpp"
 
@@ -27,6 +29,17 @@ double ms_since(Clock::time_point t0) {
 long clamp_interval(std::chrono::milliseconds ms) {
     return std::clamp(ms, Poller::kMinInterval, Poller::kMaxInterval).count();
 }
+
+        }
+        const bool ran = direct_->status().active;
+        direct_->stop();
+        return ran ? direct_->status().message : std::string();
+    }
+
+private:
+    std::unique_ptr<Tracer> direct_;
+    std::unique_ptr<HelperTracer> helper_;
+};
 
 }  // namespace
 
@@ -129,7 +142,7 @@ void Poller::run() {
     if (opts_.owners) owners = std::make_unique<OwnerIndex>();
     TracerOptions topts;
     topts.force_unprivileged = !opts_.trace;
-    Tracer tracer(topts);
+    TransitionTracer tracer(topts);
     Privileges priv;
     priv.root = ::geteuid() == 0;
     priv.tracer_active = tracer.status().active;
@@ -263,9 +276,7 @@ void Poller::run() {
         }
     }
     // The tracer prints nothing: what it could not remove is said here, as the viewer ends.
-    tracer.stop();
-    if (priv.tracer_active && !tracer.status().message.empty())
-        std::fprintf(stderr, "socklab: %s\n", tracer.status().message.c_str());
+    if (const auto left = tracer.stop(); !left.empty()) std::fprintf(stderr, "socklab: %s\n", left.c_str());
 }
 
 }  // namespace socklab::viewer

@@ -13,7 +13,7 @@ StatusPanel::StatusPanel()
 std::string StatusPanel::path_label(PrivilegePath path) {
     switch (path) {
         case PrivilegePath::root: return _("path: root");
-        case PrivilegePath::helper: return _("path: socklab-helper (segments; transitions need root here)");
+        case PrivilegePath::helper: return _("path: socklab-helper (segments and transitions)");
         case PrivilegePath::unprivileged: break;
     }
     return _("path: unprivileged");
