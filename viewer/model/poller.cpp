@@ -30,17 +30,6 @@ long clamp_interval(std::chrono::milliseconds ms) {
     return std::clamp(ms, Poller::kMinInterval, Poller::kMaxInterval).count();
 }
 
-        }
-        const bool ran = direct_->status().active;
-        direct_->stop();
-        return ran ? direct_->status().message : std::string();
-    }
-
-private:
-    std::unique_ptr<Tracer> direct_;
-    std::unique_ptr<HelperTracer> helper_;
-};
-
 }  // namespace
 
 Poller::Poller(PollerOptions opts) : opts_(std::move(opts)) {
