@@ -68,6 +68,7 @@ protected:
     void remember_log(const ProgramState& s) { log_ = s.output_path; }
 
     std::unique_ptr<test::PrivateNetns> netns_;
+    CallLog calls_;  // outlives runner_ (TearDown stops it), whose thread pushes into it
     std::unique_ptr<ProgramRunner> runner_;
     std::string log_;
 };
@@ -192,7 +193,7 @@ TEST(CommandLine, SplitsWordsAndKeepsQuotedSpaces) {
 // The Ladder of a watched program carries its system calls: the runner hands each traced call
 // to a CallLog, the ladder's worker places it on its socket's side of the conversation.
 TEST_F(ViewerProgram, TheProgramsCallsAppearOnItsLadder) {
-    CallLog calls;
+    auto& calls = calls_;
     ProgramRunnerOptions o;
     o.command = {kPython, chat_program(), std::to_string(kPort), "ignores-eof"};
     o.publish_every = 100ms;
