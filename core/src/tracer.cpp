@@ -128,6 +128,10 @@ struct CleanupSlot {
     std::array<std::atomic<int>, kMaxCpuFds> fds{};
 };
 CleanupSlot g_slots[kMaxSlots];
+// libtracefs finds the tracing directory once and keeps it in a global it fills lazily, so
+// two tracers set up or torn down on two threads at once (the viewer's poller and the program
+// it runs) race on it: their set-ups and tear-downs take turns.
+std::mutex g_tracefs_mutex;
 std::mutex g_slots_mutex;  // taken by constructors/destructors only, never by the handler
 
 void remove_live_instances() noexcept {
@@ -924,6 +928,7 @@ void Tracer::init(TracerOptions opts) {
                      "and the doctor keep working on polling alone")};
         return;
     }
+    std::lock_guard tracefs(g_tracefs_mutex);
     try {
         impl_->start();
     } catch (const std::exception& e) {
@@ -937,7 +942,11 @@ void Tracer::remove_instances_on_exit() { install_exit_cleanup(); }
 
 void Tracer::stop() {
     const bool was_active = impl_->status.active;
-    std::string left = impl_->teardown();
+    std::string left;
+    {
+        std::lock_guard tracefs(g_tracefs_mutex);
+        left = impl_->teardown();
+    }
     if (was_active) impl_->status = TracerStatus{false, std::move(left)};
     else if (!left.empty()) impl_->status.message += "; " + left;
 }
@@ -948,7 +957,10 @@ TracerStatus tracing_turned_off() {
                      "on polling alone")};
 }
 
-Tracer::~Tracer() { (void)impl_->teardown(); }
+Tracer::~Tracer() {
+    std::lock_guard tracefs(g_tracefs_mutex);
+    (void)impl_->teardown();
+}
 
 const TracerStatus& Tracer::status() const noexcept { return impl_->status; }
 
