@@ -193,50 +193,6 @@ bool on_port(const SyscallEvent& c, std::optional<std::uint16_t> port) {
     return c.key && (c.key->local_port == *port || c.key->remote_port == *port);
 }
 
-// Transitions and calls from the tracer here (root), or transitions from socklab-helper (a
-// member of group socklab: the helper's trace verb serves transitions, not system calls).
-class CauseTracer {
-public:
-    explicit CauseTracer(const TracerOptions& opts) {
-        if (!opts.force_unprivileged && privilege_path() == PrivilegePath::helper) {
-            helper_ = std::make_unique<HelperTracer>(*find_helper(), opts);
-            if (opts.syscalls)
-                calls_off_ = {false, _("system calls are not traced: socklab-helper traces state "
-                                       "transitions only; as root (e.g. 'sudo socklab trace "
-                                       "--syscalls') they are")};
-        } else {
-            direct_ = std::make_unique<Tracer>(opts);
-        }
-    }
-    ~CauseTracer() {
-        if (direct_) stop_tracer(*direct_);
-    }
-    CauseTracer(const CauseTracer&) = delete;
-    CauseTracer& operator=(const CauseTracer&) = delete;
-    [[nodiscard]] const TracerStatus& status() const noexcept {
-        return direct_ ? direct_->status() : helper_->status();
-    }
-    [[nodiscard]] const TracerStatus& syscall_status() const noexcept {
-        return direct_ ? direct_->syscall_status() : calls_off_;
-    }
-    [[nodiscard]] bool through_helper() const noexcept { return helper_ != nullptr; }
-    void poll(std::vector<TransitionEvent>& trans, std::vector<SyscallEvent>& calls,
-              std::chrono::milliseconds wait) {
-        if (direct_) direct_->poll(trans, calls, wait);
-        else helper_->poll(trans, wait);
-    }
-    // The end: events still owed are appended to `tail`; the kernel's lost count.
-    std::uint64_t finish(std::vector<TransitionEvent>& tail) {
-        if (direct_) return direct_->lost_events();
-        return status().active ? helper_->finish(tail) : 0;
-    }
-
-private:
-    std::unique_ptr<Tracer> direct_;
-    std::unique_ptr<HelperTracer> helper_;
-    TracerStatus calls_off_;
-};
-
 int run_causes(const TraceArgs& args) {
     StopSignals signals;
     TracerOptions topts;
@@ -252,7 +208,8 @@ int run_causes(const TraceArgs& args) {
         if (args.port) copts.ports = {*args.port};
         capture.emplace(copts);
     }
-    CauseTracer tracer(topts);
+    TransitionTracer tracer(topts);
+    const StopTracerAtEnd stop_at_end(tracer);
     if (tracer.through_helper() && tracer.status().active)
         std::fprintf(stderr, "socklab: %s\n", tracer.status().message.c_str());
     if (capture && capture->status().active && privilege_path() == PrivilegePath::helper)

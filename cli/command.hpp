@@ -12,6 +12,7 @@
 
 namespace socklab {
 class Tracer;
+class TransitionTracer;
 }
 
 namespace socklab::cli {
@@ -49,19 +50,21 @@ private:
 };
 [[nodiscard]] bool stop_requested() noexcept;
 
-// Stop a tracer that ran (Tracer::stop()) and say on stderr what it could not remove: the
+// Stop a tracer that ran (its stop()) and say on stderr what it could not remove: the
 // tracer prints nothing itself.
 void stop_tracer(Tracer& tracer);
+void stop_tracer(TransitionTracer& tracer);
 // The same when it goes out of scope, on every way out of a command.
+template <typename T>
 class StopTracerAtEnd {
 public:
-    explicit StopTracerAtEnd(Tracer& tracer) noexcept : tracer_(tracer) {}
+    explicit StopTracerAtEnd(T& tracer) noexcept : tracer_(tracer) {}
     ~StopTracerAtEnd() { stop_tracer(tracer_); }
     StopTracerAtEnd(const StopTracerAtEnd&) = delete;
     StopTracerAtEnd& operator=(const StopTracerAtEnd&) = delete;
 
 private:
-    Tracer& tracer_;
+    T& tracer_;
 };
 
 // Add the EXAMPLES block that ends every help text.

@@ -17,6 +17,7 @@
 #include "socklab/error.hpp"
 #include "socklab/state.hpp"
 #include "socklab/i18n.hpp"
+#include "socklab/helper_client.hpp"
 #include "socklab/tracer.hpp"
 
 namespace socklab::cli {
@@ -47,12 +48,14 @@ StopSignals::~StopSignals() {
 
 bool stop_requested() noexcept { return g_stop.load(); }
 
-void stop_tracer(Tracer& tracer) {
-    const bool ran = tracer.status().active;
-    tracer.stop();
-    if (ran && !tracer.status().message.empty())
-        std::fprintf(stderr, "socklab: %s\n", tracer.status().message.c_str());
+namespace {
+void say_left(const std::string& left) {
+    if (!left.empty()) std::fprintf(stderr, "socklab: %s\n", left.c_str());
 }
+}  // namespace
+
+void stop_tracer(Tracer& tracer) { say_left(tracer.stop()); }
+void stop_tracer(TransitionTracer& tracer) { say_left(tracer.stop()); }
 
 void set_examples(CLI::App& app, const std::string& examples) {
     app.footer("\nEXAMPLES\n" + examples);

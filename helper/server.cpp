@@ -157,9 +157,8 @@ bool do_trace(Channel& ch, const h::TraceRequest& req) {
         if (heard == Heard::stop) break;
     }
     const auto lost = tracer.lost_events();
-    tracer.stop();  // the tracer prints nothing: what it could not remove is said here
-    if (!tracer.status().message.empty())
-        std::fprintf(stderr, "socklab: %s\n", tracer.status().message.c_str());
+    // The tracer prints nothing: what it could not remove is said here.
+    if (const auto left = tracer.stop(); !left.empty()) std::fprintf(stderr, "socklab: %s\n", left.c_str());
     return ch.send(h::OkReply{_("trace stopped"), lost});
 }
 

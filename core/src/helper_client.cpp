@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "socklab/error.hpp"
+#include "socklab/i18n.hpp"
 
 extern char** environ;
 
@@ -452,10 +453,15 @@ TransitionTracer::TransitionTracer(const TracerOptions& opts) {
     const auto helper = opts.force_unprivileged || privilege_path() != PrivilegePath::helper
                             ? std::nullopt
                             : find_helper();
-    if (helper)
-        helper_ = std::make_unique<HelperTracer>(*helper, opts);
-    else
+    if (!helper) {
         direct_ = std::make_unique<Tracer>(opts);
+        return;
+    }
+    helper_ = std::make_unique<HelperTracer>(*helper, opts);
+    if (opts.syscalls)
+        calls_off_ = {false, _("system calls are not traced: socklab-helper traces state "
+                               "transitions only; as root (e.g. 'sudo socklab trace "
+                               "--syscalls') they are")};
 }
 
 TransitionTracer::~TransitionTracer() = default;
@@ -464,11 +470,25 @@ const TracerStatus& TransitionTracer::status() const noexcept {
     return direct_ ? direct_->status() : helper_->status();
 }
 
+const TracerStatus& TransitionTracer::syscall_status() const noexcept {
+    return direct_ ? direct_->syscall_status() : calls_off_;
+}
+
 std::size_t TransitionTracer::poll(std::vector<TransitionEvent>& out, std::chrono::milliseconds timeout) {
     return direct_ ? direct_->poll(out, timeout) : helper_->poll(out, timeout);
 }
 
+std::size_t TransitionTracer::poll(std::vector<TransitionEvent>& out, std::vector<SyscallEvent>& calls,
+                                   std::chrono::milliseconds timeout) {
+    return direct_ ? direct_->poll(out, calls, timeout) : helper_->poll(out, timeout);
+}
+
 std::uint64_t TransitionTracer::lost_events() const { return direct_ ? direct_->lost_events() : 0; }
+
+std::uint64_t TransitionTracer::finish(std::vector<TransitionEvent>& tail) {
+    if (direct_) return direct_->lost_events();
+    return status().active ? helper_->finish(tail) : 0;
+}
 
 std::string TransitionTracer::stop() {
     if (helper_) {
@@ -476,9 +496,7 @@ std::string TransitionTracer::stop() {
         (void)helper_->finish(tail);
         return {};
     }
-    const bool ran = direct_->status().active;
-    direct_->stop();
-    return ran ? direct_->status().message : std::string();
+    return direct_->stop();
 }
 
 }  // namespace socklab

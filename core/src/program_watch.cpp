@@ -16,9 +16,7 @@ std::vector<std::string> Tracers::stop() {
     std::vector<std::string> left;
     for (Tracer* t : {calls.get(), transitions.get()}) {
         if (t == nullptr) continue;
-        const bool ran = t->status().active;
-        t->stop();
-        if (ran && !t->status().message.empty()) left.push_back(t->status().message);
+        if (auto text = t->stop(); !text.empty()) left.push_back(std::move(text));
     }
     active = false;
     return left;

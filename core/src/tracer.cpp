@@ -940,15 +940,19 @@ void Tracer::init(TracerOptions opts) {
 
 void Tracer::remove_instances_on_exit() { install_exit_cleanup(); }
 
-void Tracer::stop() {
+std::string Tracer::stop() {
     const bool was_active = impl_->status.active;
     std::string left;
     {
         std::lock_guard tracefs(g_tracefs_mutex);
         left = impl_->teardown();
     }
-    if (was_active) impl_->status = TracerStatus{false, std::move(left)};
-    else if (!left.empty()) impl_->status.message += "; " + left;
+    if (was_active) {
+        impl_->status = TracerStatus{false, left};
+        return left;
+    }
+    if (!left.empty()) impl_->status.message += "; " + left;
+    return {};
 }
 
 TracerStatus tracing_turned_off() {

@@ -121,9 +121,10 @@ private:
     std::uint64_t lost_ = 0;
 };
 
-// Traced transitions from wherever this process may have them: a Tracer here (root, or
-// --no-trace: its status says so), or through socklab-helper for a member of group socklab
-// (privilege_path() == helper). What the viewer's poller and the labs read.
+// Traced transitions (and, here, system calls) from wherever this process may have them: a
+// Tracer here (root, or --no-trace: its status says so), or through socklab-helper for a
+// member of group socklab (privilege_path() == helper; the helper's trace verb serves
+// transitions, not system calls). What `socklab trace`, the viewer's poller and the labs read.
 class TransitionTracer {
 public:
     explicit TransitionTracer(const TracerOptions& opts);  // never throws
@@ -132,17 +133,24 @@ public:
     TransitionTracer& operator=(const TransitionTracer&) = delete;
 
     [[nodiscard]] const TracerStatus& status() const noexcept;
+    // The system calls' status (TracerOptions::syscalls): through the helper, never active.
+    [[nodiscard]] const TracerStatus& syscall_status() const noexcept;
     [[nodiscard]] bool through_helper() const noexcept { return helper_ != nullptr; }
     std::size_t poll(std::vector<TransitionEvent>& out, std::chrono::milliseconds timeout);
+    std::size_t poll(std::vector<TransitionEvent>& out, std::vector<SyscallEvent>& calls,
+                     std::chrono::milliseconds timeout);
     // Lost so far (through the helper: reported when the trace stops, 0 until then).
     [[nodiscard]] std::uint64_t lost_events() const;
+    // The end of a trace: events still owed are appended to `tail`; the kernel's lost count.
+    std::uint64_t finish(std::vector<TransitionEvent>& tail);
     // Stop now. What could not be removed (this process's own instance), for the caller to
     // show; "" when all is well.
-    std::string stop();
+    [[nodiscard]] std::string stop();
 
 private:
     std::unique_ptr<Tracer> direct_;
     std::unique_ptr<HelperTracer> helper_;
+    TracerStatus calls_off_;  // through the helper
 };
 
 }  // namespace socklab

@@ -71,8 +71,9 @@ public:
     // Stop tracing and remove the instance now. Afterwards status() is inactive; its message
     // is "" when the instance is gone, else what could not be removed and the command that
     // removes it ("failed to remove the tracing instance ...; remove it with 'rmdir ...'"),
-    // for the caller to show. A tracer that never started keeps its message.
-    void stop();
+    // for the caller to show. A tracer that never started keeps its message. Returns what the
+    // caller should show: that text when this tracer was tracing, else "".
+    [[nodiscard]] std::string stop();
 
     // Why tracing is off (set-up failures, and what stop() could not remove), for the caller
     // to show; the tracer itself prints nothing.
