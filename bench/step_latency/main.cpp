@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -22,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "model/frame_bench.hpp"
 #include "model/poller.hpp"
 #include "netns.hpp"
 #include "socklab/error.hpp"
@@ -74,19 +74,9 @@ struct Percentiles {
     std::size_t missed = 0;  // not shown within the wait
 };
 
-Percentiles percentiles(std::vector<double> v, std::size_t missed) {
-    Percentiles p;
-    p.missed = missed;
-    if (v.empty()) return p;
-    std::sort(v.begin(), v.end());
-    const auto at = [&](double q) {
-        return v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5))];
-    };
-    p.p50 = at(0.50);
-    p.p90 = at(0.90);
-    p.p99 = at(0.99);
-    p.max = v.back();
-    return p;
+Percentiles percentiles(const std::vector<double>& v, std::size_t missed) {
+    using socklab::viewer::percentile;
+    return {percentile(v, 0.50), percentile(v, 0.90), percentile(v, 0.99), percentile(v, 1.0), missed};
 }
 
 struct Run {
