@@ -25,6 +25,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                     socklab::flags_label(s.flags).size() + s.len;
         (void)sink;
         if (s.len > wire) __builtin_trap();  // a payload longer than the frame on the wire: a bug
+        // The payload view lies inside the frame and is no longer than the payload.
+        if (r.payload.size() > s.len) __builtin_trap();
+        if (!r.payload.empty() && (r.payload.data() < frame.data() ||
+                                   r.payload.data() + r.payload.size() > frame.data() + frame.size()))
+            __builtin_trap();
     } else if (r.error.empty()) {
         __builtin_trap();  // every refusal says why
     }

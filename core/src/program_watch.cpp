@@ -131,17 +131,11 @@ void Watch::read_frames() {
                     flow.isn = seg.seq;
                     return;
                 }
-                if (!flow.isn || seg.len == 0 || flow.bytes >= kFlowBytes) return;
-                // The payload is the frame's tail: its headers are what the wire held before it.
-                const std::size_t wire = std::max<std::size_t>(f.wire_len, f.bytes.size());
-                if (wire < seg.len) return;
-                const std::size_t head = wire - seg.len;
-                if (f.bytes.size() <= head) return;
-                const std::size_t have = std::min<std::size_t>(f.bytes.size() - head, seg.len);
+                if (!flow.isn || d.payload.empty() || flow.bytes >= kFlowBytes) return;
                 StreamChunk c;
                 c.offset = static_cast<std::uint32_t>(seg.seq - *flow.isn - 1);
-                c.bytes.assign(reinterpret_cast<const char*>(f.bytes.data() + head), have);
-                flow.bytes += have;
+                c.bytes.assign(reinterpret_cast<const char*>(d.payload.data()), d.payload.size());
+                flow.bytes += d.payload.size();
                 flow.chunks.push_back(std::move(c));
             },
             std::chrono::milliseconds(0));

@@ -57,7 +57,7 @@ std::uint32_t le32(Bytes b, std::size_t at) {
            (static_cast<std::uint32_t>(u8(b, at + 3)) << 24);
 }
 
-DecodeResult fail(std::string why) { return DecodeResult{std::nullopt, std::move(why)}; }
+DecodeResult fail(std::string why) { return DecodeResult{std::nullopt, std::move(why), {}}; }
 
 constexpr std::uint16_t kEtherIpv4 = 0x0800;
 constexpr std::uint16_t kEtherIpv6 = 0x86DD;
@@ -123,7 +123,8 @@ DecodeResult decode_tcp(Bytes seg, std::size_t wire, Segment s) {
         }
         at += olen;
     }
-    return DecodeResult{std::move(s), {}};
+    const std::size_t kept = std::min<std::size_t>(seg.size() - hlen, s.len);  // no link padding
+    return DecodeResult{std::move(s), {}, seg.subspan(hlen, kept)};
 }
 
 DecodeResult decode_v4(Bytes p, std::size_t wire, std::uint64_t t) {

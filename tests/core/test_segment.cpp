@@ -215,6 +215,35 @@ TEST(SegmentDecode, EveryTruncationIsAnErrorNeverARead) {
 // not captured, and its length comes from the IP header, checked against the length on the
 // wire. (Before: every segment longer than the snap length was refused as "truncated", and
 // the ladders of the data labs lost their data segments.)
+// The payload view is what the capture kept of the payload, never a header or link padding.
+TEST(SegmentDecode, ThePayloadViewHoldsTheKeptPayloadOnly) {
+    TcpSpec t;
+    t.flags = tcp_flag::ACK | tcp_flag::PSH;
+    t.options = syn_options();
+    t.payload = 5;
+    auto frame = ethernet(ipv4(tcp(t)));
+    const std::size_t headers = frame.size() - t.payload;
+    auto r = pkt::decode_frame(frame, pkt::kDltEthernet, 0);
+    ASSERT_TRUE(r) << r.error;
+    ASSERT_EQ(r.payload.size(), 5u);
+    EXPECT_EQ(r.payload.data(), frame.data() + headers);
+    // Ethernet padding after the datagram is captured but is not payload.
+    auto padded = frame;
+    padded.resize(frame.size() + 20, std::byte{0x55});
+    r = pkt::decode_frame(padded, pkt::kDltEthernet, 0);
+    ASSERT_TRUE(r) << r.error;
+    EXPECT_EQ(r.segment->len, 5u);
+    EXPECT_EQ(r.payload.size(), 5u);
+    // Cut by the snap length: the first bytes only; cut at the headers: none.
+    r = pkt::decode_frame(std::span(frame).first(headers + 2), pkt::kDltEthernet, 0, frame.size());
+    ASSERT_TRUE(r) << r.error;
+    EXPECT_EQ(r.segment->len, 5u);
+    EXPECT_EQ(r.payload.size(), 2u);
+    r = pkt::decode_frame(std::span(frame).first(headers), pkt::kDltEthernet, 0, frame.size());
+    ASSERT_TRUE(r) << r.error;
+    EXPECT_TRUE(r.payload.empty());
+}
+
 TEST(SegmentDecode, ASegmentCutByTheSnapLengthKeepsItsPayloadLength) {
     for (const bool v6 : {false, true}) {
         TcpSpec t;

@@ -81,6 +81,9 @@ inline constexpr int kDltLinuxSll2 = 276;
 struct DecodeResult {
     std::optional<Segment> segment;  // set on success
     std::string error;               // why not, otherwise ("not TCP" included)
+    // On success: the payload bytes the capture kept, a view into the decoded frame (its first
+    // bytes; shorter than segment->len when the snap length cut it, empty when it kept none).
+    std::span<const std::byte> payload;
     explicit operator bool() const noexcept { return segment.has_value(); }
 };
 
