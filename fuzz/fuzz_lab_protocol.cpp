@@ -25,6 +25,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             again.event->answer->picked != a.picked || again.event->answer->correct != a.correct)
             __builtin_trap();
     }
+    // So must a step's expectations and an observed line's checks and sockets.
+    if (line && line.event->kind == socklab::LabEventKind::step) {
+        const auto again = socklab::parse_lab_line(
+            socklab::write_step_line({.step = line.event->step, .expect = line.event->expect}));
+        if (!again || again.event->expect != line.event->expect) __builtin_trap();
+    }
+    if (line && line.event->kind == socklab::LabEventKind::observed) {
+        const auto again = socklab::parse_lab_line(socklab::write_observed_line(
+            {.step = line.event->step, .ok = line.event->ok.value_or(false), .checks = line.event->checks}));
+        if (!again || again.event->checks.size() != line.event->checks.size()) __builtin_trap();
+        for (std::size_t i = 0; i < line.event->checks.size(); ++i)
+            if (again.event->checks[i].expect != line.event->checks[i].expect ||
+                again.event->checks[i].ok != line.event->checks[i].ok)
+                __builtin_trap();
+    }
     const auto list = socklab::parse_lab_list(bytes);
     if (!list.error.empty() && !list.labs.empty()) __builtin_trap();
     return 0;

@@ -49,7 +49,7 @@ struct Client {
     std::string got;    // what the client has read so far (checked against what was sent)
 };
 
-std::string quoted(const std::string& bytes) {
+std::string quote_bytes(const std::string& bytes) {
     std::string s = "\"";
     for (const char c : bytes) s += c == '\n' ? std::string("\\n") : std::string(1, c);
     return s + "\"";
@@ -347,7 +347,7 @@ int main(int argc, char** argv) {
         // ---- broadcast ----
         const std::string hello = _("hello from A\n");
         lab.step({.title = _("A sends a line"),
-                  .call = fmt::format("send({}, {}, {}, 0)", a.own.get(), quoted(hello), hello.size()),
+                  .call = fmt::format("send({}, {}, {}, 0)", a.own.get(), quote_bytes(hello), hello.size()),
                   .explain = i18n::format(_("The line waits in the receive queue of the server's "
                                             "socket for A (Recv-Q {}) until the server reads it."),
                                           hello.size()),
@@ -382,7 +382,7 @@ int main(int argc, char** argv) {
                              {.local_port = c.port, .remote_port = port, .state = "ESTABLISHED",
                               .recv_q = static_cast<std::uint32_t>(hello.size())}},
                   .verify = [&](const Result&) {
-                      return line == hello ? std::string() : i18n::format(_("read {}"), quoted(line));
+                      return line == hello ? std::string() : i18n::format(_("read {}"), quote_bytes(line));
                   }},
                  [&] {
                      char buf[4096];
@@ -391,7 +391,7 @@ int main(int argc, char** argv) {
                      line.assign(buf, static_cast<std::size_t>(n));
                      deliver(b, line);
                      deliver(c, line);
-                     return Result::of(n, i18n::format(_("{} to B and to C"), quoted(line)));
+                     return Result::of(n, i18n::format(_("{} to B and to C"), quote_bytes(line)));
                  });
 
         lab.step({.title = _("B and C read the line"),
@@ -412,7 +412,7 @@ int main(int argc, char** argv) {
                  [&] {
                      if (read_available(b) < 0 || read_available(c) < 0) return Result::of(-1);
                      return Result::of(static_cast<long>(b.got.size()),
-                                       fmt::format("B: {}, C: {}", quoted(b.got), quoted(c.got)));
+                                       fmt::format("B: {}, C: {}", quote_bytes(b.got), quote_bytes(c.got)));
                  });
         b.got.clear();
         c.got.clear();
@@ -499,7 +499,7 @@ int main(int argc, char** argv) {
                   .call = i18n::format(_("send({0}, {1}, {4}, 0); poll(); recv({2}, buf, 65536, "
                                          "MSG_DONTWAIT); send({3}, buf, {4}, MSG_DONTWAIT); C: "
                                          "append to its queue"),
-                                       a.own.get(), quoted(again), a.server.get(), b.server.get(),
+                                       a.own.get(), quote_bytes(again), a.server.get(), b.server.get(),
                                        again.size()),
                   .explain = _("B gets the line: one slow client does not hold up the others. "
                                "C's copy goes behind the bytes already waiting for C, never "
@@ -542,7 +542,7 @@ int main(int argc, char** argv) {
                      const auto before = b.got.size();
                      if (read_available(b) < 0) return Result::of(-1);
                      return Result::of(static_cast<long>(b.got.size() - before),
-                                       quoted(b.got.substr(before)));
+                                       quote_bytes(b.got.substr(before)));
                  });
 
         // ---- backpressure: POLLOUT ----

@@ -60,19 +60,66 @@ bool get_bool(const json& j, const char* name, std::optional<bool>& out, std::st
     return true;
 }
 
+bool get_u32(const json& j, const char* name, std::uint32_t& out, std::string& err) {
+    long long v = out;
+    if (!get_int(j, name, 0, 0xffffffffLL, v, err)) return false;
+    out = static_cast<std::uint32_t>(v);
+    return true;
+}
+
+bool get_opt_u32(const json& j, const char* name, std::optional<std::uint32_t>& out,
+                 std::string& err) {
+    if (auto it = j.find(name); it == j.end() || it->is_null()) return true;
+    std::uint32_t v = 0;
+    if (!get_u32(j, name, v, err)) return false;
+    out = v;
+    return true;
+}
+
+bool get_proto(const json& j, std::string& out, std::string& err) {
+    if (!get_string(j, "proto", out, err)) return false;
+    if (out != "tcp" && out != "udp") {
+        err = "field 'proto' is neither \"tcp\" nor \"udp\"";
+        return false;
+    }
+    return true;
+}
+
 bool read_expectation(const json& j, LabExpectation& out, std::string& err) {
     if (!j.is_object()) {
         err = "an expectation is not an object";
         return false;
     }
-    std::optional<bool> absent;
-    if (!get_port(j, "local_port", out.local_port, err) ||
+    std::optional<bool> absent, kernel_only;
+    if (!get_proto(j, out.proto, err) || !get_port(j, "local_port", out.local_port, err) ||
         !get_port(j, "remote_port", out.remote_port, err) ||
-        !get_string(j, "state", out.state, err) || !get_bool(j, "absent", absent, err))
+        !get_string(j, "state", out.state, err) || !get_bool(j, "absent", absent, err) ||
+        !get_opt_u32(j, "recv_q", out.recv_q, err) || !get_opt_u32(j, "send_q", out.send_q, err) ||
+        !get_u32(j, "min_recv_q", out.min_recv_q, err) ||
+        !get_u32(j, "min_send_q", out.min_send_q, err) || !get_u32(j, "count", out.count, err) ||
+        !get_bool(j, "kernel_only", kernel_only, err))
         return false;
     out.absent = absent.value_or(false);
+    out.kernel_only = kernel_only.value_or(false);
     return true;
 }
+
+json expectation_json(const LabExpectation& e) {
+    json j{{"proto", e.proto},
+           {"local_port", e.local_port},
+           {"remote_port", e.remote_port},
+           {"state", e.state}};
+    if (e.absent) j["absent"] = true;
+    if (e.recv_q) j["recv_q"] = *e.recv_q;
+    if (e.send_q) j["send_q"] = *e.send_q;
+    if (e.min_recv_q) j["min_recv_q"] = e.min_recv_q;
+    if (e.min_send_q) j["min_send_q"] = e.min_send_q;
+    if (e.count) j["count"] = e.count;
+    if (e.kernel_only) j["kernel_only"] = true;
+    return j;
+}
+
+std::string line_of(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 template <typename F>
 bool each(const json& j, const char* name, std::string& err, F&& fn) {
@@ -178,7 +225,16 @@ LabParseResult parse_object(const json& j) {
     ev.event = it->get<std::string>();
     ev.kind = kind_of(ev.event);
     std::string& err = r.error;
-    long long step = 0, steps = 0;
+    long long step = 0, steps = 0, number = 0;
+    std::optional<bool> final;
+    if (!get_int(j, "number", 0, 1'000'000, number, err) || !get_string(j, "role", ev.role, err) ||
+        !get_bool(j, "tracing", ev.tracing, err) || !get_bool(j, "capturing", ev.capturing, err) ||
+        !get_bool(j, "final", final, err) || !get_string(j, "stopped", ev.stopped, err) ||
+        !get_string(j, "message", ev.message, err) || !get_string(j, "from", ev.from, err) ||
+        !get_string(j, "call_problem", ev.call_problem, err))
+        return r;
+    ev.number = static_cast<int>(number);
+    ev.final = final.value_or(false);
     if (!get_string(j, "lab", ev.lab, err) || !get_string(j, "title", ev.title, err) ||
         !get_string(j, "call", ev.call, err) || !get_string(j, "result", ev.result, err) ||
         !get_string(j, "explain", ev.explain, err) || !get_string(j, "text", ev.text, err) ||
@@ -209,7 +265,9 @@ LabParseResult parse_object(const json& j) {
                      return false;
                  }
                  LabSocket s;
-                 if (!get_string(x, "state", s.state, err) ||
+                 if (!get_string(x, "proto", s.proto, err) ||
+                     !get_u32(x, "recv_q", s.recv_q, err) || !get_u32(x, "send_q", s.send_q, err) ||
+                     !get_string(x, "state", s.state, err) ||
                      !get_string(x, "local_addr", s.local_addr, err) ||
                      !get_port(x, "local_port", s.local_port, err) ||
                      !get_string(x, "remote_addr", s.remote_addr, err) ||
@@ -266,17 +324,89 @@ std::string_view lab_event_name(LabEventKind k) noexcept {
     return "other";
 }
 
+bool describes(const LabExpectation& e, const SocketRecord& r) noexcept {
+    return proto_name(r.proto) == e.proto && r.local_port == e.local_port &&
+           r.remote_port == e.remote_port && r.state_name() == e.state &&
+           (!e.kernel_only || r.inode == 0) && (!e.recv_q || r.recv_q == *e.recv_q) &&
+           (!e.send_q || r.send_q == *e.send_q) && r.recv_q >= e.min_recv_q &&
+           r.send_q >= e.min_send_q;
+}
+
+std::string write_lab_line(const LabHeader& h) {
+    return line_of({{"event", "lab"},
+                    {"lab", h.lab},
+                    {"number", h.number},
+                    {"title", h.title},
+                    {"steps", h.steps},
+                    {"port", h.port},
+                    {"role", h.role},
+                    {"tracing", h.tracing},
+                    {"capturing", h.capturing}});
+}
+
+std::string write_step_line(const LabStepLine& s) {
+    json expect = json::array();
+    for (const auto& e : s.expect) expect.push_back(expectation_json(e));
+    json j{{"event", "step"}, {"lab", s.lab},         {"step", s.step},
+           {"steps", s.steps}, {"title", s.title},     {"call", s.call},
+           {"result", s.result}, {"explain", s.explain}, {"expect", std::move(expect)}};
+    if (s.transitions) {
+        json t = json::array();
+        for (const auto& ev : *s.transitions) t.push_back(to_json(ev));
+        j["transitions"] = std::move(t);
+    }
+    return line_of(j);
+}
+
+std::string write_observed_line(const LabObservedLine& o) {
+    json sockets = json::array();
+    for (const auto& s : o.sockets) sockets.push_back(to_json(s.record, s.owners));
+    json checks = json::array();
+    for (const auto& c : o.checks) checks.push_back({{"expect", expectation_json(c.expect)}, {"ok", c.ok}});
+    json j{{"event", "observed"}, {"step", o.step}, {"sockets", std::move(sockets)},
+           {"ok", o.ok}, {"checks", std::move(checks)}};
+    if (o.segments) {
+        json segs = json::array();
+        for (const auto& seg : *o.segments) segs.push_back(to_json(seg));
+        j["segments"] = std::move(segs);
+    }
+    if (!o.call_problem.empty()) j["call_problem"] = o.call_problem;
+    return line_of(j);
+}
+
+std::string write_waiting_line(int step, bool final) {
+    json j{{"event", "waiting"}, {"step", step}};
+    if (final) j["final"] = true;
+    return line_of(j);
+}
+
+std::string write_note_line(int step, std::string_view text) {
+    return line_of({{"event", "note"}, {"step", step}, {"text", std::string(text)}});
+}
+
+std::string write_message_line(std::string_view from, std::string_view text) {
+    return line_of({{"event", "message"}, {"from", std::string(from)}, {"text", std::string(text)}});
+}
+
+std::string write_done_line(const LabDone& d) {
+    json j{{"event", "done"}, {"lab", d.lab}, {"ok", d.ok}};
+    if (!d.stopped.empty()) j["stopped"] = d.stopped;
+    if (!d.message.empty()) j["message"] = d.message;
+    if (d.questions) j["questions"] = *d.questions;
+    if (d.predicted) j["predicted"] = *d.predicted;
+    return line_of(j);
+}
+
 std::string write_predict_line(int step, const LabPredict& p) {
-    const json j{{"event", "predict"},
-                 {"step", step},
-                 {"predict", {{"question", p.question}, {"choices", p.choices}}}};
-    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+    return line_of({{"event", "predict"},
+                    {"step", step},
+                    {"predict", {{"question", p.question}, {"choices", p.choices}}}});
 }
 
 std::string write_answer_line(int step, const LabAnswer& a) {
     json j{{"event", "answer"}, {"step", step}, {"answer", a.answer}, {"correct", a.correct}};
     j["picked"] = a.picked ? json(*a.picked) : json(nullptr);
-    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+    return line_of(j);
 }
 
 LabParseResult parse_lab_line(std::string_view line) noexcept {

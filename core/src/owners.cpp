@@ -27,6 +27,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <fstream>
+#include <sstream>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -547,5 +549,40 @@ std::span<const ProcessRef> OwnerIndex::owners_of(std::uint64_t inode) const {
 }
 
 const OwnerScanStats& OwnerIndex::stats() const noexcept { return impl_->stats; }
+
+std::map<std::uint64_t, ProcessRef> sockets_held_by(int pid, const std::filesystem::path& proc_root) {
+    std::map<std::uint64_t, ProcessRef> held;
+    const auto dir = proc_root / std::to_string(pid);
+    std::string command;
+    if (std::ifstream in(dir / "comm"); !std::getline(in, command)) return held;
+    // The effective uid, the second number of status's "Uid:" line (proc(5)).
+    std::uint32_t uid = 0;
+    {
+        std::ifstream in(dir / "status");
+        std::string line;
+        while (std::getline(in, line))
+            if (line.rfind("Uid:", 0) == 0) {
+                std::istringstream fields(line.substr(4));
+                std::uint32_t real = 0;
+                if (!(fields >> real >> uid)) uid = real;
+                break;
+            }
+    }
+    const auto user = user_name(uid);
+    std::error_code ec;
+    for (const auto& ent : std::filesystem::directory_iterator(dir / "fd", ec)) {
+        std::error_code link_ec;
+        const auto target = std::filesystem::read_symlink(ent.path(), link_ec);
+        if (link_ec) continue;  // closed between the listing and the read
+        const auto inode = procfs::socket_inode_of_link(target.native());
+        int fd = -1;
+        const auto name = ent.path().filename().native();
+        if (inode == 0 ||
+            std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc{})
+            continue;
+        held[inode] = ProcessRef{pid, fd, uid, command, user};
+    }
+    return held;
+}
 
 }  // namespace socklab

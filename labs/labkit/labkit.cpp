@@ -24,12 +24,10 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "socklab/args.hpp"
 #include "socklab/text_width.hpp"
 #include "socklab/error.hpp"
-#include "socklab/json.hpp"
 #include "socklab/owners.hpp"
 #include "socklab/source.hpp"
 #include "socklab/state.hpp"
@@ -44,7 +42,6 @@ namespace socklab::lab {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using nlohmann::json;
 
 // ---- Ctrl-C: a flag and a self-pipe, so every wait in the runner can poll for it ----
 std::atomic<bool> g_interrupted{false};
@@ -155,29 +152,6 @@ std::string expect_text(const Expect& e) {
     if (e.kernel_only) where += _(", no descriptor (inode 0)");
     return e.absent ? socklab::i18n::format(_("no {} left at {}"), e.state, where)
                     : socklab::i18n::format(_("{} at {}"), e.state, where);
-}
-
-json expect_json(const Expect& e) {
-    json j{{"proto", e.proto},
-           {"local_port", e.local_port},
-           {"remote_port", e.remote_port},
-           {"state", e.state}};
-    if (e.absent) j["absent"] = true;
-    if (e.recv_q) j["recv_q"] = *e.recv_q;
-    if (e.send_q) j["send_q"] = *e.send_q;
-    if (e.min_recv_q) j["min_recv_q"] = e.min_recv_q;
-    if (e.min_send_q) j["min_send_q"] = e.min_send_q;
-    if (e.count) j["count"] = e.count;
-    if (e.kernel_only) j["kernel_only"] = true;
-    return j;
-}
-
-bool matches(const Expect& e, const SocketRecord& r) {
-    return proto_name(r.proto) == e.proto && r.local_port == e.local_port &&
-           r.remote_port == e.remote_port && r.state_name() == e.state &&
-           (!e.kernel_only || r.inode == 0) && (!e.recv_q || r.recv_q == *e.recv_q) &&
-           (!e.send_q || r.send_q == *e.send_q) && r.recv_q >= e.min_recv_q &&
-           r.send_q >= e.min_send_q;
 }
 
 std::string endpoint_text(const IpAddr& a, std::uint16_t port) {
@@ -632,13 +606,6 @@ struct Lab::Impl {
         std::fflush(stdout);
     }
 
-    void emit(const json& j) {
-        std::lock_guard lock(out_mu);
-        const auto text = j.dump(-1, ' ', false, json::error_handler_t::replace);
-        std::fwrite(text.data(), 1, text.size(), stdout);
-        std::fputc('\n', stdout);
-        std::fflush(stdout);
-    }
     void say(const std::string& text) {
         std::lock_guard lock(out_mu);
         std::fwrite(text.data(), 1, text.size(), stdout);
@@ -646,6 +613,33 @@ struct Lab::Impl {
     }
     // Text of the runner's own (not chat bytes), laid out for the terminal's width.
     void say_fitted(const std::string& text) { say(fit_lines(text, terminal_width())); }
+
+    // What the table and the tracers showed after a step's call.
+    struct Observation {
+        std::vector<SocketRecord> seen;  // sorted as the table prints them
+        std::vector<bool> check;         // one per expectation
+        std::vector<TransitionEvent> events;
+        std::vector<std::pair<Segment, Side>> wire;  // relative seq/ack, and which way
+        std::map<std::uint64_t, ProcessRef> ours;   // the lab's own descriptors, by inode
+        bool all_ok = false;                         // the call and every check
+    };
+
+    // Predict mode: ask the question and take the pick (--answers, or typed). `waited`: the
+    // pick was also the go-ahead to run the step.
+    std::optional<int> ask(Lab& lab, const Question& question, int n, bool& waited);
+    // Step mode: wait for Enter (or a, q); in auto mode, --delay between steps.
+    void wait_to_run(Lab& lab, int n, bool waited);
+    // Segments captured before this step's call belong to earlier steps: numbered, not shown.
+    void forget_earlier_segments();
+    // Poll the table until every expectation holds or the step's wait runs out; then what the
+    // tracer and the capture saw, and which sockets are the lab's.
+    Observation observe(const Step& s, bool call_ok);
+    // The step as protocol lines ("step", "observed"), or as text for the terminal.
+    void report_json(const Lab& lab, int n, const Step& s, const Result& r, const Observation& o,
+                     const std::string& complaint);
+    [[nodiscard]] std::string report_text(const Step& s, const Result& r, const Observation& o,
+                                          const std::string& complaint, const Question* question,
+                                          const LabAnswer& answer) const;
 };
 
 Lab::Lab(std::string_view id, int argc, char** argv) : impl_(std::make_unique<Impl>()) {
@@ -786,7 +780,7 @@ std::optional<std::string> Lab::read_line(int wake_fd) {
 
 void Lab::note(const std::string& text) {
     if (opts_.json)
-        impl_->emit({{"event", "note"}, {"step", impl_->step_no}, {"text", text}});
+        impl_->emit_line(write_note_line(impl_->step_no, text));
     else
         impl_->say(join_lines(text, terminal_width(), "  "));
 }
@@ -808,12 +802,12 @@ void Lab::show_received(std::string_view bytes) {
         break;
     }
     if (cut == 0 && !bytes.empty()) return;
-    impl_->emit({{"event", "message"}, {"from", "peer"}, {"text", pending.substr(0, cut)}});
+    impl_->emit_line(write_message_line("peer", pending.substr(0, cut)));
     pending.erase(0, cut);
 }
 
 void Lab::show_sent(std::string_view text) {
-    if (opts_.json) impl_->emit({{"event", "message"}, {"from", "me"}, {"text", std::string(text)}});
+    if (opts_.json) impl_->emit_line(write_message_line("me", text));
 }
 
 int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
@@ -842,17 +836,16 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
         im.capture = std::make_unique<Capture>(copts);
         im.capturing = im.capture->status().active;
         if (opts_.json) {
-            im.emit({{"event", "lab"},
-                     {"lab", id},
-                     {"number", entry_->number},
-                     {"title", _(entry_->title.data())},
-                     {"steps", steps},
-                     {"port", opts_.port},
-                     {"role", opts_.role == Role::both     ? "both"
-                              : opts_.role == Role::server ? "server"
-                                                           : "client"},
-                     {"tracing", im.tracing},
-                     {"capturing", im.capturing}});
+            im.emit_line(write_lab_line({.lab = id,
+                                         .number = entry_->number,
+                                         .title = _(entry_->title.data()),
+                                         .steps = steps,
+                                         .port = opts_.port,
+                                         .role = opts_.role == Role::both     ? "both"
+                                                 : opts_.role == Role::server ? "server"
+                                                                              : "client",
+                                         .tracing = im.tracing,
+                                         .capturing = im.capturing}));
         } else {
             im.say(socklab::i18n::format(_("socklab lab {} — {}\n{}"), entry_->number, _(entry_->title.data()),
                                join_lines(_(entry_->summary.data()), terminal_width(), "")));
@@ -889,14 +882,12 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
     if (im.failed && code == 0) code = 1;
     const bool ok = !im.failed && code == 0;
     if (opts_.json) {
-        json done{{"event", "done"}, {"lab", id}, {"ok", ok}};
-        if (why_not) done["stopped"] = why_not;
-        if (!stop_reason.empty()) done["message"] = stop_reason;
+        LabDone done{.lab = id, .ok = ok, .stopped = why_not ? why_not : "", .message = stop_reason};
         if (opts_.predict) {
-            done["questions"] = im.questions;
-            done["predicted"] = im.predicted;
+            done.questions = im.questions;
+            done.predicted = im.predicted;
         }
-        im.emit(done);
+        im.emit_line(write_done_line(done));
     } else {
         if (!stop_reason.empty())
             std::fprintf(stderr, "socklab-lab-%s: %s\n", id.c_str(), stop_reason.c_str());
@@ -915,6 +906,234 @@ int Lab::run(int steps, const std::function<void(Lab&)>& lesson) {
     return code;
 }
 
+// ---- one step: ask (predict mode), wait for the go-ahead, call, observe, report ----
+
+std::optional<int> Lab::Impl::ask(Lab& lab, const Question& question, int n, bool& waited) {
+    const auto& opts = lab.options();
+    const auto& q = question.wire;
+    // The title and explanation would give the answer away: only the call is shown.
+    ++questions;
+    if (opts.json) {
+        emit_line(write_predict_line(n, q));
+    } else {
+        std::string t = "\n── " + q.question + "\n";
+        for (std::size_t i = 0; i < q.choices.size(); ++i)
+            t += fmt::format("    {}. {}\n", i + 1, q.choices[i]);
+        say_fitted(t);
+    }
+    if (!opts.answers.empty()) {
+        if (next_answer >= opts.answers.size()) return std::nullopt;
+        const int a = opts.answers[next_answer++];
+        if (static_cast<std::size_t>(a) <= q.choices.size()) return a;
+        return std::nullopt;
+    }
+    if (!step_mode) return std::nullopt;
+    waited = true;
+    for (;;) {
+        if (opts.json)
+            emit_line(write_waiting_line(n));
+        else
+            say(socklab::i18n::format(_("  Your answer [1-{}], q = quit > "), q.choices.size()));
+        const auto line = lab.read_line();
+        if (!line) throw Stop{interrupted() ? Stop::Why::interrupted : Stop::Why::quit, {}};
+        if (*line == "q" || *line == "quit") throw Stop{Stop::Why::quit, {}};
+        if (*line == "a" || *line == "auto") {
+            step_mode = false;
+            return std::nullopt;
+        }
+        if (opts.json && *line == "next") return std::nullopt;
+        if (auto picked = parse_pick(*line, q.choices.size())) return picked;
+        if (!opts.json)
+            say(socklab::i18n::format(_("  Type a number from 1 to {} (a = run the rest, q = quit).\n"),
+                                      q.choices.size()));
+    }
+}
+
+void Lab::Impl::wait_to_run(Lab& lab, int n, bool waited) {
+    const auto& opts = lab.options();
+    if (step_mode && !waited) {
+        if (opts.json)
+            emit_line(write_waiting_line(n));
+        else
+            say(_("  [Enter] run it  [a] run the rest  [q] quit > "));
+        const auto line = lab.read_line();
+        if (!line) throw Stop{interrupted() ? Stop::Why::interrupted : Stop::Why::quit, {}};
+        if (*line == "q" || *line == "quit") throw Stop{Stop::Why::quit, {}};
+        if (*line == "a" || *line == "auto") step_mode = false;
+    } else if (opts.delay_ms > 0 && n > 1) {
+        pollfd p{interrupt_fd(), POLLIN, 0};
+        (void)::poll(&p, 1, opts.delay_ms);
+    }
+    if (interrupted()) throw Stop{Stop::Why::interrupted, {}};
+}
+
+void Lab::Impl::forget_earlier_segments() {
+    if (!capturing) return;
+    std::vector<Segment> earlier;
+    capture->poll(earlier, std::chrono::milliseconds(0));
+    for (const auto& seg : earlier) convs.add(seg);  // numbered, so later steps count from them
+}
+
+Lab::Impl::Observation Lab::Impl::observe(const Step& s, bool call_ok) {
+    Observation o;
+    std::vector<Segment> segments;
+    o.check.assign(s.expect.size(), false);
+    Query q;
+    q.states = kAllStates | (bound_sockets_listed() ? state_bit(TcpState::bound_inactive) : 0u);
+    q.tcp_info = true;
+    // Look at the table until every expectation holds or the bounded wait runs out: the
+    // kernel finishes some work (an ACK, a timer) just after the call returns.
+    const auto deadline = Clock::now() + s.wait;
+    for (;;) {
+        o.seen.clear();
+        for (const auto port : ports) {
+            q.port = port;
+            for (auto& rec : source->snapshot(q).sockets) {
+                // Two listeners of SO_REUSEPORT share a 4-tuple: tell them apart by cookie.
+                const bool dup = std::any_of(o.seen.begin(), o.seen.end(), [&](const SocketRecord& x) {
+                    return key_of(x) == key_of(rec) && x.state == rec.state &&
+                           x.cookie == rec.cookie && x.inode == rec.inode;
+                });
+                if (!dup) o.seen.push_back(std::move(rec));
+            }
+        }
+        bool all = true;
+        for (std::size_t i = 0; i < s.expect.size(); ++i) {
+            const auto& e = s.expect[i];
+            const auto found = static_cast<std::uint32_t>(std::count_if(
+                o.seen.begin(), o.seen.end(), [&](const SocketRecord& rec) { return describes(e, rec); }));
+            o.check[i] = e.absent ? found == 0 : e.count ? found == e.count : found > 0;
+            all = all && o.check[i];
+        }
+        if (tracing) tracer->poll(o.events, std::chrono::milliseconds(0));
+        if (capturing) capture->poll(segments, std::chrono::milliseconds(0));
+        if (all || Clock::now() >= deadline || interrupted()) break;
+        pollfd p{interrupt_fd(), POLLIN, 0};
+        (void)::poll(&p, 1, 10);
+    }
+    // Transitions trail the call by microseconds; give the tracer a moment to hand them over.
+    if (tracing) tracer->poll(o.events, std::chrono::milliseconds(30));
+    if (capturing) capture->poll(segments, std::chrono::milliseconds(10));
+    // Numbered relative to each side's first sequence number, as tshark shows them; the
+    // arrow says which way it went (→ client to server, ← server to client).
+    for (const auto& seg : segments) {
+        const ConversationItem* item = nullptr;
+        convs.add(seg, &item);
+        o.wire.emplace_back(item ? *item->segment() : seg, item ? item->side : Side::unknown);
+    }
+    std::sort(o.seen.begin(), o.seen.end(), [](const SocketRecord& a, const SocketRecord& b) {
+        return std::tie(a.proto, a.local_port, a.remote_port, a.state) <
+               std::tie(b.proto, b.local_port, b.remote_port, b.state);
+    });
+    o.ours = sockets_held_by(::getpid());  // which of these sockets are the lab's descriptors
+    o.all_ok = call_ok && std::all_of(o.check.begin(), o.check.end(), [](bool c) { return c; });
+    return o;
+}
+
+void Lab::Impl::report_json(const Lab& lab, int n, const Step& s, const Result& r,
+                            const Observation& o, const std::string& complaint) {
+    LabStepLine step{.lab = std::string(lab.entry().id), .step = n, .steps = steps_planned,
+                     .title = s.title, .call = s.call, .result = r.text(), .explain = s.explain,
+                     .expect = s.expect};
+    if (tracing) step.transitions = o.events;
+    emit_line(write_step_line(step));
+    LabObservedLine observed{.step = n, .ok = o.all_ok, .call_problem = complaint};
+    for (const auto& rec : o.seen) {
+        LabObservedSocket sock{.record = rec};
+        if (const auto it = o.ours.find(rec.inode); rec.inode && it != o.ours.end())
+            sock.owners.push_back(it->second);
+        observed.sockets.push_back(std::move(sock));
+    }
+    for (std::size_t i = 0; i < s.expect.size(); ++i)
+        observed.checks.push_back({s.expect[i], o.check[i]});
+    if (capturing) {
+        observed.segments.emplace();
+        for (const auto& [seg, side] : o.wire) observed.segments->push_back(seg);
+    }
+    emit_line(write_observed_line(observed));
+}
+
+std::string Lab::Impl::report_text(const Step& s, const Result& r, const Observation& o,
+                                   const std::string& complaint, const Question* question,
+                                   const LabAnswer& answer) const {
+    const auto& picked = answer.picked;
+    std::string t = fmt::format("  = {}{}\n", r.text(), complaint.empty() ? "" : "   ✗ " + complaint);
+    t += join_lines(s.explain, terminal_width(), "  │ ");
+    t += socklab::i18n::format(socklab::i18n::tr_n("  Kernel table (port {}):\n", "  Kernel table (ports {}):\n", ports.size()),
+                     fmt::join(ports, ", "));
+    if (o.seen.empty()) t += _("    (no sockets)\n");
+    // Columns as wide as their widest cell (as ss does); what does not fit the terminal
+    // continues on the next line, broken between words.
+    std::vector<std::array<std::string, 8>> rows{
+        {"PROTO", "STATE", "LOCAL", "REMOTE", "RECV-Q", "SEND-Q", "TIMER", "OWNER"}};
+    for (const auto& rec : o.seen) {
+        std::string timer = "-";
+        if (rec.timer != TimerKind::none)
+            timer = fmt::format("{} {:.1f}s", timer_name(rec.timer), rec.timer_ms / 1000.0);
+        std::string owner = "-";
+        if (rec.inode == 0)
+            owner = _("no descriptor (kernel only)");
+        else if (const auto it = o.ours.find(rec.inode); it != o.ours.end())
+            owner = socklab::i18n::format(_("fd {} (this lab)"), it->second.fd);
+        rows.push_back({std::string(proto_name(rec.proto)), std::string(rec.state_name()),
+                        endpoint_text(rec.local_addr, rec.local_port),
+                        endpoint_text(rec.remote_addr, rec.remote_port),
+                        std::to_string(rec.recv_q), std::to_string(rec.send_q), timer,
+                        owner});
+    }
+    std::array<std::size_t, 8> widths{};
+    for (const auto& row : rows)
+        for (std::size_t i = 0; i < row.size(); ++i)
+            widths[i] = std::max(widths[i], display_width(row[i]));
+    if (!o.seen.empty())
+        for (const auto& row : rows) {
+            std::string line = "   ";
+            for (std::size_t i = 0; i < row.size(); ++i) {
+                const bool right = i == 4 || i == 5;  // the queues, as ss aligns them
+                const std::string pad(widths[i] - display_width(row[i]), ' ');
+                line += ' ';
+                line += right ? pad + row[i] : i + 1 < row.size() ? row[i] + pad : row[i];
+            }
+            t += line + "\n";
+        }
+    if (!o.events.empty()) {
+        t += _("  Transitions (kernel tracepoint):\n");
+        for (const auto& ev : o.events)
+            t += fmt::format("    {:<11} → {:<11} {} → {}\n", state_name(ev.old_state),
+                             state_name(ev.new_state),
+                             format_endpoint(ev.local_addr, ev.local_port),
+                             format_endpoint(ev.remote_addr, ev.remote_port));
+    }
+    if (!o.wire.empty()) {
+        // "close(9) → FIN-ACK seq 1 ack 1 ← ACK seq 1 ack 2": the segments of this step.
+        std::string line = socklab::i18n::format(_("  Segments: {}"), s.call);
+        for (const auto& [seg, side] : o.wire) {
+            line += side == Side::server ? "  ← " : "  → ";
+            line += flags_label(seg.flags) + fmt::format(" seq {}", seg.rel_seq);
+            if (seg.has(tcp_flag::ACK)) line += fmt::format(" ack {}", seg.rel_ack);
+            if (seg.len) line += fmt::format(" len {}", seg.len);
+        }
+        t += line + "\n";
+    }
+    for (std::size_t i = 0; i < s.expect.size(); ++i)
+        t += fmt::format("  {} {}\n", o.check[i] ? "✓" : "✗", expect_text(s.expect[i]));
+    if (question) {
+        const auto& right = question->wire.choices[static_cast<std::size_t>(answer.answer - 1)];
+        if (!o.all_ok)
+            t += socklab::i18n::format(_("  The kernel did not show answer {} ({}): see ✗ above.\n"),
+                                       answer.answer, right);
+        else
+            t += socklab::i18n::format(_("  The kernel's answer: {}. {}\n"), answer.answer, right);
+        if (!picked)
+            t += _("  (no prediction made)\n");
+        else if (answer.correct)
+            t += socklab::i18n::format(_("  You picked {}: right ✓\n"), *picked);
+        else
+            t += socklab::i18n::format(_("  You picked {}: wrong ✗\n"), *picked);
+    }
+    return t;
+}
+
 Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
     auto& im = *impl_;
     const int n = ++im.step_no;
@@ -925,73 +1144,15 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
                               : std::optional<Question>{};
     const auto header = socklab::i18n::format(_("\n── Step {}/{}: {}\n  $ {}\n"), n,
                                               im.steps_planned, step_in.title, step_in.call);
-    std::optional<int> picked;
+    LabAnswer answer;
     bool waited = false;  // the pick was the go-ahead
-    if (question) {
-        // The title and explanation would give the answer away: only the call is shown.
-        ++im.questions;
-        const auto& q = question->wire;
-        if (opts_.json) {
-            im.emit_line(write_predict_line(n, q));
-        } else {
-            std::string t = "\n── " + q.question + "\n";
-            for (std::size_t i = 0; i < q.choices.size(); ++i)
-                t += fmt::format("    {}. {}\n", i + 1, q.choices[i]);
-            im.say_fitted(t);
-        }
-        if (!opts_.answers.empty()) {
-            if (im.next_answer < opts_.answers.size()) {
-                const int a = opts_.answers[im.next_answer++];
-                if (static_cast<std::size_t>(a) <= q.choices.size()) picked = a;
-            }
-        } else if (im.step_mode) {
-            waited = true;
-            for (;;) {
-                if (opts_.json)
-                    im.emit({{"event", "waiting"}, {"step", n}});
-                else
-                    im.say(socklab::i18n::format(_("  Your answer [1-{}], q = quit > "), q.choices.size()));
-                const auto line = read_line();
-                if (!line) throw Stop{interrupted() ? Stop::Why::interrupted : Stop::Why::quit, {}};
-                if (*line == "q" || *line == "quit") throw Stop{Stop::Why::quit, {}};
-                if (*line == "a" || *line == "auto") {
-                    im.step_mode = false;
-                    break;
-                }
-                if (opts_.json && *line == "next") break;
-                picked = parse_pick(*line, q.choices.size());
-                if (picked) break;
-                if (!opts_.json)
-                    im.say(socklab::i18n::format(
-                        _("  Type a number from 1 to {} (a = run the rest, q = quit).\n"),
-                        q.choices.size()));
-            }
-        }
-    } else if (!opts_.json) {
+    if (question)
+        answer.picked = im.ask(*this, *question, n, waited);
+    else if (!opts_.json)
         im.say_fitted(header);
-    }
-    if (im.step_mode && !waited) {
-        if (opts_.json)
-            im.emit({{"event", "waiting"}, {"step", n}});
-        else
-            im.say(_("  [Enter] run it  [a] run the rest  [q] quit > "));
-        const auto line = read_line();
-        if (!line) throw Stop{interrupted() ? Stop::Why::interrupted : Stop::Why::quit, {}};
-        if (*line == "q" || *line == "quit") throw Stop{Stop::Why::quit, {}};
-        if (*line == "a" || *line == "auto") im.step_mode = false;
-    } else if (opts_.delay_ms > 0 && n > 1) {
-        pollfd p{interrupt_fd(), POLLIN, 0};
-        (void)::poll(&p, 1, opts_.delay_ms);
-    }
-    if (interrupted()) throw Stop{Stop::Why::interrupted, {}};
+    im.wait_to_run(*this, n, waited);
 
-    // Segments from before this step (the end of the last one) are not this step's.
-    std::vector<Segment> segments;
-    if (im.capturing) {
-        im.capture->poll(segments, std::chrono::milliseconds(0));
-        for (const auto& seg : segments) im.convs.add(seg);
-        segments.clear();
-    }
+    im.forget_earlier_segments();
     const Result r = call();
     if (interrupted()) throw Stop{Stop::Why::interrupted, {}};
     std::string complaint;
@@ -1006,204 +1167,26 @@ Result Lab::step(const Step& step_in, const std::function<Result()>& call) {
     if (s.expect_after && call_ok)
         for (auto& e : s.expect_after()) s.expect.push_back(std::move(e));
 
-    // Look at the table until every expectation holds or the bounded wait runs out: the
-    // kernel finishes some work (an ACK, a timer) just after the call returns.
-    std::vector<TransitionEvent> events;
-    std::vector<SocketRecord> seen;
-    std::vector<bool> check(s.expect.size(), false);
-    Query q;
-    q.states = kAllStates | (bound_sockets_listed() ? state_bit(TcpState::bound_inactive) : 0u);
-    q.tcp_info = true;
-    const auto deadline = Clock::now() + s.wait;
-    for (;;) {
-        seen.clear();
-        for (const auto port : im.ports) {
-            q.port = port;
-            for (auto& rec : im.source->snapshot(q).sockets) {
-                // Two listeners of SO_REUSEPORT share a 4-tuple: tell them apart by cookie.
-                const bool dup = std::any_of(seen.begin(), seen.end(), [&](const SocketRecord& o) {
-                    return key_of(o) == key_of(rec) && o.state == rec.state &&
-                           o.cookie == rec.cookie && o.inode == rec.inode;
-                });
-                if (!dup) seen.push_back(std::move(rec));
-            }
-        }
-        bool all = true;
-        for (std::size_t i = 0; i < s.expect.size(); ++i) {
-            const auto& e = s.expect[i];
-            const auto found = static_cast<std::uint32_t>(std::count_if(
-                seen.begin(), seen.end(), [&](const SocketRecord& rec) { return matches(e, rec); }));
-            check[i] = e.absent ? found == 0 : e.count ? found == e.count : found > 0;
-            all = all && check[i];
-        }
-        if (im.tracing) im.tracer->poll(events, std::chrono::milliseconds(0));
-        if (im.capturing) im.capture->poll(segments, std::chrono::milliseconds(0));
-        if (all || Clock::now() >= deadline || interrupted()) break;
-        pollfd p{interrupt_fd(), POLLIN, 0};
-        (void)::poll(&p, 1, 10);
-    }
-    // Transitions trail the call by microseconds; give the tracer a moment to hand them over.
-    if (im.tracing) im.tracer->poll(events, std::chrono::milliseconds(30));
-    if (im.capturing) im.capture->poll(segments, std::chrono::milliseconds(10));
-    // Numbered relative to each side's first sequence number, as tshark shows them; the
-    // arrow says which way it went (→ client to server, ← server to client).
-    std::vector<std::pair<Segment, Side>> wire;
-    for (const auto& seg : segments) {
-        const ConversationItem* item = nullptr;
-        im.convs.add(seg, &item);
-        wire.emplace_back(item ? *item->segment() : seg, item ? item->side : Side::unknown);
-    }
-    std::sort(seen.begin(), seen.end(), [](const SocketRecord& a, const SocketRecord& b) {
-        return std::tie(a.proto, a.local_port, a.remote_port, a.state) <
-               std::tie(b.proto, b.local_port, b.remote_port, b.state);
-    });
-
-    // Which of these sockets are ours: inode → fd from /proc/self/fd.
-    std::map<std::uint64_t, int> our_fds;
-    std::error_code ec;
-    for (const auto& ent : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-        std::error_code ec2;
-        const auto target = std::filesystem::read_symlink(ent.path(), ec2).string();
-        std::uint64_t inode = 0;
-        if (!ec2 && std::sscanf(target.c_str(), "socket:[%lu]", &inode) == 1)
-            our_fds[inode] = std::atoi(ent.path().filename().c_str());
-    }
-    static const std::string comm = [] {
-        char buf[64] = {};
-        if (FILE* f = std::fopen("/proc/self/comm", "r")) {
-            if (!std::fgets(buf, sizeof buf, f)) buf[0] = 0;
-            std::fclose(f);
-        }
-        std::string c(buf);
-        if (!c.empty() && c.back() == '\n') c.pop_back();
-        return c;
-    }();
-
-    bool all_ok = call_ok;
-    for (const bool c : check) all_ok = all_ok && c;
-    if (!all_ok) im.failed = true;
+    const auto o = im.observe(s, call_ok);
+    if (!o.all_ok) im.failed = true;
     // Predict mode: right when the pick is the step's expectation and the kernel showed it.
-    LabAnswer answer;
     if (question) {
         answer.answer = question->answer;
-        answer.picked = picked;
-        answer.correct = picked == question->answer && all_ok;
+        answer.correct = answer.picked == question->answer && o.all_ok;
         if (answer.correct) ++im.predicted;
     }
-    if (question && !opts_.json) im.say_fitted(header);
-
     if (opts_.json) {
-        json expect = json::array();
-        for (const auto& e : s.expect) expect.push_back(expect_json(e));
-        json transitions = json::array();
-        for (const auto& ev : events) transitions.push_back(to_json(ev));
-        json step{{"event", "step"}, {"lab", std::string(entry_->id)}, {"step", n},
-                  {"steps", im.steps_planned}, {"title", s.title}, {"call", s.call},
-                  {"result", r.text()}, {"explain", s.explain}, {"expect", expect}};
-        if (im.tracing) step["transitions"] = transitions;
-        im.emit(step);
-        json sockets = json::array();
-        for (const auto& rec : seen) {
-            std::vector<ProcessRef> owners;
-            if (const auto it = our_fds.find(rec.inode); rec.inode && it != our_fds.end())
-                owners.push_back({::getpid(), it->second, ::getuid(), comm, user_name(::getuid())});
-            sockets.push_back(to_json(rec, owners));
-        }
-        json checks = json::array();
-        for (std::size_t i = 0; i < s.expect.size(); ++i)
-            checks.push_back({{"expect", expect_json(s.expect[i])}, {"ok", bool(check[i])}});
-        json observed{{"event", "observed"}, {"step", n}, {"sockets", sockets},
-                      {"ok", all_ok}, {"checks", checks}};
-        if (im.capturing) {
-            json segs = json::array();
-            for (const auto& [seg, side] : wire) segs.push_back(to_json(seg));
-            observed["segments"] = std::move(segs);
-        }
-        if (!call_ok) observed["call_problem"] = complaint;
-        im.emit(observed);
+        im.report_json(*this, n, s, r, o, complaint);
         if (question) im.emit_line(write_answer_line(n, answer));
     } else {
-        std::string t = fmt::format("  = {}{}\n", r.text(), call_ok ? "" : "   ✗ " + complaint);
-        t += join_lines(s.explain, terminal_width(), "  │ ");
-        t += socklab::i18n::format(socklab::i18n::tr_n("  Kernel table (port {}):\n", "  Kernel table (ports {}):\n", im.ports.size()),
-                         fmt::join(im.ports, ", "));
-        if (seen.empty()) t += _("    (no sockets)\n");
-        // Columns as wide as their widest cell (as ss does); what does not fit the terminal
-        // continues on the next line, broken between words.
-        std::vector<std::array<std::string, 8>> rows{
-            {"PROTO", "STATE", "LOCAL", "REMOTE", "RECV-Q", "SEND-Q", "TIMER", "OWNER"}};
-        for (const auto& rec : seen) {
-            std::string timer = "-";
-            if (rec.timer != TimerKind::none)
-                timer = fmt::format("{} {:.1f}s", timer_name(rec.timer), rec.timer_ms / 1000.0);
-            std::string owner = "-";
-            if (rec.inode == 0)
-                owner = _("no descriptor (kernel only)");
-            else if (const auto it = our_fds.find(rec.inode); it != our_fds.end())
-                owner = socklab::i18n::format(_("fd {} (this lab)"), it->second);
-            rows.push_back({std::string(proto_name(rec.proto)), std::string(rec.state_name()),
-                            endpoint_text(rec.local_addr, rec.local_port),
-                            endpoint_text(rec.remote_addr, rec.remote_port),
-                            std::to_string(rec.recv_q), std::to_string(rec.send_q), timer,
-                            owner});
-        }
-        std::array<std::size_t, 8> widths{};
-        for (const auto& row : rows)
-            for (std::size_t i = 0; i < row.size(); ++i)
-                widths[i] = std::max(widths[i], display_width(row[i]));
-        if (!seen.empty())
-            for (const auto& row : rows) {
-                std::string line = "   ";
-                for (std::size_t i = 0; i < row.size(); ++i) {
-                    const bool right = i == 4 || i == 5;  // the queues, as ss aligns them
-                    const std::string pad(widths[i] - display_width(row[i]), ' ');
-                    line += ' ';
-                    line += right ? pad + row[i] : i + 1 < row.size() ? row[i] + pad : row[i];
-                }
-                t += line + "\n";
-            }
-        if (!events.empty()) {
-            t += _("  Transitions (kernel tracepoint):\n");
-            for (const auto& ev : events)
-                t += fmt::format("    {:<11} → {:<11} {} → {}\n", state_name(ev.old_state),
-                                 state_name(ev.new_state),
-                                 format_endpoint(ev.local_addr, ev.local_port),
-                                 format_endpoint(ev.remote_addr, ev.remote_port));
-        }
-        if (!wire.empty()) {
-            // "close(9) → FIN-ACK seq 1 ack 1 ← ACK seq 1 ack 2": the segments of this step.
-            std::string line = socklab::i18n::format(_("  Segments: {}"), s.call);
-            for (const auto& [seg, side] : wire) {
-                line += side == Side::server ? "  ← " : "  → ";
-                line += flags_label(seg.flags) + fmt::format(" seq {}", seg.rel_seq);
-                if (seg.has(tcp_flag::ACK)) line += fmt::format(" ack {}", seg.rel_ack);
-                if (seg.len) line += fmt::format(" len {}", seg.len);
-            }
-            t += line + "\n";
-        }
-        for (std::size_t i = 0; i < s.expect.size(); ++i)
-            t += fmt::format("  {} {}\n", check[i] ? "✓" : "✗", expect_text(s.expect[i]));
-        if (question) {
-            const auto& right = question->wire.choices[static_cast<std::size_t>(answer.answer - 1)];
-            if (!all_ok)
-                t += socklab::i18n::format(_("  The kernel did not show answer {} ({}): see ✗ above.\n"),
-                                           answer.answer, right);
-            else
-                t += socklab::i18n::format(_("  The kernel's answer: {}. {}\n"), answer.answer, right);
-            if (!picked)
-                t += _("  (no prediction made)\n");
-            else if (answer.correct)
-                t += socklab::i18n::format(_("  You picked {}: right ✓\n"), *picked);
-            else
-                t += socklab::i18n::format(_("  You picked {}: wrong ✗\n"), *picked);
-        }
-        im.say_fitted(t);
+        if (question) im.say_fitted(header);
+        im.say_fitted(im.report_text(s, r, o, complaint, question ? &*question : nullptr, answer));
     }
     if (call_ok && n == im.steps_planned && im.step_mode) {
         // Let the student (or the viewer) look at the last table while the lab still holds
         // its sockets: they close when the lesson returns.
         if (opts_.json)
-            im.emit({{"event", "waiting"}, {"step", n + 1}, {"final", true}});
+            im.emit_line(write_waiting_line(n + 1, /*final=*/true));
         else
             im.say(_("\n[Enter] end the lab and close its sockets > "));
         (void)read_line();

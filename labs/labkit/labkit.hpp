@@ -22,6 +22,7 @@
 
 #include "socklab/catalog.hpp"
 #include "socklab/fd.hpp"
+#include "socklab/lab_protocol.hpp"
 
 #ifndef IP_LOCAL_PORT_RANGE
 #define IP_LOCAL_PORT_RANGE 51  // linux/in.h, Linux >= 6.3
@@ -47,21 +48,7 @@ struct Options {
 // What the table must show after a step. remote_port 0 matches a socket with no peer
 // (LISTEN, UNCONN). `absent` turns it round: no such socket may be left (e.g. no TIME_WAIT
 // after an RST).
-struct Expect {
-    std::string proto = "tcp";  // "tcp" or "udp"
-    std::uint16_t local_port = 0;
-    std::uint16_t remote_port = 0;
-    std::string state{};
-    bool absent = false;
-    // Queues, where they are the lesson (a listener's backlog, bytes waiting to be read).
-    std::optional<std::uint32_t> recv_q{};
-    std::optional<std::uint32_t> send_q{};
-    std::uint32_t min_recv_q = 0;
-    std::uint32_t min_send_q = 0;
-    std::uint32_t count = 0;  // exactly this many matching sockets; 0: at least one
-    // A kernel-only socket (inode 0): a timewait mini-socket, no descriptor anywhere.
-    bool kernel_only = false;
-};
+using Expect = socklab::LabExpectation;  // the protocol's own type (socklab/lab_protocol.hpp)
 
 // The outcome of a step's call: the return value, or -1 and the errno it left.
 struct Result {

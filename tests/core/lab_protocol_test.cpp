@@ -1,6 +1,12 @@
 // The lab protocol reader: every event of docs/contracts.md, and bad lines as errors, never crashes.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "socklab/lab_protocol.hpp"
 
 namespace socklab {
@@ -120,6 +126,129 @@ TEST(LabProtocol, PredictLinesRoundTripThroughWriterAndReader) {
     EXPECT_FALSE(plain.event->questions);
     EXPECT_FALSE(plain.event->answer);
     EXPECT_FALSE(plain.event->predict);
+}
+
+// Every event the lab programs print, written by core's writer and read back by its reader:
+// one definition of each field (docs/contracts.md).
+TEST(LabProtocol, EveryWrittenLineReadsBack) {
+    const auto read = [](const std::string& line) {
+        auto r = parse_lab_line(line);
+        EXPECT_TRUE(r) << r.error << ": " << line;
+        return r ? *r.event : LabEvent{};
+    };
+    const auto lab = read(write_lab_line({.lab = "accept", .number = 3, .title = "accept() takes a connection",
+                                          .steps = 6, .port = 9003, .role = "both", .tracing = true,
+                                          .capturing = false}));
+    EXPECT_EQ(lab.kind, LabEventKind::lab);
+    EXPECT_EQ(lab.lab, "accept");
+    EXPECT_EQ(lab.number, 3);
+    EXPECT_EQ(lab.title, "accept() takes a connection");
+    EXPECT_EQ(lab.steps, 6);
+    EXPECT_EQ(lab.port, 9003);
+    EXPECT_EQ(lab.role, "both");
+    EXPECT_EQ(lab.tracing, true);
+    EXPECT_EQ(lab.capturing, false);
+
+    const std::vector<LabExpectation> expect{
+        {.local_port = 9003, .state = "LISTEN", .recv_q = 1},
+        {.local_port = 9003, .remote_port = 41000, .state = "TIME_WAIT", .absent = true},
+        {.proto = "udp", .local_port = 9013, .state = "UNCONN", .min_recv_q = 5, .count = 2},
+        {.local_port = 41000, .remote_port = 9003, .state = "TIME_WAIT", .send_q = 0,
+         .min_send_q = 1, .kernel_only = true}};
+    TransitionEvent t;
+    t.local_port = 9003;
+    t.remote_port = 41000;
+    t.old_state = 10;
+    t.new_state = 3;
+    const auto step = read(write_step_line({.lab = "accept", .step = 2, .steps = 6, .title = "connect",
+                                            .call = "connect(4, 127.0.0.1:9003)", .result = "0",
+                                            .explain = "the handshake", .expect = expect,
+                                            .transitions = std::vector<TransitionEvent>{t}}));
+    EXPECT_EQ(step.kind, LabEventKind::step);
+    EXPECT_EQ(step.step, 2);
+    EXPECT_EQ(step.steps, 6);
+    EXPECT_EQ(step.call, "connect(4, 127.0.0.1:9003)");
+    EXPECT_EQ(step.result, "0");
+    EXPECT_EQ(step.explain, "the handshake");
+    EXPECT_EQ(step.expect, expect);
+    ASSERT_EQ(step.transitions.size(), 1u);
+    EXPECT_NE(step.transitions[0].find("SYN_RECV"), std::string::npos) << step.transitions[0];
+
+    SocketRecord rec;
+    rec.state = 10;
+    rec.local_port = 9003;
+    rec.recv_q = 1;
+    rec.send_q = 128;
+    LabObservedLine o{.step = 2, .ok = false, .call_problem = "it returned 0"};
+    o.sockets.push_back({.record = rec, .owners = {ProcessRef{42, 3, 0, "socklab-lab-acc", "root"}}});
+    o.checks = {{expect[0], true}, {expect[2], false}};
+    Segment seg;
+    seg.family = AF_INET;
+    seg.src_addr = seg.dst_addr = *parse_ip("127.0.0.1");
+    seg.src_port = 41000;
+    seg.dst_port = 9003;
+    seg.flags = tcp_flag::SYN;
+    o.segments = std::vector<Segment>{seg};
+    const auto obs = read(write_observed_line(o));
+    EXPECT_EQ(obs.kind, LabEventKind::observed);
+    EXPECT_EQ(obs.ok, false);
+    EXPECT_EQ(obs.call_problem, "it returned 0");
+    ASSERT_EQ(obs.sockets.size(), 1u);
+    EXPECT_EQ(obs.sockets[0].proto, "tcp");
+    EXPECT_EQ(obs.sockets[0].state, "LISTEN");
+    EXPECT_EQ(obs.sockets[0].local_port, 9003);
+    EXPECT_EQ(obs.sockets[0].recv_q, 1u);
+    EXPECT_EQ(obs.sockets[0].send_q, 128u);
+    ASSERT_EQ(obs.checks.size(), 2u);
+    EXPECT_EQ(obs.checks[0].expect, expect[0]);
+    EXPECT_TRUE(obs.checks[0].ok);
+    EXPECT_EQ(obs.checks[1].expect, expect[2]);
+    EXPECT_FALSE(obs.checks[1].ok);
+    ASSERT_EQ(obs.segments.size(), 1u);
+    EXPECT_EQ(obs.segments[0].dst_port, 9003);
+    EXPECT_TRUE(obs.segments[0].has(tcp_flag::SYN));
+    // Without a capture there is no "segments" field, not an empty one.
+    EXPECT_EQ(write_observed_line({.step = 1}).find("segments"), std::string::npos);
+
+    const auto wait = read(write_waiting_line(7, true));
+    EXPECT_EQ(wait.kind, LabEventKind::waiting);
+    EXPECT_EQ(wait.step, 7);
+    EXPECT_TRUE(wait.final);
+    EXPECT_FALSE(read(write_waiting_line(3)).final);
+
+    const auto note = read(write_note_line(4, "the peer's FIN arrived"));
+    EXPECT_EQ(note.kind, LabEventKind::note);
+    EXPECT_EQ(note.step, 4);
+    EXPECT_EQ(note.text, "the peer's FIN arrived");
+    // Bytes that are not UTF-8 (a peer's half character) are replaced, not thrown.
+    const auto msg = read(write_message_line("peer", "hi \xE2\x82"));
+    EXPECT_EQ(msg.kind, LabEventKind::message);
+    EXPECT_EQ(msg.from, "peer");
+    EXPECT_EQ(msg.text.substr(0, 3), "hi ");
+
+    const auto done = read(write_done_line({.lab = "accept", .ok = false, .stopped = "quit",
+                                            .message = "stopped at step 2", .questions = 4,
+                                            .predicted = 1}));
+    EXPECT_EQ(done.kind, LabEventKind::done);
+    EXPECT_EQ(done.ok, false);
+    EXPECT_EQ(done.stopped, "quit");
+    EXPECT_EQ(done.message, "stopped at step 2");
+    EXPECT_EQ(done.questions, 4);
+    EXPECT_EQ(done.predicted, 1);
+}
+
+TEST(LabProtocol, BadExpectationsAreErrorsThatSayWhy) {
+    for (const auto& [line, why] : std::vector<std::pair<std::string, std::string>>{
+             {R"J({"event":"step","expect":[{"proto":"sctp","state":"LISTEN"}]})J", "'proto'"},
+             {R"J({"event":"step","expect":[{"state":"LISTEN","recv_q":-1}]})J", "'recv_q' is out of range"},
+             {R"J({"event":"step","expect":[{"state":"LISTEN","count":"2"}]})J", "'count' is not a whole number"},
+             {R"J({"event":"step","expect":[{"state":"LISTEN","kernel_only":1}]})J", "'kernel_only' is not true/false"},
+             {R"J({"event":"observed","sockets":[{"state":"LISTEN","send_q":4294967296}]})J", "'send_q' is out of range"},
+             {R"J({"event":"waiting","step":1,"final":"yes"})J", "'final' is not true/false"}}) {
+        const auto r = parse_lab_line(line);
+        EXPECT_FALSE(r) << line;
+        EXPECT_NE(r.error.find(why), std::string::npos) << line << " -> " << r.error;
+    }
 }
 
 TEST(LabProtocol, BadPredictLinesAreErrorsThatSayWhy) {

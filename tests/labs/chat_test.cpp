@@ -11,7 +11,6 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "lab_child.hpp"
 #include "socklab/source.hpp"
@@ -347,8 +346,8 @@ TEST(ChatLab, JsonModeReportsMessages) {
     std::string line;
     std::string text;
     while (std::getline(in, line)) {
-        const auto ev = nlohmann::json::parse(line);  // every line is JSON, chat text included
-        if (ev["event"] == "message") text += ev["text"].get<std::string>();
+        const auto ev = test::read_lab_line(line);  // every line is protocol, chat text included
+        if (ev.kind == LabEventKind::message) text += ev.text;
     }
     seen = text.find(kFromClient) != std::string::npos;
     EXPECT_TRUE(seen) << server.out();

@@ -33,31 +33,22 @@ std::string lab_bin(std::string_view id) { return bin("socklab-lab-" + std::stri
 
 // Does `ss` agree with one expectation of the lab? BOUND_INACTIVE is left to the lab's own
 // check: ss (iproute2 6.1) cannot ask for that state.
-bool ss_agrees(const std::vector<SsRow>& rows, const json& e, std::string& why) {
-    const std::string state = e.at("state");
-    if (state == "BOUND_INACTIVE") return true;
-    if (!e.contains("proto")) {
-        why = "the expectation names no proto: " + e.dump();
-        return false;
-    }
+bool ss_agrees(const std::vector<SsRow>& rows, const LabExpectation& e, std::string& why) {
+    if (e.state == "BOUND_INACTIVE") return true;
     std::uint32_t found = 0;
     for (const auto& r : rows) {
-        if (r.proto != e.at("proto").get<std::string>() ||
-            (e.value("kernel_only", false) && r.owned) ||
-            r.local_port != e.at("local_port").get<std::uint16_t>() ||
-            r.remote_port != e.at("remote_port").get<std::uint16_t>() || r.state != state)
+        if (r.proto != e.proto || (e.kernel_only && r.owned) || r.local_port != e.local_port ||
+            r.remote_port != e.remote_port || r.state != e.state)
             continue;
-        if (e.contains("recv_q") && r.recv_q != e["recv_q"].get<std::uint32_t>()) continue;
-        if (e.contains("send_q") && r.send_q != e["send_q"].get<std::uint32_t>()) continue;
-        if (e.contains("min_recv_q") && r.recv_q < e["min_recv_q"].get<std::uint32_t>()) continue;
-        if (e.contains("min_send_q") && r.send_q < e["min_send_q"].get<std::uint32_t>()) continue;
+        if (e.recv_q && r.recv_q != *e.recv_q) continue;
+        if (e.send_q && r.send_q != *e.send_q) continue;
+        if (r.recv_q < e.min_recv_q || r.send_q < e.min_send_q) continue;
         ++found;
     }
-    const bool ok = e.value("absent", false) ? found == 0
-                    : e.contains("count")     ? found == e["count"].get<std::uint32_t>()
-                                              : found > 0;
+    const bool ok = e.absent ? found == 0 : e.count ? found == e.count : found > 0;
     if (!ok) {
-        why = "ss disagrees with " + e.dump() + "; ss shows:\n";
+        why = fmt::format("ss disagrees with {} :{} -> :{}{}; ss shows:\n", e.state, e.local_port,
+                          e.remote_port, e.absent ? " (absent)" : "");
         for (const auto& r : rows) why += "  " + r.line + "\n";
     }
     return ok;
@@ -88,39 +79,47 @@ TEST_P(EveryLab, StepByStepAgreesWithSs) {
     const auto& entry = GetParam();
     Child lab({lab_bin(entry.id), "--json"});
     int steps = -1, last_step = 0, waits = 0;
-    json pending_expect = json::array();
+    std::vector<LabExpectation> pending_expect;
     bool done = false;
     while (!done) {
         const auto line = lab.next_line(30s);
         ASSERT_TRUE(line) << "no output from the lab; stderr:\n" << lab.err();
-        const json ev = json::parse(*line);
-        const std::string kind = ev.at("event");
-        if (kind == "lab") {
-            EXPECT_EQ(ev.at("lab"), entry.id);
-            EXPECT_EQ(ev.at("port"), lab::default_port(entry.number));
-            steps = ev.at("steps");
-        } else if (kind == "step") {
-            EXPECT_EQ(ev.at("step"), last_step + 1);
-            EXPECT_EQ(ev.at("steps"), steps);
-            last_step = ev.at("step");
-            pending_expect = ev.at("expect");
-            for (const auto* field : {"title", "call", "result", "explain"})
-                EXPECT_FALSE(ev.at(field).get<std::string>().empty()) << field;
-        } else if (kind == "observed") {
-            EXPECT_TRUE(ev.at("ok").get<bool>()) << "step " << last_step << ": " << *line;
-            EXPECT_EQ(ev.at("checks").size(), pending_expect.size());
-        } else if (kind == "waiting") {
-            ++waits;
-            const auto rows = ss_rows();
-            for (const auto& e : pending_expect) {
-                std::string why;
-                EXPECT_TRUE(ss_agrees(rows, e, why)) << "after step " << last_step << ": " << why;
+        const auto ev = test::read_lab_line(*line);
+        switch (ev.kind) {
+            case LabEventKind::lab:
+                EXPECT_EQ(ev.lab, entry.id);
+                EXPECT_EQ(ev.number, entry.number);
+                EXPECT_EQ(ev.port, lab::default_port(entry.number));
+                steps = ev.steps;
+                break;
+            case LabEventKind::step:
+                EXPECT_EQ(ev.step, last_step + 1);
+                EXPECT_EQ(ev.steps, steps);
+                last_step = ev.step;
+                pending_expect = ev.expect;
+                for (const auto* field : {&ev.title, &ev.call, &ev.result, &ev.explain})
+                    EXPECT_FALSE(field->empty()) << *line;
+                break;
+            case LabEventKind::observed:
+                EXPECT_EQ(ev.ok, true) << "step " << last_step << ": " << *line;
+                EXPECT_EQ(ev.checks.size(), pending_expect.size());
+                break;
+            case LabEventKind::waiting: {
+                ++waits;
+                const auto rows = ss_rows();
+                for (const auto& e : pending_expect) {
+                    std::string why;
+                    EXPECT_TRUE(ss_agrees(rows, e, why)) << "after step " << last_step << ": " << why;
+                }
+                pending_expect.clear();
+                lab.write("next\n");
+                break;
             }
-            pending_expect = json::array();
-            lab.write("next\n");
-        } else if (kind == "done") {
-            EXPECT_TRUE(ev.at("ok").get<bool>()) << *line;
-            done = true;
+            case LabEventKind::done:
+                EXPECT_EQ(ev.ok, true) << *line;
+                done = true;
+                break;
+            default: break;
         }
     }
     EXPECT_EQ(last_step, steps);
@@ -149,17 +148,19 @@ AutoRun run_auto_json(const lab::LabEntry& entry, const std::vector<std::string>
     std::istringstream in(res.out);
     std::string line;
     while (std::getline(in, line)) {
-        const json ev = json::parse(line);
-        if (ev["event"] == "lab") steps = ev["steps"];
-        if (ev["event"] == "step") run.ran.push_back({ev["title"], ev["call"]});
-        if (ev["event"] == "waiting") ADD_FAILURE() << "--auto must not wait: " << line;
-        if (ev["event"] == "step") run.texts += ev.value("title", "") + "\n" + ev.value("explain", "") + "\n";
-        if (ev["event"] == "observed") {
-            ++observed;
-            EXPECT_TRUE(ev["ok"].get<bool>()) << line;
-            for (const auto& c : ev["checks"]) EXPECT_TRUE(c["ok"].get<bool>()) << c.dump();
+        const auto ev = test::read_lab_line(line);
+        if (ev.kind == LabEventKind::lab) steps = ev.steps;
+        if (ev.kind == LabEventKind::step) {
+            run.ran.push_back({ev.title, ev.call});
+            run.texts += ev.title + "\n" + ev.explain + "\n";
         }
-        if (ev["event"] == "done") done_ok = ev["ok"];
+        if (ev.kind == LabEventKind::waiting) ADD_FAILURE() << "--auto must not wait: " << line;
+        if (ev.kind == LabEventKind::observed) {
+            ++observed;
+            EXPECT_EQ(ev.ok, true) << line;
+            for (const auto& c : ev.checks) EXPECT_TRUE(c.ok) << c.expect.state << " :" << c.expect.local_port;
+        }
+        if (ev.kind == LabEventKind::done) done_ok = ev.ok.value_or(false);
     }
     EXPECT_GT(steps, 0);
     EXPECT_EQ(observed, steps);
@@ -254,16 +255,14 @@ TEST(LabOlderKernel, BoundOnlyLabsPassWithoutBoundInactive) {
         std::istringstream in(res.out);
         std::string line;
         while (std::getline(in, line)) {
-            const json ev = json::parse(line);
-            if (ev["event"] == "step") {
-                for (const auto& e : ev["expect"])
-                    EXPECT_NE(e["state"], "BOUND_INACTIVE") << id << ": " << line;
-                said = said || ev["explain"].get<std::string>().find(
-                                   "does not list bound-only sockets") != std::string::npos;
+            const auto ev = test::read_lab_line(line);
+            if (ev.kind == LabEventKind::step) {
+                for (const auto& e : ev.expect) EXPECT_NE(e.state, "BOUND_INACTIVE") << id << ": " << line;
+                said = said || ev.explain.find("does not list bound-only sockets") != std::string::npos;
             }
-            if (ev["event"] == "observed") {
-                for (const auto& sock : ev["sockets"])
-                    EXPECT_NE(sock["state"], "BOUND_INACTIVE") << id << ": " << line;
+            if (ev.kind == LabEventKind::observed) {
+                for (const auto& sock : ev.sockets)
+                    EXPECT_NE(sock.state, "BOUND_INACTIVE") << id << ": " << line;
             }
         }
         EXPECT_TRUE(said) << id << ": no step says what this kernel shows";
@@ -314,8 +313,8 @@ TEST(LabCallText, SendRecvShowsTheLoopItRuns) {
     std::istringstream in(res.out);
     std::string line;
     while (std::getline(in, line)) {
-        const json ev = json::parse(line);
-        if (ev["event"] == "step") calls += ev["call"].get<std::string>() + "\n";
+        const auto ev = test::read_lab_line(line);
+        if (ev.kind == LabEventKind::step) calls += ev.call + "\n";
     }
     std::ifstream t(trace);
     const std::string traced((std::istreambuf_iterator<char>(t)), std::istreambuf_iterator<char>());
@@ -406,7 +405,7 @@ TEST(LabControl, QuitClosesEverythingAndExitsZero) {
     for (int waits = 0; waits < 4;) {
         const auto line = lab.next_line(20s);
         ASSERT_TRUE(line) << lab.err();
-        if (json::parse(*line)["event"] == "waiting" && ++waits < 4) lab.write("next\n");
+        if (test::read_lab_line(*line).kind == LabEventKind::waiting && ++waits < 4) lab.write("next\n");
     }
     EXPECT_TRUE(wait_until([] {
         for (const auto& r : ss_rows())
@@ -428,7 +427,7 @@ TEST(LabControl, CtrlCClosesEverythingAndExits130) {
     for (int waits = 0; waits < 4;) {
         const auto line = lab.next_line(20s);
         ASSERT_TRUE(line) << lab.err();
-        if (json::parse(*line)["event"] == "waiting" && ++waits < 4) lab.write("next\n");
+        if (test::read_lab_line(*line).kind == LabEventKind::waiting && ++waits < 4) lab.write("next\n");
     }
     lab.signal(SIGINT);
     EXPECT_EQ(lab.wait(10s), 130) << lab.out() << lab.err();
@@ -473,11 +472,11 @@ TEST(LabCli, RunByNumberExecsTheLab) {
     PrivateNetns ns;
     const auto res = run_command({bin("socklab"), "lab", "run", "13", "--auto", "--json"}, {}, 60s);
     EXPECT_EQ(res.exit_code, 0) << res.err;
-    // The first line is the lab's own announcement (read as JSON: its keys come sorted, and
-    // which other fields it carries — tracing, capturing — depends on the privileges).
-    const auto first = nlohmann::json::parse(res.out.substr(0, res.out.find('\n')));
-    EXPECT_EQ(first.value("event", ""), "lab") << res.out;
-    EXPECT_EQ(first.value("lab", ""), "udp") << res.out;
+    // The first line is the lab's own announcement.
+    const auto first = test::read_lab_line(res.out.substr(0, res.out.find('\n')));
+    EXPECT_EQ(first.kind, LabEventKind::lab) << res.out;
+    EXPECT_EQ(first.lab, "udp") << res.out;
+    EXPECT_EQ(first.number, 13) << res.out;
     EXPECT_NE(res.out.find("{\"event\":\"done\",\"lab\":\"udp\",\"ok\":true}"), std::string::npos);
 }
 
@@ -509,7 +508,7 @@ TEST(LabSegments, AbortSendsRstAndActiveCloseFourSegments) {
     struct Seen {
         bool capturing = false;
         int port = 0;
-        std::vector<std::pair<int, json>> segments;  // (step, segment)
+        std::vector<std::pair<int, Segment>> segments;  // (step, segment)
         std::map<int, std::string> titles;
     };
     auto run_lab = [](const std::string& id) {
@@ -518,29 +517,29 @@ TEST(LabSegments, AbortSendsRstAndActiveCloseFourSegments) {
         std::istringstream in(res.out);
         std::string line;
         while (std::getline(in, line)) {
-            const json ev = json::parse(line);
-            if (ev["event"] == "lab") {
-                s.capturing = ev.value("capturing", false);
-                s.port = ev["port"];
+            const auto ev = test::read_lab_line(line);
+            if (ev.kind == LabEventKind::lab) {
+                s.capturing = ev.capturing.value_or(false);
+                s.port = ev.port;
             }
-            if (ev["event"] == "step") s.titles[ev["step"].get<int>()] = ev["title"];
-            if (ev["event"] == "observed" && ev.contains("segments"))
-                for (const auto& seg : ev["segments"]) s.segments.emplace_back(ev["step"].get<int>(), seg);
+            if (ev.kind == LabEventKind::step) s.titles[ev.step] = ev.title;
+            if (ev.kind == LabEventKind::observed)
+                for (const auto& seg : ev.segments) s.segments.emplace_back(ev.step, seg);
         }
         return s;
     };
-    const auto has = [](const json& seg, const char* flag) {
-        for (const auto& f : seg["flags"])
-            if (f == flag) return true;
-        return false;
+    const auto has = [](const Segment& seg, std::uint8_t flag) { return seg.has(flag); };
+    const auto shown = [](const Segment& seg) {
+        return format_endpoint(seg.src_addr, seg.src_port) + " > " +
+               format_endpoint(seg.dst_addr, seg.dst_port) + " " + flags_label(seg.flags);
     };
 
     const auto abort = run_lab("abort");
     if (!abort.capturing) GTEST_SKIP() << "the capture is not active here (needs CAP_NET_RAW)";
     int rst_step = 0;
     for (const auto& [step, seg] : abort.segments) {
-        EXPECT_FALSE(has(seg, "FIN")) << "step " << step << ": " << seg.dump();
-        if (has(seg, "RST") && rst_step == 0) rst_step = step;
+        EXPECT_FALSE(has(seg, tcp_flag::FIN)) << "step " << step << ": " << shown(seg);
+        if (has(seg, tcp_flag::RST) && rst_step == 0) rst_step = step;
     }
     ASSERT_NE(rst_step, 0) << "no RST in any step";
     EXPECT_NE(abort.titles.at(rst_step).find("RST"), std::string::npos)
@@ -549,10 +548,10 @@ TEST(LabSegments, AbortSendsRstAndActiveCloseFourSegments) {
     const auto close = run_lab("active-close");
     std::vector<std::string> ending;  // control segments from the first FIN on
     for (const auto& [step, seg] : close.segments) {
-        if (ending.empty() && !has(seg, "FIN")) continue;
-        if (seg["len"] != 0) continue;
-        const std::string who = seg["src_port"] == close.port ? "server " : "client ";
-        ending.push_back(who + (has(seg, "FIN") ? "FIN" : has(seg, "RST") ? "RST" : "ACK"));
+        if (ending.empty() && !has(seg, tcp_flag::FIN)) continue;
+        if (seg.len != 0) continue;
+        const std::string who = seg.src_port == close.port ? "server " : "client ";
+        ending.push_back(who + (has(seg, tcp_flag::FIN) ? "FIN" : has(seg, tcp_flag::RST) ? "RST" : "ACK"));
     }
     EXPECT_EQ(ending, (std::vector<std::string>{"client FIN", "server ACK", "server FIN", "client ACK"}));
 }
@@ -573,27 +572,27 @@ TEST(LabSegments, DeadPeerIsCapturedOnItsVeth) {
     std::vector<std::string> seen;  // "src:port>dst:port FLAGS len"
     std::istringstream in(res.out);
     for (std::string line; std::getline(in, line);) {
-        const json ev = json::parse(line);
-        if (ev["event"] == "lab") {
-            capturing = ev.value("capturing", false);
-            port = ev["port"];
+        const auto ev = test::read_lab_line(line);
+        if (ev.kind == LabEventKind::lab) {
+            capturing = ev.capturing.value_or(false);
+            port = ev.port;
         }
-        if (ev["event"] == "observed" && ev.contains("segments"))
-            for (const auto& seg : ev["segments"]) {
-                std::string flags;
-                for (const auto& f : seg["flags"]) flags += (flags.empty() ? "" : "-") + f.get<std::string>();
-                const bool to_peer = seg["dst_port"] == port;
-                EXPECT_EQ(seg[to_peer ? "dst_addr" : "src_addr"], "10.19.0.2") << seg.dump();
-                EXPECT_EQ(seg[to_peer ? "src_addr" : "dst_addr"], "10.19.0.1") << seg.dump();
-                seen.push_back(std::string(to_peer ? "client " : "peer ") + flags + " " +
-                               std::to_string(seg["len"].get<int>()));
+        if (ev.kind == LabEventKind::observed)
+            for (const auto& seg : ev.segments) {
+                const bool to_peer = seg.dst_port == port;
+                const auto& peer = to_peer ? seg.dst_addr : seg.src_addr;
+                const auto& client = to_peer ? seg.src_addr : seg.dst_addr;
+                EXPECT_EQ(peer.to_string(), "10.19.0.2") << line;
+                EXPECT_EQ(client.to_string(), "10.19.0.1") << line;
+                seen.push_back(std::string(to_peer ? "client " : "peer ") + flags_label(seg.flags) +
+                               " " + std::to_string(seg.len));
             }
     }
     if (!capturing) GTEST_SKIP() << "the capture is not active here (needs CAP_NET_RAW)";
     const auto count = [&](const std::string& s) { return std::count(seen.begin(), seen.end(), s); };
     EXPECT_EQ(count("client SYN 0"), 2) << testing::PrintToString(seen);
     EXPECT_EQ(count("peer SYN-ACK 0"), 2) << testing::PrintToString(seen);
-    EXPECT_GE(count("client ACK-PSH 1000"), 1) << "the data sent into the dead link: " << testing::PrintToString(seen);
+    EXPECT_GE(count("client PSH-ACK 1000"), 1) << "the data sent into the dead link: " << testing::PrintToString(seen);
 }
 
 }  // namespace

@@ -13,7 +13,6 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "lab_child.hpp"
 #include "testsupport.hpp"
@@ -21,7 +20,6 @@
 namespace socklab::test {
 namespace {
 
-using nlohmann::json;
 using namespace std::chrono_literals;
 
 // Lines of `ss -tanH state <state>` that involve `port`, asked independently of socklab.
@@ -59,13 +57,13 @@ bool step_through(Child& lab, AtWait&& at_wait) {
             ADD_FAILURE() << "no output from the lab; stderr:\n" << lab.err();
             return false;
         }
-        const json ev = json::parse(*line);
-        if (ev.at("event") == "step") step = ev.at("step");
-        if (ev.at("event") == "waiting") {
+        const auto ev = test::read_lab_line(*line);
+        if (ev.kind == LabEventKind::step) step = ev.step;
+        if (ev.kind == LabEventKind::waiting) {
             if (!at_wait(step)) return false;
             lab.write("next\n");
-        } else if (ev.at("event") == "done") {
-            EXPECT_TRUE(ev.at("ok").get<bool>()) << *line;
+        } else if (ev.kind == LabEventKind::done) {
+            EXPECT_EQ(ev.ok, true) << *line;
             return true;
         }
     }
@@ -285,9 +283,8 @@ TEST(LabEphemeralPorts, TwReuseOffKeepsEaddrnotavail) {
     std::string line;
     int refused_steps = 0;
     while (std::getline(in, line)) {
-        const json ev = json::parse(line);
-        if (ev["event"] == "step" && ev["result"].get<std::string>().find("EADDRNOTAVAIL") !=
-                                         std::string::npos)
+        const auto ev = test::read_lab_line(line);
+        if (ev.kind == LabEventKind::step && ev.result.find("EADDRNOTAVAIL") != std::string::npos)
             ++refused_steps;
     }
     EXPECT_EQ(refused_steps, 2) << res.out;  // the fifth client, and the sixth a second later

@@ -284,6 +284,16 @@ TempDir::~TempDir() {
     std::filesystem::remove_all(path, ec);
 }
 
+LabEvent read_lab_line(std::string_view line) {
+    auto r = parse_lab_line(line);
+    if (!r) {
+        ADD_FAILURE() << "the lab printed a line the protocol reader refuses (" << r.error
+                      << "): " << line;
+        return {};
+    }
+    return std::move(*r.event);
+}
+
 std::vector<std::string> states_in_choice(const std::string& choice) {
     std::vector<std::string> out;
     std::size_t start = 0;

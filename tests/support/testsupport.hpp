@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "socklab/fd.hpp"
+#include "socklab/lab_protocol.hpp"
 #include "socklab/record.hpp"
 #include "socklab/source.hpp"
 
@@ -98,6 +99,10 @@ inline std::string bin(std::string_view name) {
     return std::string(SOCKLAB_BIN_DIR) + "/" + std::string(name);
 }
 #endif
+
+// One line a lab printed with --json, read by the protocol's own reader (what the viewer uses).
+// A line the reader refuses fails the test that read it, and reads as an event of kind other.
+[[nodiscard]] LabEvent read_lab_line(std::string_view line);
 
 // Predict mode: the states one choice of a lab's question names, in order ("no X" for a
 // socket that must be gone). A choice is " / "-separated parts ending in a state name.

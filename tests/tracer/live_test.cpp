@@ -4,13 +4,17 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
+#include <netinet/in.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <new>
@@ -394,6 +398,49 @@ TEST(TracerUnprivileged, ForcedDegradesWithAMessageAndPollingStillWorks) {
     // Polling is untouched: the table still shows the listener.
     auto src = make_default_source();
     EXPECT_TRUE(test::wait_for_state(*src, port, 0, static_cast<std::uint8_t>(TcpState::listen)));
+}
+
+// The state tracepoint has no network-namespace field: a tracer started here reports a
+// connection made inside another namespace, which this namespace's table does not list
+// (docs/kernel-facts.md, "The state tracepoint reports every network namespace").
+TEST(TracerNamespaces, AnotherNamespacesConnectionIsReportedToo) {
+    SOCKLAB_REQUIRE_ROOT();
+    UniqueFd listener, client;
+    {
+        // Sockets belong to the namespace they were made in, wherever the thread goes next.
+        test::PrivateNetns elsewhere;
+        listener = test::tcp_listen("127.0.0.1", 0);
+        client = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        ASSERT_TRUE(client);
+    }
+    const std::uint16_t port = test::local_port(listener.get());
+    struct stat st {};
+    ASSERT_EQ(::fstat(listener.get(), &st), 0);
+    auto src = make_netlink_source();
+    for (const auto& r : test::sockets_on_port(*src, port))
+        EXPECT_NE(r.inode, st.st_ino) << "the other namespace's listener is in this table";
+
+    TracerOptions opts;
+    opts.port = port;
+    Tracer tracer(opts);
+    ASSERT_TRUE(tracer.status().active) << tracer.status().message;
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(client.get(), reinterpret_cast<const sockaddr*>(&to), sizeof to), 0)
+        << std::strerror(errno);
+    std::vector<TransitionEvent> events;
+    const auto seen = [&](TcpState from, TcpState to_state) {
+        return std::any_of(events.begin(), events.end(), [&](const TransitionEvent& e) {
+            return e.local_port == port && e.old_state == static_cast<std::uint8_t>(from) &&
+                   e.new_state == static_cast<std::uint8_t>(to_state);
+        });
+    };
+    EXPECT_TRUE(test::wait_until([&] {
+        tracer.poll(events, 20ms);
+        return seen(TcpState::listen, TcpState::syn_recv) && seen(TcpState::syn_recv, TcpState::established);
+    })) << "the other namespace's handshake was not reported (" << events.size() << " events)";
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -33,6 +34,12 @@ struct OwnerScanStats {
 
 // The name of user `uid` as ps shows it, or the number when the user database has none.
 [[nodiscard]] std::string user_name(std::uint32_t uid);
+
+// The sockets one process holds now, by inode: each with its descriptor, the process's
+// command, effective uid and user name (what a lab shows for its own descriptors). Empty when
+// the process is gone or its descriptors cannot be read.
+[[nodiscard]] std::map<std::uint64_t, ProcessRef> sockets_held_by(
+    int pid, const std::filesystem::path& proc_root = "/proc");
 
 class OwnerIndex {
 public:
