@@ -1,5 +1,5 @@
 // libFuzzer target: the framing hint's pure half (program::rebuild_stream, framing_hints,
-// split_excerpt). The first byte says how many receives (up to 15) follow, one byte each (their
+// split_excerpt, merged_excerpt). The first byte says how many receives (up to 15) follow, one byte each (their
 // lengths); the next how many chunks (up to 7), two bytes each (offset, length); the rest is
 // the bytes the chunks take in turn. The rebuilt stream never holds more than the chunks
 // reach, each hint names its stream, and an excerpt is always quoted; never a crash.
@@ -41,9 +41,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& f : framing_hints(streams))
         if (f.fd != 4 || f.kind != FindingKind::framing_hint || !f.count || *f.count == 0)
             __builtin_trap();
+    // At most two hints per stream (split, merged).
+    if (framing_hints(streams).size() > 2) __builtin_trap();
     for (std::size_t i = 0; i <= s.bytes.size() + 1; ++i) {
         const auto e = split_excerpt(s.bytes, i, 1 + i % 8);
         if (e.size() < 7 || e.front() != '"' || e.back() != '"') __builtin_trap();
+        // Any read [i/2, i) and any newline offset, sensible or not: a quoted pair, no crash.
+        const auto m = merged_excerpt(s.bytes, i / 2, i, i / 2 + i % 3, 1 + i % 8);
+        if (m.size() < 7 || m.front() != '"' || m.back() != '"') __builtin_trap();
     }
     return 0;
 }

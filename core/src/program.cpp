@@ -177,9 +177,47 @@ std::string split_excerpt(std::string_view bytes, std::size_t at, std::size_t ma
     return out;
 }
 
+std::string merged_excerpt(std::string_view bytes, std::size_t start, std::size_t end,
+                           std::size_t newline, std::size_t max) {
+    end = std::min(end, bytes.size());
+    if (start >= end || newline < start || newline + 1 >= end) return R"("" + "")";
+    // The first line the read holds (from the read's start) and the one after it, inside it.
+    const auto next_nl = bytes.find('\n', newline + 1);
+    const std::size_t next_end = next_nl == std::string_view::npos ? end : std::min(end, next_nl + 1);
+    std::string out = "\"";
+    if (newline + 1 - start > max) {
+        out += "...";
+        escape_into(out, bytes.substr(newline + 1 - max, max));
+    } else {
+        escape_into(out, bytes.substr(start, newline + 1 - start));
+    }
+    out += "\" + \"";
+    if (next_end - (newline + 1) > max) {
+        escape_into(out, bytes.substr(newline + 1, max));
+        out += "...";
+    } else {
+        escape_into(out, bytes.substr(newline + 1, next_end - (newline + 1)));
+    }
+    out += '"';
+    return out;
+}
+
 std::vector<Finding> framing_hints(std::span<const ReceivedStream> streams) {
     std::vector<Finding> out;
     for (const auto& s : streams) {
+        const auto finding = [&s](std::uint64_t count, std::string evidence) {
+            Finding f;
+            f.kind = FindingKind::framing_hint;
+            f.pid = s.pid;
+            f.tid = s.tid;
+            f.fd = s.fd;
+            f.local_port = s.key.local_port;
+            f.remote_port = s.key.remote_port;
+            f.count = count;
+            f.evidence = std::move(evidence);
+            return f;
+        };
+        // Split: a read ended mid-line and the next read continued the line.
         std::uint64_t offset = 0, splits = 0, first_at = 0, first_read = 0;
         for (std::size_t i = 0; i + 1 < s.reads.size(); ++i) {
             const auto n = s.reads[i];
@@ -194,22 +232,52 @@ std::vector<Finding> framing_hints(std::span<const ReceivedStream> streams) {
                 first_read = i + 1;
             }
         }
-        if (splits == 0) continue;
-        Finding f;
-        f.kind = FindingKind::framing_hint;
-        f.pid = s.pid;
-        f.tid = s.tid;
-        f.fd = s.fd;
-        f.local_port = s.key.local_port;
-        f.remote_port = s.key.remote_port;
-        f.count = splits;
-        f.evidence = i18n::format(
-            _("receive {} on fd {} ended mid-line at byte {} of the stream and the next receive "
-              "continued the line ({}): TCP is a byte stream and one recv() is not one message, "
-              "so a program that compares whole reads with a command misses it; collect bytes "
-              "up to the newline (a hint: a peer that sends no newlines looks the same)"),
-            first_read, s.fd, first_at, split_excerpt(s.bytes, static_cast<std::size_t>(first_at)));
-        out.push_back(std::move(f));
+        if (splits != 0)
+            out.push_back(finding(
+                splits,
+                i18n::format(
+                    _("receive {} on fd {} ended mid-line at byte {} of the stream and the next "
+                      "receive continued the line ({}): TCP is a byte stream and one recv() is "
+                      "not one message, so a program that compares whole reads with a command "
+                      "misses it; collect bytes up to the newline (a hint: a peer that sends no "
+                      "newlines looks the same)"),
+                    first_read, s.fd, first_at,
+                    split_excerpt(s.bytes, static_cast<std::size_t>(first_at)))));
+        // Merged: one read returned a whole line and more bytes after it.
+        std::uint64_t start = 0, merged = 0, merged_read = 0;
+        std::size_t merged_start = 0, merged_end = 0, merged_nl = 0;
+        for (std::size_t i = 0; i < s.reads.size(); ++i) {
+            const auto n = s.reads[i];
+            if (n == 0 || start >= s.bytes.size()) break;  // end of stream, or bytes not known
+            const auto from = static_cast<std::size_t>(start);
+            const auto end = static_cast<std::size_t>(std::min<std::uint64_t>(start + n, s.bytes.size()));
+            // A whole line inside this read — it starts in the read (at the read's start on a
+            // line boundary, or after a newline in it) — with a byte after it, also in the read.
+            const std::string_view known = std::string_view(s.bytes).substr(0, end - 1);
+            std::size_t line = from;
+            if (from != 0 && s.bytes[from - 1] != '\n') {
+                const auto first = known.find('\n', from);
+                line = first == std::string_view::npos ? end : first + 1;
+            }
+            const auto nl = line < end ? known.find('\n', line) : std::string_view::npos;
+            if (nl != std::string_view::npos && merged++ == 0) {
+                merged_read = i + 1;
+                merged_start = line;
+                merged_end = end;
+                merged_nl = nl;
+            }
+            start += n;
+        }
+        if (merged != 0)
+            out.push_back(finding(
+                merged,
+                i18n::format(
+                    _("receive {} on fd {} returned more than one line ({}): one recv() can "
+                      "return several lines, so a program that compares whole reads with a "
+                      "command misses it; split the bytes at each newline (a hint: a careful "
+                      "program that splits them reads the same)"),
+                    merged_read, s.fd,
+                    merged_excerpt(s.bytes, merged_start, merged_end, merged_nl))));
     }
     return out;
 }

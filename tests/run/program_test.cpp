@@ -446,9 +446,44 @@ TEST(ProgramFraming, AReadEndingMidLineFollowedByAnotherIsAHint) {
     EXPECT_NE(t[0].evidence.find(R"("a" + "b\n")"), std::string::npos) << t[0].evidence;
 }
 
+TEST(ProgramFraming, AReadHoldingMoreThanOneLineIsAHint) {
+    // "/quit\n" and "hello\n" in one read: a whole-read comparison never sees "/quit".
+    const std::vector<ReceivedStream> merged{stream("hi\n/quit\nhello\n", {3, 12})};
+    const auto f = framing_hints(merged);
+    ASSERT_EQ(f.size(), 1u);
+    EXPECT_EQ(f[0].kind, FindingKind::framing_hint);
+    EXPECT_EQ(f[0].fd, 4);
+    EXPECT_EQ(f[0].count, 1u);
+    EXPECT_NE(f[0].evidence.find("receive 2 on fd 4 returned more than one line"), std::string::npos)
+        << f[0].evidence;
+    EXPECT_NE(f[0].evidence.find(R"("/quit\n" + "hello\n")"), std::string::npos) << f[0].evidence;
+
+    // Split and merged in one stream: one hint of each, each with its own count.
+    const std::vector<ReceivedStream> both{stream("/qu" "it\nab\ncd\n", {3, 3, 6})};
+    const auto b = framing_hints(both);
+    ASSERT_EQ(b.size(), 2u);
+    EXPECT_NE(b[0].evidence.find("ended mid-line"), std::string::npos) << b[0].evidence;
+    EXPECT_NE(b[1].evidence.find(R"("ab\n" + "cd\n")"), std::string::npos) << b[1].evidence;
+    // A read that ends mid-line after a whole line is merged (and, continued, split as well).
+    const std::vector<ReceivedStream> tail{stream("ab\ncd\n", {4, 2})};
+    const auto t = framing_hints(tail);
+    ASSERT_EQ(t.size(), 2u);
+    EXPECT_NE(t[1].evidence.find(R"("ab\n" + "c")"), std::string::npos) << t[1].evidence;
+}
+
+TEST(ProgramFraming, MergedExcerptQuotesTheFirstLineAndTheNext) {
+    EXPECT_EQ(merged_excerpt("/quit\nhello\nbye\n", 0, 16, 5), R"("/quit\n" + "hello\n")");
+    const std::string longline(40, 'x');
+    EXPECT_EQ(merged_excerpt(longline + "\n" + longline, 0, 81, 40, 4), R"("...xxx\n" + "xxxx...")");
+    // Offsets that describe no read with a line inside it.
+    EXPECT_EQ(merged_excerpt("ab\n", 0, 3, 2), R"("" + "")");
+    EXPECT_EQ(merged_excerpt("ab\ncd", 4, 2, 2), R"("" + "")");
+    EXPECT_EQ(merged_excerpt("", 0, 0, 0), R"("" + "")");
+}
+
 TEST(ProgramFraming, ReadsOnLineBoundariesOrBeyondTheBytesAreNotHints) {
-    // Every read ended on a newline (a merged read of two lines is not this finding).
-    const std::vector<ReceivedStream> whole{stream("hello\n/quit\nbye\n", {6, 10})};
+    // Every read ended on a newline and held one line.
+    const std::vector<ReceivedStream> whole{stream("hello\n/quit\nbye\n", {6, 6, 4})};
     EXPECT_TRUE(framing_hints(whole).empty());
     // The last read ended mid-line but no read followed it (the program stopped reading).
     const std::vector<ReceivedStream> last{stream("/qu", {3})};

@@ -345,6 +345,44 @@ TEST_F(RunCheck, RunGivesTheFramingHintForAQuitSplitAcrossReads) {
     for (const auto& m : report["missing"]) EXPECT_EQ(m.get<std::string>().find("framing"), std::string::npos);
 }
 
+// The same server given "/quit\nhello\n" in one send (one segment on lo, one read): the read
+// holds two lines, and the whole-read comparison misses "/quit". A merged framing hint.
+TEST_F(RunCheck, RunGivesTheFramingHintForAQuitMergedWithTheNextLine) {
+    test::TempDir dir;
+    test::Child run({bin("socklab"), "run", "--json", "--log", (dir.path / "log").string(), "--",
+                     kPython, program("whole_reads_once.py"), std::to_string(kPort)});
+    auto src = make_default_source();
+    ASSERT_TRUE(wait_listening(*src));
+    std::pair<int, int> owner;
+    {
+        auto c = test::tcp_connect("127.0.0.1", kPort);
+        const std::string both = "/quit\nhello\n";
+        ASSERT_EQ(::send(c.get(), both.data(), both.size(), MSG_NOSIGNAL), 12);
+        // Not recognised as "/quit": the server counts one read of all 12 bytes.
+        EXPECT_EQ(read_some(c.get()), "read 12 bytes\n");
+        const auto ss = run_command({"ss", "-tanpH", "state", "established", "sport = :" + std::to_string(kPort)});
+        std::smatch m;
+        ASSERT_TRUE(std::regex_search(ss.out, m, std::regex("pid=([0-9]+),fd=([0-9]+)"))) << ss.out;
+        owner = {std::stoi(m[1]), std::stoi(m[2])};
+    }
+    ASSERT_TRUE(run.wait(20s).has_value()) << run.err();
+    const auto report = nlohmann::json::parse(run.out());
+    EXPECT_EQ(report["exit_code"], 0);
+    const auto* hint = finding(report, "framing_hint");
+    ASSERT_NE(hint, nullptr) << report.dump(2) << log_text(dir.path / "log");
+    EXPECT_EQ((*hint)["pid"], owner.first);
+    EXPECT_EQ((*hint)["fd"], owner.second);
+    EXPECT_EQ((*hint)["local_port"], kPort);
+    EXPECT_EQ((*hint)["count"], 1);
+    const auto evidence = (*hint)["evidence"].get<std::string>();
+    EXPECT_NE(evidence.find(R"("/quit\n" + "hello\n")"), std::string::npos) << evidence;
+    EXPECT_NE(evidence.find("more than one line"), std::string::npos) << evidence;
+    // One hint only: no read ended mid-line.
+    int hints = 0;
+    for (const auto& f : report["findings"]) hints += f["kind"] == "framing_hint";
+    EXPECT_EQ(hints, 1) << report.dump(2);
+}
+
 TEST_F(RunCheck, RunReportsTheSigpipeDeathAndTheResetBehindIt) {
     test::TempDir dir;
     const auto report_path = (dir.path / "report.json").string();

@@ -80,6 +80,12 @@ struct ReceivedStream {
 // bytes (cut with "..."): the line around offset `at` of `bytes`.
 [[nodiscard]] std::string split_excerpt(std::string_view bytes, std::size_t at,
                                         std::size_t max = 24);
+// "/quit\n" + "hello\n", escaped and cut the same way: for a read that covered bytes
+// [start, end) of the stream, its first line (up to the '\n' at `newline`) and the next one.
+// Offsets that describe no such read give "" + "".
+[[nodiscard]] std::string merged_excerpt(std::string_view bytes, std::size_t start,
+                                         std::size_t end, std::size_t newline,
+                                         std::size_t max = 24);
 
 struct Ending {
     bool exited = false;      // the program ended by itself (false: still running at the end)
@@ -150,10 +156,13 @@ struct Report {
     std::vector<std::string> missing;  // what this run could not see (polling only, ...)
 };
 
-// A framing hint per stream where a receive ended mid-line (its last byte not '\n') and the
-// next receive continued that line: a program that compares whole reads with a command
-// ("/quit") misses it. A hint, not a certainty (a peer without newlines looks the same).
-// Reads beyond the bytes known are not judged. count: how many reads ended mid-line.
+// Framing hints, up to two per stream. Split: a receive ended mid-line (its last byte not
+// '\n') and the next receive continued that line. Merged: one receive returned a whole line
+// and more bytes after it ("/quit\nhello\n"; a line that began in an earlier read is not
+// whole). Either way a program that compares whole reads
+// with a command ("/quit") misses it. Hints, not certainties: a peer without newlines looks
+// split, and a careful program that splits lines reads merged ones too. Reads beyond the
+// bytes known are not judged. count: how many reads ended mid-line / held more than a line.
 [[nodiscard]] std::vector<Finding> framing_hints(std::span<const ReceivedStream> streams);
 
 [[nodiscard]] Report analyse(const Input& in, const Thresholds& t = {});
