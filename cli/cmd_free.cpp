@@ -86,25 +86,12 @@ void register_free(CLI::App& root, Runner& run) {
             // Not root, in group socklab, helper installed: it names the owners of other
             // users' sockets, destroys and signals for us, re-checking each socket (4-tuple +
             // cookie) and process (pid + start time) right before it acts.
-            std::unique_ptr<HelperClient> helper;
-            if (privilege_path() == PrivilegePath::helper) {
-                helper = std::make_unique<HelperClient>(*find_helper());
-                std::fprintf(stderr, _("socklab: acting through %s\n"), privilege_path_text().c_str());
-            }
-            const auto helper_owners = [&helper](std::span<const std::uint64_t> inodes) {
-                HelperClient::Answer a;
-                std::vector<HeldBy> out;
-                for (auto& e : helper->owners(inodes, a))
-                    out.push_back({e.inode, {e.pid, e.fd, e.uid, e.command, user_name(e.uid)}});
-                if (!a.ok)
-                    throw Error(i18n::format(_("failed to ask socklab-helper for the owners: {}"),
-                                             a.message));
-                return out;
-            };
+            const auto helper = helper_for_member(_("socklab: acting through %s\n"));
+            const OwnersLookup owners_lookup = helper ? helper_owners(*helper) : OwnersLookup{};
             const Diagnosis d = [&] {
                 if (!helper) return diagnose(opts->port);
                 auto source = make_default_source();
-                return diagnose(opts->port, *source, OwnersLookup(helper_owners));
+                return diagnose(opts->port, *source, owners_lookup);
             }();
             if (d.bindable()) {
                 std::printf(_("Port %s/tcp can be bound already: nothing to do.\n"), port.c_str());
@@ -166,9 +153,9 @@ void register_free(CLI::App& root, Runner& run) {
                     if (!ticks) return ESRCH;
                     return helper_errno(helper->signal(p.pid, *ticks, signo), ESRCH);
                 };
-                hooks.holds = [&helper_owners](int pid, std::uint64_t inode) {
+                hooks.holds = [&owners_lookup](int pid, std::uint64_t inode) {
                     const std::uint64_t one[] = {inode};
-                    for (const auto& h : helper_owners(one))
+                    for (const auto& h : owners_lookup(one))
                         if (h.process.pid == pid) return true;
                     return false;
                 };

@@ -17,6 +17,7 @@
 #include "listing.hpp"
 #include "socklab/holders.hpp"
 #include "socklab/json.hpp"
+#include "socklab/helper_client.hpp"
 #include "socklab/owners.hpp"
 #include "socklab/source.hpp"
 #include "socklab/i18n.hpp"
@@ -40,8 +41,15 @@ int run_who(const WhoOptions& o) {
     const auto port = static_cast<std::uint16_t>(o.port);
     const Proto proto = o.udp ? Proto::udp : Proto::tcp;
     auto source = make_default_source();
-    OwnerIndex owners;
-    const PortHolding found = holders_of_port(port, !o.udp, o.udp, *source, owners);
+    // A member of group socklab: socklab-helper names the owners /proc hides from us.
+    const auto helper = helper_for_member(_("socklab: owners through %s\n"));
+    const PortHolding found = [&] {
+        if (helper) return holders_of_port(port, !o.udp, o.udp, *source, helper_owners(*helper));
+        OwnerIndex index;
+        return holders_of_port(port, !o.udp, o.udp, *source, index);
+    }();
+    std::map<std::uint64_t, std::vector<ProcessRef>> owners;  // by inode, for the JSON
+    for (const auto& h : found.holders) owners[found.sockets[h.socket].inode].push_back(h.process);
 
     std::vector<Holder> holders;
     for (const auto& h : found.holders) holders.push_back({&h.process, &found.sockets[h.socket]});
@@ -57,7 +65,8 @@ int run_who(const WhoOptions& o) {
     for (std::size_t i = 0; i < holders.size(); ++i)
         if (i == 0 || holders[i].proc->pid != holders[i - 1].proc->pid) ++pids;
     const bool held = !holders.empty() || unseen > 0;
-    const bool root = ::geteuid() == 0;
+    // Root, or the helper for a member: every process of this pid namespace was looked at.
+    const bool root = ::geteuid() == 0 || helper != nullptr;
 
     if (o.json) {
         nlohmann::json j{{"port", port}, {"proto", proto_name(proto)}, {"held", held}};
@@ -81,7 +90,10 @@ int run_who(const WhoOptions& o) {
         j["kernel_only"] = kernel_only;
         j["unseen"] = unseen;
         auto socks = nlohmann::json::array();
-        for (const auto& r : found.sockets) socks.push_back(to_json(r, owners.owners_of(r.inode)));
+        for (const auto& r : found.sockets) {
+            const auto it = owners.find(r.inode);
+            socks.push_back(it == owners.end() || r.inode == 0 ? to_json(r) : to_json(r, it->second));
+        }
         j["sockets"] = std::move(socks);
         // Command names are any bytes a process chose: replace what is not UTF-8.
         write_all(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");

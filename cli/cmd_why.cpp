@@ -8,6 +8,8 @@
 
 #include "command.hpp"
 #include "socklab/doctor.hpp"
+#include "socklab/helper_client.hpp"
+#include "socklab/source.hpp"
 #include "socklab/i18n.hpp"
 
 namespace socklab::cli {
@@ -134,7 +136,13 @@ void register_why(CLI::App& root, Runner& run) {
                  "\nExit status: 0 the port can be bound, 1 it cannot, 2 bad input.\n"));
     sub->callback([&run, opts] {
         run = [opts] {
-            const Diagnosis d = diagnose(opts->port);
+            // A member of group socklab: socklab-helper names the owners /proc hides from us.
+            const auto helper = helper_for_member(_("socklab: owners through %s\n"));
+            const Diagnosis d = [&] {
+                if (!helper) return diagnose(opts->port);
+                auto source = make_default_source();
+                return diagnose(opts->port, *source, helper_owners(*helper));
+            }();
             if (opts->json)
                 // Command names are any bytes a process chose: replace what is not UTF-8.
                 std::printf("%s\n", to_json(d)

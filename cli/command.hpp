@@ -6,13 +6,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "socklab/args.hpp"  // port_validator(), whole_number(), ...
+#include "socklab/holders.hpp"  // OwnersLookup
 
 namespace socklab {
 class Tracer;
 class TransitionTracer;
+class HelperClient;
 }
 
 namespace socklab::cli {
@@ -66,6 +69,14 @@ public:
 private:
     T& tracer_;
 };
+
+// Not root, a member of group socklab, socklab-helper installed: a client of the helper, and
+// `announce` (a format with one %s: the helper's path) on stderr. nullptr on the other
+// paths, which look at /proc themselves.
+[[nodiscard]] std::unique_ptr<HelperClient> helper_for_member(const char* announce);
+// socklab-helper's owners verb as the doctor's owners lookup. An answer that is not ok throws
+// Error("failed to ask socklab-helper for the owners: <its reason>").
+[[nodiscard]] OwnersLookup helper_owners(HelperClient& helper);
 
 // Add the EXAMPLES block that ends every help text.
 void set_examples(CLI::App& app, const std::string& examples);

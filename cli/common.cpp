@@ -18,6 +18,7 @@
 #include "socklab/state.hpp"
 #include "socklab/i18n.hpp"
 #include "socklab/helper_client.hpp"
+#include "socklab/owners.hpp"
 #include "socklab/tracer.hpp"
 
 namespace socklab::cli {
@@ -202,6 +203,25 @@ void TableWidths::row(std::string& out, const SocketRecord& r, std::string_view 
     endpoint_cell(out, r.local_addr, r.local_port, local_);
     endpoint_cell(out, r.remote_addr, r.remote_port, peer_);
     if (!timer.empty()) cell(out, timer, timer_);
+}
+
+std::unique_ptr<HelperClient> helper_for_member(const char* announce) {
+    if (privilege_path() != PrivilegePath::helper) return nullptr;
+    auto helper = std::make_unique<HelperClient>(*find_helper());
+    std::fprintf(stderr, announce, privilege_path_text().c_str());
+    return helper;
+}
+
+OwnersLookup helper_owners(HelperClient& helper) {
+    return [&helper](std::span<const std::uint64_t> inodes) {
+        HelperClient::Answer a;
+        std::vector<HeldBy> out;
+        for (auto& e : helper.owners(inodes, a))
+            out.push_back({e.inode, {e.pid, e.fd, e.uid, e.command, user_name(e.uid)}});
+        if (!a.ok)
+            throw Error(i18n::format(_("failed to ask socklab-helper for the owners: {}"), a.message));
+        return out;
+    };
 }
 
 }  // namespace socklab::cli

@@ -712,45 +712,119 @@ TEST_F(HelperCli, NonMemberIsRefusedWithTheWayIntoTheGroup) {
 // `socklab free PORT --signal TERM --yes` by a member, on a port held by a listener of
 // another unprivileged user: the helper names the owner (the member cannot read that user's
 // /proc/<pid>/fd) and signals it; the listener ends and a real bind() works again.
+// A listener of `owner`'s on a kernel-chosen loopback port (the system's python3: one first
+// on PATH may live in root's home, out of reach). Killed and reaped when it goes, whatever
+// the test did; `ended()` waits for an exit the test caused.
+class ListenerOf {
+public:
+    explicit ListenerOf(const Account& owner)
+        : proc_(start_as(owner, {"/usr/bin/python3", "-c",
+                                 "import socket, time\n"
+                                 "s = socket.socket()\n"
+                                 "s.bind(('127.0.0.1', 0))\n"
+                                 "s.listen()\n"
+                                 "print(s.getsockname()[1], flush=True)\n"
+                                 "time.sleep(60)\n"})) {
+        const std::string line = read_until(proc_.out.get(), "\n", 10s);
+        port_ = line.substr(0, line.find('\n'));
+        if (port_.empty()) why_ = read_until(proc_.err.get(), "", 1s);
+    }
+    ~ListenerOf() {
+        if (!reaped_) {
+            ::kill(proc_.pid, SIGKILL);
+            ::waitpid(proc_.pid, nullptr, 0);
+        }
+    }
+    ListenerOf(const ListenerOf&) = delete;
+    ListenerOf& operator=(const ListenerOf&) = delete;
+
+    [[nodiscard]] const std::string& port() const { return port_; }
+    [[nodiscard]] const std::string& why_no_port() const { return why_; }
+    [[nodiscard]] pid_t pid() const { return proc_.pid; }
+    // Waits for the process to end; its wait status, or nullopt when it is still running.
+    std::optional<int> ended(std::chrono::milliseconds within) {
+        int st = 0;
+        reaped_ = socklab::test::wait_until(
+            [&] { return ::waitpid(proc_.pid, &st, WNOHANG) == proc_.pid; }, within);
+        return reaped_ ? std::optional<int>(st) : std::nullopt;
+    }
+
+private:
+    Running proc_;
+    std::string port_, why_;
+    bool reaped_ = false;
+};
+
 TEST_F(HelperCli, MemberFreesAnotherUsersPortWithSignal) {
     socklab::test::PrivateNetns ns;
-    // The system's python3 (a python3 first on PATH may live in root's home, out of reach).
-    auto holder = start_as(outsider_, {"/usr/bin/python3", "-c",
-                                       "import socket, time\n"
-                                       "s = socket.socket()\n"
-                                       "s.bind(('127.0.0.1', 0))\n"
-                                       "s.listen()\n"
-                                       "print(s.getsockname()[1], flush=True)\n"
-                                       "time.sleep(60)\n"});
-    bool reaped = false;
-    const auto kill_holder = [&] {  // whatever happens below, the listener does not outlive us
-        if (!reaped) {
-            ::kill(holder.pid, SIGKILL);
-            ::waitpid(holder.pid, nullptr, 0);
-        }
-    };
-    std::unique_ptr<decltype(kill_holder), void (*)(decltype(kill_holder)*)> guard(
-        &kill_holder, [](decltype(kill_holder)* k) { (*k)(); });
-    const std::string port = read_until(holder.out.get(), "\n", 10s);
-    ASSERT_FALSE(port.empty()) << read_until(holder.err.get(), "", 1s);
-    const std::string p = port.substr(0, port.find('\n'));
-    auto r = start_as(member_, {socklab::test::bin("socklab"), "free", p, "--signal", "TERM",
-                                "--yes"});
+    ListenerOf holder(outsider_);
+    ASSERT_FALSE(holder.port().empty()) << holder.why_no_port();
+    auto r = start_as(member_, {socklab::test::bin("socklab"), "free", holder.port(), "--signal",
+                                "TERM", "--yes"});
     const std::string out = read_until(r.out.get(), "", 20s);
     const std::string err = read_until(r.err.get(), "", 5s);
     EXPECT_EQ(reap(r.pid), 0) << out << err;
-    int st = 0;
-    const bool ended = socklab::test::wait_until(
-        [&] { return ::waitpid(holder.pid, &st, WNOHANG) == holder.pid; }, 10s);
-    reaped = ended;
-    ASSERT_TRUE(ended) << out << err;
-    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM) << st;
+    const auto st = holder.ended(10s);
+    ASSERT_TRUE(st) << out << err;
+    EXPECT_TRUE(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGTERM) << *st;
     EXPECT_NE(err.find("socklab: acting through socklab-helper (" + helper_.string() + ")"),
               std::string::npos)
         << err;
     EXPECT_NE(out.find("user " + outsider_.name), std::string::npos) << out;  // the owner named
     EXPECT_NE(out.find("exited after SIGTERM"), std::string::npos) << out;
     EXPECT_NE(out.find("can be bound now (checked with a real bind())"), std::string::npos) << out;
+}
+
+// `who` and `why` for a member name another user's process through the helper, as root's do.
+TEST_F(HelperCli, MemberWhoAndWhyNameAnotherUsersHolder) {
+    socklab::test::PrivateNetns ns;
+    ListenerOf holder(outsider_);
+    ASSERT_FALSE(holder.port().empty()) << holder.why_no_port();
+    const std::string pid = std::to_string(holder.pid());
+    const std::string through = "socklab: owners through socklab-helper (" + helper_.string() + ")";
+
+    auto who = start_as(member_, {socklab::test::bin("socklab"), "who", holder.port(), "--json"});
+    const std::string who_out = read_until(who.out.get(), "", 20s);
+    const std::string who_err = read_until(who.err.get(), "", 5s);
+    EXPECT_EQ(reap(who.pid), 0) << who_out << who_err;
+    EXPECT_NE(who_err.find(through), std::string::npos) << who_err;
+    const auto j = nlohmann::json::parse(who_out);
+    ASSERT_EQ(j["processes"].size(), 1u) << who_out;
+    EXPECT_EQ(j["processes"][0]["pid"], holder.pid()) << who_out;
+    EXPECT_EQ(j["processes"][0]["user"], outsider_.name) << who_out;
+    EXPECT_EQ(j["processes"][0]["state"], "LISTEN") << who_out;
+    EXPECT_EQ(j["unseen"], 0) << who_out;
+    ASSERT_EQ(j["sockets"].size(), 1u) << who_out;
+    EXPECT_EQ(j["sockets"][0]["processes"][0]["pid"], holder.pid()) << who_out;
+
+    auto why = start_as(member_, {socklab::test::bin("socklab"), "why", holder.port()});
+    const std::string why_out = read_until(why.out.get(), "", 20s);
+    const std::string why_err = read_until(why.err.get(), "", 5s);
+    EXPECT_EQ(reap(why.pid), 1) << why_out << why_err;  // held: it cannot be bound
+    EXPECT_NE(why_err.find(through), std::string::npos) << why_err;
+    EXPECT_NE(why_out.find("pid " + pid + " (python3)"), std::string::npos) << why_out;
+    EXPECT_TRUE(holder.ended(std::chrono::milliseconds(0)) == std::nullopt) << "why must not act";
+}
+
+// A helper that ends without answering (here /usr/bin/true in its place): the member's `why`
+// says so in one line and exits 1, having done nothing.
+TEST_F(HelperCli, AHelperThatEndsWithoutAnsweringIsOneLine) {
+    socklab::test::PrivateNetns ns;
+    ListenerOf holder(outsider_);
+    ASSERT_FALSE(holder.port().empty()) << holder.why_no_port();
+    auto why = start_as(member_, {"env", "SOCKLAB_HELPER=/usr/bin/true", socklab::test::bin("socklab"),
+                                  "why", holder.port()});
+    const std::string out = read_until(why.out.get(), "", 20s);
+    const std::string err = read_until(why.err.get(), "", 5s);
+    EXPECT_EQ(reap(why.pid), 1) << out << err;
+    EXPECT_EQ(out, "");
+    // The path line, then the one error line.
+    const auto first_nl = err.find('\n');
+    ASSERT_NE(first_nl, std::string::npos) << err;
+    EXPECT_EQ(err.substr(0, first_nl), "socklab: owners through socklab-helper (/usr/bin/true)") << err;
+    const std::string rest = err.substr(first_nl + 1);
+    EXPECT_EQ(rest.rfind("socklab: failed to ask socklab-helper for the owners: ", 0), 0u) << err;
+    EXPECT_EQ(std::count(rest.begin(), rest.end(), '\n'), 1) << err;
 }
 
 // Without the helper (not a member) the same free cannot even see the owner: nothing done.
