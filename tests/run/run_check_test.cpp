@@ -11,6 +11,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -185,6 +186,26 @@ std::pair<int, int> ss_close_wait_owner() {
     return {std::stoi(m[1]), std::stoi(m[2])};
 }
 
+// A client says hello, reads the echo and closes first; the server (one that ignores EOF)
+// leaves its end in CLOSE_WAIT, and ss — the oracle — names the pid and fd holding it.
+// {0, -1}, with the failure said, when any of that does not happen.
+std::pair<int, int> leave_a_close_wait(Source& src) {
+    auto c = test::tcp_connect("127.0.0.1", kPort);
+    const std::string hello = "hello\n";
+    if (::send(c.get(), hello.data(), hello.size(), MSG_NOSIGNAL) != 6 ||
+        read_some(c.get()).find("hello") == std::string::npos) {
+        ADD_FAILURE() << "the server did not echo hello";
+        return {0, -1};
+    }
+    const auto peer = test::local_port(c.get());
+    c.reset();
+    if (!test::wait_for_state(src, kPort, peer, static_cast<std::uint8_t>(TcpState::close_wait), 3s)) {
+        ADD_FAILURE() << "the server's end never reached CLOSE_WAIT";
+        return {0, -1};
+    }
+    return ss_close_wait_owner();
+}
+
 TEST_F(RunCheck, RunNamesTheCloseWaitLeakAndTheRecvZeroLoopWithPidAndFd) {
     test::TempDir dir;
     const auto report_path = (dir.path / "report.json").string();
@@ -193,20 +214,8 @@ TEST_F(RunCheck, RunNamesTheCloseWaitLeakAndTheRecvZeroLoopWithPidAndFd) {
                      std::to_string(kPort), "ignores-eof"});
     auto src = make_default_source();
     ASSERT_TRUE(wait_listening(*src));
-    std::pair<int, int> owner;
-    {
-        auto c = test::tcp_connect("127.0.0.1", kPort);
-        const std::string hello = "hello\n";
-        ASSERT_EQ(::send(c.get(), hello.data(), hello.size(), MSG_NOSIGNAL), 6);
-        ASSERT_NE(read_some(c.get()).find("hello"), std::string::npos);
-        const auto peer = test::local_port(c.get());
-        c.reset();
-        // ss is the oracle: the server's end waits in CLOSE_WAIT, held by python's fd.
-        ASSERT_TRUE(test::wait_for_state(*src, kPort, peer,
-                                         static_cast<std::uint8_t>(TcpState::close_wait), 3s));
-        owner = ss_close_wait_owner();
-        ASSERT_GT(owner.first, 0);
-    }
+    const auto owner = leave_a_close_wait(*src);
+    ASSERT_GT(owner.first, 0);
     ASSERT_TRUE(run.wait(20s).has_value()) << run.err();
     const auto report = read_report(report_path);
     EXPECT_EQ(report["exit_code"], 128 + SIGTERM);  // --duration ended it
@@ -241,17 +250,7 @@ TEST_F(RunCheck, RunWithoutRootReportsWhatPollingSees) {
     });
     auto src = make_default_source();
     std::pair<int, int> owner{0, -1};
-    if (wait_listening(*src)) {
-        auto c = test::tcp_connect("127.0.0.1", kPort);
-        const std::string hello = "hello\n";
-        EXPECT_EQ(::send(c.get(), hello.data(), hello.size(), MSG_NOSIGNAL), 6);
-        EXPECT_NE(read_some(c.get()).find("hello"), std::string::npos);
-        const auto peer = test::local_port(c.get());
-        c.reset();
-        EXPECT_TRUE(test::wait_for_state(*src, kPort, peer,
-                                         static_cast<std::uint8_t>(TcpState::close_wait), 3s));
-        owner = ss_close_wait_owner();
-    }
+    if (wait_listening(*src)) owner = leave_a_close_wait(*src);
     runner.join();
     ASSERT_GT(owner.first, 0) << res.err;
     const auto report = read_report(report_path);
@@ -307,80 +306,89 @@ TEST_F(RunCheck, RunOnTheCarefulServerFindsNoLeak) {
     EXPECT_TRUE(closed_connection) << report.dump(2);
 }
 
-// A server that compares whole reads with "/quit": "/qu" and "it\n" sent apart (the second
-// only after the server answered the first, so they are two reads) are a framing hint, with
-// the pid and fd ss names for the connection. The bytes come from the capture on lo.
-TEST_F(RunCheck, RunGivesTheFramingHintForAQuitSplitAcrossReads) {
+// `socklab run --json` on a server that compares whole reads with "/quit"
+// (programs/whole_reads_once.py); `talk` plays its one client. Returns the report, the pid and
+// fd ss names for the server's end of the connection (read while it is open), and the log.
+struct WholeReadsRun {
+    nlohmann::json report;
+    std::pair<int, int> owner{0, -1};
+    std::string log;
+};
+WholeReadsRun run_whole_reads(Source& src, const std::function<void(int fd)>& talk) {
     test::TempDir dir;
     test::Child run({bin("socklab"), "run", "--json", "--log", (dir.path / "log").string(), "--",
                      kPython, program("whole_reads_once.py"), std::to_string(kPort)});
-    auto src = make_default_source();
-    ASSERT_TRUE(wait_listening(*src));
-    std::pair<int, int> owner;
+    WholeReadsRun r;
+    if (!wait_listening(src)) {
+        ADD_FAILURE() << "the server never listened: " << run.err();
+        return r;
+    }
     {
         auto c = test::tcp_connect("127.0.0.1", kPort);
-        const std::string first = "/qu", second = "it\n";
-        ASSERT_EQ(::send(c.get(), first.data(), first.size(), MSG_NOSIGNAL), 3);
-        EXPECT_EQ(read_some(c.get()), "read 3 bytes\n");
+        talk(c.get());
         const auto ss = run_command({"ss", "-tanpH", "state", "established", "sport = :" + std::to_string(kPort)});
         std::smatch m;
-        ASSERT_TRUE(std::regex_search(ss.out, m, std::regex("pid=([0-9]+),fd=([0-9]+)"))) << ss.out;
-        owner = {std::stoi(m[1]), std::stoi(m[2])};
-        ASSERT_EQ(::send(c.get(), second.data(), second.size(), MSG_NOSIGNAL), 3);
-        // Not recognised as "/quit": the server counts a read of 3 bytes again.
-        EXPECT_EQ(read_some(c.get()), "read 3 bytes\n");
+        if (std::regex_search(ss.out, m, std::regex("pid=([0-9]+),fd=([0-9]+)")))
+            r.owner = {std::stoi(m[1]), std::stoi(m[2])};
+        else
+            ADD_FAILURE() << "ss names no owner: " << ss.out;
     }
-    ASSERT_TRUE(run.wait(20s).has_value()) << run.err();
-    const auto report = nlohmann::json::parse(run.out());
-    EXPECT_EQ(report["exit_code"], 0);
-    const auto* hint = finding(report, "framing_hint");
-    ASSERT_NE(hint, nullptr) << report.dump(2) << log_text(dir.path / "log");
-    EXPECT_EQ((*hint)["pid"], owner.first);
-    EXPECT_EQ((*hint)["fd"], owner.second);
-    EXPECT_EQ((*hint)["local_port"], kPort);
-    EXPECT_EQ((*hint)["count"], 1);
-    const auto evidence = (*hint)["evidence"].get<std::string>();
-    EXPECT_NE(evidence.find(R"("/qu" + "it\n")"), std::string::npos) << evidence;
-    EXPECT_NE(evidence.find("byte 3"), std::string::npos) << evidence;
-    for (const auto& m : report["missing"]) EXPECT_EQ(m.get<std::string>().find("framing"), std::string::npos);
+    if (!run.wait(20s)) {
+        ADD_FAILURE() << "socklab run did not end: " << run.err();
+        return r;
+    }
+    r.report = nlohmann::json::parse(run.out());
+    r.log = log_text(dir.path / "log");
+    return r;
 }
 
-// The same server given "/quit\nhello\n" in one send (one segment on lo, one read): the read
-// holds two lines, and the whole-read comparison misses "/quit". A merged framing hint.
-TEST_F(RunCheck, RunGivesTheFramingHintForAQuitMergedWithTheNextLine) {
-    test::TempDir dir;
-    test::Child run({bin("socklab"), "run", "--json", "--log", (dir.path / "log").string(), "--",
-                     kPython, program("whole_reads_once.py"), std::to_string(kPort)});
-    auto src = make_default_source();
-    ASSERT_TRUE(wait_listening(*src));
-    std::pair<int, int> owner;
-    {
-        auto c = test::tcp_connect("127.0.0.1", kPort);
-        const std::string both = "/quit\nhello\n";
-        ASSERT_EQ(::send(c.get(), both.data(), both.size(), MSG_NOSIGNAL), 12);
-        // Not recognised as "/quit": the server counts one read of all 12 bytes.
-        EXPECT_EQ(read_some(c.get()), "read 12 bytes\n");
-        const auto ss = run_command({"ss", "-tanpH", "state", "established", "sport = :" + std::to_string(kPort)});
-        std::smatch m;
-        ASSERT_TRUE(std::regex_search(ss.out, m, std::regex("pid=([0-9]+),fd=([0-9]+)"))) << ss.out;
-        owner = {std::stoi(m[1]), std::stoi(m[2])};
+// The report's one framing hint, checked against ss's pid and fd; its evidence.
+std::string framing_evidence(const WholeReadsRun& r) {
+    EXPECT_EQ(r.report["exit_code"], 0);
+    std::vector<const nlohmann::json*> hints;
+    for (const auto& f : r.report["findings"])
+        if (f["kind"] == "framing_hint") hints.push_back(&f);
+    if (hints.size() != 1) {
+        ADD_FAILURE() << hints.size() << " framing hints, not one:\n" << r.report.dump(2) << r.log;
+        return {};
     }
-    ASSERT_TRUE(run.wait(20s).has_value()) << run.err();
-    const auto report = nlohmann::json::parse(run.out());
-    EXPECT_EQ(report["exit_code"], 0);
-    const auto* hint = finding(report, "framing_hint");
-    ASSERT_NE(hint, nullptr) << report.dump(2) << log_text(dir.path / "log");
-    EXPECT_EQ((*hint)["pid"], owner.first);
-    EXPECT_EQ((*hint)["fd"], owner.second);
-    EXPECT_EQ((*hint)["local_port"], kPort);
-    EXPECT_EQ((*hint)["count"], 1);
-    const auto evidence = (*hint)["evidence"].get<std::string>();
+    const auto& hint = *hints[0];
+    EXPECT_EQ(hint["pid"], r.owner.first);
+    EXPECT_EQ(hint["fd"], r.owner.second);
+    EXPECT_EQ(hint["local_port"], kPort);
+    EXPECT_EQ(hint["count"], 1);
+    for (const auto& m : r.report["missing"]) EXPECT_EQ(m.get<std::string>().find("framing"), std::string::npos);
+    return hint["evidence"].get<std::string>();
+}
+
+// "/qu" and "it\n" sent apart (the second only after the server answered the first, so they
+// are two reads) are a split framing hint. The bytes come from the capture on lo.
+TEST_F(RunCheck, RunGivesTheFramingHintForAQuitSplitAcrossReads) {
+    auto src = make_default_source();
+    const auto r = run_whole_reads(*src, [](int fd) {
+        ASSERT_EQ(::send(fd, "/qu", 3, MSG_NOSIGNAL), 3);
+        EXPECT_EQ(read_some(fd), "read 3 bytes\n");
+        ASSERT_EQ(::send(fd, "it\n", 3, MSG_NOSIGNAL), 3);
+        // Not recognised as "/quit": the server counts a read of 3 bytes again.
+        EXPECT_EQ(read_some(fd), "read 3 bytes\n");
+    });
+    const auto evidence = framing_evidence(r);
+    EXPECT_NE(evidence.find(R"("/qu" + "it\n")"), std::string::npos) << evidence;
+    EXPECT_NE(evidence.find("byte 3"), std::string::npos) << evidence;
+}
+
+// "/quit\nhello\n" in one send (one segment on lo, one read): the read holds two lines, and
+// the whole-read comparison misses "/quit". A merged framing hint, and no split one.
+TEST_F(RunCheck, RunGivesTheFramingHintForAQuitMergedWithTheNextLine) {
+    auto src = make_default_source();
+    const auto r = run_whole_reads(*src, [](int fd) {
+        ASSERT_EQ(::send(fd, "/quit\nhello\n", 12, MSG_NOSIGNAL), 12);
+        // Not recognised as "/quit": the server counts one read of all 12 bytes.
+        EXPECT_EQ(read_some(fd), "read 12 bytes\n");
+    });
+    const auto evidence = framing_evidence(r);
     EXPECT_NE(evidence.find(R"("/quit\n" + "hello\n")"), std::string::npos) << evidence;
     EXPECT_NE(evidence.find("more than one line"), std::string::npos) << evidence;
-    // One hint only: no read ended mid-line.
-    int hints = 0;
-    for (const auto& f : report["findings"]) hints += f["kind"] == "framing_hint";
-    EXPECT_EQ(hints, 1) << report.dump(2);
 }
 
 TEST_F(RunCheck, RunReportsTheSigpipeDeathAndTheResetBehindIt) {
