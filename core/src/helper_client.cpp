@@ -305,7 +305,7 @@ std::vector<h::OwnerEntry> HelperClient::owners(std::span<const std::uint64_t> i
 }
 
 HelperClient::Answer HelperClient::start_trace(std::optional<std::uint16_t> port) {
-    return request(h::TraceRequest{port});
+    return request(h::TraceRequest{port, false, {}, false});
 }
 
 std::size_t HelperClient::poll_stream(const std::function<bool(h::Message&)>& take,
