@@ -252,8 +252,9 @@ bool do_trace(Channel& ch, const h::TraceRequest& req, uid_t caller) {
     if (const auto left = tracer.stop(); !left.empty()) std::fprintf(stderr, "socklab: %s\n", left.c_str());
     std::string said = _("trace stopped");
     if (calls_on)
-        said += "; " + std::to_string(filter.others) + " system calls of other users' processes and " +
-                std::to_string(filter.exited) + " of processes gone before their owner was read left out";
+        said += "; " + i18n::format(_("{} system calls of other users' processes and {} of "
+                                      "processes gone before their owner was read left out"),
+                                    filter.others, filter.exited);
     return ch.send(h::OkReply{said, lost});
 }
 
