@@ -313,9 +313,11 @@ int run_causes(const TraceArgs& args) {
     }
     if (output_ok) gather(std::chrono::milliseconds(0));
     std::vector<TransitionEvent> tail;  // read by the helper but not yet sent when it stopped
-    const std::uint64_t lost = tracer.finish(tail);
+    std::vector<SyscallEvent> calls_tail;
+    const std::uint64_t lost = tracer.finish(tail, &calls_tail);
     if (output_ok) {
         for (auto& e : tail) held.push_back({e.time_ns, e});
+        for (auto& c : calls_tail) held.push_back({c.time_ns, c});
         flush(~std::uint64_t{0});
     }
 

@@ -1,6 +1,7 @@
 // libFuzzer target: any bytes into the socklab-helper frame decoder must give a frame, a
 // "need more", an unknown verb or a bad frame with the reason — never a crash or a read
-// outside the input. A decoded frame must encode back to exactly the bytes it came from.
+// outside the input. A decoded frame must encode back to exactly the bytes it came from, and
+// those decode again to an equal message (a system call's key, a trace's pids included).
 // The frames of a packets batch then go where the front end sends them, pkt::decode_frame
 // with the batch's link type: bytes from socklab-helper are never trusted either.
 #include <cstddef>
@@ -27,6 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (!d.message) __builtin_trap();
             const auto again = h::encode(*d.message);
             if (again.size() != d.consumed || std::memcmp(again.data(), buf.data(), d.consumed) != 0)
+                __builtin_trap();
+            const auto twice = h::decode(again);
+            if (twice.status != S::complete || !twice.message || !(*twice.message == *d.message))
                 __builtin_trap();
             if (const auto* b = std::get_if<h::PacketBatch>(&*d.message))
                 for (const auto& f : b->frames) {

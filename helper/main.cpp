@@ -80,7 +80,8 @@ void check_group() {
 }
 
 // fd 3 must be a Unix stream socket whose peer is our parent, running as our real user.
-void check_channel() {
+// Returns that user: whose processes' system calls a trace may show.
+uid_t check_channel() {
     const int fd = socklab::helper::kChannelFd;
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
@@ -100,6 +101,7 @@ void check_channel() {
     if (cred.uid != ::getuid())
         die(_("refused: the peer on fd 3 runs as uid ") + std::to_string(cred.uid) +
             _(", not as uid ") + std::to_string(::getuid()));
+    return cred.uid;
 }
 
 }  // namespace
@@ -129,8 +131,8 @@ int main(int argc, char** argv) {
         die(_("takes no arguments: it is started by socklab, socklab-viewer and the labs "
             "(--capabilities prints what it holds, --help says more)"));
     check_group();
-    check_channel();
+    const uid_t caller = check_channel();
     // Killed by SIGINT, SIGTERM or SIGHUP (left at their defaults), it removes a trace's instance.
     socklab::Tracer::remove_instances_on_exit();
-    return socklab::helper_main::serve(socklab::helper::kChannelFd);
+    return socklab::helper_main::serve(socklab::helper::kChannelFd, caller);
 }

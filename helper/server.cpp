@@ -14,7 +14,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "caps.hpp"
@@ -122,9 +125,83 @@ Heard while_streaming(Channel& ch, const char* busy) {
     return ch.error(h::ErrorCode::busy, busy) ? Heard::nothing : Heard::end;
 }
 
-bool do_trace(Channel& ch, const h::TraceRequest& req) {
+// ---- trace: whose system calls ------------------------------------------------------
+// The system calls of every process on the machine pass through the kernel's buffer; the
+// caller may see those of its own processes only, as it could with strace. A process is the
+// caller's when its real, effective and saved uids (the "Uid:" line of /proc/<pid>/status)
+// all are the caller's uid (SO_PEERCRED's, checked against the real uid when the helper
+// started): a setuid program the caller runs is not, as the kernel would not let the caller
+// ptrace it either.
+struct CallFilter {
+    uid_t caller = 0;
+    pid_t front_end = 0;         // the caller's own calls, left out as the direct tracer does
+    std::uint64_t others = 0;    // left out: another user's process
+    std::uint64_t exited = 0;    // left out: the process was gone before its uid could be read
+
+    enum class Owner : std::uint8_t { caller, other, gone };
+    // Read when the call is read (within ~100 ms of it), not at the instant of the call.
+    static Owner owner_of(std::int32_t pid, uid_t caller) {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+        for (std::string line; std::getline(in, line);) {
+            if (line.rfind("Uid:", 0) != 0) continue;
+            unsigned long real = 0, eff = 0, saved = 0;
+            if (std::sscanf(line.c_str() + 4, "%lu %lu %lu", &real, &eff, &saved) != 3)
+                return Owner::gone;
+            return real == caller && eff == caller && saved == caller ? Owner::caller
+                                                                      : Owner::other;
+        }
+        // No such process any more (or no Uid line: never a guess): its calls are dropped, the
+        // safe choice; a zombie still has its line, so a child not yet reaped is kept.
+        return Owner::gone;
+    }
+
+    // Keep only the calls the caller may see; each pid is asked once per batch.
+    void apply(std::vector<SyscallEvent>& calls) {
+        std::unordered_map<std::int32_t, Owner> seen;
+        std::erase_if(calls, [&](const SyscallEvent& c) {
+            if (c.pid <= 0 || c.pid == front_end) return true;
+            auto it = seen.find(c.pid);
+            if (it == seen.end()) it = seen.emplace(c.pid, owner_of(c.pid, caller)).first;
+            if (it->second == Owner::other) ++others;
+            if (it->second == Owner::gone) ++exited;
+            return it->second != Owner::caller;
+        });
+    }
+};
+
+// The system-call fields of a trace request, checked again (the decoder did too): empty
+// when they may be acted on, else the error to send.
+std::optional<std::pair<h::ErrorCode, std::string>> trace_refusal(const h::TraceRequest& req,
+                                                                  uid_t caller) {
+    if (req.pids.size() > h::kMaxTracePids || (!req.syscalls && !req.pids.empty()) ||
+        (req.follow_children && req.pids.empty()) ||
+        std::any_of(req.pids.begin(), req.pids.end(),
+                    [](std::int32_t p) { return p < 1 || p > h::kMaxPid; }))
+        return std::pair{h::ErrorCode::refused,
+                         std::string(_("refused to trace: pids must be 1 to 4194304, at most 64, "
+                                       "and only with system calls"))};
+    // Asking for another user's process would show nothing (its calls are left out): say so
+    // instead of tracing in silence.
+    for (const auto pid : req.pids) {
+        switch (CallFilter::owner_of(pid, caller)) {
+            case CallFilter::Owner::caller: break;
+            case CallFilter::Owner::gone:
+                return std::pair{h::ErrorCode::gone,
+                                 i18n::format(_("pid {} has exited: nothing traced"), pid)};
+            case CallFilter::Owner::other:
+                return std::pair{h::ErrorCode::refused,
+                                 i18n::format(_("refused to trace the system calls of pid {}: it "
+                                                "is not a process of uid {}"),
+                                              pid, caller)};
+        }
+    }
+    return std::nullopt;
+}
+
+bool do_trace(Channel& ch, const h::TraceRequest& req, uid_t caller) {
     if (::geteuid() != 0 && !permitted(CAP_DAC_OVERRIDE))
         return ch.error(h::ErrorCode::no_permission, missing_cap("CAP_DAC_OVERRIDE", "trace"));
+    if (auto why = trace_refusal(req, caller)) return ch.error(why->first, why->second);
     // tracefs files are root's, mode 0640/0750: only CAP_DAC_OVERRIDE opens them for writing.
     Raised raised{CAP_DAC_OVERRIDE};
     struct statfs fs {};
@@ -136,22 +213,36 @@ bool do_trace(Channel& ch, const h::TraceRequest& req) {
                         "/sys/kernel/tracing' (most distributions mount it at boot)"));
     TracerOptions opts;
     opts.port = req.port;
+    opts.syscalls = req.syscalls;
+    opts.pids = req.pids;
+    opts.follow_children = req.follow_children;
     opts.without_root = true;
     Tracer tracer(opts);
     if (!tracer.status().active)
         return ch.error(h::ErrorCode::failed, tracer.status().message);
-    if (!ch.send(h::OkReply{tracer.status().message, 0})) return false;
+    // count 1: the system calls asked for are traced; 0 with syscalls asked: the message is why not.
+    const bool calls_on = req.syscalls && tracer.syscall_status().active;
+    if (!ch.send(h::OkReply{req.syscalls && !calls_on ? tracer.syscall_status().message
+                                                       : tracer.status().message,
+                            calls_on ? 1u : 0u}))
+        return false;
 
+    CallFilter filter{caller, ::getppid()};
     std::vector<TransitionEvent> events;
+    std::vector<SyscallEvent> calls;
     for (;;) {
         events.clear();
+        calls.clear();
         try {
-            tracer.poll(events, std::chrono::milliseconds(100));
+            tracer.poll(events, calls, std::chrono::milliseconds(100));
         } catch (const Error& e) {
             return ch.error(h::ErrorCode::failed, e.what());
         }
         for (const auto& e : events)
             if (!ch.send(h::EventReply{e})) return false;
+        filter.apply(calls);  // before anything of a call leaves the helper
+        for (const auto& c : calls)
+            if (!ch.send(h::SyscallReply{c})) return false;
         const auto heard = while_streaming(ch, _("refused: a trace is running; only 'stop' is served"));
         if (heard == Heard::end) return false;
         if (heard == Heard::stop) break;
@@ -159,7 +250,12 @@ bool do_trace(Channel& ch, const h::TraceRequest& req) {
     const auto lost = tracer.lost_events();
     // The tracer prints nothing: what it could not remove is said here.
     if (const auto left = tracer.stop(); !left.empty()) std::fprintf(stderr, "socklab: %s\n", left.c_str());
-    return ch.send(h::OkReply{_("trace stopped"), lost});
+    std::string said = _("trace stopped");
+    if (calls_on)
+        said += "; " + i18n::format(_("{} system calls of other users' processes and {} of "
+                                      "processes gone before their owner was read left out"),
+                                    filter.others, filter.exited);
+    return ch.send(h::OkReply{said, lost});
 }
 
 // ---- capture ----------------------------------------------------------------------------
@@ -392,7 +488,7 @@ bool do_signal(Channel& ch, const h::SignalRequest& req) {
 
 }  // namespace
 
-int serve(int fd) {
+int serve(int fd, uid_t caller) {
     Channel ch(fd);
     for (;;) {
         h::Decoded d;
@@ -410,7 +506,7 @@ int serve(int fd) {
         }
         const auto& m = *d.message;
         bool alive = true;
-        if (const auto* t = std::get_if<h::TraceRequest>(&m)) alive = do_trace(ch, *t);
+        if (const auto* t = std::get_if<h::TraceRequest>(&m)) alive = do_trace(ch, *t, caller);
         else if (const auto* o = std::get_if<h::OwnersRequest>(&m)) alive = do_owners(ch, *o);
         else if (const auto* x = std::get_if<h::DestroyRequest>(&m)) alive = do_destroy(ch, *x);
         else if (const auto* s = std::get_if<h::SignalRequest>(&m)) alive = do_signal(ch, *s);

@@ -305,8 +305,10 @@ std::vector<h::OwnerEntry> HelperClient::owners(std::span<const std::uint64_t> i
 }
 
 HelperClient::Answer HelperClient::start_trace(std::optional<std::uint16_t> port) {
-    return request(h::TraceRequest{port});
+    return request(h::TraceRequest{port, false, {}, false});
 }
+
+HelperClient::Answer HelperClient::start_trace(const h::TraceRequest& req) { return request(req); }
 
 std::size_t HelperClient::poll_stream(const std::function<bool(h::Message&)>& take,
                                       std::chrono::milliseconds timeout, const char* what) {
@@ -360,23 +362,34 @@ HelperClient::Answer HelperClient::stop_stream(const std::function<bool(h::Messa
     }
 }
 
-std::size_t HelperClient::poll_events(std::vector<TransitionEvent>& out,
-                                      std::chrono::milliseconds timeout) {
-    return poll_stream(
-        [&](h::Message& m) {
-            auto* ev = std::get_if<h::EventReply>(&m);
-            if (ev) out.push_back(ev->event);
-            return ev != nullptr;
-        },
-        timeout, "the trace");
+namespace {
+
+// A frame of a running trace: a transition into `events`, a system call into `calls`.
+bool take_trace_frame(h::Message& m, std::vector<TransitionEvent>& events,
+                      std::vector<SyscallEvent>* calls) {
+    if (auto* ev = std::get_if<h::EventReply>(&m)) {
+        events.push_back(ev->event);
+        return true;
+    }
+    if (auto* c = std::get_if<h::SyscallReply>(&m)) {
+        if (calls) calls->push_back(c->call);
+        return true;
+    }
+    return false;
 }
 
-HelperClient::Answer HelperClient::stop_trace(std::vector<TransitionEvent>& tail) {
-    return stop_stream([&](h::Message& m) {
-        auto* ev = std::get_if<h::EventReply>(&m);
-        if (ev) tail.push_back(ev->event);
-        return ev != nullptr;
-    });
+}  // namespace
+
+std::size_t HelperClient::poll_events(std::vector<TransitionEvent>& out,
+                                      std::chrono::milliseconds timeout,
+                                      std::vector<SyscallEvent>* calls) {
+    return poll_stream([&](h::Message& m) { return take_trace_frame(m, out, calls); }, timeout,
+                       "the trace");
+}
+
+HelperClient::Answer HelperClient::stop_trace(std::vector<TransitionEvent>& tail,
+                                              std::vector<SyscallEvent>* calls_tail) {
+    return stop_stream([&](h::Message& m) { return take_trace_frame(m, tail, calls_tail); });
 }
 
 HelperClient::Answer HelperClient::start_capture(const h::CaptureRequest& req) {
@@ -405,16 +418,33 @@ HelperClient::Answer HelperClient::stop_capture(std::vector<h::PacketBatch>* tai
 // ---- HelperTracer -------------------------------------------------------------------------
 
 HelperTracer::HelperTracer(const std::filesystem::path& helper, TracerOptions opts) {
+    calls_status_ = {false, "system calls are not traced: not asked for"};
     if (opts.force_unprivileged) {
         status_ = tracing_turned_off();
         return;
     }
     try {
         client_ = std::make_unique<HelperClient>(helper);
-        const auto a = client_->start_trace(opts.port);
-        if (a.ok) {
+        h::TraceRequest req{opts.port, false, {}, false};
+        if (opts.syscalls) {  // pids and follow_children mean nothing without them (as in Tracer)
+            req.syscalls = true;
+            req.pids = opts.pids;
+            req.follow_children = opts.follow_children && !opts.pids.empty();
+        }
+        const auto a = client_->start_trace(req);
+        if (a.ok && opts.syscalls && a.count == 0) {
+            // Transitions are traced; the message says why the calls are not.
+            status_ = {true, "tracing through socklab-helper (" + helper.string() + ")"};
+            std::string why = a.message;
+            const std::string_view lead = "system calls are not traced: ";
+            if (why.rfind(lead, 0) == 0) why.erase(0, lead.size());
+            calls_status_ = {false, std::string(lead) + "socklab-helper: " + why};
+        } else if (a.ok) {
             status_ = {true, "tracing through socklab-helper (" + helper.string() + "): " +
                                  a.message};
+            if (opts.syscalls)
+                calls_status_ = {true, "tracing the system calls of your own processes through "
+                                       "socklab-helper"};
         } else {
             status_ = {false, "state transitions are not traced: socklab-helper: " + a.message};
             client_.reset();
@@ -422,6 +452,13 @@ HelperTracer::HelperTracer(const std::filesystem::path& helper, TracerOptions op
     } catch (const std::exception& e) {
         status_ = {false, std::string("state transitions are not traced: ") + e.what()};
         client_.reset();
+    }
+    if (opts.syscalls && !status_.active) {
+        // Both halves are one trace in the helper: the reason is the same.
+        std::string why = status_.message;
+        const std::string_view lead = "state transitions are not traced: ";
+        if (why.rfind(lead, 0) == 0) why.erase(0, lead.size());
+        calls_status_ = {false, "system calls are not traced: " + why};
     }
 }
 
@@ -440,10 +477,17 @@ std::size_t HelperTracer::poll(std::vector<TransitionEvent>& out, std::chrono::m
     return client_->poll_events(out, timeout);
 }
 
-std::uint64_t HelperTracer::finish(std::vector<TransitionEvent>& tail) {
+std::size_t HelperTracer::poll(std::vector<TransitionEvent>& out, std::vector<SyscallEvent>& calls,
+                               std::chrono::milliseconds timeout) {
+    if (!status_.active || finished_) return 0;
+    return client_->poll_events(out, timeout, &calls);
+}
+
+std::uint64_t HelperTracer::finish(std::vector<TransitionEvent>& tail,
+                                   std::vector<SyscallEvent>* calls_tail) {
     if (!status_.active || finished_) return lost_;
     finished_ = true;
-    const auto a = client_->stop_trace(tail);
+    const auto a = client_->stop_trace(tail, calls_tail);
     if (!a.ok) throw Error("failed to stop the trace in socklab-helper: " + a.message);
     lost_ = a.count;
     return lost_;
@@ -458,10 +502,6 @@ TransitionTracer::TransitionTracer(const TracerOptions& opts) {
         return;
     }
     helper_ = std::make_unique<HelperTracer>(*helper, opts);
-    if (opts.syscalls)
-        calls_off_ = {false, _("system calls are not traced: socklab-helper traces state "
-                               "transitions only; as root (e.g. 'sudo socklab trace "
-                               "--syscalls') they are")};
 }
 
 TransitionTracer::~TransitionTracer() = default;
@@ -471,7 +511,7 @@ const TracerStatus& TransitionTracer::status() const noexcept {
 }
 
 const TracerStatus& TransitionTracer::syscall_status() const noexcept {
-    return direct_ ? direct_->syscall_status() : calls_off_;
+    return direct_ ? direct_->syscall_status() : helper_->syscall_status();
 }
 
 std::size_t TransitionTracer::poll(std::vector<TransitionEvent>& out, std::chrono::milliseconds timeout) {
@@ -480,14 +520,15 @@ std::size_t TransitionTracer::poll(std::vector<TransitionEvent>& out, std::chron
 
 std::size_t TransitionTracer::poll(std::vector<TransitionEvent>& out, std::vector<SyscallEvent>& calls,
                                    std::chrono::milliseconds timeout) {
-    return direct_ ? direct_->poll(out, calls, timeout) : helper_->poll(out, timeout);
+    return direct_ ? direct_->poll(out, calls, timeout) : helper_->poll(out, calls, timeout);
 }
 
 std::uint64_t TransitionTracer::lost_events() const { return direct_ ? direct_->lost_events() : 0; }
 
-std::uint64_t TransitionTracer::finish(std::vector<TransitionEvent>& tail) {
+std::uint64_t TransitionTracer::finish(std::vector<TransitionEvent>& tail,
+                                       std::vector<SyscallEvent>* calls_tail) {
     if (direct_) return direct_->lost_events();
-    return status().active ? helper_->finish(tail) : 0;
+    return status().active ? helper_->finish(tail, calls_tail) : 0;
 }
 
 std::string TransitionTracer::stop() {

@@ -17,6 +17,7 @@ public:
     void u32(std::uint32_t v) { be(v, 4); }
     void u64(std::uint64_t v) { be(v, 8); }
     void i32(std::int32_t v) { u32(static_cast<std::uint32_t>(v)); }
+    void i64(std::int64_t v) { u64(static_cast<std::uint64_t>(v)); }
     void bytes(const void* p, std::size_t n) {
         const auto* b = static_cast<const std::byte*>(p);
         out_.insert(out_.end(), b, b + n);
@@ -50,6 +51,7 @@ public:
     std::uint32_t u32() { return static_cast<std::uint32_t>(be(4)); }
     std::uint64_t u64() { return be(8); }
     std::int32_t i32() { return static_cast<std::int32_t>(u32()); }
+    std::int64_t i64() { return static_cast<std::int64_t>(u64()); }
     void bytes(void* dst, std::size_t n) {
         if (!take(n, "bytes")) {
             std::memset(dst, 0, n);
@@ -110,9 +112,21 @@ private:
     std::string error_;
 };
 
+constexpr std::uint8_t kTraceSyscalls = 1;
+constexpr std::uint8_t kTraceFollow = 2;
+
 void put(Writer& w, const TraceRequest& m) {
     w.u8(m.port ? 1 : 0);
     w.u16(m.port.value_or(0));
+    // The system-call section only when it asks for something: a trace of transitions alone
+    // stays the frame older helpers read.
+    if (!m.syscalls && m.pids.empty() && !m.follow_children) return;
+    if (m.pids.size() > kMaxTracePids)
+        throw std::length_error("helper protocol: too many pids for one trace request");
+    w.u8(static_cast<std::uint8_t>((m.syscalls ? kTraceSyscalls : 0) |
+                                   (m.follow_children ? kTraceFollow : 0)));
+    w.u16(static_cast<std::uint16_t>(m.pids.size()));
+    for (auto p : m.pids) w.i32(p);
 }
 void put(Writer& w, const OwnersRequest& m) {
     if (m.inodes.size() > (kMaxFrame - 8) / 8)
@@ -157,6 +171,28 @@ void put(Writer& w, const EventReply& m) {
     w.u8(e.old_state);
     w.u8(e.new_state);
     w.u64(e.old_state_ns);
+}
+void put(Writer& w, const SyscallReply& m) {
+    const auto& c = m.call;
+    w.u64(c.time_ns);
+    w.u64(c.enter_ns);
+    w.i32(c.pid);
+    w.i32(c.tid);
+    w.bytes(c.comm.data(), c.comm.size());
+    w.u8(static_cast<std::uint8_t>(c.call));
+    w.i32(c.fd);
+    w.i64(c.result);
+    w.i32(c.error);
+    for (auto a : {c.arg0, c.arg1, c.arg2, c.arg3}) w.i64(a);
+    w.u64(c.inode);
+    w.u8(c.key ? 1 : 0);
+    if (!c.key) return;
+    w.u8(static_cast<std::uint8_t>(c.key->proto));
+    w.u8(c.key->family);
+    w.addr(c.key->local_addr);
+    w.u16(c.key->local_port);
+    w.addr(c.key->remote_addr);
+    w.u16(c.key->remote_port);
 }
 void put(Writer& w, const OwnersBatch& m) {
     if (m.entries.size() > 0xffff) throw std::length_error("helper protocol: owners batch too big");
@@ -215,6 +251,28 @@ std::optional<Message> get(Verb v, Reader& r) {
             if (has > 1) r.fail("trace port flag " + std::to_string(has) + " (want 0 or 1)");
             if (has == 1) m.port = port;
             else if (port != 0) r.fail("trace port given without its flag");
+            if (!r.ok() || r.left() == 0) return m;  // transitions only
+            const auto flags = r.u8();
+            const auto n = r.u16();
+            if (!r.ok()) return m;
+            if ((flags & ~(kTraceSyscalls | kTraceFollow)) != 0)
+                r.fail("trace flags " + std::to_string(flags) + " (want bits 0 and 1 only)");
+            else if ((flags & kTraceSyscalls) == 0)
+                r.fail("trace system-call section without its syscalls flag");
+            else if (n > kMaxTracePids)
+                r.fail("trace request says " + std::to_string(n) + " pids (at most " +
+                       std::to_string(kMaxTracePids) + ")");
+            else if ((flags & kTraceFollow) != 0 && n == 0)
+                r.fail("trace asks to follow the children of no pid");
+            m.syscalls = (flags & kTraceSyscalls) != 0;
+            m.follow_children = (flags & kTraceFollow) != 0;
+            for (std::uint16_t i = 0; i < n && r.ok(); ++i) {
+                const auto p = r.i32();
+                if (r.ok() && (p < 1 || p > kMaxPid))
+                    r.fail("trace pid " + std::to_string(p) + " (want 1 to " +
+                           std::to_string(kMaxPid) + ")");
+                m.pids.push_back(p);
+            }
             return m;
         }
         case Verb::owners: {
@@ -281,6 +339,50 @@ std::optional<Message> get(Verb v, Reader& r) {
             e.old_state = r.u8();
             e.new_state = r.u8();
             e.old_state_ns = r.u64();
+            return m;
+        }
+        case Verb::syscall: {
+            SyscallReply m;
+            auto& c = m.call;
+            c.time_ns = r.u64();
+            c.enter_ns = r.u64();
+            c.pid = r.i32();
+            c.tid = r.i32();
+            r.bytes(c.comm.data(), c.comm.size());
+            if (r.ok() && c.comm.back() != '\0') r.fail("system call command not NUL-terminated");
+            const auto kind = r.u8();
+            if (r.ok() && kind >= kSyscallKinds) r.fail("system call kind " + std::to_string(kind));
+            c.call = static_cast<SyscallKind>(kind);
+            c.fd = r.i32();
+            c.result = r.i64();
+            c.error = r.i32();
+            if (r.ok() && (c.error < 0 || c.error > kMaxErrno))
+                r.fail("system call errno " + std::to_string(c.error) + " (want 0 to " +
+                       std::to_string(kMaxErrno) + ")");
+            c.arg0 = r.i64();
+            c.arg1 = r.i64();
+            c.arg2 = r.i64();
+            c.arg3 = r.i64();
+            c.inode = r.u64();
+            const auto has_key = r.u8();
+            if (!r.ok() || has_key == 0) return m;
+            if (has_key != 1) {
+                r.fail("system call key flag " + std::to_string(has_key) + " (want 0 or 1)");
+                return m;
+            }
+            SocketKey k;
+            const auto proto = r.u8();
+            if (r.ok() && proto > static_cast<std::uint8_t>(Proto::udp))
+                r.fail("system call key protocol " + std::to_string(proto));
+            k.proto = static_cast<Proto>(proto);
+            k.family = r.u8();
+            if (r.ok() && k.family != 0 && k.family != AF_INET && k.family != AF_INET6)
+                r.fail("system call key family " + std::to_string(k.family));
+            k.local_addr = event_addr(r);
+            k.local_port = r.u16();
+            k.remote_addr = event_addr(r);
+            k.remote_port = r.u16();
+            c.key = k;
             return m;
         }
         case Verb::owners_batch: {
@@ -379,6 +481,16 @@ bool operator==(const EventReply& a, const EventReply& b) {
            x.old_state_ns == y.old_state_ns;
 }
 
+bool operator==(const SyscallReply& a, const SyscallReply& b) {
+    const auto& x = a.call;
+    const auto& y = b.call;
+    return x.time_ns == y.time_ns && x.enter_ns == y.enter_ns && x.pid == y.pid &&
+           x.tid == y.tid && x.comm == y.comm && x.call == y.call && x.fd == y.fd &&
+           x.result == y.result && x.error == y.error && x.arg0 == y.arg0 &&
+           x.arg1 == y.arg1 && x.arg2 == y.arg2 && x.arg3 == y.arg3 && x.inode == y.inode &&
+           x.key == y.key;
+}
+
 std::string_view error_code_name(ErrorCode c) noexcept {
     switch (c) {
         case ErrorCode::bad_frame: return "bad_frame";
@@ -396,7 +508,7 @@ Verb verb_of(const Message& m) noexcept {
     static constexpr Verb kVerbs[] = {Verb::trace, Verb::owners, Verb::destroy,
                                       Verb::signal, Verb::stop, Verb::ok,
                                       Verb::error, Verb::event, Verb::owners_batch,
-                                      Verb::capture, Verb::packets};
+                                      Verb::capture, Verb::packets, Verb::syscall};
     static_assert(std::size(kVerbs) == std::variant_size_v<Message>);
     return kVerbs[m.index()];
 }

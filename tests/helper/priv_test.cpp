@@ -534,6 +534,34 @@ TEST_F(HelperPriv, CaptureChecksWhatItIsSentBeforeOpeningAnything) {
         << l[3];
 }
 
+// A trace of system calls may name processes of the caller only: another user's pid is
+// refused, a pid that is gone says so, and the session goes on to trace the member's own.
+TEST_F(HelperPriv, TraceOfSystemCallsNamesOnlyTheCallersProcesses) {
+    const pid_t roots = ::getpid();
+    const auto out = run_as(member_, [&]() -> std::string {
+        socklab::HelperClient c(helper_);
+        std::string r;
+        r += answer_text(c.start_trace(h::TraceRequest{std::nullopt, true, {roots}, false})) + "\n";
+        // pid_max is at most kMaxPid and pids stay below it: no process has this one.
+        r += answer_text(c.start_trace(h::TraceRequest{std::nullopt, true, {h::kMaxPid}, true})) + "\n";
+        const auto own = c.start_trace(h::TraceRequest{std::nullopt, true, {::getpid()}, true});
+        r += answer_text(own) + " count=" + std::to_string(own.count) + "\n";
+        std::vector<socklab::TransitionEvent> tail;
+        r += answer_text(c.stop_trace(tail)) + "\n";
+        return r;
+    });
+    std::istringstream lines(out);
+    std::vector<std::string> l;
+    for (std::string x; std::getline(lines, x);) l.push_back(x);
+    ASSERT_EQ(l.size(), 4u) << out;
+    EXPECT_EQ(l[0], "refused: refused to trace the system calls of pid " + std::to_string(roots) +
+                        ": it is not a process of uid " + std::to_string(member_.uid));
+    EXPECT_EQ(l[1], "gone: pid 4194304 has exited: nothing traced");
+    EXPECT_EQ(l[2].rfind("ok: tracing sock:inet_sock_set_state in instance socklab-", 0), 0u) << l[2];
+    EXPECT_NE(l[2].find(" count=1"), std::string::npos) << l[2];  // the calls are traced
+    EXPECT_EQ(l[3].rfind("ok: trace stopped; ", 0), 0u) << l[3];
+}
+
 }  // namespace
 
 // ---- the CLI on the helper path -----------------------------------------------------------
@@ -543,17 +571,21 @@ namespace {
 struct Running {
     pid_t pid = -1;
     socklab::UniqueFd out, err;
+    socklab::UniqueFd in;  // with_stdin: its standard input (closing it is its end of file)
 };
 
-// Start argv as `who` (setpriv, groups from the group file), stdout and stderr on pipes.
-Running start_as(const Account& who, const std::vector<std::string>& argv) {
-    int o[2], e[2];
+// Start argv as `who` (setpriv, groups from the group file), stdout and stderr on pipes, and
+// stdin too when asked.
+Running start_as(const Account& who, const std::vector<std::string>& argv, bool with_stdin = false) {
+    int o[2], e[2], i[2] = {-1, -1};
     if (::pipe2(o, O_CLOEXEC) != 0 || ::pipe2(e, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+    if (with_stdin && ::pipe2(i, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
     Running r;
     r.pid = ::fork();
     if (r.pid == 0) {
         ::dup2(o[1], 1);
         ::dup2(e[1], 2);
+        if (with_stdin) ::dup2(i[0], 0);
         std::vector<std::string> full = {"setpriv", "--reuid=" + std::to_string(who.uid),
                                          "--regid=" + std::to_string(who.gid), "--init-groups",
                                          "--"};
@@ -568,6 +600,10 @@ Running start_as(const Account& who, const std::vector<std::string>& argv) {
     ::close(e[1]);
     r.out.reset(o[0]);
     r.err.reset(e[0]);
+    if (with_stdin) {
+        ::close(i[0]);
+        r.in.reset(i[1]);
+    }
     return r;
 }
 
@@ -677,11 +713,128 @@ TEST_F(HelperCli, MemberCapturesALoopbackHandshakeThroughTheHelper) {
     // Transitions came through the helper's trace beside it.
     EXPECT_TRUE(saw_transition) << out;
     EXPECT_NE(err.find("segments dropped by the capture"), std::string::npos) << err;
-    // System calls are not served by the helper's trace: said in one line, the rest goes on.
-    EXPECT_NE(err.find("socklab: system calls are not traced: socklab-helper traces state "
-                       "transitions only; as root (e.g. 'sudo socklab trace --syscalls') they are\n"),
-              std::string::npos)
-        << err;
+    // System calls come through the helper's trace too: no line says they are missing.
+    EXPECT_EQ(err.find("system calls are not traced"), std::string::npos) << err;
+}
+
+// A member's `socklab trace --syscalls --json` shows the calls of the member's own program,
+// each with its descriptor; the calls root makes meanwhile on the same connections (a
+// connect() to the member's listener, an accept() of the member's connect(), the close()s)
+// are left out by the helper, as is every call of any other user's process.
+TEST_F(HelperCli, MemberTracesItsOwnSystemCallsAndNotRoots) {
+    socklab::test::PrivateNetns ns;
+    auto root_listener = socklab::test::tcp_listen("127.0.0.1", 0);
+    const auto root_port = socklab::test::local_port(root_listener.get());
+    auto r = start_as(member_, {socklab::test::bin("socklab"), "trace", "--syscalls", "--json",
+                                "--duration", "60"});
+    bool reaped = false;
+    const auto end_trace = [&] {  // whatever happens below, the trace does not outlive us
+        if (!reaped) {
+            ::kill(r.pid, SIGKILL);
+            ::waitpid(r.pid, nullptr, 0);
+        }
+    };
+    std::unique_ptr<decltype(end_trace), void (*)(decltype(end_trace)*)> guard(
+        &end_trace, [](decltype(end_trace)* k) { (*k)(); });
+    const std::string started = read_until(r.err.get(), "\n", 10s);
+    ASSERT_EQ(started.rfind("socklab: tracing through socklab-helper (" + helper_.string() + ")", 0), 0u)
+        << started;
+
+    // The member's program: its own connection, then one to root's listener; it closes them
+    // all when told, and stays until its stdin ends (a process already gone when the helper
+    // reads its calls would have them dropped: its owner could no longer be read).
+    auto prog = start_as(member_,
+                         {"/usr/bin/python3", "-c",
+                          "import socket, sys\n"
+                          "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n"
+                          "c = socket.socket(); c.connect(l.getsockname())\n"
+                          "a, _ = l.accept()\n"
+                          "r = socket.socket(); r.connect(('127.0.0.1', int(sys.argv[1])))\n"
+                          "print(l.getsockname()[1], l.fileno(), c.fileno(), a.fileno(), r.fileno(), flush=True)\n"
+                          "sys.stdin.readline()\n"
+                          "for s in (c, a, r, l): s.close()\n"
+                          "print('closed', flush=True)\n"
+                          "sys.stdin.readline()\n",
+                          std::to_string(root_port)},
+                         true);
+    const auto end_prog = [&] {
+        prog.in.reset();
+        return reap(prog.pid);
+    };
+    std::unique_ptr<decltype(end_prog), void (*)(decltype(end_prog)*)> prog_guard(
+        &end_prog, [](decltype(end_prog)* k) { (void)(*k)(); });
+    std::istringstream said(read_until(prog.out.get(), "\n", 10s));
+    int lport = 0, lfd = -1, cfd = -1, afd = -1, rfd = -1;
+    ASSERT_TRUE(said >> lport >> lfd >> cfd >> afd >> rfd) << read_until(prog.err.get(), "", 1s);
+
+    // The calls socklab shows, read as they come until `want` holds (or 20 s have passed).
+    std::vector<nlohmann::json> calls;
+    std::string out;
+    const auto shown = [&](const char* call, int fd) {
+        for (const auto& j : calls)
+            if (j["pid"] == prog.pid && j["call"] == call && j["fd"] == fd) return true;
+        return false;
+    };
+    const auto read_calls_until = [&](const std::function<bool()>& want) {
+        const auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (!want() && std::chrono::steady_clock::now() < deadline) {
+            const auto chunk = read_until(r.out.get(), "\n", 1s);
+            if (chunk.empty()) continue;
+            out += chunk;
+            calls.clear();
+            std::istringstream lines(out);
+            for (std::string line; std::getline(lines, line);) {
+                if (lines.eof()) break;  // a line not whole yet
+                const auto j = nlohmann::json::parse(line);
+                if (j["kind"] == "syscall") calls.push_back(j);
+            }
+        }
+        return want();
+    };
+    // The tracer names a descriptor by reading /proc after the call: the program's last
+    // connect() shown means its sockets were named while they were open.
+    EXPECT_TRUE(read_calls_until([&] { return shown("connect", rfd); })) << out;
+
+    // Root, meanwhile: a connect() to the member's listener, the accept() of the member's
+    // connection to root's, and both close()d.
+    {
+        auto to_member = socklab::test::tcp_connect("127.0.0.1", static_cast<std::uint16_t>(lport));
+        auto from_member = socklab::test::tcp_accept(root_listener.get());
+    }
+    // After root's calls, the member's close()s: once the last is shown, root's calls (earlier,
+    // and released in time order) have been through the helper's filter.
+    ASSERT_EQ(::write(prog.in.get(), "\n", 1), 1);
+    ASSERT_NE(read_until(prog.out.get(), "closed\n", 10s).find("closed\n"), std::string::npos);
+    const auto closed_listener = [&] { return shown("close", lfd); };
+    read_calls_until(closed_listener);
+    EXPECT_EQ(end_prog(), 0);
+    prog_guard.release();
+    ::kill(r.pid, SIGINT);
+    out += read_until(r.out.get(), "", 10s);
+    const std::string err = started + read_until(r.err.get(), "", 10s);
+    EXPECT_NE(reap(r.pid), -1) << err;
+    reaped = true;
+    ASSERT_TRUE(closed_listener()) << out << err;
+    EXPECT_EQ(err.find("system calls are not traced"), std::string::npos) << err;
+
+    const auto has = [&](const char* call, int fd, std::optional<long> result = std::nullopt) {
+        for (const auto& j : calls)
+            if (j["pid"] == prog.pid && j["call"] == call && j["fd"] == fd &&
+                (!result || j["result"] == *result))
+                return true;
+        return false;
+    };
+    EXPECT_TRUE(has("listen", lfd, 0)) << out;
+    EXPECT_TRUE(has("connect", cfd, 0)) << out;
+    EXPECT_TRUE(has("connect", rfd, 0)) << out;  // to root's listener: the member's own call
+    EXPECT_TRUE(has("accept4", lfd, afd) || has("accept", lfd, afd)) << out;
+    for (const int fd : {cfd, afd, rfd, lfd}) EXPECT_TRUE(has("close", fd, 0)) << fd << "\n" << out;
+    // Every call shown is the member's program's: none of root's (this test's connect(),
+    // accept() and close()s), none of any other process of any other user.
+    for (const auto& j : calls) {
+        EXPECT_NE(j["pid"], ::getpid()) << j.dump();
+        EXPECT_EQ(j["pid"], prog.pid) << j.dump();
+    }
 }
 
 // Outside the group: socklab does not use the helper, captures itself and is refused by the

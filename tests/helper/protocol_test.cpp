@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "socklab/helper_protocol.hpp"
@@ -24,6 +25,42 @@ socklab::IpAddr v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t 
     return socklab::IpAddr::v4(x);
 }
 
+// Every field set, none to its default, so a field the codec forgets shows.
+socklab::SyscallEvent connect_call() {
+    socklab::SyscallEvent c;
+    c.time_ns = 123456789012345;
+    c.enter_ns = 123456789000000;
+    c.pid = 4242;
+    c.tid = 4243;
+    std::strcpy(c.comm.data(), "curl");
+    c.call = socklab::SyscallKind::connect;
+    c.fd = 5;
+    c.result = -1;
+    c.error = ECONNREFUSED;
+    c.arg0 = -2;
+    c.arg1 = 0x7fffffffffffffffll;
+    c.arg2 = 3;
+    c.arg3 = 4;
+    c.inode = 0xfedcba9876ull;
+    const std::uint8_t six[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7};
+    c.key = socklab::SocketKey{socklab::Proto::tcp, AF_INET6, socklab::IpAddr::v6(six), 41000,
+                               socklab::IpAddr::v6(six), 8080};
+    return c;
+}
+
+// A call whose socket was not named (socket() before bind, a failed accept).
+socklab::SyscallEvent unkeyed_call() {
+    socklab::SyscallEvent c;
+    c.time_ns = 7;
+    c.pid = 1;
+    c.tid = 1;
+    std::strcpy(c.comm.data(), "python3");
+    c.call = socklab::SyscallKind::accept4;
+    c.fd = 3;
+    c.result = 4;
+    return c;
+}
+
 std::vector<h::Message> samples() {
     socklab::TransitionEvent e;
     e.time_ns = 123456789012345;
@@ -42,8 +79,12 @@ std::vector<h::Message> samples() {
     e.old_state_ns = 98765;
     const std::uint8_t six[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     return {
+        h::TraceRequest{std::nullopt, true, {}, false},
+        h::TraceRequest{9005, true, {4242, 1, h::kMaxPid}, true},
+        h::SyscallReply{connect_call()},
+        h::SyscallReply{unkeyed_call()},
         h::TraceRequest{},
-        h::TraceRequest{8080},
+        h::TraceRequest{8080, false, {}, false},
         h::OwnersRequest{},
         h::OwnersRequest{{1, 2, 0xffffffffffull}},
         h::DestroyRequest{v4(127, 0, 0, 1), 8080, v4(127, 0, 0, 2), 50000, 0x1234},
@@ -101,7 +142,7 @@ TEST(HelperProtocol, EveryPrefixNeedsMore) {
 
 TEST(HelperProtocol, TwoFramesInOneBufferAreReadOneAtATime) {
     auto a = h::encode(h::StopRequest{});
-    const auto b = h::encode(h::TraceRequest{9});
+    const auto b = h::encode(h::TraceRequest{9, false, {}, false});
     const auto first_size = a.size();
     a.insert(a.end(), b.begin(), b.end());
     const auto d = h::decode(a);
@@ -222,4 +263,91 @@ TEST(HelperProtocol, SenderMistakesThrowInsteadOfSendingGarbage) {
     h::OwnersBatch batch;
     batch.entries.assign(h::kOwnersPerBatch, h::OwnerEntry{1, 2, 3, 4, std::string(64, 'c')});
     EXPECT_NO_THROW((void)h::encode(batch));
+}
+
+// The system-call section: absent when nothing asks for it, so a transitions-only trace is
+// byte for byte the frame an older helper reads.
+TEST(HelperProtocol, TraceWithoutSyscallsIsTheFrameItAlwaysWas) {
+    EXPECT_EQ(h::encode(h::TraceRequest{8080, false, {}, false}), raw({0, 0, 0, 5, 1, 1, 1, 0x1f, 0x90}));
+    EXPECT_EQ(h::encode(h::TraceRequest{std::nullopt, true, {258}, true}),
+              raw({0, 0, 0, 12, 1, 1, 0, 0, 0, 3, 0, 1, 0, 0, 1, 2}));
+}
+
+TEST(HelperProtocol, BadTraceSyscallFieldsAreRefused) {
+    const auto error_of = [](const h::TraceRequest& m) { return h::decode(h::encode(m)).error; };
+    // What the encoder sends as asked and the decoder will not take.
+    EXPECT_EQ(error_of({std::nullopt, false, {42}, false}),
+              "verb 1: trace system-call section without its syscalls flag");
+    EXPECT_EQ(error_of({std::nullopt, true, {}, true}),
+              "verb 1: trace asks to follow the children of no pid");
+    EXPECT_EQ(error_of({std::nullopt, true, {0}, false}), "verb 1: trace pid 0 (want 1 to 4194304)");
+    EXPECT_EQ(error_of({std::nullopt, true, {-1}, false}), "verb 1: trace pid -1 (want 1 to 4194304)");
+    EXPECT_EQ(error_of({std::nullopt, true, {h::kMaxPid + 1}, false}),
+              "verb 1: trace pid 4194305 (want 1 to 4194304)");
+    // Made by hand: an unknown flag bit, more pids than the limit, a count beyond the frame.
+    EXPECT_EQ(h::decode(raw({0, 0, 0, 8, 1, 1, 0, 0, 0, 5, 0, 0})).error,
+              "verb 1: trace flags 5 (want bits 0 and 1 only)");
+    EXPECT_EQ(h::decode(raw({0, 0, 0, 8, 1, 1, 0, 0, 0, 1, 0, 65})).error,
+              "verb 1: trace request says 65 pids (at most 64)");
+    EXPECT_EQ(h::decode(raw({0, 0, 0, 8, 1, 1, 0, 0, 0, 1, 0, 2})).error,
+              "verb 1: truncated integer: 4 bytes wanted, 0 left");
+    EXPECT_EQ(h::decode(raw({0, 0, 0, 6, 1, 1, 0, 0, 0, 1})).error,
+              "verb 1: truncated integer: 2 bytes wanted, 0 left");
+    h::TraceRequest many{std::nullopt, true, std::vector<std::int32_t>(h::kMaxTracePids + 1, 1), false};
+    EXPECT_THROW((void)h::encode(many), std::length_error);
+}
+
+TEST(HelperProtocol, BadSyscallFieldsAreRefused) {
+    // Offsets in the frame: header 6, time 8, enter 8, pid 4, tid 4, comm 16 (6..45),
+    // call at 46, fd 47, result 51, error 59, args 63..94, inode 95, key flag 103, key 104...
+    const auto spoiled = [](std::size_t at, int value, socklab::SyscallEvent c = connect_call()) {
+        auto bytes = h::encode(h::SyscallReply{c});
+        bytes.at(at) = static_cast<std::byte>(value);
+        return h::decode(bytes).error;
+    };
+    EXPECT_EQ(h::encode(h::SyscallReply{unkeyed_call()}).size(), 104u);
+    EXPECT_EQ(spoiled(45, 'x'), "verb 133: system call command not NUL-terminated");
+    EXPECT_EQ(spoiled(46, 15), "verb 133: system call kind 15");
+    EXPECT_EQ(spoiled(59, 0x80), "verb 133: system call errno -2147483537 (want 0 to 4095)");
+    EXPECT_EQ(spoiled(61, 0x10), "verb 133: system call errno 4207 (want 0 to 4095)");
+    EXPECT_EQ(spoiled(103, 2), "verb 133: system call key flag 2 (want 0 or 1)");
+    EXPECT_EQ(spoiled(103, 1, unkeyed_call()), "verb 133: truncated integer: 1 bytes wanted, 0 left");
+    EXPECT_EQ(spoiled(104, 2), "verb 133: system call key protocol 2");
+    EXPECT_EQ(spoiled(105, 7), "verb 133: system call key family 7");
+    EXPECT_EQ(spoiled(106, 9), "verb 133: event address family 9");
+    // Key absent: nothing may follow the flag (the encoding of a call is one, never two).
+    auto bytes = h::encode(h::SyscallReply{unkeyed_call()});
+    bytes.push_back(std::byte{0});
+    bytes[3] = static_cast<std::byte>(std::to_integer<int>(bytes[3]) + 1);
+    EXPECT_EQ(h::decode(bytes).error, "verb 133: 1 bytes after the fields");
+}
+
+// What a helper may tell the front end about a call is exactly what the direct tracer has:
+// every field of SyscallEvent crosses, the key's addresses and ports included.
+TEST(HelperProtocol, SyscallReplyCarriesEveryField) {
+    const auto c = connect_call();
+    const auto d = h::decode(h::encode(h::SyscallReply{c}));
+    ASSERT_EQ(d.status, Status::complete) << d.error;
+    const auto& got = std::get<h::SyscallReply>(*d.message).call;
+    EXPECT_EQ(got.time_ns, c.time_ns);
+    EXPECT_EQ(got.enter_ns, c.enter_ns);
+    EXPECT_EQ(got.tid, 4243);
+    EXPECT_EQ(got.comm_view(), "curl");
+    EXPECT_EQ(got.call, socklab::SyscallKind::connect);
+    EXPECT_EQ(got.result, -1);
+    EXPECT_EQ(got.error, ECONNREFUSED);
+    EXPECT_EQ(got.arg1, 0x7fffffffffffffffll);
+    EXPECT_EQ(got.inode, 0xfedcba9876ull);
+    ASSERT_TRUE(got.key);
+    EXPECT_EQ(got.key->family, AF_INET6);
+    EXPECT_EQ(got.key->local_port, 41000);
+    EXPECT_EQ(got.key->remote_port, 8080);
+    EXPECT_EQ(got.key->remote_addr, c.key->remote_addr);
+    // And the equality the round trip relies on sees each field.
+    auto other = c;
+    other.arg3 = 5;
+    EXPECT_FALSE(h::SyscallReply{c} == h::SyscallReply{other});
+    other = c;
+    other.key->remote_port = 1;
+    EXPECT_FALSE(h::SyscallReply{c} == h::SyscallReply{other});
 }

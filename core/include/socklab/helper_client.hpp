@@ -59,12 +59,18 @@ public:
     Answer signal(int pid, std::uint64_t start_ticks, int sig);
     std::vector<helper::OwnerEntry> owners(std::span<const std::uint64_t> inodes, Answer& answer);
     Answer start_trace(std::optional<std::uint16_t> port);
+    // With system calls (req.syscalls): the answer's count is 1 when they are traced, else 0
+    // and its message says why not (transitions are traced either way).
+    Answer start_trace(const helper::TraceRequest& req);
     // Events of the running trace, waiting at most `timeout` for the first. Throws Error when
-    // the trace ended (the helper's message says why).
-    std::size_t poll_events(std::vector<TransitionEvent>& out, std::chrono::milliseconds timeout);
+    // the trace ended (the helper's message says why). System calls go to `calls` (dropped
+    // when it is null).
+    std::size_t poll_events(std::vector<TransitionEvent>& out, std::chrono::milliseconds timeout,
+                            std::vector<SyscallEvent>* calls = nullptr);
     // Stop the trace; the answer's count is the events the kernel lost. Events still on the
-    // way are appended to `tail`.
-    Answer stop_trace(std::vector<TransitionEvent>& tail);
+    // way are appended to `tail`, system calls to `calls_tail` (dropped when it is null).
+    Answer stop_trace(std::vector<TransitionEvent>& tail,
+                      std::vector<SyscallEvent>* calls_tail = nullptr);
     // Start a capture: the answer's count is the capture's DLT_* (pcap_datalink).
     Answer start_capture(const helper::CaptureRequest& req);
     // Batches of raw frames of the running capture, waiting at most `timeout` for the first.
@@ -104,27 +110,36 @@ private:
 };
 
 // The tracer behind socklab-helper, with the Tracer's face: status(), poll(), lost_events().
+// With opts.syscalls it streams the system calls too (pids and follow_children as the
+// Tracer takes them), of the caller's own processes only: the helper leaves out every other
+// user's (docs/privileges.md).
 class HelperTracer {
 public:
     HelperTracer(const std::filesystem::path& helper, TracerOptions opts);  // never throws
     ~HelperTracer();
     [[nodiscard]] const TracerStatus& status() const noexcept { return status_; }
+    // The system calls' status: active when asked for and the helper traces them.
+    [[nodiscard]] const TracerStatus& syscall_status() const noexcept { return calls_status_; }
     std::size_t poll(std::vector<TransitionEvent>& out, std::chrono::milliseconds timeout);
-    // Stop the trace (events still on the way are appended to `tail`) and return the lost
-    // count; later calls return the same count.
-    std::uint64_t finish(std::vector<TransitionEvent>& tail);
+    std::size_t poll(std::vector<TransitionEvent>& out, std::vector<SyscallEvent>& calls,
+                     std::chrono::milliseconds timeout);
+    // Stop the trace (events still on the way are appended to `tail`, calls to `calls_tail`
+    // when given) and return the lost count; later calls return the same count.
+    std::uint64_t finish(std::vector<TransitionEvent>& tail,
+                         std::vector<SyscallEvent>* calls_tail = nullptr);
 
 private:
     std::unique_ptr<HelperClient> client_;
     TracerStatus status_;
+    TracerStatus calls_status_;
     bool finished_ = false;
     std::uint64_t lost_ = 0;
 };
 
-// Traced transitions (and, here, system calls) from wherever this process may have them: a
-// Tracer here (root, or --no-trace: its status says so), or through socklab-helper for a
-// member of group socklab (privilege_path() == helper; the helper's trace verb serves
-// transitions, not system calls). What `socklab trace`, the viewer's poller and the labs read.
+// Traced transitions and system calls from wherever this process may have them: a Tracer
+// here (root, or --no-trace: its status says so), or through socklab-helper for a member of
+// group socklab (privilege_path() == helper; there the system calls are those of the
+// member's own processes only). What `socklab trace`, the viewer's poller and the labs read.
 class TransitionTracer {
 public:
     explicit TransitionTracer(const TracerOptions& opts);  // never throws
@@ -133,7 +148,7 @@ public:
     TransitionTracer& operator=(const TransitionTracer&) = delete;
 
     [[nodiscard]] const TracerStatus& status() const noexcept;
-    // The system calls' status (TracerOptions::syscalls): through the helper, never active.
+    // The system calls' status (TracerOptions::syscalls), here or through the helper.
     [[nodiscard]] const TracerStatus& syscall_status() const noexcept;
     [[nodiscard]] bool through_helper() const noexcept { return helper_ != nullptr; }
     std::size_t poll(std::vector<TransitionEvent>& out, std::chrono::milliseconds timeout);
@@ -141,8 +156,10 @@ public:
                      std::chrono::milliseconds timeout);
     // Lost so far (through the helper: reported when the trace stops, 0 until then).
     [[nodiscard]] std::uint64_t lost_events() const;
-    // The end of a trace: events still owed are appended to `tail`; the kernel's lost count.
-    std::uint64_t finish(std::vector<TransitionEvent>& tail);
+    // The end of a trace: events still owed are appended to `tail` (system calls to
+    // `calls_tail` when given); the kernel's lost count.
+    std::uint64_t finish(std::vector<TransitionEvent>& tail,
+                         std::vector<SyscallEvent>* calls_tail = nullptr);
     // Stop now. What could not be removed (this process's own instance), for the caller to
     // show; "" when all is well.
     [[nodiscard]] std::string stop();
@@ -150,7 +167,6 @@ public:
 private:
     std::unique_ptr<Tracer> direct_;
     std::unique_ptr<HelperTracer> helper_;
-    TracerStatus calls_off_;  // through the helper
 };
 
 }  // namespace socklab

@@ -7,6 +7,11 @@
 // a string is [u16 length][bytes] (at most kMaxString); an address is [u8 family][16 bytes].
 // The decoder is a pure function over bytes: it never reads past what it was given, and
 // any frame it cannot take whole is an error, never a guess.
+//
+// Growing it within version 1: a new verb is a new frame (a side that does not know it
+// answers unknown_verb and goes on), and a request may gain a trailing section that is sent
+// only when it asks for something new, so every frame an older side makes or reads stays
+// byte for byte what it was. The version changes only when an existing frame must change.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -18,6 +23,7 @@
 
 #include "socklab/address.hpp"
 #include "socklab/event.hpp"
+#include "socklab/syscall_event.hpp"
 
 namespace socklab::helper {
 
@@ -42,6 +48,7 @@ enum class Verb : std::uint8_t {
     event = 0x82,         // one transition (trace)
     owners_batch = 0x83,  // some owner entries (owners); an `ok` ends the list
     packets = 0x84,       // some captured frames, raw, for the front end's decoder (capture)
+    syscall = 0x85,       // one system call of the caller's own processes (trace with syscalls)
 };
 
 enum class ErrorCode : std::uint8_t {
@@ -55,8 +62,21 @@ enum class ErrorCode : std::uint8_t {
 };
 [[nodiscard]] std::string_view error_code_name(ErrorCode c) noexcept;
 
+// System calls in a trace (TracerOptions::syscalls, pids, follow_children). On the wire they
+// are a section after the port, [u8 flags][u16 count][i32 pid]*, sent only when `syscalls`,
+// `pids` or `follow_children` is set: a trace of transitions alone is the frame it always
+// was. flags: bit 0 syscalls (a section without it is refused: it would ask for nothing),
+// bit 1 follow_children; any other bit is refused.
+inline constexpr std::size_t kMaxTracePids = 64;
+inline constexpr std::int32_t kMaxPid = 4 * 1024 * 1024;  // the kernel's PID_MAX_LIMIT
+
 struct TraceRequest {
     std::optional<std::uint16_t> port;  // kernel-side filter: either end on this port
+    // Also stream the lifecycle system calls, as `syscall` frames. The helper sends only the
+    // calls of the caller's own processes (docs/privileges.md), whatever is asked here.
+    bool syscalls = false;
+    std::vector<std::int32_t> pids;  // with syscalls: only these (1..kMaxPid, at most kMaxTracePids)
+    bool follow_children = false;    // with pids: and every task they fork
     friend bool operator==(const TraceRequest&, const TraceRequest&) = default;
 };
 struct OwnersRequest {
@@ -110,6 +130,16 @@ struct EventReply {
     TransitionEvent event;
     friend bool operator==(const EventReply& a, const EventReply& b);
 };
+// One system call (the whole SyscallEvent). On the wire: time_ns, enter_ns, pid, tid, comm
+// (16 bytes, NUL-terminated), call (u8, a SyscallKind), fd, result (i64), error (0..4095),
+// arg0..arg3 (i64), inode, then [u8 has_key] and, when 1, the key: proto (u8: tcp or udp),
+// family (u8: 0, AF_INET or AF_INET6), local address, local port, remote address, remote port.
+inline constexpr std::int32_t kMaxErrno = 4095;  // the kernel's MAX_ERRNO
+
+struct SyscallReply {
+    SyscallEvent call;
+    friend bool operator==(const SyscallReply& a, const SyscallReply& b);
+};
 struct OwnerEntry {
     std::uint64_t inode = 0;
     std::int32_t pid = 0;
@@ -143,7 +173,7 @@ inline constexpr std::size_t kFramesPerBatch = 128;
 
 using Message = std::variant<TraceRequest, OwnersRequest, DestroyRequest, SignalRequest,
                              StopRequest, OkReply, ErrorReply, EventReply, OwnersBatch,
-                             CaptureRequest, PacketBatch>;
+                             CaptureRequest, PacketBatch, SyscallReply>;
 
 [[nodiscard]] Verb verb_of(const Message& m) noexcept;
 
