@@ -325,6 +325,13 @@ WholeReadsRun run_whole_reads(Source& src, const std::function<void(int fd)>& ta
     }
     {
         auto c = test::tcp_connect("127.0.0.1", kPort);
+        // The tracer names a descriptor by its /proc link when it reads the call (every ~50 ms):
+        // wait until the log shows the accept, while the server still holds the socket, so
+        // a conversation quicker than that is not lost with the descriptor
+        // (docs/your-program.md: a program that ends right after its reads may go uncounted).
+        if (!test::wait_until([&] { return log_text(dir.path / "log").find("accept4(") != std::string::npos; },
+                              10s))
+            ADD_FAILURE() << "the accept never reached the log" << log_text(dir.path / "log");
         talk(c.get());
         const auto ss = run_command({"ss", "-tanpH", "state", "established", "sport = :" + std::to_string(kPort)});
         std::smatch m;
