@@ -11,9 +11,12 @@
 // (A beginner's own server compares each whole recv() with "/quit" and misses it when two
 // messages arrive in one read; see docs/labs/15-chat.md.)
 //
-// The server serves ONE client: later clients still connect (the kernel completes their
-// handshake and queues them, backlog 4 + 1), but nobody reads them; when the server closes
-// its listener the kernel resets them (lab 2).
+// The server is a chat room: every client that connects gets a reader thread of its own, each
+// line a client sends goes to every other client, and what is typed at the server goes to
+// all of them. A client that leaves (/quit, its close, a reset) is closed at once: the room
+// never holds a connection in CLOSE_WAIT. /quit typed at the server ends the room; when the
+// server's input just ends (no keyboard: < /dev/null, a grader), the room stays open until
+// Ctrl-C or SIGTERM.
 //
 //   socklab-lab-chat --role server [--host 0.0.0.0]     # one machine
 //   socklab-lab-chat --role client --host 192.0.2.7     # another (or: nc 192.0.2.7 9015)
@@ -25,6 +28,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <list>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -103,6 +107,7 @@ private:
         std::string line;  // only to spot "/quit": the bytes are shown as they come
         char buf[4096];
         std::string why = _("the peer closed the connection");
+        bool eof = false;
         for (;;) {
             pollfd p[3] = {{sock_.get(), POLLIN, 0}, {stop_[0], POLLIN, 0},
                            {Lab::interrupt_fd(), POLLIN, 0}};
@@ -116,6 +121,7 @@ private:
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) {
                 if (n < 0) why = socklab::i18n::format(_("recv failed: {}"), std::strerror(errno));
+                eof = n == 0;
                 break;
             }
             const std::string_view bytes(buf, static_cast<std::size_t>(n));
@@ -147,6 +153,13 @@ private:
                 break;
             }
         }
+        // The peer closed (end of stream), so this end is done too: answer its FIN with ours
+        // now, from this thread, so the connection never waits in CLOSE_WAIT for the keyboard
+        // thread (it may be busy: the lab still checking the table of the connect step).
+        // RFC 9293 §3.6: the side that receives a FIN should CLOSE; the socket itself is closed
+        // by close() below. (After a "/quit" without a FIN the keyboard thread closes at once:
+        // the peer, which said it first, keeps the first FIN and the TIME_WAIT.)
+        if (eof) ::shutdown(sock_.get(), SHUT_WR);
         {
             std::lock_guard lock(mu_);
             over_flag_ = true;
@@ -202,6 +215,7 @@ Result converse(Lab& lab, Peer& peer) {
             break;
         }
         const Result sent = send_all(peer.fd(), *line + "\n");
+        if (sent.err && peer.over()) continue;  // the peer ended it meanwhile: say how, above
         if (sent.err) return sent;
         lab.show_sent(*line);
     }
@@ -250,6 +264,279 @@ UniqueFd accept_one(int listener) {
     return UniqueFd(::accept(listener, nullptr, nullptr));
 }
 
+// "127.0.0.1:40312": who a client is, as the socket table names its end.
+std::string peer_name(int fd) {
+    Endpoint e;
+    e.len = sizeof e.storage;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&e.storage), &e.len) != 0) return "?";
+    e.family = e.storage.ss_family;
+    return e.str();
+}
+
+// How many leading bytes of `s` are whole UTF-8 characters: a message is never cut inside one.
+std::size_t whole_utf8(std::string_view s) {
+    for (std::size_t back = 1; back <= 3 && back <= s.size(); ++back) {
+        const auto c = static_cast<unsigned char>(s[s.size() - back]);
+        if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look further back
+        const std::size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        return need > back ? s.size() - back : s.size();
+    }
+    return s.size();
+}
+
+// --role server: the chat room. A reader thread per client collects its bytes into lines
+// (newline framing across recv() calls) and hands each line to every other client; the
+// keyboard thread (the lab's own) sends what is typed here to all. Every socket is closed by
+// exactly one hand, under the room's lock: a client's own reader when the client leaves, or
+// the room when it closes, so no descriptor is used after close or closed twice.
+class Room {
+public:
+    // Text a client sent without a newline is taken as one message once the client has been
+    // quiet this long (a peer that frames nothing: one send() per message). A newline ends a
+    // message at once.
+    static constexpr auto kUnframedPause = 500ms;
+
+    Room(Lab& lab, int listener) : lab_(lab), listener_(listener) {
+        if (::pipe2(stop_, O_CLOEXEC) != 0 || ::pipe2(accept_stop_, O_CLOEXEC) != 0) {
+            const int err = errno;
+            for (int fd : {stop_[0], stop_[1]})
+                if (fd >= 0) ::close(fd);
+            throw Stop{Stop::Why::failed, socklab::i18n::format(_("failed to create a pipe: {}"), std::strerror(err))};
+        }
+    }
+    ~Room() {
+        close_now();
+        for (int fd : {stop_[0], stop_[1], accept_stop_[0], accept_stop_[1]})
+            if (fd >= 0) ::close(fd);
+    }
+    Room(const Room&) = delete;
+    Room& operator=(const Room&) = delete;
+
+    // A new client and its reader thread.
+    void join(UniqueFd conn) {
+        auto m = std::make_unique<Member>();
+        m->name = peer_name(conn.get());
+        m->port = peer_port_of(conn.get());
+        m->sock = std::move(conn);
+        Member& ref = *m;
+        {
+            std::lock_guard lock(mu_);
+            reap();
+            ports_.push_back(ref.port);
+            members_.push_back(std::move(m));
+            lab_.note(socklab::i18n::format(_("{} joined (fd {}); clients in the room: {}"), ref.name,
+                                            ref.sock.get(), live()));
+            ref.reader = std::thread([this, &ref] { serve(ref); });
+        }
+    }
+    // From now on later clients are accepted by a thread of their own.
+    void open_doors() {
+        acceptor_ = std::thread([this] { accept_loop(); });
+    }
+    // A line typed here goes to everyone.
+    void say(const std::string& line) {
+        std::lock_guard lock(mu_);
+        const std::string out = "[server] " + line + "\n";  // i18n: allow (chat text on the wire)
+        for (auto& m : members_)
+            if (!m->gone) send_to(*m, out);
+    }
+    // /quit typed here: no more clients; "/quit" and our FIN to each; then wait until each has
+    // closed its end (its reader sees end of stream and closes ours). False if one did not
+    // within `limit`.
+    bool close_all(std::chrono::milliseconds limit) {
+        stop_accepting();
+        std::unique_lock lock(mu_);
+        for (auto& m : members_) {
+            if (m->gone) continue;
+            send_to(*m, "/quit\n");
+            ::shutdown(m->sock.get(), SHUT_WR);
+        }
+        return cv_.wait_for(lock, limit, [&] { return live() == 0 || Lab::interrupted(); }) &&
+               !Lab::interrupted();
+    }
+    // Has the client whose end is at `port` left already (and its socket been closed)?
+    [[nodiscard]] bool left(std::uint16_t port) {
+        std::lock_guard lock(mu_);
+        return std::any_of(members_.begin(), members_.end(),
+                           [&](const auto& m) { return m->port == port && m->gone; });
+    }
+    // Every client that ever joined: the port of its end, for the step's checks.
+    [[nodiscard]] std::vector<std::uint16_t> ports() {
+        std::lock_guard lock(mu_);
+        return ports_;
+    }
+    // Stop accepting and reading, and close every socket still open (the listener is the
+    // lab's). Safe to call twice.
+    void close_now() {
+        stop_accepting();
+        if (!stopping_.exchange(true)) [[maybe_unused]] const auto w = ::write(stop_[1], "x", 1);
+        std::list<std::unique_ptr<Member>> all;
+        {
+            std::lock_guard lock(mu_);
+            all.swap(members_);
+        }
+        for (auto& m : all)
+            if (m->reader.joinable()) m->reader.join();
+        for (auto& m : all) m->sock.reset();
+    }
+
+private:
+    struct Member {
+        UniqueFd sock;
+        std::string name;
+        std::uint16_t port = 0;
+        std::thread reader;
+        bool gone = false;  // left: its socket is closed (under mu_)
+    };
+
+    // Live members; mu_ held.
+    [[nodiscard]] int live() const {
+        return static_cast<int>(std::count_if(members_.begin(), members_.end(),
+                                              [](const auto& m) { return !m->gone; }));
+    }
+    // Join the readers of members that left; mu_ held (a reader never takes mu_ after it
+    // marked itself gone, so joining it here cannot wait on this lock).
+    void reap() {
+        for (auto it = members_.begin(); it != members_.end();) {
+            if ((*it)->gone) {
+                (*it)->reader.join();
+                it = members_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    // Send without waiting; mu_ held. A client that cannot take a line now (its receive
+    // window and our send buffer full: it reads nothing) is cut off instead of stalling the
+    // room: shutdown() ends its reader, which closes it.
+    void send_to(Member& m, std::string_view text) {
+        std::size_t off = 0;
+        while (off < text.size()) {
+            const ssize_t n = ::send(m.sock.get(), text.data() + off, text.size() - off,
+                                     MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                ::shutdown(m.sock.get(), SHUT_RDWR);
+                return;
+            }
+            off += static_cast<std::size_t>(n);
+        }
+    }
+    // One line (or one unframed message) from `from` to the room; mu_ held.
+    void relay(const Member& from, std::string_view text) {
+        const std::string out = "[" + from.name + "] " + std::string(text) + "\n";
+        lab_.show_received(out);
+        for (auto& m : members_)
+            if (m.get() != &from && !m->gone) send_to(*m, out);
+    }
+
+    void accept_loop() {
+        for (;;) {
+            pollfd p[3] = {{listener_, POLLIN, 0}, {accept_stop_[0], POLLIN, 0},
+                           {Lab::interrupt_fd(), POLLIN, 0}};
+            if (::poll(p, 3, -1) < 0) {
+                if (errno == EINTR) continue;
+                return;
+            }
+            if (p[1].revents || p[2].revents) return;
+            UniqueFd conn(::accept(listener_, nullptr, nullptr));
+            if (conn) join(std::move(conn));
+            else if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN) return;
+        }
+    }
+    void stop_accepting() {
+        if (!acceptor_.joinable()) return;
+        [[maybe_unused]] const auto w = ::write(accept_stop_[1], "x", 1);
+        acceptor_.join();
+    }
+
+    void serve(Member& m) {
+        std::string pending;  // bytes of a line not yet ended
+        bool framed = false;  // the client has ended a line with a newline
+        int reads = 0;
+        bool quit = false;
+        std::string why = _("the peer closed the connection");
+        char buf[4096];
+        for (;;) {
+            pollfd p[3] = {{m.sock.get(), POLLIN, 0}, {stop_[0], POLLIN, 0},
+                           {Lab::interrupt_fd(), POLLIN, 0}};
+            const int timeout = pending.empty() ? -1 : static_cast<int>(kUnframedPause.count());
+            const int ready = ::poll(p, 3, timeout);
+            if (ready < 0) {
+                if (errno == EINTR) continue;
+                why = _("poll failed");
+                break;
+            }
+            if (p[1].revents || p[2].revents) return;  // the room is closing: it closes us
+            std::lock_guard lock(mu_);
+            if (ready == 0) {  // quiet after text without a newline: that text is a message
+                const auto cut = whole_utf8(pending);
+                const std::string message = pending.substr(0, cut);
+                pending.erase(0, cut);
+                if (message == "/quit" || message == "/quit\r") {
+                    quit = true;
+                    break;
+                }
+                if (!message.empty()) relay(m, message);
+                continue;
+            }
+            const ssize_t n = ::recv(m.sock.get(), buf, sizeof buf, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                why = socklab::i18n::format(_("recv failed: {}"), std::strerror(errno));
+                break;
+            }
+            if (n == 0) {  // end of stream: what it sent last, without a newline, still counts
+                if (pending == "/quit" || pending == "/quit\r") quit = true;
+                else if (!pending.empty()) relay(m, pending);
+                break;
+            }
+            ++reads;
+            pending.append(buf, static_cast<std::size_t>(n));
+            for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
+                framed = true;
+                std::string line = pending.substr(0, nl);
+                pending.erase(0, nl + 1);
+                if (!line.empty() && line.back() == '\r') line.pop_back();
+                if (line == "/quit") {
+                    quit = true;
+                    break;
+                }
+                relay(m, line);
+            }
+            if (quit) break;
+        }
+        if (quit) why = _("the peer typed /quit");
+        // Leave: close our end at once (no CLOSE_WAIT), under the lock so nobody is sending
+        // to this descriptor while it goes.
+        std::lock_guard lock(mu_);
+        m.gone = true;
+        const int fd = m.sock.get();
+        m.sock.reset();
+        lab_.note(socklab::i18n::format(_("{} left: {}; closed fd {}. Clients in the room: {}"),
+                                        m.name, why, fd, live()));
+        if (quit && !framed)
+            lab_.note(socklab::i18n::format(_("The peer's text came in {} recv() result(s) and not one newline: it sends each "
+                "message with one send() and no end marker, so on this side its messages run "
+                "together — TCP keeps no message boundaries (lab 4). This lab ends each message "
+                "with a newline and finds lines across recv() calls; it took the peer's \"/quit\" "
+                "from a read that ended in it."),
+                reads));
+        cv_.notify_all();
+    }
+
+    Lab& lab_;
+    int listener_;
+    int stop_[2] = {-1, -1};
+    int accept_stop_[2] = {-1, -1};
+    std::atomic<bool> stopping_{false};
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::list<std::unique_ptr<Member>> members_;
+    std::vector<std::uint16_t> ports_;
+    std::thread acceptor_;
+};
+
 void run_server(Lab& lab) {
     const Endpoint ep = lab.endpoint();
     const auto port = lab.port();
@@ -258,11 +545,10 @@ void run_server(Lab& lab) {
               .call = fmt::format("socket() + setsockopt(SO_REUSEADDR) + bind(fd, {}) + "
                                   "listen(fd, 4)",
                                   ep.str()),
-              .explain = socklab::i18n::format(_("Waiting for one client: another socklab-lab-chat --role client, or "
-                         "`nc {} {}`. This server talks to ONE client. More "
-                         "can connect — the kernel completes their handshake and queues them "
-                         "(backlog 4, so up to 5) — but nobody reads what they send, and when "
-                         "the chat ends and the listener closes, the kernel resets them (lab 2)."),
+              .explain = socklab::i18n::format(_("A chat room opens. Clients join with another socklab-lab-chat --role client, "
+                         "or `nc {} {}`: each gets a thread of its own that reads its lines and "
+                         "passes each one to everyone else; what you type here goes to all of "
+                         "them. SO_REUSEADDR lets the room open again at once after a restart."),
                          ep.str().substr(0, ep.str().rfind(':')), port),
               .expect = {{.local_port = port, .state = "LISTEN"}}},
              [&] {
@@ -270,27 +556,76 @@ void run_server(Lab& lab) {
                  return Result::of(listener ? 0 : -1, fmt::format("(fd {})", listener.get()));
              });
 
-    std::unique_ptr<Peer> peer;
-    std::uint16_t rport = 0;
-    lab.step({.title = _("Accept the client"),
+    Room room(lab, listener.get());
+    std::uint16_t first = 0;
+    lab.step({.title = _("Accept the first client"),
               .call = fmt::format("accept({}, NULL, NULL)", listener.get()),
-              .explain = _("Connected. Type a line and press Enter to send it; what the peer "
-                         "sends appears as it arrives. /quit ends the chat."),
+              .explain = _("Connected, and its reader thread is blocked in recv(). From the next "
+                         "step on, a thread of the server accepts every later client."),
               .expect = {},
               .expect_after = [&] {
+                  // A client quick enough to say /quit (or close) before this check has left
+                  // already: then what the room owes it is no CLOSE_WAIT.
+                  if (room.left(first))
+                      return std::vector<Expect>{{.local_port = port, .remote_port = first,
+                                                  .state = "CLOSE_WAIT", .absent = true}};
                   return std::vector<Expect>{
-                      {.local_port = port, .remote_port = rport, .state = "ESTABLISHED"}};
+                      {.local_port = port, .remote_port = first, .state = "ESTABLISHED"}};
               }},
              [&] {
                  UniqueFd conn = accept_one(listener.get());
                  if (!conn) return Result::of(-1);
-                 rport = peer_port_of(conn.get());
+                 first = peer_port_of(conn.get());
                  const int fd = conn.get();
-                 peer = std::make_unique<Peer>(lab, std::move(conn), true);
-                 return Result::of(fd, socklab::i18n::format(_("(peer port {})"), rport));
+                 room.join(std::move(conn));
+                 return Result::of(fd, socklab::i18n::format(_("(peer port {})"), first));
              });
 
-    chat_step(lab, *peer, port, rport);
+    lab.step({.title = _("The room: a thread per client, every line to everyone"),
+              .call = socklab::i18n::format(_("accept({0}) in a thread; per client: recv() → send() to "
+                                              "the others; keyboard: read(0) → send() to all"),
+                                            listener.get()),
+              .explain = _("The room is closed: each client still in it got \"/quit\" and our FIN "
+                         "and closed its end, and the server closed every socket as its client "
+                         "left. Nobody is left in CLOSE_WAIT."),
+              .expect = {},
+              .expect_after = [&] {
+                  std::vector<Expect> e;
+                  for (const auto p : room.ports()) {
+                      e.push_back({.local_port = port, .remote_port = p, .state = "CLOSE_WAIT", .absent = true});
+                      e.push_back({.local_port = port, .remote_port = p, .state = "ESTABLISHED", .absent = true});
+                  }
+                  return e;
+              }},
+             [&] {
+                 room.open_doors();
+                 lab.note(_("Type a line and press Enter to send it to every client; /quit closes the room."));
+                 for (;;) {
+                     const auto line = lab.read_line();
+                     if (Lab::interrupted()) throw Stop{Stop::Why::interrupted, {}};
+                     if (!line) {
+                         // No keyboard (input from /dev/null, a grader, Ctrl-D): the room goes on.
+                         lab.note(_("(your input ended: the room stays open; Ctrl-C closes it)"));
+                         pollfd p{Lab::interrupt_fd(), POLLIN, 0};
+                         while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+                         }
+                         throw Stop{Stop::Why::interrupted, {}};
+                     }
+                     if (*line == "/quit") break;
+                     room.say(*line);
+                     lab.show_sent(*line);
+                 }
+                 const bool all_closed = room.close_all(10s);
+                 if (Lab::interrupted()) throw Stop{Stop::Why::interrupted, {}};
+                 const auto joined = room.ports().size();
+                 room.close_now();
+                 std::string how = socklab::i18n::format(
+                     socklab::i18n::tr_n("you typed /quit; {} client was in the room",
+                                         "you typed /quit; {} clients were in the room", joined),
+                     joined);
+                 if (!all_closed) how += _("; a client did not close within 10 s");
+                 return Result::of(0, socklab::i18n::format(_("(conversation over: {})"), how));
+             });
 
     lab.step({.title = _("Close the listener"),
               .call = fmt::format("close({})", listener.get()),

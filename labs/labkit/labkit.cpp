@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -588,7 +589,7 @@ struct Lab::Impl {
     conversation::ConversationSet convs{256};  // relative seq/ack across the lab's steps
     std::set<std::uint16_t> ports;
     int steps_planned = 0;
-    int step_no = 0;
+    std::atomic<int> step_no{0};  // read by the chat's reader threads (their notes)
     bool failed = false;
     bool step_mode = true;  // false once --auto or `a`
     std::mutex out_mu;      // the chat's socket thread prints beside the main thread

@@ -1,6 +1,6 @@
 // The chat lab through pipes: two instances of itself and against nc (netcat-openbsd), with
-// Korean text and /quit from each side. Each test has its own network namespace, so `ss`
-// there sees only this conversation.
+// Korean text and /quit from each side; the server as a room of several clients. Each test has
+// its own network namespace, so `ss` there sees only this conversation.
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -36,6 +36,26 @@ auto has(const std::string& text) {
     return [text](const std::string& out) { return out.find(text) != std::string::npos; };
 }
 
+// The server's note once its room is open, after the accept step's check.
+const std::string kRoomOpen = "/quit closes the room";
+
+// The room's server still listens (a client leaving does not end it).
+bool still_listening() {
+    for (const auto& r : ss_rows())
+        if (r.local_port == kPort && r.state == "LISTEN") return true;
+    return false;
+}
+
+// A client left the room: the server said so, closed that client's socket, and still listens;
+// then /quit typed at the server closes the room and the lab ends with every check met.
+void client_left_then_server_quits(Child& server) {
+    ASSERT_TRUE(server.read_until(has("the peer typed /quit"), 10s)) << server.out();
+    EXPECT_TRUE(still_listening()) << "the room should stay open after one client left";
+    server.write("/quit\n");
+    EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
+    EXPECT_NE(server.out().find("every expectation met"), std::string::npos) << server.out();
+}
+
 // After the conversation: no CLOSE_WAIT and no ESTABLISHED left, on either side.
 void expect_both_sides_closed() {
     std::vector<SsRow> rows;
@@ -68,6 +88,10 @@ void chat_between_two_labs(const std::string& quitter) {
     ASSERT_TRUE(server.read_until(has(kFromClient), 10s)) << server.out() << server.err();
 
     (quitter == "server" ? server : client).write("/quit\n");
+    if (quitter == "client") {
+        EXPECT_EQ(client.wait(15s), 0) << client.out() << client.err();
+        ASSERT_NO_FATAL_FAILURE(client_left_then_server_quits(server));
+    }
     EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
     EXPECT_EQ(client.wait(15s), 0) << client.out() << client.err();
     // The other side saw the /quit text and why the conversation ended.
@@ -88,23 +112,22 @@ TEST(ChatLab, TwoInstancesServerQuits) {
     chat_between_two_labs("server");
 }
 
-// nc as the client: text without framing both ways; /quit typed at nc ends the chat and the
-// lab closes at once (the lab never sits in CLOSE_WAIT).
+// nc as the client: text without a newline is passed on once nc is quiet; /quit typed at nc
+// makes the room close nc's connection at once (the lab never sits in CLOSE_WAIT).
 TEST(ChatLab, NcClientTypesQuit) {
     SOCKLAB_REQUIRE_ROOT();
     PrivateNetns ns;
     Child server({chat_bin(), "--role", "server", "--auto"});
     wait_for_listener();
     Child nc({"nc", "127.0.0.1", std::to_string(kPort)});
-    // No newline: the lab must show bytes as they arrive, not wait for a line.
+    // No newline: once nc is quiet the text is a message of its own, not held for a line.
     nc.write("nc 님이 입력 중");
-    ASSERT_TRUE(server.read_until(has("nc 님이 입력 중"), 10s)) << server.out();
+    ASSERT_TRUE(server.read_until(has("] nc 님이 입력 중\n"), 10s)) << server.out();
     nc.write("...\n");
     server.write(kFromServer + "\n");
-    ASSERT_TRUE(nc.read_until(has(kFromServer), 10s)) << nc.out() << nc.err();
+    ASSERT_TRUE(nc.read_until(has("[server] " + kFromServer), 10s)) << nc.out() << nc.err();
     nc.write("/quit\n");
-    EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
-    EXPECT_NE(server.out().find("the peer typed /quit"), std::string::npos) << server.out();
+    ASSERT_NO_FATAL_FAILURE(client_left_then_server_quits(server));
     // netcat-openbsd stops reading the network at the lab's FIN but holds its socket until
     // its own input ends (the user's Ctrl-D): that CLOSE_WAIT is nc's, and it ends here.
     nc.close_stdin();
@@ -194,8 +217,8 @@ struct BeginnerChat {
 };
 
 // The lab as server, the beginner's client says hello and then "/quit" (no newline at all):
-// the lab shows the text as it arrives, takes the bare "/quit" as /quit, closes, and says
-// that the peer used no newlines.
+// the lab shows each message once the client is quiet, takes the bare "/quit" as /quit,
+// closes that client, and says that the peer used no newlines.
 TEST(ChatLab, BeginnerPythonClientWithoutNewlinesQuits) {
     SOCKLAB_REQUIRE_ROOT();
     BeginnerChat chat;
@@ -205,12 +228,10 @@ TEST(ChatLab, BeginnerPythonClientWithoutNewlinesQuits) {
     py.write(kBeginner + "\n");
     ASSERT_TRUE(server.read_until(has(kBeginner), 10s)) << server.out() << server.err();
     server.write(kLabLine + "\n");
-    ASSERT_TRUE(py.read_until(has("recv: " + kLabLine + "\\n"), 10s)) << py.out() << py.err();
+    ASSERT_TRUE(py.read_until(has("recv: [server] " + kLabLine + "\\n"), 10s)) << py.out() << py.err();
     py.write("/quit\n");
-    EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
-    EXPECT_NE(server.out().find("the peer typed /quit"), std::string::npos) << server.out();
+    ASSERT_NO_FATAL_FAILURE(client_left_then_server_quits(server));
     EXPECT_NE(server.out().find("not one newline"), std::string::npos) << server.out();
-    EXPECT_NE(server.out().find("every expectation met"), std::string::npos) << server.out();
     EXPECT_TRUE(py.wait(15s).has_value()) << py.out() << py.err();
     expect_both_sides_closed();
 }
@@ -260,7 +281,7 @@ TEST(ChatLab, LabServerQuitsAgainstBeginnerPythonClient) {
     Child& server = *chat.lab;
     Child& py = *chat.py;
     server.write(kLabLine + "\n");
-    ASSERT_TRUE(py.read_until(has("recv: " + kLabLine), 10s)) << py.out() << py.err();
+    ASSERT_TRUE(py.read_until(has("recv: [server] " + kLabLine), 10s)) << py.out() << py.err();
     server.write("/quit\n");
     ASSERT_TRUE(py.read_until(has("peer closed"), 10s)) << py.out() << py.err();
     py.close_stdin();
@@ -279,56 +300,78 @@ TEST(ChatLab, QuitSplitAcrossReadsOrMergedIsFound) {
         Child server({chat_bin(), "--role", "server", "--auto"});
         wait_for_listener();
         auto c = tcp_connect("127.0.0.1", kPort);
+        // Talk once the room is open (the accept step has checked its table): a client gone
+        // before that check would leave it nothing to see ESTABLISHED.
+        ASSERT_TRUE(server.read_until(has(kRoomOpen), 10s)) << server.out();
         auto say = [&](const std::string& text) {
             ASSERT_EQ(::send(c.get(), text.data(), text.size(), MSG_NOSIGNAL),
                       static_cast<ssize_t>(text.size()));
         };
         if (split) {
+            // The first read holds "first line\n/qu": the line is shown, "/qu" waits for the rest
+            // (this peer frames with newlines, so a piece is never a message of its own).
             say("first line\n/qu");
-            ASSERT_TRUE(server.read_until(has("/qu"), 10s)) << server.out();
+            ASSERT_TRUE(server.read_until(has("] first line\n"), 10s)) << server.out();
             say("it\n");
         } else {
             say("first line\n/quit\n");
         }
-        EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
-        EXPECT_NE(server.out().find("the peer typed /quit"), std::string::npos) << server.out();
         char buf[64];
         pollfd p{c.get(), POLLIN, 0};
         EXPECT_EQ(::poll(&p, 1, 5000), 1);
         EXPECT_EQ(::recv(c.get(), buf, sizeof buf, 0), 0) << "the lab should have closed";
+        EXPECT_EQ(server.out().find("] /qu"), std::string::npos) << "a piece was taken as a message";
+        ASSERT_NO_FATAL_FAILURE(client_left_then_server_quits(server));
     }
 }
 
-// One client per server: a second client connects (its handshake completes in the kernel and
-// it waits in the accept queue), nobody reads it, and it is reset when the server closes its
-// listener — what docs/labs/15-chat.md tells a class.
-TEST(ChatLab, ASecondClientWaitsInTheQueueAndIsResetAtTheEnd) {
+// A room of three: what one client says reaches the other two (named by its end's address),
+// what the server types reaches all; one leaves and the others go on; /quit at the server
+// ends the room with nobody left in CLOSE_WAIT. The third client is the test's own socket.
+TEST(ChatLab, ThreeClientsShareTheRoomAndOneLeaves) {
     SOCKLAB_REQUIRE_ROOT();
     PrivateNetns ns;
     Child server({chat_bin(), "--role", "server", "--auto"});
     wait_for_listener();
     Child first({chat_bin(), "--role", "client", "--auto"});
-    server.write("hello first\n");
-    ASSERT_TRUE(first.read_until(has("hello first"), 10s)) << first.out() << first.err();
-    auto second = tcp_connect("127.0.0.1", kPort);  // returns: the kernel completed it
-    const std::string ignored = "is anyone there?\n";
-    ASSERT_EQ(::send(second.get(), ignored.data(), ignored.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(ignored.size()));
-    const bool queued = wait_until([] {
-        for (const auto& r : ss_rows())
-            if (r.local_port == kPort && r.state == "LISTEN") return r.recv_q == 1;
-        return false;
-    }, 5s, 20ms);
-    EXPECT_TRUE(queued) << "the second connection should wait in the accept queue";
-    EXPECT_EQ(server.out().find("is anyone there"), std::string::npos);
+    Child second({chat_bin(), "--role", "client", "--auto"});
+    auto third = tcp_connect("127.0.0.1", kPort);
+    ASSERT_TRUE(server.read_until(has("clients in the room: 3"), 10s)) << server.out();
+    std::string got;  // what the third client has read
+    auto third_reads = [&](const std::string& text) {
+        return wait_until([&] {
+            char buf[512];
+            const ssize_t n = ::recv(third.get(), buf, sizeof buf, MSG_DONTWAIT);
+            if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+            return got.find(text) != std::string::npos;
+        }, 10s, 10ms);
+    };
+    first.write(kFromClient + "\n");
+    ASSERT_TRUE(second.read_until(has("] " + kFromClient), 10s)) << second.out();
+    ASSERT_TRUE(third_reads("] " + kFromClient)) << got;
+    EXPECT_EQ(first.out().find("] " + kFromClient), std::string::npos) << "a line goes to the others, not back";
+    server.write(kFromServer + "\n");
+    ASSERT_TRUE(first.read_until(has("[server] " + kFromServer), 10s)) << first.out();
+    ASSERT_TRUE(third_reads("[server] " + kFromServer)) << got;
     first.write("/quit\n");
-    EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
     EXPECT_EQ(first.wait(15s), 0) << first.out() << first.err();
+    ASSERT_TRUE(server.read_until(has("Clients in the room: 2"), 10s)) << server.out();
+    const std::string late = "still here\n";
+    ASSERT_EQ(::send(third.get(), late.data(), late.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(late.size()));
+    ASSERT_TRUE(second.read_until(has("] still here"), 10s)) << second.out();
+    server.write("/quit\n");
+    EXPECT_EQ(second.wait(15s), 0) << second.out() << second.err();
+    ASSERT_TRUE(third_reads("/quit\n")) << got;
     char buf[64];
-    pollfd p{second.get(), POLLIN, 0};
+    pollfd p{third.get(), POLLIN, 0};
     ASSERT_EQ(::poll(&p, 1, 5000), 1);
-    EXPECT_EQ(::recv(second.get(), buf, sizeof buf, 0), -1);
-    EXPECT_EQ(errno, ECONNRESET);
+    EXPECT_EQ(::recv(third.get(), buf, sizeof buf, 0), 0) << "the room's FIN";
+    third.reset();
+    EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
+    EXPECT_NE(server.out().find("3 clients were in the room"), std::string::npos) << server.out();
+    EXPECT_NE(server.out().find("every expectation met"), std::string::npos) << server.out();
+    expect_both_sides_closed();
 }
 
 // --json: the viewer gets received text as {"event":"message"} lines, UTF-8 intact.
@@ -338,9 +381,12 @@ TEST(ChatLab, JsonModeReportsMessages) {
     Child server({chat_bin(), "--role", "server", "--auto", "--json"});
     wait_for_listener();
     Child client({chat_bin(), "--role", "client", "--auto"});
+    ASSERT_TRUE(server.read_until(has(kRoomOpen), 10s)) << server.out();
     client.write(kFromClient + "\n/quit\n");
-    EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
     EXPECT_EQ(client.wait(15s), 0) << client.out() << client.err();
+    ASSERT_TRUE(server.read_until(has("the peer typed /quit"), 10s)) << server.out();
+    server.write("/quit\n");
+    EXPECT_EQ(server.wait(15s), 0) << server.out() << server.err();
     bool seen = false;
     std::istringstream in(server.out());
     std::string line;

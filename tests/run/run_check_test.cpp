@@ -121,6 +121,22 @@ TEST_F(RunCheck, SigpipeDeathFailsPeerReset) {
     EXPECT_EQ(findings_of(card, "peer-reset"), (std::set<std::string>{"sigpipe"}));
 }
 
+// socklab's own chat lab, graded as a learner's program: the room (--role server) passes every
+// server scenario, and the lab's client every client scenario. --auto: no step pauses; with no
+// keyboard (check gives the program /dev/null) the room stays open until it is stopped.
+TEST_F(RunCheck, TheChatLabPassesAsServerAndAsClient) {
+    const std::string port = std::to_string(kPort);
+    expect_all_passed(check({bin("socklab-lab-chat"), "--role", "server", "--auto", "--port", port}));
+    const auto res = run_command({bin("socklab"), "check", "--role", "client", "--port", port, "--json",
+                                  "--", bin("socklab-lab-chat"), "--role", "client", "--auto",
+                                  "--port", port},
+                                 {}, 60s);
+    ASSERT_FALSE(res.timed_out);
+    const auto card = nlohmann::json::parse(res.out);
+    EXPECT_EQ(card["passed"], 3) << card.dump(2);
+    EXPECT_EQ(res.exit_code, 0) << res.err;
+}
+
 // --role client: socklab plays the server on --port.
 TEST_F(RunCheck, ClientRoleCarefulPassesAndIgnoringEofFails) {
     auto card_of = [](const std::string& prog) {
