@@ -2,7 +2,8 @@
 // and the entry/exit joiner. Bit 0 of the first byte: parse the rest as a format file (bit 1:
 // a task_* one) and decode the same bytes with whatever it accepted; otherwise the rest is a
 // stream of records of the connect entry/exit layouts as Linux 6.18 prints them
-// (tests/fixtures/trace/sys_*_connect), and bit 1 decodes each also as a task_newtask record.
+// (tests/fixtures/trace/sys_*_connect), and bit 1 decodes each also as a task_newtask record
+// and keeps its name (trace::TaskNames), asked again at a time near it.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -48,7 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (data[0] & 2) {
                 const auto task = trace::parse_task_format(text);
                 const auto r = trace::decode_task_record(rest, task, 0);
-                if (r && r.record->comm.back() != '\0') __builtin_trap();
+                if (r && (r.record->comm.back() != '\0' || r.record->old_comm.back() != '\0'))
+                    __builtin_trap();
             } else {
                 (void)trace::decode_syscall_record(rest, trace::parse_syscall_format(text), 0);
             }
@@ -60,13 +62,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static const auto enter = trace::parse_syscall_format(kEnter);
     static const auto exit = trace::parse_syscall_format(kExit);
     trace::SyscallJoiner joiner;
+    trace::TaskNames names;
     // Records of 40 bytes (the entry's size), the low bit of each first byte picking the layout.
     for (std::size_t at = 0; at + 40 <= rest.size(); at += 40) {
         const auto rec = rest.subspan(at, 40);
         const auto& layout = (static_cast<unsigned>(rec[2]) & 1) ? exit : enter;
         if (data[0] & 2) {
-            const auto t = trace::decode_task_record(rec, new_task, at);
+            // Its time from its own bytes, so the namings arrive out of order.
+            const auto when = static_cast<std::uint64_t>(rec[28]) << 8 | static_cast<std::uint64_t>(rec[29]);
+            const auto t = trace::decode_task_record(rec, new_task, when);
             if (!t && t.error.empty()) __builtin_trap();
+            if (t) {
+                names.learn(*t.record);
+                const auto name = names.name_at(t.record->pid, when ^ 0x5a, 0x100);
+                if (name && name->back() != '\0') __builtin_trap();
+            }
         }
         const auto r = trace::decode_syscall_record(rec, layout, at);
         if (!r) {

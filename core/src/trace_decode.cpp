@@ -514,6 +514,7 @@ TaskLayout parse_task_format(std::string_view text) {
         else if (name == "pid") layout.pid = spec;
         else if (name == "clone_flags") layout.clone_flags = spec;
         else if (name == "comm" || name == "newcomm") layout.comm = spec;
+        else if (name == "oldcomm") layout.old_comm = spec;
     };
     const bool have_id = walk_format(text, "task tracepoint format", layout.event_id, on_line);
     if (!have_name || !have_id)
@@ -530,6 +531,7 @@ TaskLayout parse_task_format(std::string_view text) {
     want(layout.pid, 4, "pid");
     want(layout.comm, 16, layout.kind == TaskLayout::Kind::rename ? "newcomm" : "comm");
     if (layout.kind == TaskLayout::Kind::new_task) want(layout.clone_flags, 8, "clone_flags");
+    else want(layout.old_comm, 16, "oldcomm");
     return layout;
 }
 
@@ -541,7 +543,8 @@ TaskDecodeResult decode_task_record(std::span<const std::byte> record, const Tas
     if (layout.common_type.size != 2 || layout.common_pid.size != 4 || layout.pid.size != 4 ||
         layout.comm.size != 16 || !fits(layout.common_type, n) || !fits(layout.common_pid, n) ||
         !fits(layout.pid, n) || !fits(layout.comm, n) ||
-        (new_task && (layout.clone_flags.size != 8 || !fits(layout.clone_flags, n)))) {
+        (new_task && (layout.clone_flags.size != 8 || !fits(layout.clone_flags, n))) ||
+        (!new_task && (layout.old_comm.size != 16 || !fits(layout.old_comm, n)))) {
         r.error = "truncated task record: " + std::to_string(n) + " bytes";
         return r;
     }
@@ -558,8 +561,44 @@ TaskDecodeResult decode_task_record(std::span<const std::byte> record, const Tas
     if (new_task) t.clone_flags = read_uint(p + layout.clone_flags.offset, 8);
     std::memcpy(t.comm.data(), p + layout.comm.offset, t.comm.size() - 1);
     t.comm.back() = '\0';
+    if (!new_task) {
+        std::memcpy(t.old_comm.data(), p + layout.old_comm.offset, t.old_comm.size() - 1);
+        t.old_comm.back() = '\0';
+    }
     r.record = t;
     return r;
+}
+
+void TaskNames::learn(const RawTask& t) {
+    if (t.pid <= 0) return;
+    if (by_tid_.size() > 65536 && !by_tid_.count(t.pid)) by_tid_.clear();
+    auto& n = by_tid_[t.pid];
+    auto* first = n.kept.data();
+    auto* at = std::upper_bound(first, first + n.count, t.time_ns,
+                                [](std::uint64_t ns, const Naming& m) { return ns < m.from_ns; });
+    if (n.count < kKept) {
+        std::move_backward(at, first + n.count, first + n.count + 1);
+        ++n.count;
+    } else {
+        if (at == first) return;  // older than every naming kept
+        std::move(first + 1, at, first);  // the oldest gives way
+        --at;
+    }
+    *at = Naming{t.time_ns, t.kind == TaskLayout::Kind::rename ? t.old_comm : std::array<char, 16>{},
+                 t.comm};
+}
+
+std::optional<std::array<char, 16>> TaskNames::name_at(std::int32_t tid, std::uint64_t time_ns,
+                                                       std::uint64_t ttl_ns) const {
+    const auto it = by_tid_.find(tid);
+    if (it == by_tid_.end()) return std::nullopt;
+    const auto* first = it->second.kept.data();
+    const auto* last = first + it->second.count;
+    const auto* next = std::upper_bound(first, last, time_ns,
+                                        [](std::uint64_t t, const Naming& m) { return t < m.from_ns; });
+    if (next != first && time_ns - (next - 1)->from_ns < ttl_ns) return (next - 1)->name;
+    if (next != last && next->before[0] != '\0' && next->from_ns - time_ns < ttl_ns) return next->before;
+    return std::nullopt;
 }
 
 std::optional<SyscallEvent> SyscallJoiner::feed(const RawSyscall& r) {

@@ -259,7 +259,8 @@ struct Tracer::Impl {
         std::array<char, 16> comm{};
         std::uint64_t checked_ns = 0;
     };
-    std::unordered_map<std::int32_t, CommEntry> comms;
+    std::unordered_map<std::int32_t, CommEntry> comms;  // what /proc said
+    trace::TaskNames task_names;                        // what the kernel said, by time
     std::unordered_map<std::int32_t, std::array<char, 16>> saved_cmdlines;
     std::uint64_t saved_cmdlines_read_ns = 0;
 
@@ -437,6 +438,12 @@ void Tracer::Impl::resolve_comm(TransitionEvent& e) {
     // A cached name is trusted for a second: long enough to be cheap under churn, short
     // enough that a pid reused by another program is soon named right.
     constexpr std::uint64_t kCommTtlNs = 1'000'000'000;
+    // What the kernel said about the task's names comes first: /proc tells only the name now.
+    if (const auto told = task_names.name_at(e.pid, e.time_ns, kCommTtlNs)) {
+        e.comm = *told;
+        return;
+    }
+    if (comms.size() > 65536) comms.clear();
     auto& entry = comms[e.pid];
     if (entry.checked_ns != 0 && e.time_ns >= entry.checked_ns &&
         e.time_ns - entry.checked_ns < kCommTtlNs) {
@@ -563,9 +570,7 @@ void Tracer::Impl::learn_task(const trace::RawTask& t) {
         tgids[t.pid] = (t.clone_flags & CLONE_THREAD) != 0 ? tgid_of(t.by_tid) : t.pid;
     }
     // A new task starts with its creator's name; an exec names it after the new program.
-    auto& entry = comms[t.pid];
-    entry.comm = t.comm;
-    entry.checked_ns = t.time_ns;
+    task_names.learn(t);
 }
 
 std::uint64_t Tracer::Impl::inode_of(std::int32_t pid, std::int32_t fd) {

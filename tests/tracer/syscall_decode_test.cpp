@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <span>
@@ -180,14 +181,74 @@ TEST(TaskDecode, NewTaskGivesCreatorPidFlagsAndName) {
     EXPECT_EQ(r.record->time_ns, 77u);
 }
 
-TEST(TaskDecode, RenameGivesTheNewNameTerminated) {
+TEST(TaskDecode, RenameGivesTheNewNameTerminatedAndTheOldOne) {
     const auto l = trace::parse_task_format(format_fixture("task_rename"));
     EXPECT_EQ(l.kind, trace::TaskLayout::Kind::rename);
-    EXPECT_EQ(l.comm.offset, 28u);  // newcomm, not oldcomm
-    const auto bytes = task_record(l, 9, 9, 0, "a-name-of-16-chars");
+    EXPECT_EQ(l.comm.offset, 28u);  // newcomm
+    EXPECT_EQ(l.old_comm.offset, 12u);
+    auto bytes = task_record(l, 9, 9, 0, "a-name-of-16-chars");
+    std::memcpy(bytes.data() + l.old_comm.offset, "bash", 4);
     const auto r = trace::decode_task_record(bytes, l, 0);
     ASSERT_TRUE(r) << r.error;
     EXPECT_STREQ(r.record->comm.data(), "a-name-of-16-ch");  // 15 characters and the NUL
+    EXPECT_STREQ(r.record->old_comm.data(), "bash");
+    auto no_old = format_fixture("task_rename");
+    no_old.replace(no_old.find("oldcomm"), 7, "oldname");
+    try {
+        (void)trace::parse_task_format(no_old);
+        FAIL() << "accepted a task_rename format without oldcomm";
+    } catch (const ParseError& e) {
+        EXPECT_STREQ(e.what(), "failed to parse the task tracepoint format: field 'oldcomm' is "
+                               "missing, this socklab reads 16");
+    }
+}
+
+trace::RawTask naming(std::int32_t pid, std::uint64_t at_ns, const char* before, const char* name) {
+    trace::RawTask t;
+    t.kind = before ? trace::TaskLayout::Kind::rename : trace::TaskLayout::Kind::new_task;
+    t.pid = pid;
+    t.by_tid = pid;
+    t.time_ns = at_ns;
+    if (before) std::snprintf(t.old_comm.data(), t.old_comm.size(), "%s", before);
+    std::snprintf(t.comm.data(), t.comm.size(), "%s", name);
+    return t;
+}
+
+std::string name_at(const trace::TaskNames& names, std::int32_t pid, std::uint64_t at_ns) {
+    const auto n = names.name_at(pid, at_ns, 1000);
+    return n ? std::string(n->data()) : std::string("(not told)");
+}
+
+TEST(TaskNames, EachEventIsNamedAsOfItsTimeWhateverOrderTheNamingsWereReadIn) {
+    // A forked test program execs bash at 100, which execs python3 at 300; the second rename
+    // is read first (its cpu's buffer was read first).
+    trace::TaskNames names;
+    names.learn(naming(7, 300, "bash", "python3"));
+    names.learn(naming(7, 100, "tests", "bash"));
+    EXPECT_EQ(name_at(names, 7, 50), "tests");  // before any: the name the first replaced
+    EXPECT_EQ(name_at(names, 7, 100), "bash");
+    EXPECT_EQ(name_at(names, 7, 299), "bash");
+    EXPECT_EQ(name_at(names, 7, 300), "python3");
+    EXPECT_EQ(name_at(names, 7, 1299), "python3");
+    EXPECT_EQ(name_at(names, 7, 1300), "(not told)");  // too old: the pid may be another's now
+    EXPECT_EQ(name_at(names, 8, 300), "(not told)");
+    // A new task carries its creator's name and says nothing of before.
+    names.learn(naming(9, 500, nullptr, "python3"));
+    EXPECT_EQ(name_at(names, 9, 499), "(not told)");
+    EXPECT_EQ(name_at(names, 9, 600), "python3");
+}
+
+TEST(TaskNames, OnlyTheLatestNamingsAreKept) {
+    trace::TaskNames names;
+    for (std::uint64_t i = 1; i <= trace::TaskNames::kKept + 2; ++i)
+        names.learn(naming(7, i * 100, ("n" + std::to_string(i - 1)).c_str(), ("n" + std::to_string(i)).c_str()));
+    // An old one read late is older than all kept: left out, the newer ones stand.
+    names.learn(naming(7, 50, "x", "old"));
+    EXPECT_EQ(name_at(names, 7, 650), "n6");
+    EXPECT_EQ(name_at(names, 7, 350), "n3");
+    EXPECT_EQ(name_at(names, 7, 250), "n2");  // from the oldest kept (300), the name it replaced
+    EXPECT_EQ(name_at(names, 7, 60), "n2");
+    EXPECT_EQ(names.tasks(), 1u);
 }
 
 TEST(TaskDecode, TruncatedOtherAndMalformedAreErrors) {

@@ -64,6 +64,7 @@ struct TaskLayout {
     FieldSpec pid;          // the new task, or the renamed one
     FieldSpec clone_flags;  // new_task only
     FieldSpec comm;         // new_task: its name; rename: "newcomm"
+    FieldSpec old_comm;     // rename only: "oldcomm", the name it had until then
 };
 
 // Parse events/task/task_{newtask,rename}/format. Throws ParseError when it is another event
@@ -76,7 +77,8 @@ struct RawTask {
     std::int32_t by_tid = 0;  // common_pid: the thread that created (or renamed) the task
     std::int32_t pid = 0;     // the task's id
     std::uint64_t clone_flags = 0;
-    std::array<char, 16> comm{};  // always NUL-terminated
+    std::array<char, 16> comm{};      // always NUL-terminated
+    std::array<char, 16> old_comm{};  // rename: the name before; empty for a new task
 };
 
 using TaskDecodeResult = Decoded<RawTask>;
@@ -85,6 +87,35 @@ using TaskDecodeResult = Decoded<RawTask>;
 [[nodiscard]] TaskDecodeResult decode_task_record(std::span<const std::byte> record,
                                                   const TaskLayout& layout,
                                                   std::uint64_t time_ns) noexcept;
+
+// The names the kernel gave each task (task_newtask, task_rename), kept by time so that an
+// event is named as of its own time. The per-cpu buffers are read one cpu at a time, so the
+// namings arrive out of order: an exec on one cpu is read after the calls that followed it on
+// another, or after a rename older than it.
+class TaskNames {
+public:
+    static constexpr std::size_t kKept = 4;  // namings kept per task, the latest
+
+    void learn(const RawTask& t);
+    // The task's name at `time_ns`: the naming before it, when at most `ttl_ns` old (a pid
+    // is reused by another program in time), or else the name a rename after it replaced,
+    // when that rename is at most `ttl_ns` later. Nothing when the kernel has not said.
+    [[nodiscard]] std::optional<std::array<char, 16>> name_at(std::int32_t tid, std::uint64_t time_ns,
+                                                             std::uint64_t ttl_ns) const;
+    [[nodiscard]] std::size_t tasks() const noexcept { return by_tid_.size(); }
+
+private:
+    struct Naming {
+        std::uint64_t from_ns = 0;
+        std::array<char, 16> before{};  // empty for a new task
+        std::array<char, 16> name{};
+    };
+    struct Namings {
+        std::array<Naming, kKept> kept{};
+        std::size_t count = 0;  // in time order, oldest first
+    };
+    std::unordered_map<std::int32_t, Namings> by_tid_;
+};
 
 // Pairs entries with exits per thread (a thread is in one system call at a time): an exit
 // whose entry was seen gives a SyscallEvent (pid = tid until the caller knows the process;
