@@ -3,11 +3,13 @@
 // a task_* one) and decode the same bytes with whatever it accepted; otherwise the rest is a
 // stream of records of the connect entry/exit layouts as Linux 6.18 prints them
 // (tests/fixtures/trace/sys_*_connect), and bit 1 decodes each also as a task_newtask record
-// and keeps its name (trace::TaskNames), asked again at a time near it.
+// and keeps its name (trace::TaskNames), asked again at a time near it; the records, some
+// with times out of order, are joined in time order in two reads.
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "socklab/error.hpp"
 #include "socklab/syscall_trace.hpp"
@@ -63,6 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static const auto exit = trace::parse_syscall_format(kExit);
     trace::SyscallJoiner joiner;
     trace::TaskNames names;
+    std::vector<trace::RawSyscall> held;
     // Records of 40 bytes (the entry's size), the low bit of each first byte picking the layout.
     for (std::size_t at = 0; at + 40 <= rest.size(); at += 40) {
         const auto rec = rest.subspan(at, 40);
@@ -78,15 +81,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 if (name && name->back() != '\0') __builtin_trap();
             }
         }
-        const auto r = trace::decode_syscall_record(rec, layout, at);
+        // Odd records carry a time out of order (another cpu's buffer read first).
+        const std::uint64_t when = (at / 40 % 2) ? at / 2 : at;
+        const auto r = trace::decode_syscall_record(rec, layout, when);
         if (!r) {
             if (r.error.empty()) __builtin_trap();
             continue;
         }
-        if (const auto call = joiner.feed(*r.record)) {
-            volatile auto sink = syscall_name(call->call).size() + errno_name(call->error).size();
-            (void)sink;
-        }
+        held.push_back(*r.record);
+    }
+    // Joined in time order in two reads: before a cut the input picks, then the rest.
+    std::vector<SyscallEvent> calls;
+    const std::uint64_t cut = size > 1 ? static_cast<std::uint64_t>(data[1]) * 40 : 0;
+    joiner.feed_in_time_order(held, cut, calls);
+    for (const auto& r : held)
+        if (r.time_ns < cut) __builtin_trap();  // left behind though before the cut
+    joiner.feed_in_time_order(held, ~std::uint64_t{0}, calls);
+    if (!held.empty()) __builtin_trap();
+    for (const auto& call : calls) {
+        volatile auto sink = syscall_name(call.call).size() + errno_name(call.error).size();
+        (void)sink;
     }
     return 0;
 }

@@ -601,6 +601,17 @@ std::optional<std::array<char, 16>> TaskNames::name_at(std::int32_t tid, std::ui
     return std::nullopt;
 }
 
+void SyscallJoiner::feed_in_time_order(std::vector<RawSyscall>& held, std::uint64_t before_ns,
+                                       std::vector<SyscallEvent>& out) {
+    std::stable_sort(held.begin(), held.end(),
+                     [](const RawSyscall& a, const RawSyscall& b) { return a.time_ns < b.time_ns; });
+    const auto cut = std::partition_point(held.begin(), held.end(),
+                                          [before_ns](const RawSyscall& r) { return r.time_ns < before_ns; });
+    for (auto it = held.begin(); it != cut; ++it)
+        if (auto call = feed(*it)) out.push_back(*call);
+    held.erase(held.begin(), cut);
+}
+
 std::optional<SyscallEvent> SyscallJoiner::feed(const RawSyscall& r) {
     if (!r.exit) {
         // A thread makes one call at a time; an entry without exit (killed) is replaced.

@@ -259,6 +259,9 @@ struct Tracer::Impl {
         std::array<char, 16> comm{};
         std::uint64_t checked_ns = 0;
     };
+    // This process, asked once: getpid() is a system call, and every one of ours passes the
+    // kernel's syscall tracepoints (filtered out only after), a cost per traced call.
+    const std::int32_t self = static_cast<std::int32_t>(::getpid());
     std::unordered_map<std::int32_t, CommEntry> comms;  // what /proc said
     trace::TaskNames task_names;                        // what the kernel said, by time
     std::unordered_map<std::int32_t, std::array<char, 16>> saved_cmdlines;
@@ -268,6 +271,7 @@ struct Tracer::Impl {
     TracerStatus sys_status;
     std::unordered_map<std::uint16_t, trace::SyscallLayout> sys_layouts;
     trace::SyscallJoiner joiner;
+    std::vector<trace::RawSyscall> pending_raw;  // entries and exits read, not yet joined
     std::vector<SyscallEvent> pending_calls;
     // (pid << 32 | fd) -> when a socket()/accept() still pending made that descriptor.
     std::unordered_map<std::uint64_t, std::uint64_t> born;
@@ -596,6 +600,9 @@ std::optional<SocketKey> Tracer::Impl::key_of(std::uint64_t inode) {
     if (!batch_snapshot) {
         Query q;
         q.udp = false;
+        // A TIME_WAIT socket has no file (its inode is 0): never the one asked for, and under
+        // churn by far the most numerous, so the kernel leaves them out of the dump.
+        q.states = kAllStates & ~state_bit(TcpState::time_wait);
         try {
             batch_snapshot = diag->snapshot(q);
         } catch (const Error&) {
@@ -619,7 +626,7 @@ std::optional<SocketKey> Tracer::Impl::key_of(std::uint64_t inode) {
 // call on a descriptor that is not a socket).
 bool Tracer::Impl::resolve_call(SyscallEvent& e) {
     e.pid = tgid_of(e.tid);
-    if (e.pid == ::getpid()) return false;
+    if (e.pid == self) return false;
     TransitionEvent named;
     named.pid = e.tid;
     named.time_ns = e.time_ns;
@@ -754,6 +761,17 @@ std::size_t Tracer::Impl::release_calls(std::vector<SyscallEvent>& out, std::uin
                           static_cast<std::uint32_t>(e.result);
         if (!born.count(fd_slot)) born[fd_slot] = e.time_ns;
     }
+    // The same for the calls read but not joined yet (after the complete stretch): their exit
+    // says the descriptor they made.
+    for (const auto& r : pending_raw) {
+        const bool returns_fd = r.call == SyscallKind::socket || r.call == SyscallKind::accept ||
+                                r.call == SyscallKind::accept4;
+        if (!r.exit || !returns_fd || r.ret < 0) continue;
+        const auto fd_slot = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(tgid_of(r.tid))) << 32) |
+                          static_cast<std::uint32_t>(r.ret);
+        if (const auto b = born.find(fd_slot); b == born.end() || r.time_ns < b->second)
+            born[fd_slot] = r.time_ns;
+    }
     for (auto it = pending_calls.begin(); it != cut; ++it) {
         // The hints see what happened before this call and nothing after (a listener that
         // closed later in the same stretch must not empty the queue this accept() took from).
@@ -834,7 +852,7 @@ bool Tracer::Impl::read_page(CpuReader& r, std::size_t& added) {
                     ++malformed;
                     continue;
                 }
-                if (auto call = joiner.feed(*raw.record)) pending_calls.push_back(*call);
+                pending_raw.push_back(*raw.record);  // joined in time order, after the drain
                 r.last_ns = ts;
                 ++added;
                 continue;
@@ -1006,6 +1024,7 @@ std::size_t Tracer::poll(std::vector<TransitionEvent>& out, std::vector<SyscallE
         const std::uint64_t read_start = monotonic_ns();
         im.drain();
         const std::uint64_t complete_before = std::min(read_start, im.drained_until);
+        im.joiner.feed_in_time_order(im.pending_raw, complete_before, im.pending_calls);
         // Transitions first: the calls of the same stretch are named from them (hints).
         std::size_t n = im.release(out, complete_before);
         n += im.release_calls(calls, complete_before);
@@ -1018,7 +1037,7 @@ std::size_t Tracer::poll(std::vector<TransitionEvent>& out, std::vector<SyscallE
         std::vector<pollfd> fds;
         fds.reserve(im.readers.size());
         for (const auto& r : im.readers) fds.push_back(pollfd{r.fd.get(), POLLIN, 0});
-        const bool held = !im.pending.empty() || !im.pending_calls.empty();
+        const bool held = !im.pending.empty() || !im.pending_calls.empty() || !im.pending_raw.empty();
         const int wait_ms = held ? 1 : static_cast<int>(left.count());
         const int ready = ::poll(fds.data(), fds.size(), wait_ms);
         if (ready < 0) {

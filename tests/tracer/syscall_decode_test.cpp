@@ -109,6 +109,32 @@ TEST(SyscallDecode, EntryAndExitMakeOneCall) {
     EXPECT_EQ(joiner.unmatched_exits(), 1u);
 }
 
+TEST(SyscallDecode, ACallWhoseExitIsReadBeforeItsEntryIsJoinedInTimeOrder) {
+    // The thread moved to another cpu inside connect(): that cpu's buffer, read first, gives
+    // the exit (t=250) before the first cpu's gives the entry (t=100).
+    const auto enter = trace::parse_syscall_format(format_fixture("sys_enter_connect"));
+    const auto exit = trace::parse_syscall_format(format_fixture("sys_exit_connect"));
+    std::vector<trace::RawSyscall> held{
+        *trace::decode_syscall_record(record(exit, 4242, {0}), exit, 250).record,
+        *trace::decode_syscall_record(record(enter, 4242, {3, 0x7ffd0000, 16}), enter, 100).record,
+        *trace::decode_syscall_record(record(enter, 4242, {4, 0x7ffd0000, 16}), enter, 400).record,
+    };
+    trace::SyscallJoiner joiner;
+    std::vector<SyscallEvent> calls;
+    joiner.feed_in_time_order(held, 300, calls);
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].fd, 3);
+    EXPECT_EQ(calls[0].enter_ns, 100u);
+    EXPECT_EQ(joiner.unmatched_exits(), 0u);
+    ASSERT_EQ(held.size(), 1u) << "what happened at or after 300 waits for the next read";
+    EXPECT_EQ(held[0].time_ns, 400u);
+    // Fed in the order read, the same records lose the call.
+    trace::SyscallJoiner as_read;
+    EXPECT_FALSE(as_read.feed(*trace::decode_syscall_record(record(exit, 4242, {0}), exit, 250).record));
+    EXPECT_FALSE(as_read.feed(*trace::decode_syscall_record(record(enter, 4242, {3, 0, 16}), enter, 100).record));
+    EXPECT_EQ(as_read.unmatched_exits(), 1u);
+}
+
 TEST(SyscallDecode, TheKernelsRestartCodesAreNamed) {
     // A process killed inside accept() exits the call with -ERESTARTSYS in the tracepoint.
     EXPECT_EQ(errno_name(512), "ERESTARTSYS");

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "socklab/syscall_event.hpp"
 #include "socklab/tracer.hpp"
@@ -123,6 +124,12 @@ private:
 class SyscallJoiner {
 public:
     [[nodiscard]] std::optional<SyscallEvent> feed(const RawSyscall& r);
+    // Feed the records of `held` that happened before `before_ns`, in time order, and remove
+    // them; the calls they complete go to `out`. The per-cpu buffers are read one cpu after
+    // another: a thread moved to another cpu inside a call has its exit read before its
+    // entry, and fed as read the call would be lost.
+    void feed_in_time_order(std::vector<RawSyscall>& held, std::uint64_t before_ns,
+                            std::vector<SyscallEvent>& out);
     [[nodiscard]] std::size_t open_calls() const noexcept { return open_.size(); }
     [[nodiscard]] std::uint64_t unmatched_exits() const noexcept { return unmatched_; }
 
