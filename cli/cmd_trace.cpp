@@ -74,39 +74,11 @@ std::int64_t wall_minus_mono() {
 
 constexpr const char* kLineFormat = "{:<15} {:>7} {:<15} {:<25} {:<25} {:<26} {:>10}\n";
 
-void append_json_string(std::string& out, std::string_view s) {
-    out += '"';
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (c < 0x20 || c >= 0x7f) {
-            // comm is whatever a program named itself: keep the line valid JSON whatever it is.
-            fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
-        } else {
-            out += ch;
-        }
-    }
-    out += '"';
-}
-
-// The same object as socklab::to_json(TransitionEvent) (the CLI test holds them to the same
-// keys), written straight into a string: building an nlohmann::json per event cost more than
-// everything else the tracer does, and under churn that decides whether events are lost.
 std::string json_line(const TransitionEvent& e) {
     std::string out;
     out.reserve(320);
-    auto it = std::back_inserter(out);
-    fmt::format_to(it, "{{\"time_ns\":{},\"pid\":{},\"comm\":", e.time_ns, e.pid);
-    append_json_string(out, e.comm_view());
-    fmt::format_to(std::back_inserter(out),
-                   ",\"family\":\"{}\",\"local_addr\":\"{}\",\"local_port\":{},"
-                   "\"remote_addr\":\"{}\",\"remote_port\":{},\"old_state\":\"{}\","
-                   "\"new_state\":\"{}\",\"old_state_ns\":{},\"skaddr\":{},\"cpu\":{}}}\n",
-                   family_name(e.family), e.local_addr.to_string(), e.local_port,
-                   e.remote_addr.to_string(), e.remote_port, state_name(e.old_state),
-                   state_name(e.new_state), e.old_state_ns, e.skaddr, e.cpu);
+    append_json(out, e);
+    out += '\n';
     return out;
 }
 
@@ -252,27 +224,28 @@ int run_causes(const TraceArgs& args) {
             const ConversationItem* item = nullptr;
             convs.add(*s, &item);
             const Segment& rel = *item->segment();
-            text = args.json ? to_json(rel).dump() : segment_text(rel);
+            if (args.json) append_json(text, rel);
+            else text = segment_text(rel);
             ++shown_segments;
         } else if (const auto* e = std::get_if<TransitionEvent>(&line.what)) {
             const ConversationItem* item = nullptr;
             convs.add(*e, &item);
-            text = args.json ? [&] {
-                auto j = to_json(*e);
-                j["kind"] = "transition";
-                return j.dump();
-            }()
-                             : transition_text(*e, item                  ? item->side
-                                                   : e->new_state == static_cast<std::uint8_t>(
-                                                                         TcpState::syn_sent)
-                                                       ? Side::client  // only a client sends a SYN
-                                                       : Side::unknown);
+            if (args.json) {
+                append_json(text, *e, true);
+            } else {
+                const Side side = item ? item->side
+                                  : e->new_state == static_cast<std::uint8_t>(TcpState::syn_sent)
+                                      ? Side::client  // only a client sends a SYN
+                                      : Side::unknown;
+                text = transition_text(*e, side);
+            }
             ++shown_transitions;
         } else if (const auto* c = std::get_if<SyscallEvent>(&line.what)) {
             if (!on_port(*c, args.port)) return;
             const ConversationItem* item = nullptr;
             convs.add(*c, &item);
-            text = args.json ? to_json(*c).dump() : syscall_text(*c, item ? item->side : Side::unknown);
+            if (args.json) append_json(text, *c);
+            else text = syscall_text(*c, item ? item->side : Side::unknown);
             ++shown_calls;
         }
         if (first_ns == 0) first_ns = line.time_ns;

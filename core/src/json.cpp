@@ -2,6 +2,10 @@
 
 #include <sys/socket.h>
 
+#include <iterator>
+
+#include <fmt/format.h>
+
 #include "socklab/error.hpp"
 
 namespace socklab {
@@ -101,6 +105,88 @@ nlohmann::json to_json(const SyscallEvent& c) {
         j["remote_port"] = c.key->remote_port;
     }
     return j;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+    out += '"';
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+            ++i;
+        } else if (c < 0x20 || c == 0x7f) {
+            fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+            ++i;
+        } else if (c < 0x80) {
+            out += static_cast<char>(c);
+            ++i;
+        } else {
+            // A UTF-8 sequence: its length from the lead byte, each next byte 10xxxxxx, no
+            // overlong form, no surrogate, nothing past U+10FFFF.
+            const std::size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+                                  : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+            bool ok = n != 0 && i + n <= s.size();
+            for (std::size_t k = 1; ok && k < n; ++k)
+                ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+            if (ok && n >= 3) {
+                const auto c1 = static_cast<unsigned char>(s[i + 1]);
+                ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0) &&
+                     !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
+            }
+            if (ok) {
+                out.append(s.substr(i, n));
+                i += n;
+            } else {
+                out += "\\ufffd";
+                ++i;
+            }
+        }
+    }
+    out += '"';
+}
+
+void append_json(std::string& out, const TransitionEvent& e, bool with_kind) {
+    auto it = std::back_inserter(out);
+    fmt::format_to(it, "{{{}\"time_ns\":{},\"pid\":{},\"comm\":", with_kind ? "\"kind\":\"transition\"," : "",
+                   e.time_ns, e.pid);
+    append_json_string(out, e.comm_view());
+    fmt::format_to(std::back_inserter(out),
+                   ",\"family\":\"{}\",\"local_addr\":\"{}\",\"local_port\":{},"
+                   "\"remote_addr\":\"{}\",\"remote_port\":{},\"old_state\":\"{}\","
+                   "\"new_state\":\"{}\",\"old_state_ns\":{},\"skaddr\":{},\"cpu\":{}}}",
+                   family_name(e.family), e.local_addr.to_string(), e.local_port,
+                   e.remote_addr.to_string(), e.remote_port, state_name(e.old_state),
+                   state_name(e.new_state), e.old_state_ns, e.skaddr, e.cpu);
+}
+
+void append_json(std::string& out, const Segment& s) {
+    auto it = std::back_inserter(out);
+    fmt::format_to(it,
+                   "{{\"kind\":\"segment\",\"time_ns\":{},\"src_addr\":\"{}\",\"src_port\":{},"
+                   "\"dst_addr\":\"{}\",\"dst_port\":{},\"flags\":[",
+                   s.time_ns, s.src_addr.to_string(), s.src_port, s.dst_addr.to_string(), s.dst_port);
+    bool first = true;
+    for (const auto name : flag_names(s.flags)) {
+        fmt::format_to(std::back_inserter(out), "{}\"{}\"", first ? "" : ",", name);
+        first = false;
+    }
+    fmt::format_to(std::back_inserter(out), "],\"seq\":{},\"ack\":{},\"len\":{},\"win\":{}}}",
+                   s.rel_seq, s.rel_ack, s.len, s.win);
+}
+
+void append_json(std::string& out, const SyscallEvent& c) {
+    fmt::format_to(std::back_inserter(out), "{{\"kind\":\"syscall\",\"time_ns\":{},\"pid\":{},\"tid\":{},\"comm\":",
+                   c.time_ns, c.pid, c.tid);
+    append_json_string(out, c.comm_view());
+    fmt::format_to(std::back_inserter(out), ",\"call\":\"{}\",\"fd\":{},\"result\":{}",
+                   syscall_name(c.call), c.fd, c.result);
+    if (c.error != 0) fmt::format_to(std::back_inserter(out), ",\"error\":\"{}\"", errno_name(c.error));
+    if (c.key)
+        fmt::format_to(std::back_inserter(out), ",\"local_port\":{},\"remote_port\":{}",
+                       c.key->local_port, c.key->remote_port);
+    out += '}';
 }
 
 Segment segment_from_json(const nlohmann::json& j) {

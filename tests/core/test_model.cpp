@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <cstdio>
+#include <random>
 #include <set>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -232,6 +235,99 @@ TEST(Json, ExactlyTheDesignFields) {
     EXPECT_EQ(j["timer_ms"], 0);
     EXPECT_TRUE(j["processes"].is_array());
     EXPECT_TRUE(j["processes"].empty());
+}
+
+// The fast writers give, value for value, the objects to_json() gives: every field of
+// events drawn at random (fixed seed), both families, with and without the optional fields.
+TEST(Json, TheFastWritersGiveWhatToJsonGives) {
+    std::mt19937_64 rng(9293);
+    const auto any = [&rng](std::uint64_t below) { return rng() % below; };
+    const auto addr = [&any](bool v6) {
+        return v6 ? *parse_ip("2001:db8::" + std::to_string(any(65536)))
+                  : *parse_ip("127.0.0." + std::to_string(any(256)));
+    };
+    const auto name = [&any](auto& comm) {
+        const char* names[] = {"python3", "a \"quoted\" one", "back\\slash", "tab\there", "\xec\xb1\x84\xed\x8c\x85"};
+        std::snprintf(comm.data(), comm.size(), "%s", names[any(5)]);
+    };
+    for (int i = 0; i < 500; ++i) {
+        const bool v6 = any(2) == 1;
+        TransitionEvent e;
+        e.time_ns = rng();
+        e.pid = static_cast<std::int32_t>(any(1u << 22));
+        name(e.comm);
+        e.family = v6 ? AF_INET6 : AF_INET;
+        e.local_addr = addr(v6);
+        e.remote_addr = addr(v6);
+        e.local_port = static_cast<std::uint16_t>(any(65536));
+        e.remote_port = static_cast<std::uint16_t>(any(65536));
+        e.old_state = static_cast<std::uint8_t>(any(14));
+        e.new_state = static_cast<std::uint8_t>(any(14));
+        e.old_state_ns = rng();
+        e.skaddr = rng();
+        e.cpu = static_cast<std::uint32_t>(any(512));
+        std::string line;
+        append_json(line, e);
+        EXPECT_EQ(nlohmann::json::parse(line), to_json(e)) << line;
+        line.clear();
+        append_json(line, e, true);
+        auto with_kind = to_json(e);
+        with_kind["kind"] = "transition";
+        EXPECT_EQ(nlohmann::json::parse(line), with_kind) << line;
+
+        Segment s;
+        s.time_ns = rng();
+        s.family = e.family;
+        s.src_addr = addr(v6);
+        s.dst_addr = addr(v6);
+        s.src_port = static_cast<std::uint16_t>(any(65536));
+        s.dst_port = static_cast<std::uint16_t>(any(65536));
+        s.flags = static_cast<std::uint8_t>(any(256));
+        s.rel_seq = static_cast<std::uint32_t>(rng());
+        s.rel_ack = static_cast<std::uint32_t>(rng());
+        s.len = static_cast<std::uint32_t>(any(65536));
+        s.win = static_cast<std::uint16_t>(any(65536));
+        line.clear();
+        append_json(line, s);
+        EXPECT_EQ(nlohmann::json::parse(line), to_json(s)) << line;
+
+        SyscallEvent c;
+        c.time_ns = rng();
+        c.pid = static_cast<std::int32_t>(any(1u << 22));
+        c.tid = static_cast<std::int32_t>(any(1u << 22));
+        name(c.comm);
+        c.call = static_cast<SyscallKind>(any(kSyscallKinds));
+        c.fd = static_cast<std::int32_t>(any(100)) - 1;
+        c.result = static_cast<std::int64_t>(any(200)) - 100;
+        if (c.result < 0) c.error = static_cast<std::int32_t>(-c.result);
+        if (any(2)) c.key = SocketKey{};
+        if (c.key) {
+            c.key->local_port = static_cast<std::uint16_t>(any(65536));
+            c.key->remote_port = static_cast<std::uint16_t>(any(65536));
+        }
+        line.clear();
+        append_json(line, c);
+        EXPECT_EQ(nlohmann::json::parse(line), to_json(c)) << line;
+    }
+}
+
+TEST(Json, AStringOfAnyBytesStaysValidJson) {
+    const auto written = [](std::string_view bytes) {
+        std::string out;
+        append_json_string(out, bytes);
+        return out;
+    };
+    EXPECT_EQ(written("chat"), "\"chat\"");
+    EXPECT_EQ(written("a\"b\\c"), "\"a\\\"b\\\\c\"");
+    EXPECT_EQ(written(std::string_view("\x01\n\x7f", 3)), "\"\\u0001\\u000a\\u007f\"");
+    // Korean as it is; a name the kernel cut inside a character gets U+FFFD for what is left.
+    EXPECT_EQ(nlohmann::json::parse(written("\xec\xb1\x84\xed\x8c\x85")), "\xec\xb1\x84\xed\x8c\x85");
+    EXPECT_EQ(nlohmann::json::parse(written("\xec\xb1\x84\xed\x8c")), "\xec\xb1\x84\xef\xbf\xbd\xef\xbf\xbd");
+    // Not UTF-8 at all: an overlong '/', a surrogate, a lone continuation byte, 0xff.
+    for (const std::string_view bad : {"\xc0\xaf", "\xed\xa0\x80", "\x80", "\xff"}) {
+        const auto j = nlohmann::json::parse(written(bad));
+        EXPECT_NE(j.get<std::string>().find("\xef\xbf\xbd"), std::string::npos) << written(bad);
+    }
 }
 
 TEST(Json, ProcessesCookieAndTcpInfo) {

@@ -1,6 +1,8 @@
 #pragma once
 // JSON forms of the core types, with the field names fixed by docs/contracts.md.
 #include <span>
+#include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +29,17 @@ namespace socklab {
 // {"kind":"syscall", time_ns, pid, tid, comm, call, fd, result, error? (errno name),
 // local_port?, remote_port? (when the descriptor resolved to a socket)}.
 [[nodiscard]] nlohmann::json to_json(const SyscallEvent& c);
+// The objects to_json() gives, written straight into `out` (the same keys and values, in the
+// order listed above; the tests hold each to its to_json()). What `socklab trace --json` writes
+// under churn, hundreds of thousands of objects a second: building an nlohmann::json for each
+// cost more than everything else the tracer does. `with_kind` adds "kind":"transition".
+void append_json(std::string& out, const TransitionEvent& e, bool with_kind = false);
+void append_json(std::string& out, const Segment& s);
+void append_json(std::string& out, const SyscallEvent& c);
+// A JSON string of any bytes (a program's name is whatever it chose, cut at 15 bytes): `"`
+// and `\` escaped, control characters as \u00XX, valid UTF-8 as it is, any other byte as
+// U+FFFD. The line stays valid JSON where nlohmann's dump() would throw.
+void append_json_string(std::string& out, std::string_view s);
 // Reads what to_json(Segment) wrote (flags by name, seq/ack as given, relative). Throws
 // ParseError on a missing or mistyped field.
 [[nodiscard]] Segment segment_from_json(const nlohmann::json& j);
