@@ -541,10 +541,10 @@ TEST_F(HelperPriv, TraceOfSystemCallsNamesOnlyTheCallersProcesses) {
     const auto out = run_as(member_, [&]() -> std::string {
         socklab::HelperClient c(helper_);
         std::string r;
-        r += answer_text(c.start_trace(h::TraceRequest{std::nullopt, true, {roots}, false})) + "\n";
+        r += answer_text(c.start_trace(h::TraceRequest{std::nullopt, true, {roots}, false, false})) + "\n";
         // pid_max is at most kMaxPid and pids stay below it: no process has this one.
-        r += answer_text(c.start_trace(h::TraceRequest{std::nullopt, true, {h::kMaxPid}, true})) + "\n";
-        const auto own = c.start_trace(h::TraceRequest{std::nullopt, true, {::getpid()}, true});
+        r += answer_text(c.start_trace(h::TraceRequest{std::nullopt, true, {h::kMaxPid}, true, false})) + "\n";
+        const auto own = c.start_trace(h::TraceRequest{std::nullopt, true, {::getpid()}, true, false});
         r += answer_text(own) + " count=" + std::to_string(own.count) + "\n";
         std::vector<socklab::TransitionEvent> tail;
         r += answer_text(c.stop_trace(tail)) + "\n";
