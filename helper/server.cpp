@@ -257,7 +257,11 @@ bool do_trace(Channel& ch, const h::TraceRequest& req, uid_t caller) {
                 if (!ch.send(h::SyscallReply{c})) return false;
                 continue;
             }
-            if (c.inode == 0 || c.fd < 0 || (data.size() >= 65536 && !data.count(c.inode))) continue;
+            // What a data_calls frame could not carry (the decoder refuses it) is not counted;
+            // the count of sockets is bounded.
+            if (c.inode == 0 || c.fd < 0 || c.tid < 1 || c.tid > h::kMaxPid || c.pid > h::kMaxPid ||
+                (data.size() >= 65536 && !data.count(c.inode)))
+                continue;
             auto& counts = data[c.inode];
             if (std::find(grown.begin(), grown.end(), c.inode) == grown.end())
                 grown.push_back(c.inode);
