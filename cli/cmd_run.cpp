@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -52,6 +53,15 @@ using program::command_text;
 using program::doctor_summary;
 using program::start_tracers;
 using program::Tracers;
+
+// The one line that says a run is traced through socklab-helper (a member of group socklab),
+// as `socklab trace` says so; root's runs and untraced ones say nothing here.
+void say_helper_path(const std::filesystem::path& helper) {
+    std::fprintf(stderr, "%s\n",
+                 i18n::format(_("socklab: system calls through socklab-helper ({}), of your own "
+                                "processes only"),
+                              helper.string()).c_str());
+}
 
 // ---- run ----------------------------------------------------------------------------------
 
@@ -100,6 +110,8 @@ int run_program(const RunArgs& args) {
     if (!watch.traced())
         std::fprintf(log, "%s\n", i18n::format(_("socklab run: not tracing ({}); polling the socket table only"),
                                                watch.why_not_traced()).c_str());
+    else if (!watch.tracing_helper().empty())
+        say_helper_path(watch.tracing_helper());
     if (const int err = watch.go(); err != 0) {
         std::fprintf(stderr, "%s\n", i18n::format(_("socklab: failed to start {}: {}"),
                                                   args.command.front(), std::strerror(err)).c_str());
@@ -255,6 +267,12 @@ public:
         : args_(args), source_(source),
           prog_(args.command, program::SpawnOptions{true, true}),
           tracers_(start_tracers(prog_.pid(), std::nullopt, false)) {
+        // Said once per check, not once per scenario.
+        static bool said = false;
+        if (tracers_.active && !tracers_.helper.empty() && !said) {
+            say_helper_path(tracers_.helper);
+            said = true;
+        }
         start_error_ = prog_.go();
     }
     ~Session() {

@@ -174,6 +174,7 @@ struct CallFilter {
 std::optional<std::pair<h::ErrorCode, std::string>> trace_refusal(const h::TraceRequest& req,
                                                                   uid_t caller) {
     if (req.pids.size() > h::kMaxTracePids || (!req.syscalls && !req.pids.empty()) ||
+        (req.data_calls && !req.syscalls) ||
         (req.follow_children && req.pids.empty()) ||
         std::any_of(req.pids.begin(), req.pids.end(),
                     [](std::int32_t p) { return p < 1 || p > h::kMaxPid; }))
@@ -216,6 +217,8 @@ bool do_trace(Channel& ch, const h::TraceRequest& req, uid_t caller) {
     opts.syscalls = req.syscalls;
     opts.pids = req.pids;
     opts.follow_children = req.follow_children;
+    // Data calls one by one, so another user's are dropped before they are counted here.
+    opts.data_call_events = req.syscalls && req.data_calls;
     opts.without_root = true;
     Tracer tracer(opts);
     if (!tracer.status().active)
@@ -230,22 +233,64 @@ bool do_trace(Channel& ch, const h::TraceRequest& req, uid_t caller) {
     CallFilter filter{caller, ::getppid()};
     std::vector<TransitionEvent> events;
     std::vector<SyscallEvent> calls;
-    for (;;) {
+    // The data calls of the caller's own processes, counted per socket inode; those that grew
+    // this round are sent whole.
+    std::unordered_map<std::uint64_t, DataCallCounts> data;
+    std::vector<std::uint64_t> grown;
+    // One round: read the tracer, drop what is not the caller's, send the rest. False when
+    // the channel is gone (or the tracer failed: said on the channel).
+    const auto round = [&](std::chrono::milliseconds wait, bool& any) {
         events.clear();
         calls.clear();
         try {
-            tracer.poll(events, calls, std::chrono::milliseconds(100));
+            any = tracer.poll(events, calls, wait) > 0;
         } catch (const Error& e) {
-            return ch.error(h::ErrorCode::failed, e.what());
+            ch.error(h::ErrorCode::failed, e.what());
+            return false;
         }
         for (const auto& e : events)
             if (!ch.send(h::EventReply{e})) return false;
         filter.apply(calls);  // before anything of a call leaves the helper
-        for (const auto& c : calls)
-            if (!ch.send(h::SyscallReply{c})) return false;
+        grown.clear();
+        for (const auto& c : calls) {
+            if (!is_data_call(c.call)) {
+                if (!ch.send(h::SyscallReply{c})) return false;
+                continue;
+            }
+            // What a data_calls frame could not carry (the decoder refuses it) is not counted;
+            // the count of sockets is bounded.
+            if (c.inode == 0 || c.fd < 0 || c.tid < 1 || c.tid > h::kMaxPid || c.pid > h::kMaxPid ||
+                (data.size() >= 65536 && !data.count(c.inode)))
+                continue;
+            auto& counts = data[c.inode];
+            if (std::find(grown.begin(), grown.end(), c.inode) == grown.end())
+                grown.push_back(c.inode);
+            counts.add(c.call, c.result, c.time_ns);
+            counts.pid = c.pid;
+            counts.tid = c.tid;
+            counts.fd = c.fd;
+        }
+        for (const auto inode : grown) {
+            auto counts = data[inode];
+            counts.first_reads = {};  // the framing hints' share: not carried (no payload here)
+            counts.reads_kept = 0;
+            if (!ch.send(h::DataCallsReply{inode, counts})) return false;
+        }
+        return true;
+    };
+    for (;;) {
+        bool any = false;
+        if (!round(std::chrono::milliseconds(100), any)) return false;
         const auto heard = while_streaming(ch, _("refused: a trace is running; only 'stop' is served"));
         if (heard == Heard::end) return false;
         if (heard == Heard::stop) break;
+    }
+    // What the kernel recorded before the stop was heard (a program's last calls before it
+    // ended) is still sent, a bounded number of reads.
+    for (int i = 0; i < 64; ++i) {
+        bool any = false;
+        if (!round(std::chrono::milliseconds(0), any)) return false;
+        if (!any) break;
     }
     const auto lost = tracer.lost_events();
     // The tracer prints nothing: what it could not remove is said here.

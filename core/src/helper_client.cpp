@@ -364,9 +364,15 @@ HelperClient::Answer HelperClient::stop_stream(const std::function<bool(h::Messa
 
 namespace {
 
-// A frame of a running trace: a transition into `events`, a system call into `calls`.
+// A frame of a running trace: a transition into `events`, a system call into `calls`, a
+// socket's data calls into `data` (the newest frame of an inode replaces the one before).
 bool take_trace_frame(h::Message& m, std::vector<TransitionEvent>& events,
-                      std::vector<SyscallEvent>* calls) {
+                      std::vector<SyscallEvent>* calls,
+                      std::unordered_map<std::uint64_t, DataCallCounts>& data) {
+    if (auto* d = std::get_if<h::DataCallsReply>(&m)) {
+        data[d->inode] = d->counts;
+        return true;
+    }
     if (auto* ev = std::get_if<h::EventReply>(&m)) {
         events.push_back(ev->event);
         return true;
@@ -383,13 +389,13 @@ bool take_trace_frame(h::Message& m, std::vector<TransitionEvent>& events,
 std::size_t HelperClient::poll_events(std::vector<TransitionEvent>& out,
                                       std::chrono::milliseconds timeout,
                                       std::vector<SyscallEvent>* calls) {
-    return poll_stream([&](h::Message& m) { return take_trace_frame(m, out, calls); }, timeout,
+    return poll_stream([&](h::Message& m) { return take_trace_frame(m, out, calls, data_); }, timeout,
                        "the trace");
 }
 
 HelperClient::Answer HelperClient::stop_trace(std::vector<TransitionEvent>& tail,
                                               std::vector<SyscallEvent>* calls_tail) {
-    return stop_stream([&](h::Message& m) { return take_trace_frame(m, tail, calls_tail); });
+    return stop_stream([&](h::Message& m) { return take_trace_frame(m, tail, calls_tail, data_); });
 }
 
 HelperClient::Answer HelperClient::start_capture(const h::CaptureRequest& req) {
@@ -425,9 +431,10 @@ HelperTracer::HelperTracer(const std::filesystem::path& helper, TracerOptions op
     }
     try {
         client_ = std::make_unique<HelperClient>(helper);
-        h::TraceRequest req{opts.port, false, {}, false};
+        h::TraceRequest req{opts.port, false, {}, false, false};
         if (opts.syscalls) {  // pids and follow_children mean nothing without them (as in Tracer)
             req.syscalls = true;
+            req.data_calls = opts.data_calls;
             req.pids = opts.pids;
             req.follow_children = opts.follow_children && !opts.pids.empty();
         }
@@ -493,6 +500,11 @@ std::uint64_t HelperTracer::finish(std::vector<TransitionEvent>& tail,
     return lost_;
 }
 
+const std::unordered_map<std::uint64_t, DataCallCounts>& HelperTracer::data_calls() const noexcept {
+    static const std::unordered_map<std::uint64_t, DataCallCounts> none;
+    return client_ ? client_->data_calls() : none;
+}
+
 TransitionTracer::TransitionTracer(const TracerOptions& opts) {
     const auto helper = opts.force_unprivileged || privilege_path() != PrivilegePath::helper
                             ? std::nullopt
@@ -501,7 +513,12 @@ TransitionTracer::TransitionTracer(const TracerOptions& opts) {
         direct_ = std::make_unique<Tracer>(opts);
         return;
     }
+    helper_path_ = *helper;
     helper_ = std::make_unique<HelperTracer>(*helper, opts);
+}
+
+const std::unordered_map<std::uint64_t, DataCallCounts>& TransitionTracer::data_calls() const noexcept {
+    return direct_ ? direct_->data_calls() : helper_->data_calls();
 }
 
 TransitionTracer::~TransitionTracer() = default;

@@ -114,17 +114,19 @@ private:
 
 constexpr std::uint8_t kTraceSyscalls = 1;
 constexpr std::uint8_t kTraceFollow = 2;
+constexpr std::uint8_t kTraceDataCalls = 4;
 
 void put(Writer& w, const TraceRequest& m) {
     w.u8(m.port ? 1 : 0);
     w.u16(m.port.value_or(0));
     // The system-call section only when it asks for something: a trace of transitions alone
     // stays the frame older helpers read.
-    if (!m.syscalls && m.pids.empty() && !m.follow_children) return;
+    if (!m.syscalls && m.pids.empty() && !m.follow_children && !m.data_calls) return;
     if (m.pids.size() > kMaxTracePids)
         throw std::length_error("helper protocol: too many pids for one trace request");
     w.u8(static_cast<std::uint8_t>((m.syscalls ? kTraceSyscalls : 0) |
-                                   (m.follow_children ? kTraceFollow : 0)));
+                                   (m.follow_children ? kTraceFollow : 0) |
+                                   (m.data_calls ? kTraceDataCalls : 0)));
     w.u16(static_cast<std::uint16_t>(m.pids.size()));
     for (auto p : m.pids) w.i32(p);
 }
@@ -194,6 +196,16 @@ void put(Writer& w, const SyscallReply& m) {
     w.addr(c.key->remote_addr);
     w.u16(c.key->remote_port);
 }
+void put(Writer& w, const DataCallsReply& m) {
+    const auto& c = m.counts;
+    w.u64(m.inode);
+    w.i32(c.pid);
+    w.i32(c.tid);
+    w.i32(c.fd);
+    for (auto v : {c.sends, c.send_bytes, c.receives, c.receive_bytes, c.receive_zero, c.errors,
+                   c.first_ns, c.last_ns})
+        w.u64(v);
+}
 void put(Writer& w, const OwnersBatch& m) {
     if (m.entries.size() > 0xffff) throw std::length_error("helper protocol: owners batch too big");
     w.u16(static_cast<std::uint16_t>(m.entries.size()));
@@ -255,8 +267,8 @@ std::optional<Message> get(Verb v, Reader& r) {
             const auto flags = r.u8();
             const auto n = r.u16();
             if (!r.ok()) return m;
-            if ((flags & ~(kTraceSyscalls | kTraceFollow)) != 0)
-                r.fail("trace flags " + std::to_string(flags) + " (want bits 0 and 1 only)");
+            if ((flags & ~(kTraceSyscalls | kTraceFollow | kTraceDataCalls)) != 0)
+                r.fail("trace flags " + std::to_string(flags) + " (want bits 0 to 2 only)");
             else if ((flags & kTraceSyscalls) == 0)
                 r.fail("trace system-call section without its syscalls flag");
             else if (n > kMaxTracePids)
@@ -266,6 +278,7 @@ std::optional<Message> get(Verb v, Reader& r) {
                 r.fail("trace asks to follow the children of no pid");
             m.syscalls = (flags & kTraceSyscalls) != 0;
             m.follow_children = (flags & kTraceFollow) != 0;
+            m.data_calls = (flags & kTraceDataCalls) != 0;
             for (std::uint16_t i = 0; i < n && r.ok(); ++i) {
                 const auto p = r.i32();
                 if (r.ok() && (p < 1 || p > kMaxPid))
@@ -383,6 +396,33 @@ std::optional<Message> get(Verb v, Reader& r) {
             k.remote_addr = event_addr(r);
             k.remote_port = r.u16();
             c.key = k;
+            return m;
+        }
+        case Verb::data_calls: {
+            DataCallsReply m;
+            auto& c = m.counts;
+            m.inode = r.u64();
+            c.pid = r.i32();
+            c.tid = r.i32();
+            c.fd = r.i32();
+            c.sends = r.u64();
+            c.send_bytes = r.u64();
+            c.receives = r.u64();
+            c.receive_bytes = r.u64();
+            c.receive_zero = r.u64();
+            c.errors = r.u64();
+            c.first_ns = r.u64();
+            c.last_ns = r.u64();
+            if (!r.ok()) return m;
+            if (m.inode == 0) r.fail("data calls on inode 0");
+            else if (c.pid < 1 || c.pid > kMaxPid || c.tid < 1 || c.tid > kMaxPid)
+                r.fail("data calls of pid " + std::to_string(c.pid) + ", thread " +
+                       std::to_string(c.tid) + " (want 1 to " + std::to_string(kMaxPid) + ")");
+            else if (c.fd < 0) r.fail("data calls on fd " + std::to_string(c.fd));
+            else if (c.receive_zero > c.receives)
+                r.fail("data calls: " + std::to_string(c.receive_zero) + " receives returned 0 of " +
+                       std::to_string(c.receives));
+            else if (c.last_ns < c.first_ns) r.fail("data calls: the last before the first");
             return m;
         }
         case Verb::owners_batch: {
@@ -508,7 +548,8 @@ Verb verb_of(const Message& m) noexcept {
     static constexpr Verb kVerbs[] = {Verb::trace, Verb::owners, Verb::destroy,
                                       Verb::signal, Verb::stop, Verb::ok,
                                       Verb::error, Verb::event, Verb::owners_batch,
-                                      Verb::capture, Verb::packets, Verb::syscall};
+                                      Verb::capture, Verb::packets, Verb::syscall,
+                                      Verb::data_calls};
     static_assert(std::size(kVerbs) == std::variant_size_v<Message>);
     return kVerbs[m.index()];
 }

@@ -14,12 +14,28 @@ using Clock = std::chrono::steady_clock;
 
 std::vector<std::string> Tracers::stop() {
     std::vector<std::string> left;
-    for (Tracer* t : {calls.get(), transitions.get()}) {
+    for (TransitionTracer* t : {calls.get(), transitions.get()}) {
         if (t == nullptr) continue;
-        if (auto text = t->stop(); !text.empty()) left.push_back(std::move(text));
+        try {
+            if (auto text = t->stop(); !text.empty()) left.push_back(std::move(text));
+        } catch (const socklab::Error& e) {  // the helper ended before it answered the stop
+            left.emplace_back(e.what());
+        }
     }
     active = false;
     return left;
+}
+
+void Tracers::finish(std::vector<SyscallEvent>& calls_tail,
+                     std::vector<TransitionEvent>& transitions_tail) {
+    if (helper.empty()) return;
+    std::vector<TransitionEvent> unused;
+    try {
+        if (calls && calls->status().active) (void)calls->finish(unused, &calls_tail);
+        if (transitions && transitions->status().active) (void)transitions->finish(transitions_tail);
+    } catch (const socklab::Error&) {
+        // The helper ended without its tail: what arrived before is what there is.
+    }
 }
 
 Tracers start_tracers(pid_t pid, std::optional<std::uint16_t> port, bool want_transitions) {
@@ -29,13 +45,15 @@ Tracers start_tracers(pid_t pid, std::optional<std::uint16_t> port, bool want_tr
     o.pids = {pid};
     o.follow_children = true;
     o.buffer_kb_per_cpu = 4096;
+    o.data_calls = true;  // through socklab-helper: the counts the findings read
     try {
-        t.calls = std::make_unique<Tracer>(o);
+        t.calls = std::make_unique<TransitionTracer>(o);
+        if (t.calls->through_helper()) t.helper = t.calls->helper_path();
         if (want_transitions) {
             TracerOptions to;
             to.port = port;
             to.buffer_kb_per_cpu = 2048;
-            t.transitions = std::make_unique<Tracer>(to);
+            t.transitions = std::make_unique<TransitionTracer>(to);
         }
     } catch (const socklab::Error& e) {
         t.why_not = e.what();
@@ -160,22 +178,38 @@ bool Watch::drain(std::chrono::milliseconds wait, const WatchSink& sink) {
     const auto before = calls.size();
     std::vector<TransitionEvent> unused;
     bool any = tracers_.calls->poll(unused, calls, wait) > 0;
-    for (auto i = before; i < calls.size(); ++i) {
-        const auto& c = calls[i];
+    took_calls(before, sink);
+    read_frames();
+    batch_.clear();
+    if (tracers_.transitions) any = tracers_.transitions->poll(batch_, 0ms) > 0 || any;
+    took_transitions(batch_, sink);
+    return any;
+}
+
+void Watch::took_calls(std::size_t from, const WatchSink& sink) {
+    for (auto i = from; i < in_.calls.size(); ++i) {
+        const auto& c = in_.calls[i];
         if (c.key && c.key->local_port) ports_.insert(c.key->local_port);
         tasks_.insert(c.tid);
         tasks_.insert(c.pid);
         if (sink.call) sink.call(c);
     }
-    read_frames();
-    batch_.clear();
-    if (tracers_.transitions) any = tracers_.transitions->poll(batch_, 0ms) > 0 || any;
-    for (const auto& e : batch_)
+}
+
+void Watch::took_transitions(const std::vector<TransitionEvent>& batch, const WatchSink& sink) {
+    for (const auto& e : batch)
         if (ports_.count(e.local_port) || (e.pid != 0 && tasks_.count(e.pid))) {
             in_.transitions.push_back(e);
             if (sink.transition) sink.transition(e);
         }
-    return any;
+}
+
+void Watch::take(std::vector<SyscallEvent>& calls, const std::vector<TransitionEvent>& transitions,
+                 const WatchSink& sink) {
+    const auto before = in_.calls.size();
+    in_.calls.insert(in_.calls.end(), calls.begin(), calls.end());
+    took_calls(before, sink);
+    took_transitions(transitions, sink);
 }
 
 bool Watch::step(std::chrono::milliseconds wait, const WatchSink& sink) {
@@ -232,6 +266,13 @@ Report Watch::finish(const WatchSink& sink) {
     const auto drain_until = Clock::now() + 5s;
     drain(20ms, sink);
     while (drain(0ms, sink) && Clock::now() < drain_until) {
+    }
+    if (tracers_.active && !tracers_.helper.empty()) {
+        // Through socklab-helper, what it read last is sent when the trace stops.
+        std::vector<SyscallEvent> calls;
+        std::vector<TransitionEvent> transitions;
+        tracers_.finish(calls, transitions);
+        take(calls, transitions, sink);
     }
     in_ = complete(monotonic_ns());
     latest_.reset();

@@ -682,7 +682,10 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
         counts.pid = e.pid;
         counts.tid = e.tid;
         counts.fd = fd;
-        return false;  // counted, not reported one by one
+        if (!opts.data_call_events) return false;  // counted, not reported one by one
+        e.fd = fd;
+        e.inode = inode;
+        return true;
     }
     e.inode = inode;
     e.key = key_of(inode);

@@ -20,6 +20,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -541,10 +543,10 @@ TEST_F(HelperPriv, TraceOfSystemCallsNamesOnlyTheCallersProcesses) {
     const auto out = run_as(member_, [&]() -> std::string {
         socklab::HelperClient c(helper_);
         std::string r;
-        r += answer_text(c.start_trace(h::TraceRequest{std::nullopt, true, {roots}, false})) + "\n";
+        r += answer_text(c.start_trace(h::TraceRequest{std::nullopt, true, {roots}, false, false})) + "\n";
         // pid_max is at most kMaxPid and pids stay below it: no process has this one.
-        r += answer_text(c.start_trace(h::TraceRequest{std::nullopt, true, {h::kMaxPid}, true})) + "\n";
-        const auto own = c.start_trace(h::TraceRequest{std::nullopt, true, {::getpid()}, true});
+        r += answer_text(c.start_trace(h::TraceRequest{std::nullopt, true, {h::kMaxPid}, true, false})) + "\n";
+        const auto own = c.start_trace(h::TraceRequest{std::nullopt, true, {::getpid()}, true, false});
         r += answer_text(own) + " count=" + std::to_string(own.count) + "\n";
         std::vector<socklab::TransitionEvent> tail;
         r += answer_text(c.stop_trace(tail)) + "\n";
@@ -1043,6 +1045,243 @@ TEST_F(HelperCli, MemberFreesRootsPortWithDestroy) {
               std::string::npos)
         << out;
     EXPECT_NE(out.find("can be bound now (checked with a real bind())"), std::string::npos) << out;
+}
+
+
+// ---- socklab run and check as a member ----------------------------------------------------
+// The run/check tests' programs (tests/run/programs) on their port: these tests take the
+// run/check tests' lock as well (member_run_locks.cmake), since the transition tracepoint
+// reports the connections of every network namespace.
+
+constexpr std::uint16_t kRunPort = 9301;
+
+std::string run_program(const std::string& name) {
+    return std::string(SOCKLAB_RUN_PROGRAMS) + "/" + name;
+}
+
+const nlohmann::json* finding_in(const nlohmann::json& report, const std::string& kind) {
+    for (const auto& f : report["findings"])
+        if (f["kind"] == kind) return &f;
+    return nullptr;
+}
+
+nlohmann::json read_json(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    return nlohmann::json::parse(in, nullptr, false);
+}
+
+std::string text_of(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The line socklab run and check print on the helper path.
+std::string helper_path_line(const std::filesystem::path& helper) {
+    return "socklab: system calls through socklab-helper (" + helper.string() +
+           "), of your own processes only\n";
+}
+
+// `socklab check --json` as `who` on a command: the score card, and stderr.
+std::pair<nlohmann::json, std::string> check_as(const Account& who, const std::vector<std::string>& command) {
+    std::vector<std::string> argv{socklab::test::bin("socklab"), "check", "--json", "--"};
+    argv.insert(argv.end(), command.begin(), command.end());
+    auto r = start_as(who, argv);
+    std::string out, err;
+    // Both pipes, until both end (stderr stays small; stdout is one line at the end).
+    const auto deadline = std::chrono::steady_clock::now() + 100s;
+    bool out_open = true, err_open = true;
+    while ((out_open || err_open) && std::chrono::steady_clock::now() < deadline) {
+        pollfd p[2] = {{out_open ? r.out.get() : -1, POLLIN, 0}, {err_open ? r.err.get() : -1, POLLIN, 0}};
+        if (::poll(p, 2, 1000) <= 0) continue;
+        for (int i = 0; i < 2; ++i) {
+            if (p[i].revents == 0) continue;
+            char buf[4096];
+            const ssize_t n = ::read(p[i].fd, buf, sizeof buf);
+            if (n <= 0) (i == 0 ? out_open : err_open) = false;
+            else (i == 0 ? out : err).append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    if (reap(r.pid) == -1) ADD_FAILURE() << "socklab check did not end\n" << err;
+    auto card = nlohmann::json::parse(out, nullptr, false);
+    if (card.is_discarded()) ADD_FAILURE() << "not a score card: " << out << "\n" << err;
+    return {card, err};
+}
+
+std::set<std::string> failed_ids(const nlohmann::json& card) {
+    std::set<std::string> ids;
+    if (card.contains("scenarios"))
+        for (const auto& s : card["scenarios"])
+            if (!s["ok"].get<bool>()) ids.insert(s["id"].get<std::string>());
+    return ids;
+}
+
+std::size_t count_of(const std::string& text, const std::string& needle) {
+    std::size_t n = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    return n;
+}
+
+// What the member may write: a directory of its own for the report and the log.
+std::unique_ptr<socklab::test::TempDir> member_dir(const Account& who) {
+    auto dir = std::make_unique<socklab::test::TempDir>("socklab-member-run");
+    if (::chown(dir->path.c_str(), who.uid, who.gid) != 0) ADD_FAILURE() << "chown " << dir->path;
+    return dir;
+}
+
+// The run test's CLOSE_WAIT, made by root against the member's server: a client says hello,
+// reads the echo and closes first; the server, which ignores EOF, keeps its end. ss (the
+// oracle) names the pid and fd holding it; {0, -1} when any of that does not happen.
+std::pair<int, int> leave_a_close_wait(socklab::Source& src) {
+    auto c = socklab::test::tcp_connect("127.0.0.1", kRunPort);
+    const std::string hello = "hello\n";
+    std::string got;
+    if (::send(c.get(), hello.data(), hello.size(), MSG_NOSIGNAL) != 6) return {0, -1};
+    socklab::test::wait_until([&] {
+        char buf[256];
+        const ssize_t n = ::recv(c.get(), buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+        return got.find('\n') != std::string::npos;
+    }, 3s, 5ms);
+    if (got.find("hello") == std::string::npos) return {0, -1};
+    const auto peer = socklab::test::local_port(c.get());
+    c.reset();
+    if (!socklab::test::wait_for_state(src, kRunPort, peer,
+                                       static_cast<std::uint8_t>(socklab::TcpState::close_wait), 3s))
+        return {0, -1};
+    const auto ss = socklab::test::run_command(
+        {"ss", "-tanpH", "state", "close-wait", "sport = :" + std::to_string(kRunPort)});
+    const auto at = ss.out.find("pid=");
+    const auto fd_at = ss.out.find(",fd=", at);
+    if (at == std::string::npos || fd_at == std::string::npos) return {0, -1};
+    return {std::stoi(ss.out.substr(at + 4)), std::stoi(ss.out.substr(fd_at + 4))};
+}
+
+TEST_F(HelperCli, MemberRunNamesTheCloseWaitLeakAndTheRecvZeroLoopWithPidAndFd) {
+    socklab::test::PrivateNetns ns;
+    const auto dir = member_dir(member_);
+    const auto report_path = dir->path / "report.json";
+    auto r = start_as(member_, {socklab::test::bin("socklab"), "run", "--duration", "3", "--report",
+                                report_path.string(), "--log", (dir->path / "log").string(), "--",
+                                "/usr/bin/python3", run_program("chat_threaded.py"),
+                                std::to_string(kRunPort), "ignores-eof"});
+    const std::string started = read_until(r.err.get(), "\n", 10s);
+    EXPECT_EQ(started, helper_path_line(helper_)) << started;
+    auto src = socklab::make_netlink_source();
+    ASSERT_TRUE(socklab::test::wait_for_state(*src, kRunPort, 0,
+                                              static_cast<std::uint8_t>(socklab::TcpState::listen), 10s));
+    const auto owner = leave_a_close_wait(*src);
+    EXPECT_GT(owner.first, 0);
+    const std::string err = started + read_until(r.err.get(), "", 30s);
+    EXPECT_NE(reap(r.pid), -1) << err;
+    const auto report = read_json(report_path);
+    ASSERT_FALSE(report.is_discarded()) << err;
+    EXPECT_EQ(report["exit_code"], 128 + SIGTERM);  // --duration ended it
+    EXPECT_EQ(err.find("polling"), std::string::npos) << err;
+    const auto* leak = finding_in(report, "close_wait_leak");
+    ASSERT_NE(leak, nullptr) << report.dump(2);
+    EXPECT_EQ((*leak)["pid"], owner.first);
+    EXPECT_EQ((*leak)["fd"], owner.second);
+    EXPECT_EQ((*leak)["local_port"], kRunPort);
+    // The data calls, counted in the helper: the loop on recv() == 0, by the worker thread.
+    const auto* loop = finding_in(report, "recv_zero_loop");
+    ASSERT_NE(loop, nullptr) << report.dump(2) << text_of(dir->path / "log");
+    EXPECT_EQ((*loop)["pid"], owner.first);
+    EXPECT_EQ((*loop)["fd"], owner.second);
+    EXPECT_GE((*loop)["count"].get<std::uint64_t>(), 10u);
+    EXPECT_NE((*loop)["tid"], owner.first);
+    // No framing hints for a member: the helper captures no payload, and the report says so.
+    bool said_missing = false;
+    for (const auto& m : report["missing"])
+        said_missing = said_missing || m.get<std::string>().find("framing hints") != std::string::npos;
+    EXPECT_TRUE(said_missing) << report.dump(2);
+}
+
+TEST_F(HelperCli, MemberCheckFailsPeerClosesFirstWithTheRecvZeroEvidence) {
+    socklab::test::PrivateNetns ns;
+    const auto [card, err] = check_as(member_, {"/usr/bin/python3", run_program("chat_threaded.py"),
+                                                std::to_string(kRunPort), "ignores-eof"});
+    EXPECT_EQ(count_of(err, helper_path_line(helper_)), 1u) << err;  // once, not per scenario
+    EXPECT_EQ(failed_ids(card), (std::set<std::string>{"peer-closes-first", "half-close"})) << card.dump(2);
+    for (const auto& s : card.value("scenarios", nlohmann::json::array()))
+        if (s["id"] == "peer-closes-first") {
+            EXPECT_EQ(s["findings"], nlohmann::json::array({"close_wait_leak", "recv_zero_loop"})) << s.dump();
+            EXPECT_NE(s["evidence"].get<std::string>().find("recv() returned 0 "), std::string::npos)
+                << s.dump();
+        }
+}
+
+TEST_F(HelperCli, MemberCheckPassesTheCarefulServerOnEveryScenario) {
+    socklab::test::PrivateNetns ns;
+    const auto [card, err] = check_as(member_, {"/usr/bin/python3", run_program("chat_threaded.py"),
+                                                std::to_string(kRunPort)});
+    EXPECT_EQ(count_of(err, helper_path_line(helper_)), 1u) << err;
+    EXPECT_EQ(card["total"], 8);
+    EXPECT_EQ(card["passed"], 8) << card.dump(2) << err;
+}
+
+// A setuid program in the member's tree runs as another user (its effective and saved uid are
+// the outsider's): socklab run shows none of its calls, counts none of its data calls, and
+// still shows those of the member's own processes around it.
+TEST_F(HelperCli, MemberRunLeavesOutTheCallsOfAnotherUsersProcessInItsTree) {
+    socklab::test::PrivateNetns ns;
+    const auto dir = member_dir(member_);
+    ASSERT_EQ(::chmod(dir->path.c_str(), 0755), 0);
+    // Another user's python: a copy owned by the outsider, setuid.
+    const auto theirs = dir->path / "python3-of-another-user";
+    std::filesystem::copy_file(std::filesystem::canonical("/usr/bin/python3"), theirs);
+    ASSERT_EQ(::chown(theirs.c_str(), outsider_.uid, outsider_.gid), 0);
+    ASSERT_EQ(::chmod(theirs.c_str(), 04755), 0);
+    const std::string script =
+        "import os, socket, subprocess, sys, time\n"
+        "l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        "l.bind(('127.0.0.1', int(sys.argv[2]))); l.listen()\n"
+        "child = subprocess.Popen([sys.argv[1], '-c', 'import os, socket, sys\\n"
+        "s = socket.create_connection((\"127.0.0.1\", int(sys.argv[1])))\\n"
+        "s.sendall(b\"theirs\\\\n\"); s.recv(1); s.recv(1); s.close()\\n"
+        "print(os.getpid(), os.geteuid(), flush=True)\\n', sys.argv[2]], stdout=subprocess.PIPE)\n"
+        "a, _ = l.accept()\n"
+        "got = a.recv(100); a.sendall(b'ok')\n"
+        // The tracer names a descriptor by its /proc link when it reads the call (every
+        // 100 ms in the helper): the connection stays open past that, as a chat's would.
+        "time.sleep(0.5); a.close()\n"
+        "line = child.stdout.readline().decode().split()\n"
+        "child.wait()\n"
+        "print('mine', os.getpid(), 'theirs', line[0], line[1], flush=True)\n"
+        "l.close()\n";
+    const auto report_path = dir->path / "report.json";
+    const auto log_path = dir->path / "log";
+    auto r = start_as(member_, {socklab::test::bin("socklab"), "run", "--report", report_path.string(),
+                                "--log", log_path.string(), "--", "/usr/bin/python3", "-c", script,
+                                theirs.string(), std::to_string(kRunPort)});
+    const std::string out = read_until(r.out.get(), "", 30s);
+    const std::string err = read_until(r.err.get(), "", 10s);
+    EXPECT_EQ(reap(r.pid), 0) << out << err;
+    EXPECT_EQ(err.rfind(helper_path_line(helper_), 0), 0u) << err;
+    std::istringstream said(out.substr(std::min(out.find("mine "), out.size())));
+    std::string mine_word, theirs_word;
+    int mine = 0, child = 0;
+    unsigned euid = 0;
+    ASSERT_TRUE(said >> mine_word >> mine >> theirs_word >> child >> euid) << out << err;
+    EXPECT_EQ(euid, outsider_.uid);  // the child really ran as the other user
+    const auto log = text_of(log_path);
+    // The member's own calls are there: its listener, its accept, its close of both.
+    EXPECT_NE(log.find("[" + std::to_string(mine) + "/" + std::to_string(mine) + "] listen("),
+              std::string::npos) << log;
+    EXPECT_NE(log.find("[" + std::to_string(mine) + "/"), std::string::npos) << log;
+    // None of the other user's process: not its connect(), not its close().
+    EXPECT_EQ(log.find("[" + std::to_string(child) + "/"), std::string::npos) << log;
+    const auto report = read_json(report_path);
+    ASSERT_FALSE(report.is_discarded()) << err;
+    for (const auto& s : report["sockets"]) EXPECT_NE(s["pid"], child) << s.dump();
+    for (const auto& f : report["findings"]) EXPECT_NE(f["pid"], child) << f.dump();
+    // The member's accepted connection: closed by it, with its one receive and one send
+    // counted (the data calls through the helper); the other user's send is not among them.
+    bool counted = false;
+    for (const auto& s : report["sockets"])
+        counted = counted || (s["pid"] == mine && s["remote_port"] != 0 &&
+                              s["closed_by_program"] == true && s["receives"] == 1 && s["sends"] == 1);
+    EXPECT_TRUE(counted) << report.dump(2) << log;
+    EXPECT_NE(log.find("] accept4("), std::string::npos) << log;
 }
 
 }  // namespace

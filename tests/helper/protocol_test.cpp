@@ -49,6 +49,24 @@ socklab::SyscallEvent connect_call() {
 }
 
 // A call whose socket was not named (socket() before bind, a failed accept).
+// A busy reader's socket: every count distinct and wide, so a field that crosses in the
+// wrong place or truncated shows.
+socklab::DataCallCounts data_counts() {
+    socklab::DataCallCounts c;
+    c.pid = 4242;
+    c.tid = 4243;
+    c.fd = 7;
+    c.sends = 3;
+    c.send_bytes = 0x1'0000'0001ull;
+    c.receives = 1'000'005;
+    c.receive_bytes = 12;
+    c.receive_zero = 1'000'000;
+    c.errors = 2;
+    c.first_ns = 111;
+    c.last_ns = 0x7fff'ffff'ffff'0000ull;
+    return c;
+}
+
 socklab::SyscallEvent unkeyed_call() {
     socklab::SyscallEvent c;
     c.time_ns = 7;
@@ -79,12 +97,15 @@ std::vector<h::Message> samples() {
     e.old_state_ns = 98765;
     const std::uint8_t six[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     return {
-        h::TraceRequest{std::nullopt, true, {}, false},
-        h::TraceRequest{9005, true, {4242, 1, h::kMaxPid}, true},
+        h::TraceRequest{std::nullopt, true, {}, false, false},
+        h::TraceRequest{std::nullopt, true, {}, false, true},
+        h::TraceRequest{9005, true, {4242, 1, h::kMaxPid}, true, false},
+        h::TraceRequest{9005, true, {4242}, true, true},
         h::SyscallReply{connect_call()},
         h::SyscallReply{unkeyed_call()},
         h::TraceRequest{},
-        h::TraceRequest{8080, false, {}, false},
+        h::TraceRequest{8080, false, {}, false, false},
+        h::DataCallsReply{4242, data_counts()},
         h::OwnersRequest{},
         h::OwnersRequest{{1, 2, 0xffffffffffull}},
         h::DestroyRequest{v4(127, 0, 0, 1), 8080, v4(127, 0, 0, 2), 50000, 0x1234},
@@ -142,7 +163,7 @@ TEST(HelperProtocol, EveryPrefixNeedsMore) {
 
 TEST(HelperProtocol, TwoFramesInOneBufferAreReadOneAtATime) {
     auto a = h::encode(h::StopRequest{});
-    const auto b = h::encode(h::TraceRequest{9, false, {}, false});
+    const auto b = h::encode(h::TraceRequest{9, false, {}, false, false});
     const auto first_size = a.size();
     a.insert(a.end(), b.begin(), b.end());
     const auto d = h::decode(a);
@@ -268,32 +289,32 @@ TEST(HelperProtocol, SenderMistakesThrowInsteadOfSendingGarbage) {
 // The system-call section: absent when nothing asks for it, so a transitions-only trace is
 // byte for byte the frame an older helper reads.
 TEST(HelperProtocol, TraceWithoutSyscallsIsTheFrameItAlwaysWas) {
-    EXPECT_EQ(h::encode(h::TraceRequest{8080, false, {}, false}), raw({0, 0, 0, 5, 1, 1, 1, 0x1f, 0x90}));
-    EXPECT_EQ(h::encode(h::TraceRequest{std::nullopt, true, {258}, true}),
+    EXPECT_EQ(h::encode(h::TraceRequest{8080, false, {}, false, false}), raw({0, 0, 0, 5, 1, 1, 1, 0x1f, 0x90}));
+    EXPECT_EQ(h::encode(h::TraceRequest{std::nullopt, true, {258}, true, false}),
               raw({0, 0, 0, 12, 1, 1, 0, 0, 0, 3, 0, 1, 0, 0, 1, 2}));
 }
 
 TEST(HelperProtocol, BadTraceSyscallFieldsAreRefused) {
     const auto error_of = [](const h::TraceRequest& m) { return h::decode(h::encode(m)).error; };
     // What the encoder sends as asked and the decoder will not take.
-    EXPECT_EQ(error_of({std::nullopt, false, {42}, false}),
+    EXPECT_EQ(error_of({std::nullopt, false, {42}, false, false}),
               "verb 1: trace system-call section without its syscalls flag");
-    EXPECT_EQ(error_of({std::nullopt, true, {}, true}),
+    EXPECT_EQ(error_of({std::nullopt, true, {}, true, false}),
               "verb 1: trace asks to follow the children of no pid");
-    EXPECT_EQ(error_of({std::nullopt, true, {0}, false}), "verb 1: trace pid 0 (want 1 to 4194304)");
-    EXPECT_EQ(error_of({std::nullopt, true, {-1}, false}), "verb 1: trace pid -1 (want 1 to 4194304)");
-    EXPECT_EQ(error_of({std::nullopt, true, {h::kMaxPid + 1}, false}),
+    EXPECT_EQ(error_of({std::nullopt, true, {0}, false, false}), "verb 1: trace pid 0 (want 1 to 4194304)");
+    EXPECT_EQ(error_of({std::nullopt, true, {-1}, false, false}), "verb 1: trace pid -1 (want 1 to 4194304)");
+    EXPECT_EQ(error_of({std::nullopt, true, {h::kMaxPid + 1}, false, false}),
               "verb 1: trace pid 4194305 (want 1 to 4194304)");
     // Made by hand: an unknown flag bit, more pids than the limit, a count beyond the frame.
-    EXPECT_EQ(h::decode(raw({0, 0, 0, 8, 1, 1, 0, 0, 0, 5, 0, 0})).error,
-              "verb 1: trace flags 5 (want bits 0 and 1 only)");
+    EXPECT_EQ(h::decode(raw({0, 0, 0, 8, 1, 1, 0, 0, 0, 9, 0, 0})).error,
+              "verb 1: trace flags 9 (want bits 0 to 2 only)");
     EXPECT_EQ(h::decode(raw({0, 0, 0, 8, 1, 1, 0, 0, 0, 1, 0, 65})).error,
               "verb 1: trace request says 65 pids (at most 64)");
     EXPECT_EQ(h::decode(raw({0, 0, 0, 8, 1, 1, 0, 0, 0, 1, 0, 2})).error,
               "verb 1: truncated integer: 4 bytes wanted, 0 left");
     EXPECT_EQ(h::decode(raw({0, 0, 0, 6, 1, 1, 0, 0, 0, 1})).error,
               "verb 1: truncated integer: 2 bytes wanted, 0 left");
-    h::TraceRequest many{std::nullopt, true, std::vector<std::int32_t>(h::kMaxTracePids + 1, 1), false};
+    h::TraceRequest many{std::nullopt, true, std::vector<std::int32_t>(h::kMaxTracePids + 1, 1), false, false};
     EXPECT_THROW((void)h::encode(many), std::length_error);
 }
 
@@ -350,4 +371,88 @@ TEST(HelperProtocol, SyscallReplyCarriesEveryField) {
     other = c;
     other.key->remote_port = 1;
     EXPECT_FALSE(h::SyscallReply{c} == h::SyscallReply{other});
+}
+
+// Data calls in a trace: bit 2 of the section's flags, only with system calls; a request
+// without it is the frame it was (TraceWithoutSyscallsIsTheFrameItAlwaysWas).
+TEST(HelperProtocol, TraceAskingForDataCallsSetsBitTwo) {
+    EXPECT_EQ(h::encode(h::TraceRequest{std::nullopt, true, {258}, true, true}),
+              raw({0, 0, 0, 12, 1, 1, 0, 0, 0, 7, 0, 1, 0, 0, 1, 2}));
+    const auto d = h::decode(raw({0, 0, 0, 12, 1, 1, 0, 0, 0, 5, 0, 1, 0, 0, 1, 2}));
+    ASSERT_EQ(d.status, Status::complete) << d.error;
+    const auto& t = std::get<h::TraceRequest>(*d.message);
+    EXPECT_TRUE(t.syscalls);
+    EXPECT_TRUE(t.data_calls);
+    EXPECT_FALSE(t.follow_children);
+    EXPECT_EQ(t.pids, std::vector<std::int32_t>{258});
+    // Data calls without system calls ask for nothing the helper serves.
+    EXPECT_EQ(h::decode(h::encode(h::TraceRequest{std::nullopt, false, {}, false, true})).error,
+              "verb 1: trace system-call section without its syscalls flag");
+    EXPECT_EQ(h::decode(raw({0, 0, 0, 8, 1, 1, 0, 0, 0, 4, 0, 0})).error,
+              "verb 1: trace system-call section without its syscalls flag");
+}
+
+TEST(HelperProtocol, BadDataCallsFieldsAreRefused) {
+    // Offsets in the frame: header 6, inode 6..13, pid 14, tid 18, fd 22, sends 26,
+    // send_bytes 34, receives 42, receive_bytes 50, receive_zero 58, errors 66, first_ns 74,
+    // last_ns 82..89.
+    EXPECT_EQ(h::encode(h::DataCallsReply{1, data_counts()}).size(), 90u);
+    const auto with = [](std::uint64_t inode, socklab::DataCallCounts c) {
+        return h::decode(h::encode(h::DataCallsReply{inode, c})).error;
+    };
+    EXPECT_EQ(with(0, data_counts()), "verb 134: data calls on inode 0");
+    auto c = data_counts();
+    c.pid = 0;
+    EXPECT_EQ(with(1, c), "verb 134: data calls of pid 0, thread 4243 (want 1 to 4194304)");
+    c = data_counts();
+    c.tid = h::kMaxPid + 1;
+    EXPECT_EQ(with(1, c), "verb 134: data calls of pid 4242, thread 4194305 (want 1 to 4194304)");
+    c = data_counts();
+    c.fd = -1;
+    EXPECT_EQ(with(1, c), "verb 134: data calls on fd -1");
+    c = data_counts();
+    c.receive_zero = c.receives + 1;
+    EXPECT_EQ(with(1, c), "verb 134: data calls: 1000006 receives returned 0 of 1000005");
+    c = data_counts();
+    c.last_ns = c.first_ns - 1;
+    EXPECT_EQ(with(1, c), "verb 134: data calls: the last before the first");
+    // Truncated, and one byte too many.
+    auto bytes = h::encode(h::DataCallsReply{1, data_counts()});
+    auto short_by_one = bytes;
+    short_by_one.pop_back();
+    short_by_one[3] = static_cast<std::byte>(std::to_integer<int>(short_by_one[3]) - 1);
+    EXPECT_EQ(h::decode(short_by_one).error, "verb 134: truncated integer: 8 bytes wanted, 7 left");
+    bytes.push_back(std::byte{0});
+    bytes[3] = static_cast<std::byte>(std::to_integer<int>(bytes[3]) + 1);
+    EXPECT_EQ(h::decode(bytes).error, "verb 134: 1 bytes after the fields");
+}
+
+// What the analysis reads of a socket's data calls crosses whole; the first reads' results
+// (the framing hints' share, which needs payload the helper never has) do not.
+TEST(HelperProtocol, DataCallsReplyCarriesEveryField) {
+    auto sent = data_counts();
+    sent.first_reads[0] = 5;
+    sent.reads_kept = 1;
+    const auto d = h::decode(h::encode(h::DataCallsReply{0xfedcba9876ull, sent}));
+    ASSERT_EQ(d.status, Status::complete) << d.error;
+    const auto& got = std::get<h::DataCallsReply>(*d.message);
+    EXPECT_EQ(got.inode, 0xfedcba9876ull);
+    auto want = data_counts();
+    EXPECT_EQ(got.counts, want);
+    EXPECT_EQ(got.counts.pid, 4242);
+    EXPECT_EQ(got.counts.tid, 4243);
+    EXPECT_EQ(got.counts.fd, 7);
+    EXPECT_EQ(got.counts.receive_zero, 1'000'000u);
+    EXPECT_EQ(got.counts.send_bytes, 0x1'0000'0001ull);
+    EXPECT_EQ(got.counts.last_ns, 0x7fff'ffff'ffff'0000ull);
+    EXPECT_EQ(got.counts.reads_kept, 0);
+    // And the equality the round trip relies on sees each field.
+    for (auto field : {&socklab::DataCallCounts::sends, &socklab::DataCallCounts::send_bytes,
+                       &socklab::DataCallCounts::receives, &socklab::DataCallCounts::receive_bytes,
+                       &socklab::DataCallCounts::receive_zero, &socklab::DataCallCounts::errors,
+                       &socklab::DataCallCounts::first_ns, &socklab::DataCallCounts::last_ns}) {
+        auto other = want;
+        other.*field += 1;
+        EXPECT_FALSE((h::DataCallsReply{1, want} == h::DataCallsReply{1, other}));
+    }
 }

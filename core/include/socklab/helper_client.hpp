@@ -12,6 +12,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "socklab/event.hpp"
@@ -71,6 +72,11 @@ public:
     // way are appended to `tail`, system calls to `calls_tail` (dropped when it is null).
     Answer stop_trace(std::vector<TransitionEvent>& tail,
                       std::vector<SyscallEvent>* calls_tail = nullptr);
+    // The data calls of a trace that asked for them (TraceRequest::data_calls), per socket
+    // inode, as the newest data_calls frame of each said (poll_events and stop_trace read them).
+    [[nodiscard]] const std::unordered_map<std::uint64_t, DataCallCounts>& data_calls() const noexcept {
+        return data_;
+    }
     // Start a capture: the answer's count is the capture's DLT_* (pcap_datalink).
     Answer start_capture(const helper::CaptureRequest& req);
     // Batches of raw frames of the running capture, waiting at most `timeout` for the first.
@@ -107,6 +113,7 @@ private:
     UniqueFd stderr_;  // the helper's stderr: its refusal before the channel is served
     UniqueFd pidfd_;
     std::vector<std::byte> buf_;
+    std::unordered_map<std::uint64_t, DataCallCounts> data_;
 };
 
 // The tracer behind socklab-helper, with the Tracer's face: status(), poll(), lost_events().
@@ -127,6 +134,9 @@ public:
     // when given) and return the lost count; later calls return the same count.
     std::uint64_t finish(std::vector<TransitionEvent>& tail,
                          std::vector<SyscallEvent>* calls_tail = nullptr);
+    // With opts.syscalls and opts.data_calls: the data calls of the caller's own processes
+    // per socket inode, as Tracer::data_calls() (without the first reads' results).
+    [[nodiscard]] const std::unordered_map<std::uint64_t, DataCallCounts>& data_calls() const noexcept;
 
 private:
     std::unique_ptr<HelperClient> client_;
@@ -163,8 +173,14 @@ public:
     // Stop now. What could not be removed (this process's own instance), for the caller to
     // show; "" when all is well.
     [[nodiscard]] std::string stop();
+    // The data calls counted per socket inode (TracerOptions::syscalls; through the helper
+    // with TracerOptions::data_calls too).
+    [[nodiscard]] const std::unordered_map<std::uint64_t, DataCallCounts>& data_calls() const noexcept;
+    // The path to socklab-helper when the trace goes through it, else empty.
+    [[nodiscard]] const std::filesystem::path& helper_path() const noexcept { return helper_path_; }
 
 private:
+    std::filesystem::path helper_path_;
     std::unique_ptr<Tracer> direct_;
     std::unique_ptr<HelperTracer> helper_;
 };

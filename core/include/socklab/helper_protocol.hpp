@@ -49,6 +49,7 @@ enum class Verb : std::uint8_t {
     owners_batch = 0x83,  // some owner entries (owners); an `ok` ends the list
     packets = 0x84,       // some captured frames, raw, for the front end's decoder (capture)
     syscall = 0x85,       // one system call of the caller's own processes (trace with syscalls)
+    data_calls = 0x86,    // the data calls on one socket of the caller's own processes so far
 };
 
 enum class ErrorCode : std::uint8_t {
@@ -66,7 +67,10 @@ enum class ErrorCode : std::uint8_t {
 // are a section after the port, [u8 flags][u16 count][i32 pid]*, sent only when `syscalls`,
 // `pids` or `follow_children` is set: a trace of transitions alone is the frame it always
 // was. flags: bit 0 syscalls (a section without it is refused: it would ask for nothing),
-// bit 1 follow_children; any other bit is refused.
+// bit 1 follow_children, bit 2 data_calls (only with bit 0); any other bit is refused.
+// data_calls is newer than the section: a request without it is byte for byte what it was,
+// and a helper that does not know the bit refuses the request (bad_frame) instead of
+// tracing without the counts asked for.
 inline constexpr std::size_t kMaxTracePids = 64;
 inline constexpr std::int32_t kMaxPid = 4 * 1024 * 1024;  // the kernel's PID_MAX_LIMIT
 
@@ -77,6 +81,9 @@ struct TraceRequest {
     bool syscalls = false;
     std::vector<std::int32_t> pids;  // with syscalls: only these (1..kMaxPid, at most kMaxTracePids)
     bool follow_children = false;    // with pids: and every task they fork
+    // With syscalls: also the data calls (send/recv/read/write...), counted per socket in the
+    // helper after another user's calls are dropped, as `data_calls` frames.
+    bool data_calls = false;
     friend bool operator==(const TraceRequest&, const TraceRequest&) = default;
 };
 struct OwnersRequest {
@@ -140,6 +147,18 @@ struct SyscallReply {
     SyscallEvent call;
     friend bool operator==(const SyscallReply& a, const SyscallReply& b);
 };
+// The data calls on one socket of the caller's own processes since the trace began (trace
+// with data_calls); sent again, whole, whenever a count grew, so the newest frame of an inode
+// is what it stands at. On the wire: inode (u64, not 0), pid and tid (i32, 1..kMaxPid) and fd
+// (i32, >= 0) of the latest call, then sends, send_bytes, receives, receive_bytes,
+// receive_zero (at most receives), errors, first_ns and last_ns (at least first_ns), all u64.
+// The results of the first reads (DataCallCounts::first_reads) are not carried: they serve the
+// framing hints, which need the payload the helper never captures.
+struct DataCallsReply {
+    std::uint64_t inode = 0;
+    DataCallCounts counts;  // pid, tid and fd included; first_reads and reads_kept stay 0
+    friend bool operator==(const DataCallsReply&, const DataCallsReply&) = default;
+};
 struct OwnerEntry {
     std::uint64_t inode = 0;
     std::int32_t pid = 0;
@@ -173,7 +192,7 @@ inline constexpr std::size_t kFramesPerBatch = 128;
 
 using Message = std::variant<TraceRequest, OwnersRequest, DestroyRequest, SignalRequest,
                              StopRequest, OkReply, ErrorReply, EventReply, OwnersBatch,
-                             CaptureRequest, PacketBatch, SyscallReply>;
+                             CaptureRequest, PacketBatch, SyscallReply, DataCallsReply>;
 
 [[nodiscard]] Verb verb_of(const Message& m) noexcept;
 

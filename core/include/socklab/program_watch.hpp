@@ -8,6 +8,7 @@
 // so on a thread of its own and publishes what report_so_far() gives.
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "socklab/capture.hpp"
+#include "socklab/helper_client.hpp"
 #include "socklab/program.hpp"
 #include "socklab/program_tree.hpp"
 #include "socklab/source.hpp"
@@ -25,13 +27,23 @@
 namespace socklab::program {
 
 // The tracers of a run: the program's tree (its calls, followed in the kernel from its first
-// fork) and, for `run`, every transition (the peer's FIN runs in another process). Without
-// privileges both are null or inactive and `why_not` says why.
+// fork) and, for `run`, every transition (the peer's FIN runs in another process). As root
+// they are Tracers in this process; for a member of group socklab they run in socklab-helper
+// (TransitionTracer picks, as for `socklab trace`), which sends the calls of the member's own
+// processes only. Without either, both are null or inactive and `why_not` says why.
 struct Tracers {
-    std::unique_ptr<Tracer> calls;
-    std::unique_ptr<Tracer> transitions;
+    std::unique_ptr<TransitionTracer> calls;
+    std::unique_ptr<TransitionTracer> transitions;
     bool active = false;
     std::string why_not;
+    // socklab-helper's path when the tracers run through it, else empty.
+    std::filesystem::path helper;
+
+    // Through socklab-helper: stop both traces and append what was still on its way (the
+    // program's last calls, the transitions after them); a tracer here reads its buffers
+    // until empty instead (Watch::drain), so this does nothing then. The data calls of
+    // calls->data_calls() are complete afterwards.
+    void finish(std::vector<SyscallEvent>& calls_tail, std::vector<TransitionEvent>& transitions_tail);
 
     // Stop both and remove their instances now; what could not be removed (with the command
     // that removes it), for the caller to show. Afterwards active is false.
@@ -68,6 +80,8 @@ public:
     // Let the program exec: 0, or the errno of a failed exec (ENOENT: no such command).
     int go();
     [[nodiscard]] bool traced() const noexcept { return tracers_.active; }
+    // socklab-helper's path when the run is traced through it (a member of group socklab).
+    [[nodiscard]] const std::filesystem::path& tracing_helper() const noexcept { return tracers_.helper; }
     // Why the run is not traced (empty when it is).
     [[nodiscard]] const std::string& why_not_traced() const noexcept { return tracers_.why_not; }
     // After finish(): stop the tracers; what could not be removed, for the caller to show.
@@ -93,6 +107,12 @@ public:
 
 private:
     bool drain(std::chrono::milliseconds wait, const WatchSink& sink);
+    // What the tracers handed over: the calls from in_.calls[from] on, a batch of transitions
+    // (kept when they are the program's), or both from a helper's tail.
+    void took_calls(std::size_t from, const WatchSink& sink);
+    void took_transitions(const std::vector<TransitionEvent>& batch, const WatchSink& sink);
+    void take(std::vector<SyscallEvent>& calls, const std::vector<TransitionEvent>& transitions,
+              const WatchSink& sink);
     void take_poll();
     // Payload of the connections on lo, for the framing hints (root only).
     void read_frames();

@@ -40,6 +40,13 @@ struct TracerOptions {
     // Try even when not uid 0: socklab-helper holds CAP_DAC_OVERRIDE through file capabilities
     // instead (docs/privileges.md). Without it, a non-root caller is told to use root.
     bool without_root = false;
+    // With `syscalls`: poll() also hands out each data call (call, result, fd, inode), besides
+    // counting it in data_calls(). socklab-helper uses it to drop another user's calls before
+    // it counts them (docs/privileges.md); nothing else needs them one by one.
+    bool data_call_events = false;
+    // Through socklab-helper (HelperTracer, TransitionTracer): with `syscalls`, also ask for
+    // the data calls' counts per socket (data_calls()), as a Tracer here always counts them.
+    bool data_calls = false;
 };
 
 struct TracerStatus {
