@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 #include "model/lab_runner.hpp"
@@ -168,6 +169,12 @@ void limit_to_spare_descriptors(int spare) {
 
 void report_start_error(int spare) {
     LabRunner r(fake());
+    // Under UndefinedBehaviorSanitizer each member call on fmt's buffer has its dynamic type
+    // checked; a check its small cache misses opens a pipe to test that the vtable is
+    // readable, and with no descriptor left it reports the buffer as invalid: a false report
+    // that failed this test in every asan run of a clean clone (30 of 30 by hand). Format once
+    // with descriptors to spare, so the message below finds its check cached (0 of 30 then).
+    (void)i18n::format("{}: {}", "warm", std::strerror(EMFILE));
     limit_to_spare_descriptors(spare);
     r.start("demo");
     r.wait_until([](const LabState& s) { return !s.error.empty() || s.running; }, 10s);
