@@ -26,7 +26,12 @@ def broadcast(line):
         targets = list(clients)
     for c in targets:
         if mistake == "sigpipe":
-            c.sendall(line)  # a dead client's socket is still here: EPIPE, and SIGPIPE kills
+            # A dead client's socket is still here. If its reader has not taken the reset yet,
+            # this first write does (ECONNRESET); the next gets EPIPE, and SIGPIPE kills.
+            try:
+                c.sendall(line)
+            except ConnectionResetError:
+                c.sendall(line)
             continue
         try:
             c.sendall(line)
