@@ -173,8 +173,14 @@ const ConversationItem& append(Conversation& c, const TransitionEvent& e) {
     const auto local = local_of(e);
     const auto remote = wire(e.remote_addr, e.remote_port);
     bool changed = false;
-    if (!c.roles_known && (e.new_state == static_cast<std::uint8_t>(TcpState::syn_sent) || e.new_state == static_cast<std::uint8_t>(TcpState::syn_recv))) {
-        if (e.new_state == static_cast<std::uint8_t>(TcpState::syn_sent)) set_roles(c, local, remote);
+    // Into or out of SYN_SENT: the connecting end. Into or out of SYN_RECV: the listener's end
+    // (an accepted socket goes LISTEN -> SYN_RECV -> ESTABLISHED; when the first of these was
+    // not seen, the second still says which end it is).
+    const auto syn_sent = static_cast<std::uint8_t>(TcpState::syn_sent);
+    const auto syn_recv = static_cast<std::uint8_t>(TcpState::syn_recv);
+    if (!c.roles_known && (e.new_state == syn_sent || e.old_state == syn_sent ||
+                           e.new_state == syn_recv || e.old_state == syn_recv)) {
+        if (e.new_state == syn_sent || e.old_state == syn_sent) set_roles(c, local, remote);
         else set_roles(c, remote, local);
         changed = true;
     } else if (!c.roles_known && c.client.port == 0) {
@@ -300,15 +306,24 @@ Conversation* ConversationSet::add(const TransitionEvent& e, const ConversationI
     if (item) *item = nullptr;
     const auto id = id_of(e);
     if (!id) {
-        // SYN_SENT: the local port is not chosen yet. Hold it until the socket names it.
+        // SYN_SENT: the local port is not chosen yet. Hold it until the socket names it. A
+        // transition out of CLOSE starts a socket's life: what an earlier socket at the same
+        // address left here is not this one's.
         auto& held = held_[e.skaddr];
+        if (e.old_state == static_cast<std::uint8_t>(TcpState::close)) held.clear();
         if (held.size() < 8) held.push_back(e);
         if (held_.size() > max_ * 2) held_.clear();  // sockets that never got a port
         return nullptr;
     }
     auto& c = get(*id, e.time_ns);
     if (const auto h = held_.find(e.skaddr); h != held_.end()) {
+        // The kernel reuses a freed socket's address, and a socket's later events may never
+        // reach the set: a held SYN_SENT joins only the socket it was sent towards, before.
+        const auto remote = wire(e.remote_addr, e.remote_port);
         for (auto early : h->second) {
+            if (early.family != e.family || early.time_ns > e.time_ns ||
+                !(wire(early.remote_addr, early.remote_port) == remote))
+                continue;
             early.local_addr = e.local_addr;
             early.local_port = e.local_port;
             append(c, early);
@@ -319,6 +334,8 @@ Conversation* ConversationSet::add(const TransitionEvent& e, const ConversationI
     if (item) *item = &stored;
     return &c;
 }
+
+void ConversationSet::forget_held(std::uint64_t skaddr) { held_.erase(skaddr); }
 
 Conversation* ConversationSet::add(const SyscallEvent& k, const ConversationItem** item) {
     if (item) *item = nullptr;

@@ -193,6 +193,53 @@ TEST(Conversation, SetEvictsTheLeastRecentlyActive) {
     EXPECT_NE(set.find(*conversation::id_of(last)), nullptr);
 }
 
+// The kernel frees a socket and gives its address to the next one: a SYN_SENT held for a
+// socket whose later events never came must not become the new socket's. Seen live: an
+// accepted socket at a connecting socket's old address drew a SYN_SENT badge on the server.
+TEST(Conversation, AHeldSynSentJoinsOnlyItsOwnSocketTowardsItsPeer) {
+    conversation::ConversationSet set;
+    auto elsewhere = tr(50, false, TcpState::close, TcpState::syn_sent, 0);  // at 0x2000
+    elsewhere.remote_addr = ip("127.0.0.9");
+    elsewhere.remote_port = 80;
+    EXPECT_EQ(set.add(elsewhere), nullptr);  // held
+    // The server's accepted socket, now at 0x2000 (its LISTEN -> SYN_RECV not seen): its
+    // SYN_RECV -> ESTABLISHED places nothing, and says it is the server's end.
+    const auto* c = set.add(tr(120, false, TcpState::syn_recv, TcpState::established));
+    ASSERT_NE(c, nullptr);
+    ASSERT_EQ(c->items.size(), 1u);
+    EXPECT_EQ(c->items[0].transition()->new_state, static_cast<std::uint8_t>(TcpState::established));
+    EXPECT_EQ(c->items[0].side, Side::server);
+
+    // A held SYN_SENT of the right peer but later than the placing event is another socket's.
+    auto late = tr(500, true, TcpState::close, TcpState::syn_sent, 0);  // at 0x1000
+    EXPECT_EQ(set.add(late), nullptr);
+    c = set.add(tr(400, true, TcpState::established, TcpState::fin_wait1));
+    ASSERT_NE(c, nullptr);
+    for (const auto& item : c->items) {
+        if (const auto* t = item.transition()) {
+            EXPECT_NE(t->new_state, static_cast<std::uint8_t>(TcpState::syn_sent));
+        }
+    }
+
+    // A new socket's life starts from CLOSE: an older socket's hold at the address (even one
+    // towards the same peer) is dropped, and only the new SYN_SENT joins the connection.
+    EXPECT_EQ(set.add(tr(600, true, TcpState::close, TcpState::syn_sent, 0)), nullptr);
+    EXPECT_EQ(set.add(tr(700, true, TcpState::close, TcpState::syn_sent, 0)), nullptr);
+    c = set.add(tr(800, true, TcpState::syn_sent, TcpState::established));
+    ASSERT_NE(c, nullptr);
+    int syn_sent = 0;
+    for (const auto& item : c->items) {
+        const auto* t = item.transition();
+        if (t == nullptr || t->new_state != static_cast<std::uint8_t>(TcpState::syn_sent)) continue;
+        ++syn_sent;
+        EXPECT_EQ(item.time_ns, 700u);
+        EXPECT_EQ(t->local_port, kClientPort);
+        EXPECT_EQ(t->remote_port, kServerPort);
+        EXPECT_EQ(item.side, Side::client);
+    }
+    EXPECT_EQ(syn_sent, 1);
+}
+
 TEST(Conversation, CallsWithoutAConnectionBelongToNone) {
     auto c = call(1, false, SyscallKind::listen, 3, 0);
     c.key->remote_port = 0;

@@ -390,5 +390,35 @@ TEST(LadderModel, ASynSentWithoutALocalPortWaitsForItsSocketsNextEvent) {
     EXPECT_EQ(items[2].transition()->new_state, st(TcpState::established));
 }
 
+TEST(LadderModel, ASocketKeptOutLetsGoOfItsHeldSynSent) {
+    LadderModel m;
+    m.add(seg(0, true, SYN, 0, 0));
+    ASSERT_TRUE(m.add(observed(tr(10'000, true, TcpState::syn_sent, TcpState::established), true), true));
+    // Another namespace's connect() towards the same address and port, at 0x3000: held...
+    auto early = observed(tr(20'000, true, TcpState::close, TcpState::syn_sent), true);
+    early.key.local_port = 0;
+    early.skaddr = 0x3000;
+    EXPECT_TRUE(m.add(early));
+    // ...and its next event, of a connection the capture never saw, is kept out.
+    auto theirs = observed(tr(21'000, true, TcpState::syn_sent, TcpState::established), true);
+    theirs.key.local_port = 50000;
+    theirs.skaddr = 0x3000;
+    EXPECT_FALSE(m.add(theirs, true));
+    // The address is reused by the shown connection's client: no SYN_SENT comes with it.
+    auto reused = observed(tr(30'000, true, TcpState::established, TcpState::fin_wait1), true);
+    reused.skaddr = 0x3000;
+    EXPECT_TRUE(m.add(reused, true));
+    LadderSelection sel;
+    sel.mode = LadderSelection::Mode::latest;
+    const auto snap = m.snapshot(sel, nullptr);
+    ASSERT_TRUE(snap->selected);
+    for (const auto& item : snap->selected->items) {
+        if (const auto* t = item.transition()) {
+            EXPECT_NE(t->new_state, st(TcpState::syn_sent));
+        }
+    }
+    EXPECT_EQ(snap->selected->items.size(), 3u);
+}
+
 }  // namespace
 }  // namespace socklab::viewer

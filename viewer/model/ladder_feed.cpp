@@ -94,7 +94,10 @@ bool LadderModel::add(const ObservedTransition& o, bool only_known) {
     }
     if (only_known) {
         const auto id = conversation::id_of(e);
-        if (!id || set_.find(*id) == nullptr) return false;
+        if (!id || set_.find(*id) == nullptr) {
+            set_.forget_held(o.skaddr);
+            return false;
+        }
     }
     const auto* c = set_.add(e);
     if (c != nullptr) changed_at_[c->id] = ++changes_;

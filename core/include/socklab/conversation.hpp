@@ -100,7 +100,8 @@ const ConversationItem& append(Conversation& c, const SyscallEvent& e);
 
 // Live form of build(): feed records as they come (each source in time order); the set keeps
 // one Conversation per connection. A SYN_SENT transition waits (by skaddr) until the
-// socket's ports are known, then joins with its original time. Bounded: at most
+// socket's ports are known, then joins with its original time (only a later event of the same
+// socket towards the same peer places it: socket addresses are reused). Bounded: at most
 // `max_conversations` are kept, the least recently active are dropped first.
 class ConversationSet {
 public:
@@ -111,6 +112,10 @@ public:
     Conversation* add(const Segment& s, const ConversationItem** item = nullptr);
     Conversation* add(const TransitionEvent& e, const ConversationItem** item = nullptr);
     Conversation* add(const SyscallEvent& c, const ConversationItem** item = nullptr);
+
+    // A placed event of socket `skaddr` that the caller keeps out of the set: the SYN_SENT held
+    // for that socket belongs to no conversation the set will hold, and is let go.
+    void forget_held(std::uint64_t skaddr);
 
     [[nodiscard]] const Conversation* find(const ConnectionId& id) const;
     [[nodiscard]] std::vector<const Conversation*> all() const;  // by first_ns
