@@ -37,6 +37,7 @@
 
 #include "labkit.hpp"
 #include "socklab/i18n.hpp"
+#include "socklab/utf8.hpp"
 
 using namespace socklab;
 using namespace socklab::lab;
@@ -273,17 +274,6 @@ std::string peer_name(int fd) {
     return e.str();
 }
 
-// How many leading bytes of `s` are whole UTF-8 characters: a message is never cut inside one.
-std::size_t whole_utf8(std::string_view s) {
-    for (std::size_t back = 1; back <= 3 && back <= s.size(); ++back) {
-        const auto c = static_cast<unsigned char>(s[s.size() - back]);
-        if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look further back
-        const std::size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-        return need > back ? s.size() - back : s.size();
-    }
-    return s.size();
-}
-
 // --role server: the chat room. A reader thread per client collects its bytes into lines
 // (newline framing across recv() calls) and hands each line to every other client; the
 // keyboard thread (the lab's own) sends what is typed here to all. Every socket is closed by
@@ -470,7 +460,7 @@ private:
             if (p[1].revents || p[2].revents) return;  // the room is closing: it closes us
             std::lock_guard lock(mu_);
             if (ready == 0) {  // quiet after text without a newline: that text is a message
-                const auto cut = whole_utf8(pending);
+                const auto cut = socklab::utf8::whole_prefix(pending);  // never cut inside a character
                 const std::string message = pending.substr(0, cut);
                 pending.erase(0, cut);
                 if (message == "/quit" || message == "/quit\r") {

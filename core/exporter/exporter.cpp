@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "socklab/state.hpp"
+#include "socklab/utf8.hpp"
 
 namespace socklab::exporter {
 namespace {
@@ -245,7 +246,7 @@ void process_families(const SocketInputs& in, std::vector<MetricFamily>& out) {
             if (p.pid != last_pid || last == nullptr) {
                 last = &counting[p.pid];
                 last_pid = p.pid;
-                if (last->command.empty()) last->command = utf8_label(p.command);
+                if (last->command.empty()) last->command = utf8::valid(p.command);
             }
             if (r.state <= kMaxKernelState)
                 ++last->by_number[r.proto == Proto::udp ? 1 : 0][r.state];
@@ -348,42 +349,6 @@ PortKey port_key(const SocketRecord& r, std::span<const std::uint16_t> listening
     const bool remote_eph = ephemeral.contains(r.remote_port);
     if (r.remote_port != 0 && local_eph && !remote_eph) return {r.remote_port, false};
     return {r.local_port, true};
-}
-
-std::string utf8_label(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        std::size_t len = 0;
-        std::uint32_t min = 0;
-        if (c < 0x80) {
-            out += static_cast<char>(c);
-            ++i;
-            continue;
-        }
-        if ((c & 0xE0) == 0xC0) len = 2, min = 0x80;
-        else if ((c & 0xF0) == 0xE0) len = 3, min = 0x800;
-        else if ((c & 0xF8) == 0xF0) len = 4, min = 0x10000;
-        bool ok = len != 0 && i + len <= s.size();
-        std::uint32_t cp = ok ? (c & (0x7Fu >> len)) : 0;
-        for (std::size_t k = 1; ok && k < len; ++k) {
-            const auto cc = static_cast<unsigned char>(s[i + k]);
-            ok = (cc & 0xC0) == 0x80;
-            cp = (cp << 6) | (cc & 0x3F);
-        }
-        // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either.
-        ok = ok && cp >= min && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
-        if (ok) {
-            out.append(s.substr(i, len));
-            i += len;
-        } else {
-            out += "\xEF\xBF\xBD";
-            ++i;
-        }
-    }
-    return out;
 }
 
 std::vector<MetricFamily> socket_families(const SocketInputs& in) {

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "socklab/error.hpp"
+#include "socklab/utf8.hpp"
 
 namespace socklab {
 
@@ -122,26 +123,12 @@ void append_json_string(std::string& out, std::string_view s) {
         } else if (c < 0x80) {
             out += static_cast<char>(c);
             ++i;
+        } else if (const auto n = utf8::sequence_at(s, i); n != 0) {
+            out.append(s.substr(i, n));
+            i += n;
         } else {
-            // A UTF-8 sequence: its length from the lead byte, each next byte 10xxxxxx, no
-            // overlong form, no surrogate, nothing past U+10FFFF.
-            const std::size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-                                  : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-            bool ok = n != 0 && i + n <= s.size();
-            for (std::size_t k = 1; ok && k < n; ++k)
-                ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
-            if (ok && n >= 3) {
-                const auto c1 = static_cast<unsigned char>(s[i + 1]);
-                ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0) &&
-                     !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
-            }
-            if (ok) {
-                out.append(s.substr(i, n));
-                i += n;
-            } else {
-                out += "\\ufffd";
-                ++i;
-            }
+            out += "\\ufffd";
+            ++i;
         }
     }
     out += '"';

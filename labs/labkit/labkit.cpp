@@ -38,6 +38,7 @@
 #include "socklab/conversation.hpp"
 #include "socklab/i18n.hpp"
 #include "socklab/lab_protocol.hpp"
+#include "socklab/utf8.hpp"
 
 namespace socklab::lab {
 namespace {
@@ -794,14 +795,7 @@ void Lab::show_received(std::string_view bytes) {
     // Hold back an incomplete UTF-8 sequence at the end so JSON never splits a character.
     auto& pending = impl_->utf8_pending;
     pending.append(bytes);
-    std::size_t cut = pending.size();
-    for (std::size_t back = 1; back <= 3 && back <= pending.size(); ++back) {
-        const auto c = static_cast<unsigned char>(pending[pending.size() - back]);
-        if ((c & 0xC0) == 0x80) continue;  // continuation byte: look further back
-        const std::size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-        if (need > back) cut = pending.size() - back;
-        break;
-    }
+    const std::size_t cut = socklab::utf8::whole_prefix(pending);
     if (cut == 0 && !bytes.empty()) return;
     impl_->emit_line(write_message_line("peer", pending.substr(0, cut)));
     pending.erase(0, cut);

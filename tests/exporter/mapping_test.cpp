@@ -277,13 +277,34 @@ TEST(ExporterMapping, TransitionsCountedByStatePair) {
     EXPECT_EQ(series(off, "socklab_transitions_total"), 0u);
 }
 
-TEST(ExporterMapping, LabelValuesAreValidUtf8) {
-    EXPECT_EQ(utf8_label("nginx"), "nginx");
-    EXPECT_EQ(utf8_label("\xEC\x84\x9C\xEB\xB2\x84"), "\xEC\x84\x9C\xEB\xB2\x84");  // 서버
-    EXPECT_EQ(utf8_label("a\xFFz"), "a\xEF\xBF\xBDz");
-    EXPECT_EQ(utf8_label("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong '/'
-    EXPECT_EQ(utf8_label("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
-    EXPECT_EQ(utf8_label("\xEC\x84"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // cut short (comm is 15 bytes)
+TEST(ExporterMapping, CommandLabelsAreValidUtf8) {
+    // "x서버서버서" cut by the kernel at 15 bytes, inside its last syllable, and a name that is
+    // not text at all: each label is valid UTF-8, what was whole kept as it was.
+    std::vector<SocketRecord> socks{tcp(kEst, "127.0.0.1", 8080, "127.0.0.1", 50000),
+                                    tcp(kEst, "127.0.0.1", 8081, "127.0.0.1", 50001)};
+    socks[0].inode = 21;
+    socks[1].inode = 22;
+    const std::map<std::uint64_t, std::vector<ProcessRef>> owners{
+        {21, {{400, 3, 0, "x\xEC\x84\x9C\xEB\xB2\x84\xEC\x84\x9C\xEB\xB2\x84\xEC\x84", "root"}}},
+        {22, {{401, 3, 0, "a\xFFz\xC0\xAF", "root"}}},
+    };
+    SocketInputs in;
+    in.sockets = socks;
+    in.owners = [&](std::uint64_t inode) -> std::span<const ProcessRef> {
+        const auto it = owners.find(inode);
+        if (it == owners.end()) return {};
+        return it->second;
+    };
+    const auto fams = socket_families(in);
+    const auto labels = [](const char* pid, const std::string& cmd) {
+        return Labels{{"pid", pid}, {"command", cmd}, {"proto", "tcp"}, {"state", "ESTABLISHED"}};
+    };
+    EXPECT_EQ(value(fams, "socklab_process_sockets",
+                    labels("400", "x\xEC\x84\x9C\xEB\xB2\x84\xEC\x84\x9C\xEB\xB2\x84\xEF\xBF\xBD\xEF\xBF\xBD")),
+              1);  // x서버서버, then the two bytes of the cut 서
+    EXPECT_EQ(value(fams, "socklab_process_sockets",
+                    labels("401", "a\xEF\xBF\xBDz\xEF\xBF\xBD\xEF\xBF\xBD")),
+              1);
 }
 
 TEST(ExporterMapping, SerializedTextHasEveryFamilyOnce) {

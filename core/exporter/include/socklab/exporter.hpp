@@ -128,9 +128,6 @@ struct PortKey {
 [[nodiscard]] PortKey port_key(const SocketRecord& r, std::span<const std::uint16_t> listening,
                                const PortRange& ephemeral) noexcept;
 
-// A label value Prometheus accepts: valid UTF-8 (each invalid byte becomes U+FFFD).
-[[nodiscard]] std::string utf8_label(std::string_view bytes);
-
 // --listen ADDR:PORT: a numeric IPv4 address or a bracketed IPv6 one, and a port 0-65535
 // (0: the kernel chooses). No names, nothing else: the text is handed to the HTTP server.
 struct ListenAddress {
