@@ -31,6 +31,10 @@ bool is_data_call(SyscallKind k) noexcept {
     return static_cast<std::size_t>(k) >= static_cast<std::size_t>(SyscallKind::sendto);
 }
 
+bool makes_descriptor(SyscallKind k) noexcept {
+    return k == SyscallKind::socket || k == SyscallKind::accept || k == SyscallKind::accept4;
+}
+
 bool is_receive(SyscallKind k) noexcept {
     return k == SyscallKind::recvfrom || k == SyscallKind::recvmsg || k == SyscallKind::read;
 }

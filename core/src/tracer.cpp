@@ -71,6 +71,12 @@ constexpr const char* kTracingDir = "/sys/kernel/tracing";
 constexpr const char* kDebugTracingDir = "/sys/kernel/debug/tracing";
 constexpr long kTracefsMagic = 0x74726163;  // TRACEFS_MAGIC
 
+// A descriptor of a process as one key: (pid << 32 | fd).
+std::uint64_t descriptor_slot(std::int32_t pid, std::int64_t fd) {
+    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(pid)) << 32) |
+           static_cast<std::uint32_t>(fd);
+}
+
 bool is_tracefs(const char* path) {
     struct statfs fs {};
     return ::statfs(path, &fs) == 0 && static_cast<long>(fs.f_type) == kTracefsMagic;
@@ -632,13 +638,11 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
     named.time_ns = e.time_ns;
     resolve_comm(named);
     e.comm = named.comm;
-    const bool returns_fd = e.call == SyscallKind::socket || e.call == SyscallKind::accept ||
-                            e.call == SyscallKind::accept4;
-    const std::int32_t fd = returns_fd ? (e.result >= 0 ? static_cast<std::int32_t>(e.result) : e.fd)
-                                       : e.fd;
+    const std::int32_t fd = makes_descriptor(e.call)
+                                ? (e.result >= 0 ? static_cast<std::int32_t>(e.result) : e.fd)
+                                : e.fd;
     if (fd < 0) return !is_data_call(e.call) && e.call != SyscallKind::close;
-    const std::uint64_t fd_slot = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(e.pid)) << 32) |
-                               static_cast<std::uint32_t>(fd);
+    const std::uint64_t fd_slot = descriptor_slot(e.pid, fd);
     if (const auto b = born.find(fd_slot); b != born.end() && e.time_ns < b->second) {
         if (e.call == SyscallKind::close) fd_inode.erase(fd_slot);
         // The number names a newer socket now; a connect() is still named by its transitions.
@@ -697,9 +701,7 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
         by_transitions = connected_socket(e);
     } else if ((e.call == SyscallKind::accept || e.call == SyscallKind::accept4) && e.result >= 0) {
         // The listener as its listen() call found it (the process may be gone by now).
-        const std::uint64_t listen_slot =
-            (static_cast<std::uint64_t>(static_cast<std::uint32_t>(e.pid)) << 32) |
-            static_cast<std::uint32_t>(e.fd);
+        const std::uint64_t listen_slot = descriptor_slot(e.pid, e.fd);
         const auto known = fd_inode.find(listen_slot);
         std::uint64_t listen_inode = known != fd_inode.end() ? known->second : 0;
         if (listen_inode == 0) {
@@ -756,25 +758,16 @@ std::size_t Tracer::Impl::release_calls(std::vector<SyscallEvent>& out, std::uin
     // socket existed was on an older file (a program's start-up read()s and close()s), so
     // it is left unresolved rather than counted on the socket.
     born.clear();
-    for (const auto& e : pending_calls) {
-        const bool returns_fd = e.call == SyscallKind::socket || e.call == SyscallKind::accept ||
-                                e.call == SyscallKind::accept4;
-        if (!returns_fd || e.result < 0) continue;
-        const auto fd_slot = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(tgid_of(e.tid))) << 32) |
-                          static_cast<std::uint32_t>(e.result);
-        if (!born.count(fd_slot)) born[fd_slot] = e.time_ns;
-    }
+    const auto note_born = [&](std::int32_t tid, std::int64_t fd, std::uint64_t time_ns) {
+        const auto [b, fresh] = born.try_emplace(descriptor_slot(tgid_of(tid), fd), time_ns);
+        if (!fresh && time_ns < b->second) b->second = time_ns;  // the earliest making counts
+    };
+    for (const auto& e : pending_calls)
+        if (makes_descriptor(e.call) && e.result >= 0) note_born(e.tid, e.result, e.time_ns);
     // The same for the calls read but not joined yet (after the complete stretch): their exit
     // says the descriptor they made.
-    for (const auto& r : pending_raw) {
-        const bool returns_fd = r.call == SyscallKind::socket || r.call == SyscallKind::accept ||
-                                r.call == SyscallKind::accept4;
-        if (!r.exit || !returns_fd || r.ret < 0) continue;
-        const auto fd_slot = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(tgid_of(r.tid))) << 32) |
-                          static_cast<std::uint32_t>(r.ret);
-        if (const auto b = born.find(fd_slot); b == born.end() || r.time_ns < b->second)
-            born[fd_slot] = r.time_ns;
-    }
+    for (const auto& r : pending_raw)
+        if (r.exit && makes_descriptor(r.call) && r.ret >= 0) note_born(r.tid, r.ret, r.time_ns);
     for (auto it = pending_calls.begin(); it != cut; ++it) {
         // The hints see what happened before this call and nothing after (a listener that
         // closed later in the same stretch must not empty the queue this accept() took from).

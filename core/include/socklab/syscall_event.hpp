@@ -25,6 +25,8 @@ inline constexpr std::size_t kSyscallKinds = 15;
 [[nodiscard]] std::optional<SyscallKind> syscall_from_name(std::string_view name) noexcept;
 [[nodiscard]] bool is_data_call(SyscallKind k) noexcept;
 [[nodiscard]] bool is_receive(SyscallKind k) noexcept;  // recvfrom, recvmsg, read
+// socket, accept, accept4: the result is the descriptor the call made (when >= 0).
+[[nodiscard]] bool makes_descriptor(SyscallKind k) noexcept;
 
 struct SyscallEvent {
     std::uint64_t time_ns = 0;     // of the exit (the result is known), CLOCK_MONOTONIC
