@@ -296,7 +296,7 @@ int main(int argc, char** argv) {
             ++drawn;
             if (script.measured(drawn))
                 script.bench().add(std::chrono::duration<double, std::milli>(t1 - t0).count(), c1 - c0,
-                                   last_frame_ms);
+                                   last_frame_ms, app.poller().latest()->seq);
             const bool last = headless && script.last_frame(drawn, app, fb_w, fb_h, rc);
             glfwSwapBuffers(window);
             if (last) break;

@@ -290,6 +290,38 @@ TEST(ViewerHeadless, OutputsThatCannotBeWrittenAreNamed) {
     }
 }
 
+// --bench-frames: the JSON names each measure the targets are set in (ui_ms, frame_ms,
+// poll_ms, publish_ms as {p50,p99,max}, sockets, source), and the polls it reports are those
+// published while the frames were measured: at a 100 ms interval over ~2 s of frames, several.
+TEST(ViewerHeadless, TheBenchReportsFrameAndPollPercentiles) {
+    if (!test::have_program("xvfb-run")) GTEST_SKIP() << "xvfb-run is not installed (apt install xvfb)";
+    TempDir dir;
+    const auto out = (dir.path / "bench.json").string();
+    const auto r = test::run_command(under_xvfb({"--synthetic", "2000", "--no-trace", "--interval", "100",
+                                                 "--bench-frames", "80", "--bench-out", out}),
+                                     {}, 120s);
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    std::ifstream in(out);
+    const auto j = nlohmann::json::parse(in);
+    EXPECT_EQ(j.at("frames"), 80);
+    EXPECT_EQ(j.at("source"), "synthetic");
+    EXPECT_GT(j.at("sockets").get<int>(), 1000);
+    for (const char* k : {"ui_ms", "ui_cpu_ms", "frame_ms", "poll_ms", "publish_ms"}) {
+        const auto& v = j.at(k);
+        EXPECT_GT(v.at("p50").get<double>(), 0.0) << k;
+        EXPECT_LE(v.at("p50").get<double>(), v.at("p99").get<double>()) << k;
+        EXPECT_LE(v.at("p99").get<double>(), v.at("max").get<double>()) << k;
+    }
+    // A frame is published after its poll's work: never sooner than the work took.
+    EXPECT_GE(j.at("publish_ms").at("max").get<double>(), j.at("poll_ms").at("max").get<double>());
+    const double seconds = j.at("seconds");
+    ASSERT_GT(seconds, 0.0);
+    // One poll per 100 ms at most, and (even on a loaded machine) at least one per half second.
+    const int polls = j.at("polls");
+    EXPECT_GE(polls, std::max(1, static_cast<int>(seconds * 2))) << j.dump(2);
+    EXPECT_LE(polls, static_cast<int>(seconds * 10) + 2) << j.dump(2);
+}
+
 // What the status bar and the event log say, read from --dump-state.
 nlohmann::json panels_of(const fs::path& dump) {
     std::ifstream in(dump);

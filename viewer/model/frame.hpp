@@ -50,6 +50,8 @@ struct Frame {
     double snapshot_ms = 0;           // cost of the kernel dump
     double owners_ms = 0;             // cost of the owner scan
     double build_ms = 0;              // history + frame build
+    double poll_ms = 0;               // the whole poll: snapshot, history, owners, build, view
+    double publish_ms = 0;            // from the poll's start to this frame being published
     std::string source;               // "netlink" / "proc"
     std::string error;                // the last poll failed: why (rows are from before)
     std::vector<Row> rows;            // what the table shows: open sockets + closed < 2 s ago

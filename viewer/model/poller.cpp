@@ -97,15 +97,23 @@ void Poller::set_view(ViewSpec spec) {
     view_ = std::move(spec);
 }
 
-void Poller::publish(FramePtr f) {
+void Poller::publish(std::shared_ptr<Frame> f, Clock::time_point poll_started) {
     FramePtr drop;  // freed after the lock: 100k rows take a while to free
     {
         std::lock_guard lk(mu_);
+        f->publish_ms = ms_since(poll_started);
+        timings_.push_back({f->seq, f->poll_ms, f->publish_ms});
+        while (timings_.size() > kTimingsKept) timings_.pop_front();
         drop = std::move(retired_);
         retired_ = std::move(latest_);
         latest_ = std::move(f);
     }
     cv_.notify_all();
+}
+
+std::vector<PollTiming> Poller::poll_timings() const {
+    std::lock_guard lk(mu_);
+    return {timings_.begin(), timings_.end()};
 }
 
 void Poller::feed(const History& h) {
@@ -223,7 +231,8 @@ void Poller::run() {
         frame->privileges = priv;
         frame->lost_events = priv.tracer_active ? tracer.lost_events() : 0;
         feed(history);
-        publish(std::move(frame));
+        frame->poll_ms = ms_since(t0);
+        publish(std::move(frame), t0);
         last_poll_end = Clock::now();
         last_poll_cost = last_poll_end - t0;
     };

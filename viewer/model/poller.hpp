@@ -22,6 +22,13 @@
 
 namespace socklab::viewer {
 
+// One poll's cost as the bench reports it (--bench-frames: poll_ms, publish_ms).
+struct PollTiming {
+    std::uint64_t seq = 0;  // the frame it published
+    double poll_ms = 0;
+    double publish_ms = 0;
+};
+
 struct PollerOptions {
     std::chrono::milliseconds interval{1000};  // clamped to [kMinInterval, kMaxInterval]
     bool trace = true;    // run socklab::Tracer when permitted
@@ -67,9 +74,13 @@ public:
     std::uint64_t transitions_since(std::uint64_t after_seq,
                                     std::vector<ObservedTransition>& out) const;
 
+    // The cost of the newest polls (at most kTimingsKept), oldest first.
+    static constexpr std::size_t kTimingsKept = 16384;
+    [[nodiscard]] std::vector<PollTiming> poll_timings() const;
+
 private:
     void run();
-    void publish(FramePtr f);
+    void publish(std::shared_ptr<Frame> f, std::chrono::steady_clock::time_point poll_started);
     void feed(const History& h);
 
     PollerOptions opts_;
@@ -85,6 +96,7 @@ private:
     ViewSpec view_;
     std::deque<ObservedTransition> feed_;
     std::uint64_t feed_seq_ = 0;
+    std::deque<PollTiming> timings_;
 
     std::thread thread_;
 };

@@ -111,7 +111,7 @@ int HeadlessRun::write_outputs(App& app, const nlohmann::json& state, int rc) co
         rc = 1;
     }
     if (rc == 0 && benchmarking()) {
-        const std::string text = bench_.json(*app.poller().latest(), o_.window).dump(2);
+        const std::string text = bench_.json(*app.poller().latest(), o_.window, app.poller().poll_timings()).dump(2);
         if (!o_.bench_out.empty()) {
             if (!write_text(o_.bench_out, text)) {
                 say_cannot_write(o_.bench_out);
