@@ -107,6 +107,23 @@ TEST(StateArrows, NeighboursComeFromTheTable) {
     EXPECT_TRUE(next_states("NO_SUCH_STATE").empty());
 }
 
+// An IPv4 endpoint is formatted without inet_ntop (the viewer formats 200k a poll): the text
+// must be inet_ntop's, for edge bytes and ports and for random ones.
+TEST(Address, Ipv4EndpointsReadAsInetNtopWrites) {
+    std::mt19937 rng(20261202);
+    std::vector<std::pair<std::uint32_t, std::uint16_t>> cases{
+        {0, 0}, {0xffffffffu, 65535}, {0x7f000001u, 8080}, {0x0a000009u, 9}, {0x01020304u, 10}};
+    for (int i = 0; i < 2000; ++i)
+        cases.emplace_back(static_cast<std::uint32_t>(rng()), static_cast<std::uint16_t>(rng()));
+    for (const auto& [host, port] : cases) {
+        const std::uint32_t net = htonl(host);
+        const auto a = IpAddr::v4(&net);
+        char text[INET_ADDRSTRLEN];
+        ASSERT_NE(::inet_ntop(AF_INET, &net, text, sizeof text), nullptr);
+        EXPECT_EQ(format_endpoint(a, port), std::string(text) + ":" + std::to_string(port));
+    }
+}
+
 TEST(Address, ParseFormatAndClassify) {
     const auto v4 = parse_ip("127.0.0.1");
     ASSERT_TRUE(v4);

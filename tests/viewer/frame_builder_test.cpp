@@ -52,5 +52,50 @@ TEST(FrameBuilder, LinksPeersAndKeepsClosedRowsForTheLingerTime) {
     EXPECT_EQ(f->gone[0].remote_text, "*:*");
 }
 
+// The poller hands the frame two polls old back to be filled again: the new frame must be
+// exactly what a fresh one would be (nothing of the old left over: counts, view, peers,
+// timings), in the old one's storage.
+TEST(FrameBuilder, AReusedFrameHoldsExactlyWhatAFreshOneDoes) {
+    History h;
+    h.apply_snapshot(snap(1'000'000'000, {rec(8080, 0, kListen), rec(8080, 40000, kEst), rec(40000, 8080, kEst),
+                                          rec(9000, 0, kListen), rec(9001, 0, kListen)}));
+    viewer::BuildInputs in;
+    in.now_ns = 1'000'000'000;
+    auto old = viewer::build_frame(h, in);
+    old->view_order = {4, 3, 2, 1, 0};
+    old->view_version = 7;
+    old->seq = 41;
+    old->poll_ms = 12.5;
+    old->error = "an old error";
+    old->rows.reserve(64);  // room for the next table (a poll's table rarely grows much)
+    const auto* storage = old->rows.data();
+
+    h.apply_snapshot(snap(2'000'000'000, {rec(8080, 0, kListen), rec(8080, 40001, kEst), rec(40001, 8080, kEst)}));
+    in.now_ns = 5'000'000'000;  // the closed ones are off the table
+    const auto fresh = viewer::build_frame(h, in);
+    const auto reused = viewer::build_frame(h, in, old);
+    EXPECT_EQ(reused->rows.data(), storage) << "the old rows' storage was not reused";
+    ASSERT_EQ(reused->rows.size(), fresh->rows.size());
+    for (std::size_t i = 0; i < fresh->rows.size(); ++i) {
+        const auto& a = fresh->rows[i];
+        const auto& b = reused->rows[i];
+        EXPECT_EQ(a.entry_id, b.entry_id);
+        EXPECT_EQ(a.peer, b.peer);
+        EXPECT_EQ(a.local_text, b.local_text);
+        EXPECT_EQ(a.remote_text, b.remote_text);
+        EXPECT_EQ(a.closed_ns, b.closed_ns);
+        EXPECT_EQ(a.life_begin, b.life_begin);
+        EXPECT_EQ(a.life_count, b.life_count);
+    }
+    EXPECT_EQ(reused->gone.size(), fresh->gone.size());
+    EXPECT_EQ(reused->intervals.size(), fresh->intervals.size());
+    EXPECT_EQ(reused->tcp_counts, fresh->tcp_counts);
+    EXPECT_TRUE(reused->view_order.empty());
+    EXPECT_EQ(reused->view_version, 0u);
+    EXPECT_EQ(reused->seq, 0u);
+    EXPECT_EQ(reused->poll_ms, 0.0);
+    EXPECT_TRUE(reused->error.empty());
+}
+
 }  // namespace
 }  // namespace socklab

@@ -49,9 +49,13 @@ struct Frame {
     std::uint64_t taken_ns = 0;       // CLOCK_MONOTONIC of the snapshot
     double snapshot_ms = 0;           // cost of the kernel dump
     double owners_ms = 0;             // cost of the owner scan
-    double build_ms = 0;              // history + frame build
+    double build_ms = 0;              // history + frame build + view
+    double history_ms = 0;            // of which: the history update (events and snapshot)
+    double rows_ms = 0;               // the rows built from the history
+    double view_ms = 0;               // the view filtered and sorted
     double poll_ms = 0;               // the whole poll: snapshot, history, owners, build, view
     double publish_ms = 0;            // from the poll's start to this frame being published
+    double poll_cpu_ms = 0;           // CPU time of the poller thread for the whole poll
     std::string source;               // "netlink" / "proc"
     std::string error;                // the last poll failed: why (rows are from before)
     std::vector<Row> rows;            // what the table shows: open sockets + closed < 2 s ago

@@ -37,11 +37,17 @@ nlohmann::json FrameBench::json(const Frame& latest, const std::string& window,
         return nlohmann::json{{"p50", percentile(v, 0.5)}, {"p99", percentile(v, 0.99)},
                               {"max", percentile(v, 1.0)}};
     };
-    std::vector<double> poll_ms, publish_ms;
+    std::vector<double> poll_ms, publish_ms, poll_cpu_ms, snapshot, history, owners, rows, view;
     for (const auto& p : polls) {
         if (!started_ || p.seq <= first_seq_) continue;  // before the measured frames
         poll_ms.push_back(p.poll_ms);
         publish_ms.push_back(p.publish_ms);
+        poll_cpu_ms.push_back(p.poll_cpu_ms);
+        snapshot.push_back(p.snapshot_ms);
+        history.push_back(p.history_ms);
+        owners.push_back(p.owners_ms);
+        rows.push_back(p.rows_ms);
+        view.push_back(p.view_ms);
     }
     return nlohmann::json{{"frames", ui_ms_.size()},
                           {"seconds", std::chrono::duration<double>(last_ - first_).count()},
@@ -54,6 +60,12 @@ nlohmann::json FrameBench::json(const Frame& latest, const std::string& window,
                           {"polls", poll_ms.size()},
                           {"poll_ms", spread(poll_ms)},
                           {"publish_ms", spread(publish_ms)},
+                          {"poll_cpu_ms", spread(poll_cpu_ms)},
+                          {"poll_phases_ms", {{"snapshot", spread(snapshot)},
+                                              {"history", spread(history)},
+                                              {"owners", spread(owners)},
+                                              {"rows", spread(rows)},
+                                              {"view", spread(view)}}},
                           {"snapshot_ms", latest.snapshot_ms},
                           {"poll_build_ms", latest.build_ms}};
 }

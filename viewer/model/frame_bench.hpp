@@ -28,7 +28,7 @@ public:
     // first frame measured).
     void add(double ui_ms, double ui_cpu_ms, double frame_ms, std::uint64_t shown_seq);
     // {"frames","seconds","sockets","source","window","ui_ms","ui_cpu_ms","frame_ms",
-    //  "polls","poll_ms","publish_ms","snapshot_ms","poll_build_ms"} for the frames added, the
+    //  "polls","poll_ms","publish_ms","poll_cpu_ms","poll_phases_ms","snapshot_ms","poll_build_ms"} for the frames added, the
     // polls published while they were drawn and the newest published frame.
     [[nodiscard]] nlohmann::json json(const Frame& latest, const std::string& window,
                                       const std::vector<PollTiming>& polls) const;

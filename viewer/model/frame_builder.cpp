@@ -1,6 +1,8 @@
 #include "frame_builder.hpp"
 
-#include <unordered_map>
+#include <algorithm>
+#include <cstdint>
+#include <vector>
 
 namespace socklab::viewer {
 
@@ -11,19 +13,40 @@ std::string endpoint_text(const IpAddr& addr, std::uint16_t port) {
     return format_endpoint(addr, port);
 }
 
-std::shared_ptr<Frame> build_frame(const History& history, const BuildInputs& in) {
-    auto frame = std::make_shared<Frame>();
+std::shared_ptr<Frame> build_frame(const History& history, const BuildInputs& in,
+                                   std::shared_ptr<Frame> reuse) {
+    std::shared_ptr<Frame> frame;
+    if (reuse) {
+        // Keep the arrays' storage, nothing else.
+        auto rows = std::move(reuse->rows);
+        auto gone = std::move(reuse->gone);
+        auto intervals = std::move(reuse->intervals);
+        auto order = std::move(reuse->view_order);
+        rows.clear();
+        gone.clear();
+        intervals.clear();
+        order.clear();
+        *reuse = Frame{};
+        reuse->rows = std::move(rows);
+        reuse->gone = std::move(gone);
+        reuse->intervals = std::move(intervals);
+        reuse->view_order = std::move(order);
+        frame = std::move(reuse);
+    } else {
+        frame = std::make_shared<Frame>();
+    }
     const auto linger_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(in.closed_linger).count());
     frame->rows.reserve(history.size());
-    std::unordered_map<std::uint64_t, std::int32_t> row_of;  // entry id -> row index
-    row_of.reserve(history.size());
+    // Entry id -> row index, for linking the two ends of a connection: ids are handed out in
+    // order, so a vector over the ids in the table is a table without hashing.
+    std::uint64_t min_id = UINT64_MAX, max_id = 0;
     std::vector<const HistoryEntry*> table_entries;
     table_entries.reserve(history.size());
 
     history.for_each([&](const HistoryEntry& e) {
         const bool in_table = e.open() || e.closed_ns + linger_ns >= in.now_ns;
-        Row r;
+        auto& r = in_table ? frame->rows.emplace_back() : frame->gone.emplace_back();
         r.rec = e.record;
         r.entry_id = e.id;
         r.added_ns = e.added_ns;
@@ -55,18 +78,34 @@ std::shared_ptr<Frame> build_frame(const History& history, const BuildInputs& in
             }
         }
         if (in_table) {
-            row_of.emplace(e.id, static_cast<std::int32_t>(frame->rows.size()));
             table_entries.push_back(&e);
-            frame->rows.push_back(std::move(r));
-        } else {
-            frame->gone.push_back(std::move(r));
+            min_id = std::min(min_id, e.id);
+            max_id = std::max(max_id, e.id);
         }
     });
+    if (table_entries.empty()) return frame;
     // Both ends of a loopback connection are rows of the same table: link them.
-    for (std::size_t i = 0; i < table_entries.size(); ++i) {
-        const HistoryEntry* p = history.peer_of(*table_entries[i]);
-        if (p == nullptr) continue;
-        if (auto it = row_of.find(p->id); it != row_of.end()) frame->rows[i].peer = it->second;
+    const std::size_t n = table_entries.size();
+    const auto link = [&](auto&& row_of_id) {
+        for (std::size_t i = 0; i < n; ++i) {
+            const HistoryEntry* p = history.peer_of(*table_entries[i]);
+            if (p == nullptr || p->id < min_id || p->id > max_id) continue;
+            frame->rows[i].peer = row_of_id(p->id);
+        }
+    };
+    if (max_id - min_id < 4 * static_cast<std::uint64_t>(n)) {
+        std::vector<std::int32_t> row_of(max_id - min_id + 1, -1);
+        for (std::size_t i = 0; i < n; ++i) row_of[table_entries[i]->id - min_id] = static_cast<std::int32_t>(i);
+        link([&](std::uint64_t id) { return row_of[id - min_id]; });
+    } else {
+        // Ids spread far apart (a long run with churn): sorted pairs instead.
+        std::vector<std::pair<std::uint64_t, std::int32_t>> row_of(n);
+        for (std::size_t i = 0; i < n; ++i) row_of[i] = {table_entries[i]->id, static_cast<std::int32_t>(i)};
+        std::sort(row_of.begin(), row_of.end());
+        link([&](std::uint64_t id) {
+            const auto it = std::lower_bound(row_of.begin(), row_of.end(), std::pair<std::uint64_t, std::int32_t>{id, INT32_MIN});
+            return it != row_of.end() && it->first == id ? it->second : -1;
+        });
     }
     return frame;
 }

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "frame_bench.hpp"
 #include "frame_builder.hpp"
 #include "socklab/i18n.hpp"
 #include "socklab/error.hpp"
@@ -98,17 +99,21 @@ void Poller::set_view(ViewSpec spec) {
 }
 
 void Poller::publish(std::shared_ptr<Frame> f, Clock::time_point poll_started) {
-    FramePtr drop;  // freed after the lock: 100k rows take a while to free
+    FramePtr drop;  // kept or freed after the lock: 100k rows take a while to free
     {
         std::lock_guard lk(mu_);
         f->publish_ms = ms_since(poll_started);
-        timings_.push_back({f->seq, f->poll_ms, f->publish_ms});
+        timings_.push_back({f->seq, f->poll_ms, f->publish_ms, f->poll_cpu_ms, f->snapshot_ms, f->history_ms, f->owners_ms,
+                            f->rows_ms, f->view_ms});
         while (timings_.size() > kTimingsKept) timings_.pop_front();
         drop = std::move(retired_);
         retired_ = std::move(latest_);
         latest_ = std::move(f);
     }
     cv_.notify_all();
+    // The frame two polls old: when no reader holds it any more, the next poll fills its
+    // arrays again (the UI thread only ever holds the latest frame or the one before).
+    if (drop && drop.use_count() == 1) spare_ = std::const_pointer_cast<Frame>(std::move(drop));
 }
 
 std::vector<PollTiming> Poller::poll_timings() const {
@@ -170,6 +175,7 @@ void Poller::run() {
     Clock::duration last_poll_cost{};
     auto poll_once = [&] {
         const auto t0 = Clock::now();
+        const double cpu0 = thread_cpu_ms();
         double snapshot_ms = 0, owners_ms = 0;
         if (source) {
             try {
@@ -185,6 +191,7 @@ void Poller::run() {
         drain_tracer(std::chrono::milliseconds(0));
         const auto t1 = Clock::now();
         if (last_error.empty() && source) history.apply_snapshot(snap);
+        const double history_ms = ms_since(t0) - snapshot_ms;
         if (owners) {
             const auto t2 = Clock::now();
             try {
@@ -205,7 +212,10 @@ void Poller::run() {
             if (it == users.end()) it = users.emplace(uid, user_name(uid)).first;
             return it->second;
         };
-        auto frame = build_frame(history, in);
+        const auto t3 = Clock::now();
+        auto frame = build_frame(history, in, std::exchange(spare_, nullptr));
+        frame->rows_ms = ms_since(t3);
+        const auto t4 = Clock::now();
         ViewSpec view;
         {
             std::lock_guard lk(mu_);
@@ -221,6 +231,8 @@ void Poller::run() {
                          frame->view_counts);
             frame->view_version = view.version;
         }
+        frame->view_ms = ms_since(t4);
+        frame->history_ms = history_ms;
         frame->seq = ++seq;
         frame->taken_ns = snap.taken_ns;
         frame->snapshot_ms = snapshot_ms;
@@ -232,6 +244,7 @@ void Poller::run() {
         frame->lost_events = priv.tracer_active ? tracer.lost_events() : 0;
         feed(history);
         frame->poll_ms = ms_since(t0);
+        frame->poll_cpu_ms = thread_cpu_ms() - cpu0;
         publish(std::move(frame), t0);
         last_poll_end = Clock::now();
         last_poll_cost = last_poll_end - t0;

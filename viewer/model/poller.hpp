@@ -27,6 +27,9 @@ struct PollTiming {
     std::uint64_t seq = 0;  // the frame it published
     double poll_ms = 0;
     double publish_ms = 0;
+    double poll_cpu_ms = 0;  // the poller thread's CPU time: poll_ms less the waits for a core
+    // Its phases: the kernel's dump, the history update, the owner scan, the rows, the view.
+    double snapshot_ms = 0, history_ms = 0, owners_ms = 0, rows_ms = 0, view_ms = 0;
 };
 
 struct PollerOptions {
@@ -93,6 +96,7 @@ private:
     bool poll_requested_ = false;
     FramePtr latest_;
     FramePtr retired_;  // the frame before: its last reference usually dies on this thread
+    std::shared_ptr<Frame> spare_;  // poller thread only: a frame no one holds, to fill again
     ViewSpec view_;
     std::deque<ObservedTransition> feed_;
     std::uint64_t feed_seq_ = 0;

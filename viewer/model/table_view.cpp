@@ -42,6 +42,23 @@ int cmp_endpoint(const IpAddr& a, std::uint16_t ap, const IpAddr& b, std::uint16
     return cmp(ap, bp);
 }
 
+// An endpoint as bytes that compare, as unsigned bytes, in cmp_endpoint's order: the family,
+// the address (IpAddr's order: family, then its bytes), the port big-endian.
+constexpr std::size_t kEndpointKey = 1 + 16 + 2;
+
+void put_endpoint(std::uint8_t* out, const IpAddr& a, std::uint16_t port) {
+    out[0] = a.family;
+    std::copy(a.bytes.begin(), a.bytes.end(), out + 1);
+    out[17] = static_cast<std::uint8_t>(port >> 8);
+    out[18] = static_cast<std::uint8_t>(port & 0xff);
+}
+
+// The sorted column's endpoint, then the other one (row_less's ties: local, then remote).
+struct EndpointSortKey {
+    std::array<std::uint8_t, 2 * kEndpointKey> bytes;
+    std::uint32_t row;
+};
+
 int compare(const Row& a, const Row& b, Column c, std::uint64_t now_ns) {
     switch (c) {
         case Column::proto: return cmp(a.rec.proto, b.rec.proto);
@@ -183,6 +200,26 @@ void compute_view(const Frame& f, const ParsedFilter& filter, std::uint32_t stat
     }
     const auto col = sort.column;
     const bool asc = sort.ascending;
+    if (col == Column::local || col == Column::remote) {
+        // The default sort, on every poll: comparing rows means two cache misses per
+        // comparison across 100k rows. Keys of their own, side by side, sort several times
+        // faster, in exactly row_less's order (the same keys, the same stable sort).
+        std::vector<EndpointSortKey> keys(order.size());
+        for (std::size_t i = 0; i < order.size(); ++i) {
+            const auto& rec = rows[order[i]].rec;
+            const bool local_first = col == Column::local;
+            put_endpoint(keys[i].bytes.data(), local_first ? rec.local_addr : rec.remote_addr,
+                         local_first ? rec.local_port : rec.remote_port);
+            put_endpoint(keys[i].bytes.data() + kEndpointKey, local_first ? rec.remote_addr : rec.local_addr,
+                         local_first ? rec.remote_port : rec.local_port);
+            keys[i].row = order[i];
+        }
+        std::stable_sort(keys.begin(), keys.end(), [asc](const EndpointSortKey& x, const EndpointSortKey& y) {
+            return asc ? x.bytes < y.bytes : y.bytes < x.bytes;
+        });
+        for (std::size_t i = 0; i < keys.size(); ++i) order[i] = keys[i].row;
+        return;
+    }
     std::stable_sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
         return asc ? row_less(rows[x], rows[y], col, now_ns) : row_less(rows[y], rows[x], col, now_ns);
     });
