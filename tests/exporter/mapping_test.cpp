@@ -17,6 +17,17 @@ namespace {
 
 using Labels = std::map<std::string, std::string>;
 
+using OwnerMap = std::map<std::uint64_t, std::vector<ProcessRef>>;
+
+// Owners by inode from a map the test keeps alive.
+OwnersOf owners_in(const OwnerMap& owners) {
+    return [&owners](std::uint64_t inode) -> std::span<const ProcessRef> {
+        const auto it = owners.find(inode);
+        if (it == owners.end()) return {};
+        return it->second;
+    };
+}
+
 SocketRecord tcp(std::uint8_t state, const char* local, std::uint16_t lport, const char* remote,
                  std::uint16_t rport) {
     SocketRecord r;
@@ -227,18 +238,14 @@ TEST(ExporterMapping, ProcessesCountEachSocketOncePerProcess) {
     auto tw = tcp(kTimeWait, "127.0.0.1", 8080, "127.0.0.1", 40003);  // inode 0: nobody's
     const std::vector<SocketRecord> socks{a, b, c, tw};
     // Socket 11: pid 100 twice (dup'ed fd) and pid 200 (inherited); 12: pid 100; 13: pid 300.
-    const std::map<std::uint64_t, std::vector<ProcessRef>> owners{
+    const OwnerMap owners{
         {11, {{100, 3, 0, "srv", "root"}, {100, 7, 0, "srv", "root"}, {200, 3, 0, "srv", "root"}}},
         {12, {{100, 4, 0, "srv", "root"}}},
         {13, {{300, 5, 0, "\xC3(" "bad", "root"}}},
     };
     SocketInputs in;
     in.sockets = socks;
-    in.owners = [&](std::uint64_t inode) -> std::span<const ProcessRef> {
-        const auto it = owners.find(inode);
-        if (it == owners.end()) return {};
-        return it->second;
-    };
+    in.owners = owners_in(owners);
     in.limits.processes = 2;
     const auto fams = socket_families(in);
     auto p = [](const char* pid, const char* cmd, const char* state) {
@@ -284,17 +291,13 @@ TEST(ExporterMapping, CommandLabelsAreValidUtf8) {
                                     tcp(kEst, "127.0.0.1", 8081, "127.0.0.1", 50001)};
     socks[0].inode = 21;
     socks[1].inode = 22;
-    const std::map<std::uint64_t, std::vector<ProcessRef>> owners{
+    const OwnerMap owners{
         {21, {{400, 3, 0, "x\xEC\x84\x9C\xEB\xB2\x84\xEC\x84\x9C\xEB\xB2\x84\xEC\x84", "root"}}},
         {22, {{401, 3, 0, "a\xFFz\xC0\xAF", "root"}}},
     };
     SocketInputs in;
     in.sockets = socks;
-    in.owners = [&](std::uint64_t inode) -> std::span<const ProcessRef> {
-        const auto it = owners.find(inode);
-        if (it == owners.end()) return {};
-        return it->second;
-    };
+    in.owners = owners_in(owners);
     const auto fams = socket_families(in);
     const auto labels = [](const char* pid, const std::string& cmd) {
         return Labels{{"pid", pid}, {"command", cmd}, {"proto", "tcp"}, {"state", "ESTABLISHED"}};
