@@ -103,4 +103,11 @@ printf 'socklab: %s\n' "$losses"
 printf 'socklab CPU %s s = %s%% of one core per 1k conn/s\n' "$cpu_s" "$per_k"
 ok=1
 ((segments == expected_segments && transitions == expected_transitions && connects == connections && accepts == connections)) || ok=0
-if ((ok)); then echo "zero loss: every count matches"; else echo "MISMATCH: see the counts above"; exit 1; fi
+if ((ok)); then echo "zero loss: every count matches"; exit 0; fi
+# Keep what was seen, and say which socket lives do not add up (each connection should be a
+# client and a server life of five transitions each).
+kept="/tmp/socklab-causes-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
+cp "$jsonl" "$kept"
+"$here/lives.sh" "$kept" --rare 10 | head -60
+echo "MISMATCH: see the counts above; the trace is kept in $kept (bench/scripts/lives.sh reads it)"
+exit 1
