@@ -99,7 +99,7 @@ void Poller::set_view(ViewSpec spec) {
 }
 
 void Poller::publish(std::shared_ptr<Frame> f, Clock::time_point poll_started) {
-    FramePtr drop;  // kept or freed after the lock: 100k rows take a while to free
+    FramePtr drop;  // let go of after the lock: its arrays go back to the pool
     {
         std::lock_guard lk(mu_);
         f->publish_ms = ms_since(poll_started);
@@ -111,9 +111,32 @@ void Poller::publish(std::shared_ptr<Frame> f, Clock::time_point poll_started) {
         latest_ = std::move(f);
     }
     cv_.notify_all();
-    // The frame two polls old: when no reader holds it any more, the next poll fills its
-    // arrays again (the UI thread only ever holds the latest frame or the one before).
-    if (drop && drop.use_count() == 1) spare_ = std::const_pointer_cast<Frame>(std::move(drop));
+}
+
+void Poller::FramePool::give(Frame* f) noexcept {
+    {
+        std::lock_guard lk(mu);
+        if (spare.size() < kSpares) {
+            spare.emplace_back(f);
+            return;
+        }
+    }
+    delete f;
+}
+
+std::shared_ptr<Frame> Poller::pooled_frame() {
+    std::unique_ptr<Frame> f;
+    {
+        std::lock_guard lk(pool_->mu);
+        if (!pool_->spare.empty()) {
+            f = std::move(pool_->spare.back());
+            pool_->spare.pop_back();
+        }
+    }
+    if (!f) f = std::make_unique<Frame>();
+    // Whichever thread lets go of the frame last hands it back here, under the pool's lock:
+    // its arrays are filled again by a later poll (build_frame's `reuse`).
+    return {f.release(), [pool = pool_](Frame* p) { pool->give(p); }};
 }
 
 std::vector<PollTiming> Poller::poll_timings() const {
@@ -213,7 +236,7 @@ void Poller::run() {
             return it->second;
         };
         const auto t3 = Clock::now();
-        auto frame = build_frame(history, in, std::exchange(spare_, nullptr));
+        auto frame = build_frame(history, in, pooled_frame());
         frame->rows_ms = ms_since(t3);
         const auto t4 = Clock::now();
         ViewSpec view;

@@ -96,7 +96,17 @@ private:
     bool poll_requested_ = false;
     FramePtr latest_;
     FramePtr retired_;  // the frame before: its last reference usually dies on this thread
-    std::shared_ptr<Frame> spare_;  // poller thread only: a frame no one holds, to fill again
+    // Frames no one holds any more, to be filled again instead of allocated (at 100k sockets a
+    // fresh frame is tens of MB of new pages). Shared with the frames' deleters: a frame may
+    // outlive the poller in a reader's hands.
+    struct FramePool {
+        static constexpr std::size_t kSpares = 2;
+        std::mutex mu;
+        std::vector<std::unique_ptr<Frame>> spare;
+        void give(Frame* f) noexcept;
+    };
+    std::shared_ptr<FramePool> pool_ = std::make_shared<FramePool>();
+    std::shared_ptr<Frame> pooled_frame();
     ViewSpec view_;
     std::deque<ObservedTransition> feed_;
     std::uint64_t feed_seq_ = 0;
