@@ -37,18 +37,16 @@ nlohmann::json FrameBench::json(const Frame& latest, const std::string& window,
         return nlohmann::json{{"p50", percentile(v, 0.5)}, {"p99", percentile(v, 0.99)},
                               {"max", percentile(v, 1.0)}};
     };
-    std::vector<double> poll_ms, publish_ms, poll_cpu_ms, snapshot, history, owners, rows, view;
-    for (const auto& p : polls) {
-        if (!started_ || p.seq <= first_seq_) continue;  // before the measured frames
-        poll_ms.push_back(p.poll_ms);
-        publish_ms.push_back(p.publish_ms);
-        poll_cpu_ms.push_back(p.poll_cpu_ms);
-        snapshot.push_back(p.snapshot_ms);
-        history.push_back(p.history_ms);
-        owners.push_back(p.owners_ms);
-        rows.push_back(p.rows_ms);
-        view.push_back(p.view_ms);
-    }
+    // The polls published while the frames were measured, and one measure of them.
+    std::vector<PollTiming> measured;
+    for (const auto& p : polls)
+        if (started_ && p.seq > first_seq_) measured.push_back(p);
+    const auto over_polls = [&](double PollTiming::*measure) {
+        std::vector<double> v;
+        v.reserve(measured.size());
+        for (const auto& p : measured) v.push_back(p.*measure);
+        return spread(v);
+    };
     return nlohmann::json{{"frames", ui_ms_.size()},
                           {"seconds", std::chrono::duration<double>(last_ - first_).count()},
                           {"sockets", latest.rows.size()},
@@ -57,15 +55,15 @@ nlohmann::json FrameBench::json(const Frame& latest, const std::string& window,
                           {"ui_ms", spread(ui_ms_)},
                           {"ui_cpu_ms", spread(ui_cpu_ms_)},
                           {"frame_ms", spread(frame_ms_)},
-                          {"polls", poll_ms.size()},
-                          {"poll_ms", spread(poll_ms)},
-                          {"publish_ms", spread(publish_ms)},
-                          {"poll_cpu_ms", spread(poll_cpu_ms)},
-                          {"poll_phases_ms", {{"snapshot", spread(snapshot)},
-                                              {"history", spread(history)},
-                                              {"owners", spread(owners)},
-                                              {"rows", spread(rows)},
-                                              {"view", spread(view)}}},
+                          {"polls", measured.size()},
+                          {"poll_ms", over_polls(&PollTiming::poll_ms)},
+                          {"publish_ms", over_polls(&PollTiming::publish_ms)},
+                          {"poll_cpu_ms", over_polls(&PollTiming::poll_cpu_ms)},
+                          {"poll_phases_ms", {{"snapshot", over_polls(&PollTiming::snapshot_ms)},
+                                              {"history", over_polls(&PollTiming::history_ms)},
+                                              {"owners", over_polls(&PollTiming::owners_ms)},
+                                              {"rows", over_polls(&PollTiming::rows_ms)},
+                                              {"view", over_polls(&PollTiming::view_ms)}}},
                           {"snapshot_ms", latest.snapshot_ms},
                           {"poll_build_ms", latest.build_ms}};
 }
