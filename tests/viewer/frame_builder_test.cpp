@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <unordered_map>
 
 #include "model/frame_builder.hpp"
 #include "sample_records.hpp"
@@ -12,6 +13,17 @@ namespace socklab {
 namespace {
 
 using namespace test::samples;
+
+SocketRecord rec6(std::uint16_t lport, std::uint16_t rport, const char* laddr, const char* raddr) {
+    SocketRecord r = rec(lport, rport, kEst);
+    r.family = AF_INET6;
+    in6_addr a{};
+    ::inet_pton(AF_INET6, laddr, &a);
+    r.local_addr = IpAddr::v6(&a);
+    ::inet_pton(AF_INET6, raddr, &a);
+    r.remote_addr = IpAddr::v6(&a);
+    return r;
+}
 
 TEST(FrameBuilder, LinksPeersAndKeepsClosedRowsForTheLingerTime) {
     History h;
@@ -50,6 +62,54 @@ TEST(FrameBuilder, LinksPeersAndKeepsClosedRowsForTheLingerTime) {
     EXPECT_EQ(f->gone[0].rec.local_port, 9000);
     EXPECT_EQ(f->gone[0].local_text, "127.0.0.1:9000");
     EXPECT_EQ(f->gone[0].remote_text, "*:*");
+}
+
+// A row's peer is the row of the entry History::peer_of() names, or none when that entry is off
+// the table: in every shape a peer can have (IPv4, IPv6, dual-stack, one 4-tuple twice, one end
+// closed), counted by hand as well.
+TEST(FrameBuilder, PeersAreTheRowsHistoryPeerOfNames) {
+    std::vector<SocketRecord> first = {
+        rec(8080, 0, kListen),
+        rec(8080, 40000, kEst), rec(40000, 8080, kEst),                          // IPv4
+        rec6(8081, 40001, "::ffff:127.0.0.1", "::ffff:127.0.0.1"),               // dual-stack server
+        rec(40001, 8081, kEst),                                                  // ... its IPv4 client
+        rec6(8082, 40002, "::1", "::1"), rec6(40002, 8082, "::1", "::1"),        // IPv6
+        rec(8083, 40003, kEst), rec(8083, 40003, kEst), rec(40003, 8083, kEst),  // one 4-tuple twice
+        rec(8084, 40004, kEst),                                                  // its peer not listed
+        rec(5555, 443, kEst, "10.0.0.2", "10.0.0.9"), rec(443, 5555, kEst, "10.0.0.9", "10.0.0.2"),
+        rec(8085, 40005, kEst), rec(40005, 8085, kEst),                          // one end closes
+    };
+    for (std::uint16_t p = 41000; p < 41400; ++p) {  // enough rows for hash neighbours
+        first.push_back(rec(9090, p, kEst));
+        if (p % 3 != 0) first.push_back(rec(p, 9090, kEst));
+    }
+    History h;
+    h.apply_snapshot(snap(1'000'000'000, first));
+    auto second = first;
+    std::erase_if(second, [](const SocketRecord& r) { return r.local_port == 40005; });
+    h.apply_snapshot(snap(2'000'000'000, second));
+
+    for (const std::uint64_t now : {2'000'000'000ull, 9'000'000'000ull}) {  // closed end on, then off the table
+        viewer::BuildInputs in;
+        in.now_ns = now;
+        in.closed_linger = std::chrono::milliseconds(2000);
+        const auto f = viewer::build_frame(h, in);
+        std::unordered_map<std::uint64_t, std::int32_t> row_of_id;
+        for (std::size_t i = 0; i < f->rows.size(); ++i) row_of_id[f->rows[i].entry_id] = static_cast<std::int32_t>(i);
+        std::unordered_map<std::uint64_t, const HistoryEntry*> entry_of_id;
+        h.for_each([&](const HistoryEntry& e) { entry_of_id[e.id] = &e; });
+        int linked = 0;
+        for (const auto& r : f->rows) {
+            const HistoryEntry* p = h.peer_of(*entry_of_id.at(r.entry_id));
+            const auto want = p != nullptr && row_of_id.count(p->id) ? row_of_id.at(p->id) : -1;
+            EXPECT_EQ(r.peer, want) << r.local_text << " -> " << r.remote_text << " at " << now;
+            linked += r.peer >= 0;
+        }
+        // 8080 and 40000; the dual-stack server (its IPv4 client looks for an IPv4 server, not
+        // held); both ends over IPv6; 8083 twice (ordinals 0 and 1 find the one client) and
+        // 40003; 267 of the 400 others both ways; 8085 and 40005 while 40005 is on the table.
+        EXPECT_EQ(linked, 2 + 1 + 2 + 3 + 2 * 267 + (now == 2'000'000'000ull ? 2 : 0)) << "at " << now;
+    }
 }
 
 // The poller hands the frame two polls old back to be filled again: the new frame must be
