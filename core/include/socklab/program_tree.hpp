@@ -65,6 +65,12 @@ private:
 // The program's pid and all its descendants now (from /proc/<pid>/task/*/children).
 [[nodiscard]] std::vector<int> process_tree(int root);
 
+// Whether the process has ended or is ending: gone, a zombie, or every one of its threads past
+// the start of exit (PF_EXITING in /proc/<pid>/task/<tid>/stat, set before the kernel closes
+// the descriptors). A poll that ran while this was true may have seen the kernel, not the
+// program, close its sockets.
+[[nodiscard]] bool ending(int pid);
+
 // One poll: the TCP sockets the given processes hold, joined with the table.
 [[nodiscard]] Observation observe(const std::vector<int>& pids, Source& source);
 
