@@ -12,10 +12,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <cstdio>
 #include <fstream>
-#include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 #include <unordered_map>
 
@@ -166,29 +165,8 @@ std::vector<int> process_tree(int root) {
 }
 
 namespace {
-
 // PF_EXITING (include/linux/sched.h): do_exit() sets it in exit_signals(), before exit_files().
 constexpr unsigned long kPfExiting = 0x00000004;
-
-// One thread's /proc stat line: nothing when it cannot be read (the thread is gone).
-// Else whether it is a zombie/dead or exiting.
-std::optional<bool> thread_ending(const std::string& stat_path) {
-    std::ifstream in(stat_path);
-    std::string line;
-    if (!std::getline(in, line)) return std::nullopt;
-    // "pid (comm) state ppid pgrp session tty_nr tpgid flags ...": comm may hold spaces
-    // and parentheses, so the fields are counted from the last ')'.
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) return std::nullopt;
-    std::istringstream fields(line.substr(close + 1));
-    char state = 0;
-    long skip = 0;
-    unsigned long flags = 0;
-    fields >> state >> skip >> skip >> skip >> skip >> skip >> flags;
-    if (!fields) return std::nullopt;
-    return state == 'Z' || state == 'X' || (flags & kPfExiting) != 0;
-}
-
 }  // namespace
 
 bool ending(int pid) {
@@ -198,10 +176,12 @@ bool ending(int pid) {
     bool any = false, all_ending = true;
     while (const dirent* e = ::readdir(d)) {
         if (e->d_name[0] == '.') continue;
-        const auto t = thread_ending(task_dir + "/" + e->d_name + "/stat");
-        if (!t) continue;
+        int tid = 0;
+        if (std::sscanf(e->d_name, "%d", &tid) != 1) continue;
+        const auto st = procfs::read_stat(tid, task_dir);  // <pid>/task/<tid>/stat
+        if (!st) continue;  // the thread is gone
         any = true;
-        all_ending = all_ending && *t;
+        all_ending = all_ending && (st->state == 'Z' || st->state == 'X' || (st->flags & kPfExiting) != 0);
     }
     ::closedir(d);
     return !any || all_ending;
