@@ -164,14 +164,15 @@ void Watch::read_frames() {
 int Watch::go() { return prog_.go(); }
 
 void Watch::take_poll() {
-    auto o = observe(process_tree(prog_.pid()), source_);
+    const auto tree = process_tree(prog_.pid());
+    auto o = observe(tree, source_);
     // Asked after the poll: if the program had begun to exit, the kernel may have closed its
     // descriptors during the poll, and a socket missing from it was not closed by the program
     // (nor is the poll what it held at the end). The exit is read from the traced calls and
     // the last poll before it.
     if (program::ending(prog_.pid())) return;
     for (const auto& h : o.sockets) ports_.insert(h.record.local_port);
-    for (const int pid : process_tree(prog_.pid())) tasks_.insert(pid);
+    tasks_.insert(tree.begin(), tree.end());
     if (in_.polls.empty() || !same_sockets(in_.polls.back(), o)) in_.polls.push_back(o);
     latest_ = std::move(o);
 }
