@@ -1,5 +1,8 @@
 #include "socklab/syscall_event.hpp"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -33,6 +36,12 @@ bool is_data_call(SyscallKind k) noexcept {
 
 bool makes_descriptor(SyscallKind k) noexcept {
     return k == SyscallKind::socket || k == SyscallKind::accept || k == SyscallKind::accept4;
+}
+
+bool makes_tcp_socket(std::int64_t domain, std::int64_t type, std::int64_t protocol) noexcept {
+    constexpr std::int64_t kTypeMask = 0xf;  // the flags live above the type's low bits
+    return (domain == AF_INET || domain == AF_INET6) && (type & kTypeMask) == SOCK_STREAM &&
+           (protocol == 0 || protocol == IPPROTO_TCP);
 }
 
 bool is_receive(SyscallKind k) noexcept {

@@ -27,10 +27,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <sstream>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 // kbuffer.h has no extern "C" of its own.
 extern "C" {
@@ -282,6 +284,14 @@ struct Tracer::Impl {
     // (pid << 32 | fd) -> when a socket()/accept() still pending made that descriptor.
     std::unordered_map<std::uint64_t, std::uint64_t> born;
     std::unordered_map<std::uint64_t, std::uint64_t> fd_inode;  // (pid << 32 | fd) -> inode, 0: not a socket
+    // (pid << 32 | fd) of descriptors a traced socket() or accept() made for something other
+    // than TCP (a name lookup's AF_UNIX and UDP sockets): their calls are left out.
+    std::unordered_set<std::uint64_t> not_tcp;
+    // (pid << 32 | fd) -> the 4-tuple known so far (none yet) of a TCP socket a traced
+    // socket() or accept() made: its close() is reported even when the descriptor was gone
+    // (and its number maybe reused) before the calls were read, as a short connection's is.
+    std::unordered_map<std::uint64_t, std::optional<SocketKey>> made_tcp;
+    bool close_made(SyscallEvent& e, std::uint64_t fd_slot);
     std::unordered_map<std::uint64_t, SocketKey> inode_key;
     std::unordered_map<std::uint64_t, DataCallCounts> data_counts;
     std::unordered_map<std::int32_t, std::int32_t> tgids;
@@ -297,6 +307,10 @@ struct Tracer::Impl {
     std::string teardown() noexcept;
     std::int32_t tgid_of(std::int32_t tid);
     std::uint64_t inode_of(std::int32_t pid, std::int32_t fd);
+    // The links of the descriptors a release's calls name, (pid << 32 | fd) -> inode, read
+    // before the buffers are read once more (release_calls); link_of asks them first.
+    std::unordered_map<std::uint64_t, std::uint64_t> links;
+    std::uint64_t link_of(std::int32_t pid, std::int32_t fd);
     std::optional<SocketKey> key_of(std::uint64_t inode);
     bool resolve_call(SyscallEvent& e);
     std::size_t release_calls(std::vector<SyscallEvent>& out, std::uint64_t before_ns);
@@ -583,6 +597,11 @@ void Tracer::Impl::learn_task(const trace::RawTask& t) {
     task_names.learn(t);
 }
 
+std::uint64_t Tracer::Impl::link_of(std::int32_t pid, std::int32_t fd) {
+    if (const auto it = links.find(descriptor_slot(pid, fd)); it != links.end()) return it->second;
+    return inode_of(pid, fd);
+}
+
 std::uint64_t Tracer::Impl::inode_of(std::int32_t pid, std::int32_t fd) {
     char link[64];
     const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
@@ -641,28 +660,55 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
     const std::int32_t fd = makes_descriptor(e.call)
                                 ? (e.result >= 0 ? static_cast<std::int32_t>(e.result) : e.fd)
                                 : e.fd;
+    const auto leave_out = [&](std::int32_t made) {
+        if (made < 0) return false;
+        if (not_tcp.size() > 262144) not_tcp.clear();
+        not_tcp.insert(descriptor_slot(e.pid, made));
+        return false;
+    };
+    // Not TCP: its calls are left out until the number is closed or made again.
+    if (e.call == SyscallKind::socket && !makes_tcp_socket(e.arg0, e.arg1, e.arg2)) return leave_out(fd);
+    if ((e.call == SyscallKind::accept || e.call == SyscallKind::accept4) &&
+        not_tcp.count(descriptor_slot(e.pid, e.fd)) != 0)
+        return leave_out(e.result >= 0 ? fd : -1);  // a connection of an AF_UNIX listener
     if (fd < 0) return !is_data_call(e.call) && e.call != SyscallKind::close;
     const std::uint64_t fd_slot = descriptor_slot(e.pid, fd);
+    if (makes_descriptor(e.call)) {
+        not_tcp.erase(fd_slot);  // a TCP socket under a number an earlier socket had
+        if (made_tcp.size() > 262144) made_tcp.clear();
+        made_tcp[fd_slot] = std::nullopt;
+    } else if (const auto other = not_tcp.find(fd_slot); other != not_tcp.end()) {
+        if (e.call == SyscallKind::close) not_tcp.erase(other);
+        return false;
+    }
     if (const auto b = born.find(fd_slot); b != born.end() && e.time_ns < b->second) {
-        if (e.call == SyscallKind::close) fd_inode.erase(fd_slot);
+        if (e.call == SyscallKind::close) {
+            fd_inode.erase(fd_slot);
+            return close_made(e, fd_slot);
+        }
         // The number names a newer socket now; a connect() is still named by its transitions.
-        if (e.call == SyscallKind::connect) e.key = connected_socket(e);
-        return !is_data_call(e.call) && e.call != SyscallKind::close;
+        if (e.call == SyscallKind::connect) {
+            e.key = connected_socket(e);
+            if (const auto m = made_tcp.find(fd_slot); m != made_tcp.end() && e.key) m->second = e.key;
+        }
+        return !is_data_call(e.call);
     }
     if (e.call == SyscallKind::close) {
         // The descriptor is gone: only what was learned before it closed can name it.
         const auto it = fd_inode.find(fd_slot);
-        if (it == fd_inode.end()) {
-            // Not seen before: maybe a socket made before tracing began; ask the table once
-            // more by the link, which is gone now — so unknown. Not reported.
-            return false;
-        }
+        // Not seen before: maybe a socket made before tracing began, whose link is gone now,
+        // or no socket at all — unknown, unless a traced socket() made it.
+        if (it == fd_inode.end()) return close_made(e, fd_slot);
         e.inode = it->second;
         fd_inode.erase(it);
-        if (e.inode == 0) return false;
+        if (e.inode == 0) return close_made(e, fd_slot);
         if (const auto k = inode_key.find(e.inode); k != inode_key.end()) {
             e.key = k->second;
             inode_key.erase(k);
+        }
+        if (const auto m = made_tcp.find(fd_slot); m != made_tcp.end()) {
+            if (!e.key) e.key = m->second;
+            made_tcp.erase(m);
         }
         return true;
     }
@@ -671,7 +717,7 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
     if (cached != fd_inode.end() && is_data_call(e.call)) {
         inode = cached->second;
     } else {
-        inode = inode_of(e.pid, fd);
+        inode = link_of(e.pid, fd);
         // Gone already (the process exited, or closed the descriptor, before this read):
         // what was learned earlier still names it — close comes after this call.
         if (inode == 0 && cached != fd_inode.end()) inode = cached->second;
@@ -707,7 +753,7 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
         if (listen_inode == 0) {
             // Listening since before the trace began: ask /proc once, and remember it for
             // the accepts still to come (the listener may be closed by the time they are read).
-            listen_inode = inode_of(e.pid, e.fd);
+            listen_inode = link_of(e.pid, e.fd);
             if (listen_inode != 0) fd_inode[listen_slot] = listen_inode;
         }
         const auto listener = key_of(listen_inode);
@@ -728,6 +774,17 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
         }
         e.key = by_transitions;
     }
+    if (e.key)
+        if (const auto m = made_tcp.find(fd_slot); m != made_tcp.end()) m->second = e.key;
+    return true;
+}
+
+bool Tracer::Impl::close_made(SyscallEvent& e, std::uint64_t fd_slot) {
+    const auto m = made_tcp.find(fd_slot);
+    if (m == made_tcp.end()) return false;
+    e.inode = 0;
+    e.key = m->second;
+    made_tcp.erase(m);
     return true;
 }
 
@@ -756,7 +813,24 @@ std::size_t Tracer::Impl::release_calls(std::vector<SyscallEvent>& out, std::uin
     // The descriptor links are read now, after the calls: a descriptor number reused by a
     // socket()/accept() since names the new socket. A call on that number made before the
     // socket existed was on an older file (a program's start-up read()s and close()s), so
-    // it is left unresolved rather than counted on the socket.
+    // it is left unresolved rather than counted on the socket. The links are read first and
+    // the buffers once more after, so that every socket()/accept() that had made its
+    // descriptor when its link was read is among those noted here.
+    links.clear();
+    for (auto it = pending_calls.begin(); it != cut; ++it) {
+        if (it->call == SyscallKind::close) continue;  // named by what was learned before
+        const std::int64_t fd = makes_descriptor(it->call) && it->result >= 0 ? it->result : it->fd;
+        const std::int32_t pid = tgid_of(it->tid);
+        for (const std::int64_t named : {fd, it->call == SyscallKind::accept || it->call == SyscallKind::accept4
+                                                 ? std::int64_t{it->fd} : std::int64_t{-1}}) {
+            if (named < 0 || named > std::numeric_limits<std::int32_t>::max()) continue;
+            const std::uint64_t named_slot = descriptor_slot(pid, named);
+            if (is_data_call(it->call) && fd_inode.count(named_slot) != 0) continue;  // known already
+            if (links.size() < 65536 && links.count(named_slot) == 0)
+                links[named_slot] = inode_of(pid, static_cast<std::int32_t>(named));
+        }
+    }
+    if (!links.empty()) drain();
     born.clear();
     const auto note_born = [&](std::int32_t tid, std::int64_t fd, std::uint64_t time_ns) {
         const auto [b, fresh] = born.try_emplace(descriptor_slot(tgid_of(tid), fd), time_ns);

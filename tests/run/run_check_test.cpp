@@ -470,6 +470,41 @@ TEST_F(RunCheck, RunFollowsAShellPipelineToRefusedConnect) {
     EXPECT_EQ(res.exit_code, 3) << res.err;
 }
 
+// A client that names its server "localhost" makes AF_UNIX sockets before its TCP one: glibc
+// asks nscd's socket first (and fails, nscd is not running). This one also makes one itself,
+// so the check does not hang on how glibc is set up. Only the TCP sockets are the program's
+// to show, each closed by the program, its close() read although the descriptor was gone.
+TEST_F(RunCheck, RunShowsOnlyTheTcpSocketsAndEveryCloseOfAShortClient) {
+    test::TempDir dir;
+    const auto report_path = (dir.path / "report.json").string();
+    const std::string port = std::to_string(kPort);
+    const std::string code =
+        "import socket, sys\n"
+        "u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+        "try:\n"
+        "    u.connect('/nonexistent-socklab/socket')\n"
+        "    sys.exit(3)\n"
+        "except FileNotFoundError:\n"
+        "    u.close()\n"
+        "srv = socket.create_server(('127.0.0.1', " + port + "))\n"
+        "c = socket.create_connection(('localhost', " + port + "))\n"
+        "a, _ = srv.accept()\n"
+        "c.close(); a.close(); srv.close()\n";
+    const auto res = run_command({bin("socklab"), "run", "--report", report_path, "--", kPython, "-c", code}, {}, 30s);
+    ASSERT_EQ(res.exit_code, 0) << res.err;  // the program's: 3 if its AF_UNIX connect() did not fail
+    EXPECT_EQ(res.err.find("ENOENT"), std::string::npos) << "an AF_UNIX connect() is shown:\n" << res.err;
+    const auto report = read_report(report_path);
+    ASSERT_EQ(report["sockets"].size(), 3u) << "want the listener, the client and the accepted: " << report.dump(2);
+    int connections = 0;
+    for (const auto& s : report["sockets"]) {
+        EXPECT_NE(s["local_port"], 0) << "a socket with no address: " << report.dump(2);
+        EXPECT_TRUE(s["closed_by_program"].get<bool>()) << s.dump();
+        if (s["remote_port"] != 0) ++connections;
+    }
+    EXPECT_EQ(connections, 2) << report.dump(2);
+    EXPECT_NE(res.err.find("close(fd"), std::string::npos) << res.err;
+}
+
 TEST_F(RunCheck, BadUsageIsExitTwo) {
     EXPECT_EQ(run_command({bin("socklab"), "run"}).exit_code, 2);
     EXPECT_EQ(run_command({bin("socklab"), "check", "--role", "peer", "--", "true"}).exit_code, 2);

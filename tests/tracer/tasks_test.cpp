@@ -80,8 +80,13 @@ TEST(TracerTasks, AnExecRenamesTheCallerAtOnce) {
     auto tracer = follow(prog.pid());
     ASSERT_TRUE(tracer->syscall_status().active) << tracer->syscall_status().message;
     ASSERT_EQ(prog.go(), 0);
-    const auto by_bash = wait_call(*tracer, [](const SyscallEvent& c) { return c.call == SyscallKind::connect; });
-    ASSERT_TRUE(by_bash.has_value()) << "bash's connect() was not read";
+    // Its connect() to the listener, and no other: bash started without SHELL in its
+    // environment looks its user up first, and glibc's lookup connect()s to nscd's socket.
+    const auto by_bash = wait_call(*tracer, [&](const SyscallEvent& c) {
+        return c.call == SyscallKind::connect && c.result == 0 && c.key &&
+               std::to_string(c.key->remote_port) == port;
+    });
+    ASSERT_TRUE(by_bash.has_value()) << "bash's connect() to port " << port << " was not read";
     EXPECT_EQ(by_bash->comm_view(), "bash");
     auto conn = test::tcp_accept(listener.get());
     ASSERT_EQ(::send(conn.get(), "go\n", 3, MSG_NOSIGNAL), 3);

@@ -27,6 +27,10 @@ inline constexpr std::size_t kSyscallKinds = 15;
 [[nodiscard]] bool is_receive(SyscallKind k) noexcept;  // recvfrom, recvmsg, read
 // socket, accept, accept4: the result is the descriptor the call made (when >= 0).
 [[nodiscard]] bool makes_descriptor(SyscallKind k) noexcept;
+// socket(domain, type, protocol) makes a TCP socket: AF_INET or AF_INET6, SOCK_STREAM (the
+// flags SOCK_NONBLOCK and SOCK_CLOEXEC aside), protocol 0 or IPPROTO_TCP — socket(2), tcp(7).
+// The others (AF_UNIX, UDP, netlink: a name lookup makes several) are not socklab's to show.
+[[nodiscard]] bool makes_tcp_socket(std::int64_t domain, std::int64_t type, std::int64_t protocol) noexcept;
 
 struct SyscallEvent {
     std::uint64_t time_ns = 0;     // of the exit (the result is known), CLOCK_MONOTONIC
