@@ -27,7 +27,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <limits>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -77,6 +76,12 @@ constexpr long kTracefsMagic = 0x74726163;  // TRACEFS_MAGIC
 std::uint64_t descriptor_slot(std::int32_t pid, std::int64_t fd) {
     return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(pid)) << 32) |
            static_cast<std::uint32_t>(fd);
+}
+
+// The descriptor a call is about: the one socket()/accept() made, else its fd argument (the
+// listener's for a failed accept()).
+std::int32_t call_descriptor(const SyscallEvent& e) {
+    return makes_descriptor(e.call) && e.result >= 0 ? static_cast<std::int32_t>(e.result) : e.fd;
 }
 
 bool is_tracefs(const char* path) {
@@ -657,9 +662,7 @@ bool Tracer::Impl::resolve_call(SyscallEvent& e) {
     named.time_ns = e.time_ns;
     resolve_comm(named);
     e.comm = named.comm;
-    const std::int32_t fd = makes_descriptor(e.call)
-                                ? (e.result >= 0 ? static_cast<std::int32_t>(e.result) : e.fd)
-                                : e.fd;
+    const std::int32_t fd = call_descriptor(e);
     const auto leave_out = [&](std::int32_t made) {
         if (made < 0) return false;
         if (not_tcp.size() > 262144) not_tcp.clear();
@@ -819,15 +822,16 @@ std::size_t Tracer::Impl::release_calls(std::vector<SyscallEvent>& out, std::uin
     links.clear();
     for (auto it = pending_calls.begin(); it != cut; ++it) {
         if (it->call == SyscallKind::close) continue;  // named by what was learned before
-        const std::int64_t fd = makes_descriptor(it->call) && it->result >= 0 ? it->result : it->fd;
         const std::int32_t pid = tgid_of(it->tid);
-        for (const std::int64_t named : {fd, it->call == SyscallKind::accept || it->call == SyscallKind::accept4
-                                                 ? std::int64_t{it->fd} : std::int64_t{-1}}) {
-            if (named < 0 || named > std::numeric_limits<std::int32_t>::max()) continue;
+        const bool accepts = it->call == SyscallKind::accept || it->call == SyscallKind::accept4;
+        for (const std::int32_t named : {call_descriptor(*it), accepts ? it->fd : -1}) {
+            if (named < 0) continue;
             const std::uint64_t named_slot = descriptor_slot(pid, named);
-            if (is_data_call(it->call) && fd_inode.count(named_slot) != 0) continue;  // known already
-            if (links.size() < 65536 && links.count(named_slot) == 0)
-                links[named_slot] = inode_of(pid, static_cast<std::int32_t>(named));
+            // Known already (a data call's socket), or a descriptor whose calls are left out.
+            if ((is_data_call(it->call) && fd_inode.count(named_slot) != 0) ||
+                (!makes_descriptor(it->call) && not_tcp.count(named_slot) != 0))
+                continue;
+            if (links.size() < 65536 && links.count(named_slot) == 0) links[named_slot] = inode_of(pid, named);
         }
     }
     if (!links.empty()) drain();
