@@ -328,7 +328,7 @@ Report analyse(const Input& in, const Thresholds& t) {
         }
         auto& life = life_of(id);
         if (life.pid == 0) life.pid = c.pid;
-        if (life.fd < 0) life.fd = makes_descriptor(c.call) && c.result >= 0 ? static_cast<std::int32_t>(c.result) : c.fd;
+        if (life.fd < 0) life.fd = call_descriptor(c);
         if (c.key && (!has_tuple(life.key) || c.key->remote_port != 0)) life.key = *c.key;
         if (life.first_ns == 0 || c.time_ns < life.first_ns) life.first_ns = c.time_ns;
         life.last_ns = std::max(life.last_ns, c.time_ns);

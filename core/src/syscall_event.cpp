@@ -38,6 +38,10 @@ bool makes_descriptor(SyscallKind k) noexcept {
     return k == SyscallKind::socket || k == SyscallKind::accept || k == SyscallKind::accept4;
 }
 
+std::int32_t call_descriptor(const SyscallEvent& e) noexcept {
+    return makes_descriptor(e.call) && e.result >= 0 ? static_cast<std::int32_t>(e.result) : e.fd;
+}
+
 bool makes_tcp_socket(std::int64_t domain, std::int64_t type, std::int64_t protocol) noexcept {
     constexpr std::int64_t kTypeMask = 0xf;  // the flags live above the type's low bits
     return (domain == AF_INET || domain == AF_INET6) && (type & kTypeMask) == SOCK_STREAM &&

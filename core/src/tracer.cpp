@@ -57,6 +57,7 @@ int tracefs_event_file_write(struct tracefs_instance* instance, const char* syst
                              const char* event, const char* file, const char* str);
 }
 
+#include "procfs.hpp"
 #include "socklab/error.hpp"
 #include "socklab/fd.hpp"
 #include "socklab/i18n.hpp"
@@ -76,12 +77,6 @@ constexpr long kTracefsMagic = 0x74726163;  // TRACEFS_MAGIC
 std::uint64_t descriptor_slot(std::int32_t pid, std::int64_t fd) {
     return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(pid)) << 32) |
            static_cast<std::uint32_t>(fd);
-}
-
-// The descriptor a call is about: the one socket()/accept() made, else its fd argument (the
-// listener's for a failed accept()).
-std::int32_t call_descriptor(const SyscallEvent& e) {
-    return makes_descriptor(e.call) && e.result >= 0 ? static_cast<std::int32_t>(e.result) : e.fd;
 }
 
 bool is_tracefs(const char* path) {
@@ -116,16 +111,9 @@ std::string read_file(const std::string& path) {
 
 std::uint64_t own_start_time() {
     // Our own start time, read the same way owner_alive() reads it for others.
-    const std::string stat = read_file("/proc/self/stat");
-    const auto close = stat.rfind(')');
-    std::istringstream fields(close == std::string::npos ? std::string() : stat.substr(close + 1));
-    std::string field;
-    for (int i = 3; i <= 22; ++i) fields >> field;
-    try {
-        return std::stoull(field);
-    } catch (const std::exception&) {
-        throw Error("failed to read this process's start time from /proc/self/stat");
-    }
+    const auto stat = procfs::read_stat(static_cast<int>(::getpid()));
+    if (!stat) throw Error("failed to read this process's start time from /proc/self/stat");
+    return stat->start_time;
 }
 
 // --- cleanup on fatal signals --------------------------------------------------------------

@@ -114,5 +114,27 @@ TEST(MakesTcpSocket, InetStreamOnly) {
     EXPECT_FALSE(makes_tcp_socket(AF_INET, SOCK_SEQPACKET, 0));
 }
 
+TEST(CallDescriptor, TheMadeDescriptorElseTheArgument) {
+    SyscallEvent e;
+    e.call = SyscallKind::accept4;
+    e.fd = 3;  // the listener
+    e.result = 7;
+    EXPECT_EQ(call_descriptor(e), 7);
+    e.result = -1;  // failed: the call is about the listener
+    EXPECT_EQ(call_descriptor(e), 3);
+    e.call = SyscallKind::socket;
+    e.fd = -1;
+    e.result = 5;
+    EXPECT_EQ(call_descriptor(e), 5);
+    e.call = SyscallKind::close;
+    e.fd = 5;
+    e.result = 0;  // a result that is not a descriptor
+    EXPECT_EQ(call_descriptor(e), 5);
+    e.call = SyscallKind::read;
+    e.fd = 4;
+    e.result = 9;  // bytes, not a descriptor
+    EXPECT_EQ(call_descriptor(e), 4);
+}
+
 }  // namespace
 }  // namespace socklab

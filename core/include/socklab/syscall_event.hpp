@@ -55,6 +55,10 @@ struct SyscallEvent {
     [[nodiscard]] bool failed() const noexcept { return result < 0; }
 };
 
+// The descriptor a call is about: the one socket()/accept() made, else its fd argument (the
+// listener's for a failed accept()).
+[[nodiscard]] std::int32_t call_descriptor(const SyscallEvent& e) noexcept;
+
 // errno as its name ("ECONNREFUSED"); "E<number>" for one this table does not know.
 [[nodiscard]] std::string errno_name(int err);
 
