@@ -32,13 +32,25 @@ void end_open_interval(std::vector<StateInterval>& line, std::uint64_t t) {
 History::History(HistoryOptions opts) : opts_(opts) {}
 
 History::Slot& History::create(const EntryKey& k, const SocketRecord& rec) {
-    auto [it, inserted] = entries_.insert_or_assign(k, Slot{});
-    (void)inserted;
+    auto [it, inserted] = entries_.try_emplace(k);
     Slot& s = it->second;
+    if (!inserted) {
+        // A new socket on a closed one's 4-tuple: the same node, so where the last snapshot
+        // listed it (last_order_ may point here) stays known.
+        const std::uint32_t at = s.listed_at;
+        s = Slot{};
+        s.listed_at = at;
+    }
     s.entry.id = next_id_++;
     s.entry.key = k.key;
     s.entry.ordinal = k.ordinal;
     s.entry.record = rec;
+    if (k.ordinal == 0) {
+        s.entry.peer_ = look_up_peer(k.key);
+        // A new node: entries that looked for this 4-tuple find it now. (Assigned over a
+        // closed entry, the node stays where it was and every pointer to it stays right.)
+        if (inserted) relink_around(k.key);
+    }
     return s;
 }
 
@@ -155,17 +167,37 @@ void History::apply_snapshot(const Snapshot& snap) {
     const std::uint64_t t = snap.taken_ns;
     const bool first = generation_ == 1;
 
+    next_order_.clear();
+    next_order_.reserve(snap.sockets.size());
+    std::size_t cursor = 0;  // in last_order_: where the next record is most likely listed
     for (const auto& rec : snap.sockets) {
         EntryKey ek{key_of(rec), 0};
-        auto it = entries_.find(ek);
-        // Several sockets may share a 4-tuple (SO_REUSEPORT listeners): number them in the
-        // order the table lists them.
-        while (it != entries_.end() && it->second.seen_generation == generation_) {
-            ++ek.ordinal;
-            it = entries_.find(ek);
+        Slot* found = nullptr;
+        if (cursor < last_order_.size()) {
+            // The same place in the kernel's order as last time: no lookup. What a lookup
+            // would find first: the slot of ordinal 0, not yet claimed by this snapshot.
+            Slot* c = last_order_[cursor];
+            if (c != nullptr && c->entry.ordinal == 0 && c->seen_generation != generation_ &&
+                c->entry.key == ek.key)
+                found = c;
         }
-        if (it != entries_.end() && !it->second.entry.open()) {
-            Slot& s = it->second;
+        if (found == nullptr) {
+            auto it = entries_.find(ek);
+            // Several sockets may share a 4-tuple (SO_REUSEPORT listeners): number them in
+            // the order the table lists them.
+            while (it != entries_.end() && it->second.seen_generation == generation_) {
+                ++ek.ordinal;
+                it = entries_.find(ek);
+            }
+            if (it != entries_.end()) found = &it->second;
+        }
+        if (found != nullptr) {
+            ek.ordinal = found->entry.ordinal;
+            const std::uint32_t at = found->listed_at;
+            if (at < last_order_.size() && last_order_[at] == found) cursor = at + 1;
+        }
+        if (found != nullptr && !found->entry.open()) {
+            Slot& s = *found;
             if (s.awaiting_timewait && is_timewait_state(rec.state)) {
                 // The traced close handed the connection to a timewait mini-socket: its
                 // life continues from the close, as polling now shows.
@@ -182,21 +214,24 @@ void History::apply_snapshot(const Snapshot& snap) {
                 s.seen_generation = generation_;
                 record_transition(s.entry.id, s.entry.key, before, rec.state, tc, false);
                 diff_.changed.push_back(s.entry.id);
+                next_order_.push_back(&s);
                 continue;
             }
-            it = entries_.end();  // a new socket on a closed one's 4-tuple
+            found = nullptr;  // a new socket on a closed one's 4-tuple
         }
-        if (it == entries_.end()) {
+        if (found == nullptr) {
             Slot& s = create(ek, rec);
             s.entry.added_ns = first ? 0 : t;
             s.entry.polled = true;
             s.seen_generation = generation_;
             enter_state(s, rec.state, t, false, true);
             if (!first) diff_.added.push_back(s.entry.id);
+            next_order_.push_back(&s);
             continue;
         }
 
-        Slot& s = it->second;
+        Slot& s = *found;
+        next_order_.push_back(&s);
         s.seen_generation = generation_;
         s.entry.polled = true;
         const std::uint8_t current = s.entry.record.state;
@@ -220,6 +255,11 @@ void History::apply_snapshot(const Snapshot& snap) {
         }
         s.entry.record = rec;
     }
+    // This snapshot's order is the next one's guess. A slot listed last time but not now
+    // keeps a stale listed_at: it is only ever used after checking last_order_ at it.
+    last_order_.swap(next_order_);
+    for (std::size_t i = 0; i < last_order_.size(); ++i)
+        last_order_[i]->listed_at = static_cast<std::uint32_t>(i);
 
     for (auto& [ek, s] : entries_) {
         if (!s.entry.open() || s.seen_generation == generation_) continue;
@@ -243,8 +283,12 @@ void History::expire(std::uint64_t now_ns) {
         }
         const bool too_old = it->second.entry.closed_ns + retain < now_ns;
         if (!too_old && closed_order_.size() <= opts_.max_closed) break;
+        const EntryKey gone = it->first;
+        if (const std::uint32_t at = it->second.listed_at; at < last_order_.size() && last_order_[at] == &it->second)
+            last_order_[at] = nullptr;  // no guess may point at a forgotten slot
         entries_.erase(it);
         closed_order_.pop_front();
+        if (gone.ordinal == 0) relink_around(gone.key);
     }
     std::erase_if(pending_, [&](const auto& kv) { return kv.second.last_event_ns + retain < now_ns; });
 }
@@ -255,7 +299,10 @@ const HistoryEntry* History::find(const SocketKey& key, std::uint32_t ordinal) c
 }
 
 const HistoryEntry* History::peer_of(const HistoryEntry& e) const {
-    const auto& k = e.key;
+    return e.ordinal == 0 ? e.peer_ : look_up_peer(e.key);
+}
+
+const HistoryEntry* History::look_up_peer(const SocketKey& k) const {
     if (k.remote_port == 0 || !k.local_addr.is_loopback() || !k.remote_addr.is_loopback())
         return nullptr;
     const HistoryEntry* p = find(peer_key(k));
@@ -268,6 +315,31 @@ const HistoryEntry* History::peer_of(const HistoryEntry& e) const {
         p = find(v4);
     }
     return p;
+}
+
+void History::relink_around(const SocketKey& k) {
+    // Whose look_up_peer() reads key `k`: the swapped 4-tuple's entry, and for an IPv4 `k`
+    // the dual-stack entry whose fallback it is (both its addresses v4-mapped).
+    const auto relink = [&](const SocketKey& other) {
+        auto it = entries_.find(EntryKey{other, 0});
+        if (it != entries_.end()) it->second.entry.peer_ = look_up_peer(other);
+    };
+    const SocketKey swapped = peer_key(k);
+    relink(swapped);
+    if (k.family == AF_INET) {
+        const auto mapped = [](const IpAddr& a) {
+            IpAddr m;
+            m.family = AF_INET6;
+            m.bytes[10] = m.bytes[11] = 0xff;
+            std::copy_n(a.bytes.begin(), 4, m.bytes.begin() + 12);
+            return m;
+        };
+        SocketKey dual = swapped;
+        dual.family = AF_INET6;
+        dual.local_addr = mapped(swapped.local_addr);
+        dual.remote_addr = mapped(swapped.remote_addr);
+        relink(dual);
+    }
 }
 
 void History::for_each(const std::function<void(const HistoryEntry&)>& fn) const {

@@ -53,6 +53,12 @@ struct HistoryEntry {
     std::vector<StateInterval> lifeline;
 
     [[nodiscard]] bool open() const noexcept { return closed_ns == 0; }
+
+private:
+    friend class History;
+    // What History::peer_of() answers for an entry of ordinal 0, kept up to date by History
+    // as entries come and go, so the viewer's 100k rows a poll look no peer up.
+    const HistoryEntry* peer_ = nullptr;
 };
 
 // A state change as history recorded it: from the tracer (exact) or inferred by comparing
@@ -91,6 +97,11 @@ struct HistoryOptions {
 class History {
 public:
     explicit History(HistoryOptions opts = {});
+    // Entries point at their peers (peer_of()): a copy would point into the original.
+    History(const History&) = delete;
+    History& operator=(const History&) = delete;
+    History(History&&) noexcept = default;
+    History& operator=(History&&) noexcept = default;
 
     // Tracer output, in time order. Apply events before the snapshot taken just before they
     // were read: a snapshot older than an entry's last event does not override it.
@@ -101,7 +112,10 @@ public:
     void expire(std::uint64_t now_ns);
 
     [[nodiscard]] const HistoryEntry* find(const SocketKey& key, std::uint32_t ordinal = 0) const;
-    // The other end of a loopback connection, when the table holds both ends.
+    // The other end of a loopback connection, when the table holds both ends: the entry of
+    // ordinal 0 under the swapped 4-tuple (for a dual-stack socket talking to an IPv4 one, the
+    // plain IPv4 4-tuple when there is no such IPv6 entry). `e` must be one of this history's
+    // entries (from find() or for_each()); O(1), without a lookup, for ordinal 0.
     [[nodiscard]] const HistoryEntry* peer_of(const HistoryEntry& e) const;
     void for_each(const std::function<void(const HistoryEntry&)>& fn) const;
     [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
@@ -131,6 +145,7 @@ private:
         std::uint64_t seen_generation = 0;
         std::uint64_t last_event_ns = 0;  // newest traced event applied
         bool awaiting_timewait = false;   // traced close of an active closer
+        std::uint32_t listed_at = UINT32_MAX;  // its index in last_order_, if still there
     };
     // Events of a socket whose ports are not known yet (connect()'s SYN_SENT).
     struct Pending {
@@ -139,6 +154,11 @@ private:
     };
 
     Slot& create(const EntryKey& k, const SocketRecord& rec);
+    // peer_of() by lookups: what HistoryEntry::peer_ holds for an entry of ordinal 0.
+    [[nodiscard]] const HistoryEntry* look_up_peer(const SocketKey& k) const;
+    // The entry of ordinal 0 with key `k` came or went: set again the peer of every entry
+    // whose peer_of() may have changed with it.
+    void relink_around(const SocketKey& k);
     void enter_state(Slot& s, std::uint8_t state, std::uint64_t t, bool traced, bool polled);
     void close_entry(Slot& s, std::uint64_t t);
     void record_transition(std::uint64_t entry_id, const SocketKey& key, std::uint8_t from,
@@ -151,6 +171,11 @@ private:
     std::unordered_map<std::uint64_t, EntryKey> by_skaddr_;
     std::unordered_map<std::uint64_t, Pending> pending_;
     std::deque<std::pair<std::uint64_t, EntryKey>> closed_order_;  // (entry id, key), closing order
+    // The slots the last snapshot listed, in its order (null: forgotten since). The kernel
+    // lists its table in much the same order every time, so record i of the next snapshot
+    // is most often the slot after the one record i-1 matched: found without a lookup.
+    std::vector<Slot*> last_order_;
+    std::vector<Slot*> next_order_;  // being filled; swapped in at the snapshot's end
     std::deque<ObservedTransition> transitions_;
     HistoryDiff diff_;
     std::uint64_t next_id_ = 1;
