@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <span>
+#include <string>
+#include <vector>
 #include <unordered_map>
 
 #include "model/frame_builder.hpp"
@@ -115,13 +118,40 @@ TEST(FrameBuilder, PeersAreTheRowsHistoryPeerOfNames) {
 // The poller hands the frame two polls old back to be filled again: the new frame must be
 // exactly what a fresh one would be (nothing of the old left over: counts, view, peers,
 // timings), in the old one's storage.
+// Every field of two rows, so a reused row that kept something of its last life shows.
+void expect_same_row(const viewer::Row& a, const viewer::Row& b, const char* where, std::size_t i) {
+    SCOPED_TRACE(std::string(where) + " row " + std::to_string(i));
+    EXPECT_EQ(key_of(a.rec), key_of(b.rec));
+    EXPECT_EQ(a.rec.state, b.rec.state);
+    EXPECT_EQ(a.rec.inode, b.rec.inode);
+    EXPECT_EQ(a.entry_id, b.entry_id);
+    EXPECT_EQ(a.added_ns, b.added_ns);
+    EXPECT_EQ(a.changed_ns, b.changed_ns);
+    EXPECT_EQ(a.closed_ns, b.closed_ns);
+    EXPECT_EQ(a.state_since_ns, b.state_since_ns);
+    EXPECT_EQ(a.peer, b.peer);
+    EXPECT_EQ(a.life_begin, b.life_begin);
+    EXPECT_EQ(a.life_count, b.life_count);
+    EXPECT_EQ(a.traced, b.traced);
+    EXPECT_EQ(a.pid, b.pid);
+    EXPECT_EQ(a.more_owners, b.more_owners);
+    EXPECT_EQ(a.process, b.process);
+    EXPECT_EQ(a.user, b.user);
+    EXPECT_EQ(a.local_text, b.local_text);
+    EXPECT_EQ(a.remote_text, b.remote_text);
+}
+
 TEST(FrameBuilder, AReusedFrameHoldsExactlyWhatAFreshOneDoes) {
     History h;
     h.apply_snapshot(snap(1'000'000'000, {rec(8080, 0, kListen), rec(8080, 40000, kEst), rec(40000, 8080, kEst),
                                           rec(9000, 0, kListen), rec(9001, 0, kListen)}));
+    // The old frame: every socket owned (two holders each), its rows paired.
+    const std::vector<ProcessRef> two{{101, 3, 1000, "old-server", "olduser"}, {102, 4, 0, "old-other", "root"}};
     viewer::BuildInputs in;
     in.now_ns = 1'000'000'000;
+    in.owners = [&](std::uint64_t) { return std::span<const ProcessRef>(two); };
     auto old = viewer::build_frame(h, in);
+    ASSERT_EQ(old->rows.size(), 5u);
     old->view_order = {4, 3, 2, 1, 0};
     old->view_version = 7;
     old->seq = 41;
@@ -130,24 +160,34 @@ TEST(FrameBuilder, AReusedFrameHoldsExactlyWhatAFreshOneDoes) {
     old->rows.reserve(64);  // room for the next table (a poll's table rarely grows much)
     const auto* storage = old->rows.data();
 
+    // The new table is smaller; some of its sockets have no owner, and none are paired where
+    // the old rows were.
     h.apply_snapshot(snap(2'000'000'000, {rec(8080, 0, kListen), rec(8080, 40001, kEst), rec(40001, 8080, kEst)}));
     in.now_ns = 5'000'000'000;  // the closed ones are off the table
+    const std::vector<ProcessRef> one{{7, 5, 0, "server", "root"}};
+    in.owners = [&](std::uint64_t inode) {
+        return inode == 1000u + 8080 ? std::span<const ProcessRef>(one) : std::span<const ProcessRef>();
+    };
+    in.users = [](std::uint32_t uid) { return "uid" + std::to_string(uid); };
     const auto fresh = viewer::build_frame(h, in);
     const auto reused = viewer::build_frame(h, in, old);
     EXPECT_EQ(reused->rows.data(), storage) << "the old rows' storage was not reused";
     ASSERT_EQ(reused->rows.size(), fresh->rows.size());
-    for (std::size_t i = 0; i < fresh->rows.size(); ++i) {
-        const auto& a = fresh->rows[i];
-        const auto& b = reused->rows[i];
-        EXPECT_EQ(a.entry_id, b.entry_id);
-        EXPECT_EQ(a.peer, b.peer);
-        EXPECT_EQ(a.local_text, b.local_text);
-        EXPECT_EQ(a.remote_text, b.remote_text);
-        EXPECT_EQ(a.closed_ns, b.closed_ns);
-        EXPECT_EQ(a.life_begin, b.life_begin);
-        EXPECT_EQ(a.life_count, b.life_count);
+    ASSERT_EQ(fresh->rows.size(), 3u);
+    for (std::size_t i = 0; i < fresh->rows.size(); ++i) expect_same_row(fresh->rows[i], reused->rows[i], "table", i);
+    ASSERT_EQ(reused->gone.size(), fresh->gone.size());
+    for (std::size_t i = 0; i < fresh->gone.size(); ++i) expect_same_row(fresh->gone[i], reused->gone[i], "gone", i);
+    // What the fresh frame holds, spelled out: two rows owned, a client end without one.
+    std::size_t owned = 0, paired = 0;
+    for (const auto& r : reused->rows) {
+        owned += r.pid != 0 ? 1 : 0;
+        paired += r.peer >= 0 ? 1 : 0;
+        if (r.pid == 0) {
+            EXPECT_TRUE(r.process.empty() && r.more_owners == 0 && r.user == "uid0");
+        }
     }
-    EXPECT_EQ(reused->gone.size(), fresh->gone.size());
+    EXPECT_EQ(owned, 2u);  // the listener and the server's end: both local port 8080, inode 1080
+    EXPECT_EQ(paired, 2u);
     EXPECT_EQ(reused->intervals.size(), fresh->intervals.size());
     EXPECT_EQ(reused->tcp_counts, fresh->tcp_counts);
     EXPECT_TRUE(reused->view_order.empty());
@@ -155,6 +195,17 @@ TEST(FrameBuilder, AReusedFrameHoldsExactlyWhatAFreshOneDoes) {
     EXPECT_EQ(reused->seq, 0u);
     EXPECT_EQ(reused->poll_ms, 0.0);
     EXPECT_TRUE(reused->error.empty());
+
+    // And back to a bigger table in the same frame: rows written over and rows added.
+    h.apply_snapshot(snap(6'000'000'000, {rec(8080, 0, kListen), rec(8080, 40001, kEst), rec(40001, 8080, kEst),
+                                          rec(9100, 0, kListen), rec(9101, 0, kListen), rec(9102, 0, kListen)}));
+    in.now_ns = 6'000'000'000;
+    const auto fresh2 = viewer::build_frame(h, in);
+    auto* raw = reused.get();
+    const auto reused2 = viewer::build_frame(h, in, std::const_pointer_cast<viewer::Frame>(reused));
+    EXPECT_EQ(reused2.get(), raw);
+    ASSERT_EQ(reused2->rows.size(), fresh2->rows.size());
+    for (std::size_t i = 0; i < fresh2->rows.size(); ++i) expect_same_row(fresh2->rows[i], reused2->rows[i], "grown", i);
 }
 
 }  // namespace

@@ -17,13 +17,13 @@ std::shared_ptr<Frame> build_frame(const History& history, const BuildInputs& in
                                    std::shared_ptr<Frame> reuse) {
     std::shared_ptr<Frame> frame;
     if (reuse) {
-        // Keep the arrays' storage, nothing else.
+        // Keep the arrays' storage, nothing else. The old rows stay constructed: each is
+        // written over (its strings keep their buffers), and what is left over is dropped at
+        // the end. Clearing and constructing them again cost a fifth of a poll at 100k.
         auto rows = std::move(reuse->rows);
         auto gone = std::move(reuse->gone);
         auto intervals = std::move(reuse->intervals);
         auto order = std::move(reuse->view_order);
-        rows.clear();
-        gone.clear();
         intervals.clear();
         order.clear();
         *reuse = Frame{};
@@ -37,7 +37,24 @@ std::shared_ptr<Frame> build_frame(const History& history, const BuildInputs& in
     }
     const auto linger_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(in.closed_linger).count());
-    frame->rows.reserve(history.size());
+    // With room to grow: a table that grows by a few sockets a poll would otherwise be moved
+    // to new, untouched memory every poll (page faults on every row).
+    if (frame->rows.capacity() < history.size()) frame->rows.reserve(history.size() + history.size() / 4);
+    std::size_t n_rows = 0, n_gone = 0;
+    const auto next_row = [](std::vector<Row>& v, std::size_t& n) -> Row& {
+        if (n == v.size()) {
+            ++n;
+            return v.emplace_back();
+        }
+        Row& r = v[n++];
+        // What the row builder below does not always write.
+        r.peer = -1;
+        r.pid = 0;
+        r.more_owners = 0;
+        r.process.clear();
+        r.user.clear();
+        return r;
+    };
     // Entry id -> row index, for linking the two ends of a connection: ids are handed out in
     // order, so a vector over the ids in the table is a table without hashing.
     std::uint64_t min_id = UINT64_MAX, max_id = 0;
@@ -46,7 +63,7 @@ std::shared_ptr<Frame> build_frame(const History& history, const BuildInputs& in
 
     history.for_each([&](const HistoryEntry& e) {
         const bool in_table = e.open() || e.closed_ns + linger_ns >= in.now_ns;
-        auto& r = in_table ? frame->rows.emplace_back() : frame->gone.emplace_back();
+        Row& r = in_table ? next_row(frame->rows, n_rows) : next_row(frame->gone, n_gone);
         r.rec = e.record;
         r.entry_id = e.id;
         r.added_ns = e.added_ns;
@@ -83,6 +100,8 @@ std::shared_ptr<Frame> build_frame(const History& history, const BuildInputs& in
             max_id = std::max(max_id, e.id);
         }
     });
+    frame->rows.erase(frame->rows.begin() + static_cast<std::ptrdiff_t>(n_rows), frame->rows.end());
+    frame->gone.erase(frame->gone.begin() + static_cast<std::ptrdiff_t>(n_gone), frame->gone.end());
     if (table_entries.empty()) return frame;
     // Both ends of a loopback connection are rows of the same table: link them.
     const std::size_t n = table_entries.size();
