@@ -32,13 +32,36 @@ std::string lab_bin(std::string_view id) { return bin("socklab-lab-" + std::stri
 using test::TempDir;
 
 // A TCP socket bound to addr:0 and left unlistening; its port is free nowhere else.
-UniqueFd bound_tcp(const char* addr) {
+UniqueFd bound_tcp(const char* addr, std::uint16_t port = 0) {
     UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
     ::inet_pton(AF_INET, addr, &sa.sin_addr);
     if (!fd || ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) return {};
     return fd;
+}
+
+// A listener on 127.0.0.2 whose port is free on 127.0.0.1 too, for a lab to bind there. The
+// port comes from below the kernel's ephemeral range (ip_local_port_range), so no other
+// test's connect() or bind(0) takes it on 127.0.0.1 while the lab starts: with the kernel's
+// own pick, a parallel test's connection once held it and the lab's bind() failed.
+UniqueFd listener_on_a_port_free_on_127_0_0_1() {
+    int low = 32768;
+    if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> low;
+    std::srand(static_cast<unsigned>(::getpid()));
+    for (int attempt = 0; attempt < 100 && low > 2048; ++attempt) {
+        const auto port = static_cast<std::uint16_t>(1024 + std::rand() % (low - 1024));
+        UniqueFd probe = bound_tcp("127.0.0.1", port);
+        if (!probe) continue;
+        probe.reset();  // bound, never connected: nothing is left behind
+        try {
+            return tcp_listen("127.0.0.2", port);
+        } catch (const std::exception&) {
+            continue;
+        }
+    }
+    return tcp_listen("127.0.0.2", 0);
 }
 
 TEST(LabCli, BadInputNamesTheProblem) {
@@ -171,7 +194,7 @@ TEST(LabFailures, AnUnexpectedResultIsNamedWithWhatTheLessonExpects) {
 // the table shows a LISTEN socket the lesson says is not there. The lab marks those checks
 // with ✗, runs to the end, and exits 1.
 TEST(LabFailures, ATableThatDisagreesIsMarkedAndTheLabSaysSoAtTheEnd) {
-    auto other = tcp_listen("127.0.0.2", 0);
+    auto other = listener_on_a_port_free_on_127_0_0_1();
     const auto port = std::to_string(local_port(other.get()));
     const auto res = run_command({lab_bin("bind"), "--auto", "--port", port}, {}, 60s);
     EXPECT_EQ(res.exit_code, 1) << res.out << res.err;
